@@ -1,0 +1,1 @@
+//! isotune-verify
