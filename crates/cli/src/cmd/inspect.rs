@@ -1,0 +1,59 @@
+//! `isotune inspect`: the structure of an image and what a boot reads.
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use isotune_iso::report::{self, InspectOptions, InspectReport};
+use isotune_iso::{IsoImage, Namespace};
+
+use super::Context;
+use crate::args::{InspectArgs, NamespaceArg};
+use crate::render::inspect::View;
+use crate::{output, render, Outcome};
+
+/// Opens an image read-only with errors that name the file and the problem.
+pub fn open(path: &Path) -> Result<IsoImage<File>> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if meta.is_dir() {
+        anyhow::bail!("{} is a directory, not an ISO image", path.display());
+    }
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    IsoImage::open(file).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Builds the inspect report for `path`.
+pub fn gather(path: &Path, files: Option<Namespace>) -> Result<InspectReport> {
+    let image = open(path)?;
+    report::inspect(&image, InspectOptions { files })
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Runs `isotune inspect`.
+pub fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
+    let image = open(&args.iso)?;
+    let files = (args.files || args.extents).then(|| match args.namespace {
+        Some(NamespaceArg::Iso9660) => Namespace::Iso9660,
+        Some(NamespaceArg::Joliet) => Namespace::Joliet,
+        Some(NamespaceArg::RockRidge) => Namespace::RockRidge,
+        None => image.best_namespace(),
+    });
+    let report = report::inspect(&image, InspectOptions { files })
+        .with_context(|| format!("cannot read {}", args.iso.display()))?;
+    let mut out = output::open(args.output.as_deref())?;
+    if args.json {
+        output::json(&mut out, &report)?;
+    } else {
+        let view = View {
+            summary: !args.boot,
+            boot: true,
+            files: files.is_some(),
+            extents: args.extents,
+        };
+        render::inspect::report(&mut out, &report, view, ctx.color && args.output.is_none())?;
+    }
+    // Inspect describes; it does not judge. Anomalies are in the report,
+    // `verify` and `check` turn them into a failing exit code.
+    Ok(Outcome::Pass)
+}

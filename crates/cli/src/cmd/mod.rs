@@ -1,0 +1,28 @@
+//! One module per subcommand. Each `run` gathers data through the libraries,
+//! hands it to a renderer and returns an [`Outcome`](crate::Outcome).
+
+pub mod check;
+pub mod inspect;
+pub mod meta;
+pub mod verify;
+
+use crate::args::Cli;
+
+/// Settings every command needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// Hide progress bars.
+    pub quiet: bool,
+    /// Colour human output.
+    pub color: bool,
+}
+
+impl Context {
+    /// Builds the context from the global flags.
+    pub fn new(cli: &Cli) -> Self {
+        Context {
+            quiet: cli.quiet,
+            color: crate::output::color(cli.color),
+        }
+    }
+}

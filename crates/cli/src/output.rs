@@ -1,0 +1,37 @@
+//! Where a report goes (stdout or `--output FILE`) and how JSON is written.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+/// Opens the report destination: the file named by `--output`, or stdout.
+pub fn open(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
+
+/// Writes `value` as pretty JSON followed by a newline.
+pub fn json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether human output should use colour.
+pub fn color(choice: crate::args::ColorChoice) -> bool {
+    match choice {
+        crate::args::ColorChoice::Always => true,
+        crate::args::ColorChoice::Never => false,
+        crate::args::ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}

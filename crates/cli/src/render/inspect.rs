@@ -1,0 +1,262 @@
+//! Human rendering of `isotune inspect` reports.
+
+use std::io::{self, Write};
+
+use isotune_iso::report::InspectReport;
+use isotune_iso::{FileKind, Namespace, Severity};
+
+use super::{bytes, paint, table};
+
+/// Which parts of the report to show.
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    /// The volume summary (everything but the boot view).
+    pub summary: bool,
+    /// El Torito, partitions and boot files.
+    pub boot: bool,
+    /// The file listing (when the report has one).
+    pub files: bool,
+    /// Extents in the file listing.
+    pub extents: bool,
+}
+
+/// Writes the report.
+pub fn report(out: &mut dyn Write, r: &InspectReport, view: View, color: bool) -> io::Result<()> {
+    if view.summary {
+        summary(out, r)?;
+    }
+    if view.boot {
+        boot(out, r)?;
+    }
+    if view.summary || view.boot {
+        anomalies(out, r, color)?;
+    }
+    if view.files {
+        files(out, r, view.extents)?;
+    }
+    out.flush()
+}
+
+fn namespace_name(ns: Namespace) -> &'static str {
+    match ns {
+        Namespace::Iso9660 => "ISO9660",
+        Namespace::Joliet => "Joliet",
+        Namespace::RockRidge => "Rock Ridge",
+    }
+}
+
+fn summary(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
+    writeln!(out, "volume       {:?}", r.volume_id)?;
+    if !r.system_id.is_empty() {
+        writeln!(out, "system       {:?}", r.system_id)?;
+    }
+    if !r.application_id.is_empty() {
+        writeln!(out, "application  {:?}", r.application_id)?;
+    }
+    let state = if r.file_size < r.volume_bytes {
+        format!(
+            "TRUNCATED: {} missing",
+            bytes(r.volume_bytes - r.file_size)
+        )
+    } else if r.file_size > r.volume_bytes {
+        format!(
+            "complete, {} after the volume",
+            bytes(r.file_size - r.volume_bytes)
+        )
+    } else {
+        "complete".to_owned()
+    };
+    writeln!(
+        out,
+        "size         volume {} ({} blocks of {} bytes), file {} ({} bytes): {state}",
+        bytes(r.volume_bytes),
+        r.volume_space_size,
+        r.logical_block_size,
+        bytes(r.file_size),
+        r.file_size
+    )?;
+    let mut ns = vec!["ISO9660"];
+    if r.rock_ridge {
+        ns.push("Rock Ridge");
+    }
+    if r.joliet {
+        ns.push("Joliet");
+    }
+    if r.udf {
+        ns.push("UDF bridge");
+    }
+    writeln!(
+        out,
+        "namespaces   {} (paths below: {})",
+        ns.join(", "),
+        namespace_name(r.namespace)
+    )?;
+    match &r.implanted_md5 {
+        Some(m) => writeln!(
+            out,
+            "implanted    MD5 {} (skip {} sectors); check it with `isotune verify --implanted`",
+            m.md5, m.skip_sectors
+        )?,
+        None => writeln!(out, "implanted    no implantisomd5 record")?,
+    }
+    Ok(())
+}
+
+fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
+    writeln!(out)?;
+    if r.el_torito.present {
+        let ok = match r.el_torito.validation_ok {
+            Some(false) => " (validation entry BROKEN)",
+            _ => "",
+        };
+        writeln!(
+            out,
+            "El Torito boot catalog at LBA {}{ok}",
+            r.el_torito.catalog_lba.unwrap_or_default()
+        )?;
+        let mut t = table([
+            "#", "platform", "emulation", "bootable", "load seg", "sectors", "loads", "LBA", "path",
+        ]);
+        for (i, e) in r.el_torito.entries.iter().enumerate() {
+            t.add_row(vec![
+                (i + 1).to_string(),
+                json_word(&e.platform),
+                json_word(&e.emulation),
+                if e.bootable { "yes" } else { "no" }.to_owned(),
+                format!("0x{:04x}", e.load_segment),
+                e.sector_count.to_string(),
+                bytes(e.size_bytes),
+                e.load_rba.to_string(),
+                e.path.clone().unwrap_or_else(|| "-".to_owned()),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    } else {
+        writeln!(out, "El Torito    none: this image is not bootable as a CD")?;
+    }
+    if !r.partitions.is_empty() {
+        writeln!(out, "\npartitions (hybrid image; start and size in 512-byte sectors)")?;
+        let mut t = table(["scheme", "#", "start", "sectors", "type", "name", "note"]);
+        for p in &r.partitions {
+            let ty = match &p.type_name {
+                Some(n) => format!("{} ({n})", p.type_id),
+                None => p.type_id.clone(),
+            };
+            let mut note = Vec::new();
+            if p.bootable {
+                note.push("bootable");
+            }
+            if p.appended {
+                note.push("appended after the ISO volume");
+            }
+            t.add_row(vec![
+                json_word(&p.scheme),
+                p.index.to_string(),
+                p.start_lba.to_string(),
+                p.size_sectors.to_string(),
+                ty,
+                p.name.clone().unwrap_or_default(),
+                note.join(", "),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    if r.boot_files.is_empty() {
+        writeln!(out, "\nboot files   none found")?;
+    } else {
+        let total: u64 = r.boot_files.iter().map(|f| f.size).sum();
+        writeln!(
+            out,
+            "\nboot files in load order ({} in all)",
+            bytes(total)
+        )?;
+        let mut t = table(["role", "path", "size", "first LBA", "extents", "named by"]);
+        for f in &r.boot_files {
+            t.add_row(vec![
+                json_word(&f.role),
+                f.path.clone(),
+                bytes(f.size),
+                f.extents
+                    .first()
+                    .map(|e| e.lba.to_string())
+                    .unwrap_or_default(),
+                f.extents.len().to_string(),
+                f.source.clone().unwrap_or_default(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    Ok(())
+}
+
+fn anomalies(out: &mut dyn Write, r: &InspectReport, color: bool) -> io::Result<()> {
+    if r.anomalies.is_empty() {
+        return writeln!(out, "\nanomalies    none");
+    }
+    writeln!(out, "\nanomalies")?;
+    for a in &r.anomalies {
+        let sev = match a.severity {
+            Severity::Error => paint("error", color, "31;1"),
+            Severity::Warn => paint("warn ", color, "33"),
+            Severity::Info => "info ".to_owned(),
+        };
+        writeln!(out, "  {sev}  {}: {}", a.id, a.message)?;
+    }
+    Ok(())
+}
+
+/// The listing is written line by line (no table) so 100,000 files stream.
+fn files(out: &mut dyn Write, r: &InspectReport, extents: bool) -> io::Result<()> {
+    let Some(files) = &r.files else {
+        return Ok(());
+    };
+    if extents {
+        writeln!(out, "{:>14}  {:>10}  {:>8}  path", "size", "LBA", "sectors")?;
+    } else {
+        writeln!(out, "{:>14}  path", "size")?;
+    }
+    for f in files {
+        let suffix = match f.kind {
+            FileKind::Directory => "/",
+            _ => "",
+        };
+        let link = match &f.symlink_target {
+            Some(t) => format!(" -> {t}"),
+            None => String::new(),
+        };
+        if extents {
+            let mut first = true;
+            for e in &f.extents {
+                if first {
+                    writeln!(
+                        out,
+                        "{:>14}  {:>10}  {:>8}  {}{suffix}{link}",
+                        f.size,
+                        e.lba,
+                        e.sectors(),
+                        f.path
+                    )?;
+                    first = false;
+                } else {
+                    writeln!(out, "{:>14}  {:>10}  {:>8}  (continued)", "", e.lba, e.sectors())?;
+                }
+            }
+            if first {
+                writeln!(out, "{:>14}  {:>10}  {:>8}  {}{suffix}{link}", f.size, "-", 0, f.path)?;
+            }
+        } else {
+            writeln!(out, "{:>14}  {}{suffix}{link}", f.size, f.path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The serde name of a unit-like enum value (`"bios"`, `"none"`), so human
+/// and JSON output use the same words.
+fn json_word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_owned(),
+    }
+}

@@ -1,0 +1,162 @@
+//! Human rendering of `isotune verify` results.
+
+use std::io::{self, Write};
+
+use isotune_verify::{
+    CheckStatus, ExpectedSource, ImplantReport, ImplantedStatus, TruncationResult, Verdict,
+    VerifyReport,
+};
+
+use super::{bytes, rate, seconds, status, table};
+
+/// The verification report as a table of checks and a verdict line.
+pub fn report(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} read in {} ({})",
+        r.path.display(),
+        bytes(r.bytes_read),
+        seconds(r.elapsed_ns),
+        rate(r.throughput_bytes_per_second)
+    )?;
+    let mut t = table(["check", "result", "detail"]);
+    t.add_row(truncation_row(&r.truncation, color));
+    for d in &r.digests {
+        let (word, detail) = match d.status {
+            CheckStatus::Pass => ("PASS", format!("{}  {}", d.hex, sources(&d.expected))),
+            CheckStatus::Fail => {
+                let want: Vec<String> = d
+                    .expected
+                    .iter()
+                    .filter(|e| !e.matches)
+                    .map(|e| format!("expected {} ({})", e.hex, source(&e.source)))
+                    .collect();
+                ("FAIL", format!("{}  {}", d.hex, want.join("; ")))
+            }
+            CheckStatus::NotCompared => ("-", format!("{}  (nothing to compare with)", d.hex)),
+        };
+        t.add_row(vec![d.algorithm.to_string(), status(word, color), detail]);
+    }
+    if let Some(imp) = &r.implanted {
+        let (word, detail) = match imp.status {
+            ImplantedStatus::Pass => (
+                "PASS",
+                format!(
+                    "implanted MD5 {} over {}",
+                    imp.expected_md5.as_deref().unwrap_or("?"),
+                    bytes(imp.covered_bytes)
+                ),
+            ),
+            ImplantedStatus::Fail => (
+                "FAIL",
+                match imp.failed_fragment {
+                    Some(f) => format!(
+                        "fragment {f} differs (checkisomd5 stops there); implanted {}, computed {}",
+                        imp.expected_md5.as_deref().unwrap_or("?"),
+                        imp.actual_md5.as_deref().unwrap_or("?")
+                    ),
+                    None => format!(
+                        "implanted {}, computed {}",
+                        imp.expected_md5.as_deref().unwrap_or("?"),
+                        imp.actual_md5.as_deref().unwrap_or("?")
+                    ),
+                },
+            ),
+            ImplantedStatus::NotImplanted => (
+                "none",
+                "no implantisomd5 record in the application area".to_owned(),
+            ),
+        };
+        t.add_row(vec!["implanted".to_owned(), status(word, color), detail]);
+    }
+    writeln!(out, "{t}")?;
+    for s in &r.sums_files {
+        if s.malformed_lines > 0 {
+            writeln!(
+                out,
+                "note: {}: {} line(s) did not parse",
+                s.path.display(),
+                s.malformed_lines
+            )?;
+        }
+    }
+    let verdict = match r.verdict {
+        Verdict::Pass => status("PASS", color),
+        Verdict::Fail => status("FAIL", color),
+        Verdict::Unverified => format!(
+            "{} (nothing failed, but no expected value was given: pass --sums, --expect or --implanted)",
+            status("UNVERIFIED", color)
+        ),
+    };
+    writeln!(out, "verdict: {verdict}")
+}
+
+fn truncation_row(t: &TruncationResult, color: bool) -> Vec<String> {
+    let (word, detail) = match t {
+        TruncationResult::Complete {
+            volume_bytes,
+            file_bytes,
+        } => {
+            let extra = file_bytes.saturating_sub(*volume_bytes);
+            let tail = if extra > 0 {
+                format!(" (+{} after the volume: normal for hybrid images)", bytes(extra))
+            } else {
+                String::new()
+            };
+            (
+                "ok",
+                format!("volume {volume_bytes} bytes, file {file_bytes} bytes{tail}"),
+            )
+        }
+        TruncationResult::Truncated {
+            volume_bytes,
+            file_bytes,
+            missing_bytes,
+        } => (
+            "FAIL",
+            format!(
+                "truncated: volume {volume_bytes} bytes, file {file_bytes} bytes, {missing_bytes} bytes missing"
+            ),
+        ),
+        TruncationResult::NotIso => ("-", "not an ISO9660 image".to_owned()),
+        TruncationResult::NotChecked => ("-", "not checked".to_owned()),
+    };
+    vec!["truncation".to_owned(), status(word, color), detail]
+}
+
+fn source(s: &ExpectedSource) -> String {
+    match s {
+        ExpectedSource::Argument => "--expect".to_owned(),
+        ExpectedSource::SumsFile { path, line, .. } => format!("{} line {line}", path.display()),
+    }
+}
+
+fn sources(list: &[isotune_verify::ExpectedResult]) -> String {
+    let v: Vec<String> = list.iter().map(|e| source(&e.source)).collect();
+    format!("(matches {})", v.join(", "))
+}
+
+/// What an implant wrote (or would write).
+pub fn implant(out: &mut dyn Write, r: &ImplantReport) -> io::Result<()> {
+    match &r.written {
+        Some(p) => writeln!(out, "implanted into {}", p.display())?,
+        None => writeln!(out, "dry run: nothing written")?,
+    }
+    writeln!(out, "  ISO MD5SUM   {}", r.record.md5)?;
+    writeln!(out, "  SKIPSECTORS  {}", r.record.skip_sectors)?;
+    if let Some(n) = r.record.fragment_count {
+        writeln!(out, "  fragments    {n}")?;
+    }
+    writeln!(
+        out,
+        "  hashed       {} in {}",
+        bytes(r.hashed_bytes),
+        seconds(r.elapsed_ns)
+    )?;
+    if let Some(old) = &r.replaced {
+        writeln!(out, "  replaced the record with MD5 {}", old.md5)?;
+    } else if r.overwrote_used_area {
+        writeln!(out, "  overwrote a used application area (--force)")?;
+    }
+    Ok(())
+}

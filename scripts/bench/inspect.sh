@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Benchmark: `isotune inspect --files` against isoinfo and xorriso on an image
+# with many files (default 100,000), one hyperfine invocation.
+#
+#   scripts/bench/inspect.sh [FILES]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+files="${1:-100000}"
+work="$(mktemp -d /var/tmp/isotune-bench.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --quiet
+bin="$PWD/target/release/isotune"
+
+# 100 directories of N/100 small files each, names long enough to need RR/Joliet.
+python3 - "$work/tree" "$files" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+per = max(1, n // 100)
+for d in range(100):
+    dd = os.path.join(root, f"directory-number-{d:03d}")
+    os.makedirs(dd, exist_ok=True)
+    for f in range(per):
+        with open(os.path.join(dd, f"a-rather-long-file-name-{f:06d}.txt"), "w") as fh:
+            fh.write("x")
+PY
+xorriso -as mkisofs -quiet -R -J -joliet-long -V MANY -o "$work/many.iso" "$work/tree" 2>/dev/null
+rm -rf "$work/tree"
+img="$work/many.iso"
+cat "$img" > /dev/null
+
+echo "image: $(stat -c %s "$img") bytes, $files files"
+hyperfine --warmup 1 --runs "${RUNS:-10}" --style basic \
+  --export-markdown "$work/inspect.md" \
+  -n 'isotune inspect --files' "$bin inspect --files $img > /dev/null" \
+  -n 'isoinfo -R -l' "isoinfo -R -l -i $img > /dev/null" \
+  -n 'xorriso -find /' "xorriso -indev $img -find / > /dev/null 2>&1"
+cat "$work/inspect.md"
