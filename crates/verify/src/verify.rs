@@ -1,0 +1,490 @@
+//! `verify`: every requested check in one read pass over the image.
+//!
+//! Before reading, the checksum files and expected values are resolved (so
+//! a bad sums file fails fast) and sector 16 is read for the truncation and
+//! implanted-MD5 checks. Then one [`crate::pipeline`] pass feeds a
+//! thread per digest plus, when asked, the checkisomd5-compatible check.
+
+use std::fs::File;
+use std::path::Path;
+use std::time::Instant;
+
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+use isotune_iso::md5record;
+use isotune_iso::ReadAt;
+
+use crate::algorithm::{to_hex, Algorithm, Expected};
+use crate::error::{Error, ErrorKind, Result};
+use crate::isomd5::IsoMd5Sink;
+use crate::md5fast::Md5;
+use crate::pipeline::{self, PassConfig, Progress, Sink};
+use crate::report::{
+    throughput, CheckStatus, DigestResult, ExpectedResult, ExpectedSource, ImplantedResult,
+    ImplantedStatus, SumsFileUse, TruncationResult, Verdict, VerifyReport, SCHEMA_VERSION,
+};
+use crate::sums::SumsFile;
+use crate::volume::{read_head, VolumeHead};
+
+/// When to compare the volume size with the file size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TruncationCheck {
+    /// Do not look.
+    Off,
+    /// Check ISO images; other files report [`TruncationResult::NotIso`].
+    #[default]
+    IfIso,
+    /// The file must be an ISO image ([`ErrorKind::NotIso`] otherwise).
+    Require,
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Digests to compute even without an expected value.
+    pub algorithms: Vec<Algorithm>,
+    /// Expected digests given directly (`--expect`, `--sha256 HEX`).
+    pub expected: Vec<Expected>,
+    /// Checksum files whose entries for this image are checked. Each must
+    /// list the image ([`ErrorKind::SumsEntryMissing`] otherwise).
+    pub sums_files: Vec<std::path::PathBuf>,
+    /// Check the implanted MD5 as checkisomd5 does (needs an ISO image).
+    pub implanted: bool,
+    /// The truncation check.
+    pub truncation: TruncationCheck,
+    /// Size of one read in bytes.
+    pub chunk_size: usize,
+    /// Buffers in flight (memory is `chunk_size × buffers`).
+    pub buffers: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            algorithms: Vec::new(),
+            expected: Vec::new(),
+            sums_files: Vec::new(),
+            implanted: false,
+            truncation: TruncationCheck::default(),
+            chunk_size: pipeline::DEFAULT_CHUNK_SIZE,
+            buffers: pipeline::DEFAULT_BUFFERS,
+        }
+    }
+}
+
+/// Opens an image for reading, with errors for the cases users hit:
+/// missing, a directory, unreadable.
+pub(crate) fn open_image(path: &Path) -> Result<File> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "opening", e))?;
+    if meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::IsDirectory,
+            Some(path),
+            "is a directory",
+        ));
+    }
+    File::open(path).map_err(|e| Error::io(path, "opening", e))
+}
+
+/// Verifies `path` in one read pass. A digest that does not match is a
+/// failed check in the report, not an error; errors are for input that
+/// cannot be processed (see [`ErrorKind`]).
+pub fn verify(
+    path: &Path,
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let (expected, sums_files) = collect_expected(path, options)?;
+    let file = open_image(path)?;
+    let file_bytes = ReadAt::size(&file).map_err(|e| Error::io(path, "reading the size", e))?;
+
+    let needs_iso = options.implanted || options.truncation == TruncationCheck::Require;
+    let head = if needs_iso || options.truncation == TruncationCheck::IfIso {
+        read_head(&file).map_err(|e| Error::io(path, "reading the volume descriptor", e))?
+    } else {
+        None
+    };
+    if needs_iso && head.is_none() {
+        return Err(not_iso(path));
+    }
+    let truncation = match (&head, options.truncation) {
+        (_, TruncationCheck::Off) => TruncationResult::NotChecked,
+        (None, _) => TruncationResult::NotIso,
+        (Some(h), _) => truncation(h, file_bytes),
+    };
+
+    // The digests to compute: those asked for and those with an expectation.
+    let mut algorithms: Vec<Algorithm> = options.algorithms.clone();
+    algorithms.extend(expected.iter().map(|(e, _)| e.algorithm));
+    algorithms.sort();
+    algorithms.dedup();
+    let mut hashers: Vec<Hasher> = algorithms.iter().map(|&a| Hasher::new(a)).collect();
+
+    // The implanted check, if the record is there.
+    let record = head
+        .as_ref()
+        .filter(|h| options.implanted && h.is_primary())
+        .and_then(|h| md5record::parse(&h.app_use));
+    let covered = match (&record, &head) {
+        (Some(r), Some(h)) => r.hashed_len(h.isomd5_volume_bytes),
+        _ => 0,
+    };
+    let mut isomd5 = record.as_ref().map(|r| {
+        IsoMd5Sink::check(
+            covered,
+            r.effective_fragment_count(),
+            r.fragment_sums.as_deref(),
+        )
+    });
+
+    // Digests cover the whole file; checkisomd5 reads only what it hashes.
+    let read_len = if !hashers.is_empty() {
+        file_bytes
+    } else if isomd5.is_some() {
+        covered.min(file_bytes)
+    } else {
+        0
+    };
+    let mut sinks: Vec<&mut dyn Sink> = hashers.iter_mut().map(|h| h as &mut dyn Sink).collect();
+    if let Some(s) = isomd5.as_mut() {
+        sinks.push(s);
+    }
+    let config = PassConfig {
+        chunk_size: options.chunk_size,
+        buffers: options.buffers,
+    };
+    let started = Instant::now();
+    let bytes_read = if sinks.is_empty() {
+        0
+    } else {
+        pipeline::run(&file, read_len, &mut sinks, config, progress)
+            .map_err(|e| Error::io(path, "reading the image", e))?
+    };
+    let elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    drop(sinks);
+
+    let digests: Vec<DigestResult> = hashers
+        .into_iter()
+        .map(|h| {
+            let algorithm = h.algorithm();
+            let hex = h.finish();
+            let expected: Vec<ExpectedResult> = expected
+                .iter()
+                .filter(|(e, _)| e.algorithm == algorithm)
+                .map(|(e, source)| ExpectedResult {
+                    hex: e.hex.clone(),
+                    source: source.clone(),
+                    matches: e.hex == hex,
+                })
+                .collect();
+            let status = if expected.is_empty() {
+                CheckStatus::NotCompared
+            } else if expected.iter().all(|e| e.matches) {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            };
+            DigestResult {
+                algorithm,
+                hex,
+                expected,
+                status,
+            }
+        })
+        .collect();
+
+    let implanted = options.implanted.then(|| match (record, isomd5) {
+        (Some(record), Some(sink)) => {
+            let out = sink.finish();
+            let pass = out.failed_fragment.is_none() && out.md5 == record.md5;
+            ImplantedResult {
+                status: if pass {
+                    ImplantedStatus::Pass
+                } else {
+                    ImplantedStatus::Fail
+                },
+                expected_md5: Some(record.md5.clone()),
+                actual_md5: Some(out.md5),
+                failed_fragment: out.failed_fragment,
+                covered_bytes: covered,
+                hashed_bytes: out.hashed,
+                record: Some(record),
+            }
+        }
+        _ => ImplantedResult {
+            status: ImplantedStatus::NotImplanted,
+            record: None,
+            expected_md5: None,
+            actual_md5: None,
+            failed_fragment: None,
+            covered_bytes: 0,
+            hashed_bytes: 0,
+        },
+    });
+
+    let verdict = verdict(&digests, implanted.as_ref(), &truncation);
+    Ok(VerifyReport {
+        schema_version: SCHEMA_VERSION,
+        path: path.to_path_buf(),
+        file_bytes,
+        digests,
+        implanted,
+        truncation,
+        sums_files,
+        bytes_read,
+        elapsed_ns,
+        throughput_bytes_per_second: throughput(bytes_read, elapsed_ns),
+        verdict,
+    })
+}
+
+pub(crate) fn not_iso(path: &Path) -> Error {
+    Error::new(
+        ErrorKind::NotIso,
+        Some(path),
+        "not an ISO9660 image (no CD001 signature at byte 32769)",
+    )
+}
+
+/// An expected value and where it came from.
+type Expectation = (Expected, ExpectedSource);
+
+/// Expected values from the options and the checksum files, with sources.
+fn collect_expected(
+    path: &Path,
+    options: &VerifyOptions,
+) -> Result<(Vec<Expectation>, Vec<SumsFileUse>)> {
+    let mut expected: Vec<Expectation> = options
+        .expected
+        .iter()
+        .map(|e| (e.clone(), ExpectedSource::Argument))
+        .collect();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut uses = Vec::new();
+    for sums_path in &options.sums_files {
+        let sums = SumsFile::read(sums_path)?;
+        let matched = sums.entries_for(&name);
+        if matched.is_empty() {
+            return Err(Error::new(
+                ErrorKind::SumsEntryMissing,
+                Some(sums_path),
+                format!(
+                    "no entry for `{name}` among {} checksum lines",
+                    sums.entries.len()
+                ),
+            ));
+        }
+        for e in &matched {
+            expected.push((
+                Expected {
+                    algorithm: e.algorithm,
+                    hex: e.hex.clone(),
+                },
+                ExpectedSource::SumsFile {
+                    path: sums_path.clone(),
+                    line: e.line,
+                    name: e.name.clone(),
+                },
+            ));
+        }
+        uses.push(SumsFileUse {
+            path: sums_path.clone(),
+            matched_entries: matched.len(),
+            entries: sums.entries.len(),
+            malformed_lines: sums.malformed_lines,
+            unsupported_lines: sums.unsupported_lines,
+        });
+    }
+    Ok((expected, uses))
+}
+
+fn truncation(head: &VolumeHead, file_bytes: u64) -> TruncationResult {
+    let volume_bytes = head.volume_bytes;
+    if file_bytes < volume_bytes {
+        TruncationResult::Truncated {
+            volume_bytes,
+            file_bytes,
+            missing_bytes: volume_bytes - file_bytes,
+        }
+    } else {
+        TruncationResult::Complete {
+            volume_bytes,
+            file_bytes,
+        }
+    }
+}
+
+fn verdict(
+    digests: &[DigestResult],
+    implanted: Option<&ImplantedResult>,
+    truncation: &TruncationResult,
+) -> Verdict {
+    let implanted_status = implanted.map(|i| i.status);
+    let failed = digests.iter().any(|d| d.status == CheckStatus::Fail)
+        || implanted_status == Some(ImplantedStatus::Fail)
+        || matches!(truncation, TruncationResult::Truncated { .. });
+    if failed {
+        return Verdict::Fail;
+    }
+    if implanted_status == Some(ImplantedStatus::NotImplanted) {
+        return Verdict::Unverified;
+    }
+    let passed = digests.iter().any(|d| d.status == CheckStatus::Pass)
+        || implanted_status == Some(ImplantedStatus::Pass)
+        || matches!(truncation, TruncationResult::Complete { .. });
+    if passed {
+        Verdict::Pass
+    } else {
+        Verdict::Unverified
+    }
+}
+
+/// One running digest.
+enum Hasher {
+    Md5(Md5),
+    Sha1(Sha1),
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    fn new(a: Algorithm) -> Self {
+        match a {
+            Algorithm::Md5 => Hasher::Md5(Md5::new()),
+            Algorithm::Sha1 => Hasher::Sha1(Sha1::new()),
+            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
+        }
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            Hasher::Md5(_) => Algorithm::Md5,
+            Hasher::Sha1(_) => Algorithm::Sha1,
+            Hasher::Sha256(_) => Algorithm::Sha256,
+            Hasher::Sha512(_) => Algorithm::Sha512,
+        }
+    }
+
+    fn finish(self) -> String {
+        match self {
+            Hasher::Md5(h) => to_hex(&h.finalize()),
+            Hasher::Sha1(h) => to_hex(&h.finalize()),
+            Hasher::Sha256(h) => to_hex(&h.finalize()),
+            Hasher::Sha512(h) => to_hex(&h.finalize()),
+        }
+    }
+}
+
+impl Sink for Hasher {
+    fn update(&mut self, _offset: u64, data: &[u8]) {
+        match self {
+            Hasher::Md5(h) => h.update(data),
+            Hasher::Sha1(h) => h.update(data),
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::NoProgress;
+    use crate::volume::tests::fake_iso;
+
+    fn write(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    #[test]
+    fn known_digests_of_abc() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "abc", b"abc");
+        let opts = VerifyOptions {
+            algorithms: Algorithm::ALL.to_vec(),
+            expected: vec![Expected::parse("900150983CD24FB0D6963F7D28E17F72").unwrap()],
+            ..VerifyOptions::default()
+        };
+        let r = verify(&p, &opts, &NoProgress).unwrap();
+        let hex: Vec<&str> = r.digests.iter().map(|d| d.hex.as_str()).collect();
+        assert_eq!(hex[0], "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(hex[1], "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex[2],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(hex[3].starts_with("ddaf35a193617aba"));
+        assert_eq!(r.digests[0].status, CheckStatus::Pass);
+        assert_eq!(r.digests[1].status, CheckStatus::NotCompared);
+        assert_eq!(r.truncation, TruncationResult::NotIso);
+        assert_eq!(r.verdict, Verdict::Pass);
+        assert_eq!(r.bytes_read, 3);
+    }
+
+    #[test]
+    fn truncation_and_implanted_on_a_fake_image() {
+        let dir = tempfile::tempdir().unwrap();
+        // The PVD claims 60 sectors; the file has 40.
+        let p = write(dir.path(), "t.iso", &fake_iso(40, 60));
+        let opts = VerifyOptions {
+            implanted: true,
+            ..VerifyOptions::default()
+        };
+        let r = verify(&p, &opts, &NoProgress).unwrap();
+        assert_eq!(
+            r.truncation,
+            TruncationResult::Truncated {
+                volume_bytes: 60 * 2048,
+                file_bytes: 40 * 2048,
+                missing_bytes: 20 * 2048
+            }
+        );
+        assert_eq!(
+            r.implanted.as_ref().unwrap().status,
+            ImplantedStatus::NotImplanted
+        );
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.bytes_read, 0);
+
+        let p = write(dir.path(), "plain", b"hello");
+        let e = verify(&p, &opts, &NoProgress).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotIso);
+    }
+
+    #[test]
+    fn input_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = VerifyOptions::default();
+        let e = verify(&dir.path().join("missing.iso"), &opts, &NoProgress).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = verify(dir.path(), &opts, &NoProgress).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::IsDirectory);
+        let p = write(dir.path(), "x.iso", b"x");
+        let sums = write(
+            dir.path(),
+            "SUMS",
+            b"d41d8cd98f00b204e9800998ecf8427e  other.iso\n",
+        );
+        let opts = VerifyOptions {
+            sums_files: vec![sums],
+            ..VerifyOptions::default()
+        };
+        let e = verify(&p, &opts, &NoProgress).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SumsEntryMissing);
+        let opts = VerifyOptions {
+            truncation: TruncationCheck::Require,
+            ..VerifyOptions::default()
+        };
+        assert_eq!(
+            verify(&p, &opts, &NoProgress).unwrap_err().kind(),
+            ErrorKind::NotIso
+        );
+    }
+}
