@@ -162,7 +162,13 @@ pub struct VerifyArgs {
     pub implant: bool,
 
     /// With --implant: write the implanted image to this new file.
-    #[arg(long, short, value_name = "COPY", group = "implant_target", requires = "implant")]
+    #[arg(
+        long,
+        short,
+        value_name = "COPY",
+        group = "implant_target",
+        requires = "implant"
+    )]
     pub output: Option<PathBuf>,
 
     /// With --implant: write the record into the image itself.
@@ -212,11 +218,21 @@ mod tests {
     #[test]
     fn implant_needs_a_target() {
         assert!(Cli::try_parse_from(["isotune", "verify", "x.iso", "--implant"]).is_err());
-        assert!(Cli::try_parse_from(["isotune", "verify", "x.iso", "--implant", "-o", "y.iso"]).is_ok());
-        assert!(Cli::try_parse_from(["isotune", "verify", "x.iso", "--implant", "--in-place"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["isotune", "verify", "x.iso", "--implant", "-o", "y.iso"]).is_ok()
+        );
+        assert!(
+            Cli::try_parse_from(["isotune", "verify", "x.iso", "--implant", "--in-place"]).is_ok()
+        );
         assert!(Cli::try_parse_from(["isotune", "verify", "x.iso", "--output", "y.iso"]).is_err());
         assert!(Cli::try_parse_from([
-            "isotune", "verify", "x.iso", "--implant", "--in-place", "-o", "y.iso"
+            "isotune",
+            "verify",
+            "x.iso",
+            "--implant",
+            "--in-place",
+            "-o",
+            "y.iso"
         ])
         .is_err());
     }
@@ -224,6 +240,9 @@ mod tests {
     #[test]
     fn check_takes_an_optional_iso() {
         let cli = Cli::try_parse_from(["isotune", "check"]).unwrap();
-        assert!(matches!(cli.command, Command::Check(CheckArgs { iso: None, .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Check(CheckArgs { iso: None, .. })
+        ));
     }
 }

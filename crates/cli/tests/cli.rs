@@ -1,7 +1,6 @@
 //! End-to-end tests of the `isotune` binary against real images made by
 //! real tools (xorriso, genisoimage, implantisomd5, coreutils).
 
-#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -32,12 +31,31 @@ fn xorriso_image(dir: &Path) -> Option<PathBuf> {
     common::put(&tree, "boot/grub/efi.img", &vec![0; 64 * 1024]);
     common::put(&tree, "A Long File Name For Joliet.txt", b"hello");
     let iso = dir.join("test.iso");
-    common::run(Command::new(xorriso).args([
-        "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "ISOTUNE_TEST",
-        "-b", "isolinux/isolinux.bin", "-no-emul-boot", "-boot-load-size", "4",
-        "-boot-info-table", "-eltorito-alt-boot", "-e", "boot/grub/efi.img",
-        "-no-emul-boot", "-o",
-    ]).arg(&iso).arg(&tree));
+    common::run(
+        Command::new(xorriso)
+            .args([
+                "-as",
+                "mkisofs",
+                "-quiet",
+                "-R",
+                "-J",
+                "-V",
+                "ISOTUNE_TEST",
+                "-b",
+                "isolinux/isolinux.bin",
+                "-no-emul-boot",
+                "-boot-load-size",
+                "4",
+                "-boot-info-table",
+                "-eltorito-alt-boot",
+                "-e",
+                "boot/grub/efi.img",
+                "-no-emul-boot",
+                "-o",
+            ])
+            .arg(&iso)
+            .arg(&tree),
+    );
     Some(iso)
 }
 
@@ -75,7 +93,11 @@ fn version_help_completions_and_man() {
         .success()
         .stdout(predicate::str::contains(".TH isotune"));
     let dir = tempfile::tempdir().unwrap();
-    isotune().args(["man", "--output"]).arg(dir.path()).assert().success();
+    isotune()
+        .args(["man", "--output"])
+        .arg(dir.path())
+        .assert()
+        .success();
     assert!(dir.path().join("isotune-verify.1").is_file());
 }
 
@@ -83,15 +105,25 @@ fn version_help_completions_and_man() {
 fn usage_errors_exit_2() {
     isotune().assert().code(2);
     isotune().args(["inspect"]).assert().code(2);
-    isotune().args(["verify", "x.iso", "--implant"]).assert().code(2);
-    isotune().args(["verify", "x.iso", "--expect", "abc"]).assert().code(2);
+    isotune()
+        .args(["verify", "x.iso", "--implant"])
+        .assert()
+        .code(2);
+    isotune()
+        .args(["verify", "x.iso", "--expect", "abc"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn inspect_json_matches_isoinfo() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = xorriso_image(dir.path()) else { return };
-    let Some(isoinfo) = common::tool("isoinfo") else { return };
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
+    let Some(isoinfo) = common::tool("isoinfo") else {
+        return;
+    };
     let v = json(isotune().args(["inspect", "--json"]).arg(&iso));
     let d = common::run(Command::new(isoinfo).arg("-d").arg("-i").arg(&iso));
     let field = |name: &str| {
@@ -103,7 +135,10 @@ fn inspect_json_matches_isoinfo() {
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["volume_id"], field("Volume id:"));
     assert_eq!(v["volume_space_size"].to_string(), field("Volume size is:"));
-    assert_eq!(v["logical_block_size"].to_string(), field("Logical block size is:"));
+    assert_eq!(
+        v["logical_block_size"].to_string(),
+        field("Logical block size is:")
+    );
     assert_eq!(v["file_size"], std::fs::metadata(&iso).unwrap().len());
     assert_eq!(v["joliet"], true);
     assert_eq!(v["rock_ridge"], true);
@@ -122,17 +157,34 @@ fn inspect_json_matches_isoinfo() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert_eq!(boot[0], "/isolinux/isolinux.bin");
-    let k = boot.iter().position(|p| *p == "/casper/vmlinuz").expect("kernel");
-    let i = boot.iter().position(|p| *p == "/casper/initrd").expect("initrd");
+    let k = boot
+        .iter()
+        .position(|p| *p == "/casper/vmlinuz")
+        .expect("kernel");
+    let i = boot
+        .iter()
+        .position(|p| *p == "/casper/initrd")
+        .expect("initrd");
     assert!(k < i, "kernel loads before initrd: {boot:?}");
-    assert!(v["anomalies"].as_array().unwrap().iter().all(|a| a["severity"] != "error"));
+    assert!(v["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["severity"] != "error"));
 
     // --files lists every file with extents, as isoinfo -R -l does.
     let v = json(isotune().args(["inspect", "--files", "--json"]).arg(&iso));
     let files = v["files"].as_array().unwrap();
-    let kernel = files.iter().find(|f| f["path"] == "/casper/vmlinuz").unwrap();
+    let kernel = files
+        .iter()
+        .find(|f| f["path"] == "/casper/vmlinuz")
+        .unwrap();
     assert_eq!(kernel["size"], 3_000_000);
-    let listing = common::run(Command::new(common::tool("isoinfo").unwrap()).args(["-R", "-l", "-i"]).arg(&iso));
+    let listing = common::run(
+        Command::new(common::tool("isoinfo").unwrap())
+            .args(["-R", "-l", "-i"])
+            .arg(&iso),
+    );
     let lba = kernel["extents"][0]["lba"].as_u64().unwrap();
     // isoinfo: `-rw-r--r-- 1 0 0 300000 Nov 26 2026 [    414 00]  vmlinuz `
     let isoinfo_lba = listing
@@ -148,7 +200,9 @@ fn inspect_json_matches_isoinfo() {
 #[test]
 fn inspect_human_views() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = xorriso_image(dir.path()) else { return };
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
     isotune()
         .args(["inspect"])
         .arg(&iso)
@@ -178,13 +232,22 @@ fn inspect_human_views() {
 #[test]
 fn verify_digests_match_coreutils() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = xorriso_image(dir.path()) else { return };
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
     let v = json(
         isotune()
-            .args(["verify", "--md5", "--sha1", "--sha256", "--sha512", "--json", "--quiet"])
+            .args([
+                "verify", "--md5", "--sha1", "--sha256", "--sha512", "--json", "--quiet",
+            ])
             .arg(&iso),
     );
-    for (tool, alg) in [("md5sum", "md5"), ("sha1sum", "sha1"), ("sha256sum", "sha256"), ("sha512sum", "sha512")] {
+    for (tool, alg) in [
+        ("md5sum", "md5"),
+        ("sha1sum", "sha1"),
+        ("sha256sum", "sha256"),
+        ("sha512sum", "sha512"),
+    ] {
         let Some(t) = common::tool(tool) else { return };
         let want = common::run(Command::new(t).arg(&iso));
         let want = want.split_whitespace().next().unwrap();
@@ -202,8 +265,12 @@ fn verify_digests_match_coreutils() {
 #[test]
 fn verify_sums_file_pass_and_mismatch_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = xorriso_image(dir.path()) else { return };
-    let Some(sha) = common::tool("sha256sum") else { return };
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
+    let Some(sha) = common::tool("sha256sum") else {
+        return;
+    };
     let line = common::run(Command::new(sha).arg("test.iso").current_dir(dir.path()));
     let sums = dir.path().join("SHA256SUMS");
     std::fs::write(&sums, &line).unwrap();
@@ -228,9 +295,15 @@ fn verify_sums_file_pass_and_mismatch_exit_codes() {
 #[test]
 fn implanted_md5_both_ways() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = xorriso_image(dir.path()) else { return };
-    let Some(implant) = common::tool("implantisomd5") else { return };
-    let Some(check) = common::tool("checkisomd5") else { return };
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
+    let Some(implant) = common::tool("implantisomd5") else {
+        return;
+    };
+    let Some(check) = common::tool("checkisomd5") else {
+        return;
+    };
 
     // Ours verifies what implantisomd5 wrote.
     let theirs = dir.path().join("theirs.iso");
@@ -252,7 +325,11 @@ fn implanted_md5_both_ways() {
         .arg(&iso)
         .assert()
         .success();
-    assert_eq!(std::fs::read(&iso).unwrap(), before, "the source was modified");
+    assert_eq!(
+        std::fs::read(&iso).unwrap(),
+        before,
+        "the source was modified"
+    );
     // checkisomd5 exits 1 for FAIL and for "no checksum": read its verdict
     // line (on stderr).
     let verdict = |path: &Path| {
@@ -265,7 +342,10 @@ fn implanted_md5_both_ways() {
         (out.status.success(), text)
     };
     let (ok, text) = verdict(&ours);
-    assert!(ok && text.contains("the result is: PASS"), "checkisomd5: {text}");
+    assert!(
+        ok && text.contains("the result is: PASS"),
+        "checkisomd5: {text}"
+    );
 
     // One flipped byte in the data area fails in both.
     let mut bytes = std::fs::read(&ours).unwrap();
@@ -279,7 +359,10 @@ fn implanted_md5_both_ways() {
         .code(1)
         .stdout(predicate::str::contains("FAIL"));
     let (ok, text) = verdict(&ours);
-    assert!(!ok && text.contains("the result is: FAIL"), "checkisomd5: {text}");
+    assert!(
+        !ok && text.contains("the result is: FAIL"),
+        "checkisomd5: {text}"
+    );
 
     // A used area is not overwritten without --force.
     let again = dir.path().join("again.iso");
@@ -315,7 +398,11 @@ fn bad_input_is_one_line_exit_2() {
         (empty.as_path(), "empty.iso"),
         (garbage.as_path(), "garbage.iso"),
     ] {
-        for sub in [&["inspect"][..], &["verify", "--implanted"][..], &["check"][..]] {
+        for sub in [
+            &["inspect"][..],
+            &["verify", "--implanted"][..],
+            &["check"][..],
+        ] {
             let out = isotune().args(sub).arg(path).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{sub:?} {path:?}: {err}");
@@ -329,7 +416,9 @@ fn bad_input_is_one_line_exit_2() {
 #[test]
 fn truncated_image_fails_check_and_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = xorriso_image(dir.path()) else { return };
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
     let bytes = std::fs::read(&iso).unwrap();
     let cut = dir.path().join("cut.iso");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
@@ -341,7 +430,11 @@ fn truncated_image_fails_check_and_verify() {
         .stdout(predicate::str::contains("truncated"));
     let v = json(isotune().args(["check", "--json"]).arg(&cut));
     assert_eq!(v["verdict"], "fail");
-    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["id"] == "image.truncated"));
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "image.truncated"));
     isotune().args(["check"]).arg(&cut).assert().code(1);
     isotune()
         .args(["inspect", "--json"])
@@ -359,7 +452,10 @@ fn check_without_iso_audits_a_sample() {
     assert_eq!(v["sample"], true);
     assert_eq!(v["verdict"], "pass");
     assert_eq!(v["verify"]["implanted"]["status"], "pass");
-    assert!(!Path::new(v["iso"].as_str().unwrap()).exists(), "sample left behind");
+    assert!(
+        !Path::new(v["iso"].as_str().unwrap()).exists(),
+        "sample left behind"
+    );
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.contains("**Verdict: PASS**"), "{text}");
     isotune()
@@ -372,7 +468,9 @@ fn check_without_iso_audits_a_sample() {
 #[test]
 fn check_with_expect_mismatch_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = xorriso_image(dir.path()) else { return };
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
     let v = json(
         isotune()
             .args(["check", "--json", "--expect"])
@@ -380,5 +478,9 @@ fn check_with_expect_mismatch_fails() {
             .arg(&iso),
     );
     assert_eq!(v["verdict"], "fail");
-    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["id"] == "image.digest-mismatch"));
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "image.digest-mismatch"));
 }

@@ -22,10 +22,37 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bootfiles;
+mod bytes;
+pub mod datetime;
+pub mod descriptor;
+pub mod directory;
+pub mod eltorito;
 pub mod error;
+pub mod image;
+mod listing;
+pub mod md5record;
+pub mod partition;
+pub mod report;
+pub mod rockridge;
+pub mod sample;
 pub mod source;
+pub mod susp;
+#[cfg(test)]
+mod testimg;
+pub mod tree;
 pub mod types;
+pub mod udf;
+pub mod volume;
+pub mod writer;
 
+pub use datetime::IsoDateTime;
+pub use descriptor::{
+    BootRecord, PartitionDescriptor, PrimaryVolumeDescriptor, SupplementaryVolumeDescriptor,
+    VolumeDescriptor, VolumeDescriptorSet, VolumeInfo,
+};
 pub use error::{Error, ErrorKind, Result};
+pub use image::{IsoImage, RockRidgeInfo};
 pub use source::ReadAt;
+pub use tree::{FileTree, TreeReader};
 pub use types::{Anomaly, Extent, FileEntry, FileKind, Namespace, Severity, SECTOR_SIZE};

@@ -129,7 +129,7 @@ pub fn gather(ctx: &Context, iso: &Path, sample: bool, args: &CheckArgs) -> Resu
     };
     let verify = super::verify::verify_with_bar(ctx, iso, &options, "check")?;
     let mut findings = findings(&verify, &inspect);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let verdict = if findings.iter().any(|f| f.severity == Severity::Error) {
         CheckVerdict::Fail
     } else {
@@ -146,7 +146,13 @@ pub fn gather(ctx: &Context, iso: &Path, sample: bool, args: &CheckArgs) -> Resu
     })
 }
 
-fn finding(id: &str, severity: Severity, title: &str, evidence: String, fix: Option<&str>) -> Finding {
+fn finding(
+    id: &str,
+    severity: Severity,
+    title: &str,
+    evidence: String,
+    fix: Option<&str>,
+) -> Finding {
     Finding {
         id: id.to_owned(),
         severity,
@@ -206,7 +212,10 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
             out.push(finding(
                 "image.digest-mismatch",
                 Severity::Error,
-                &format!("the {} digest does not match the expected value", d.algorithm),
+                &format!(
+                    "the {} digest does not match the expected value",
+                    d.algorithm
+                ),
                 format!("computed {}, expected {}", d.hex, want.join(" or ")),
                 Some("the image is corrupt or not the one the checksum names: download it again"),
             ));
@@ -231,7 +240,13 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
         if a.id == "image.truncated" && out.iter().any(|f| f.id == "image.truncated") {
             continue;
         }
-        out.push(finding(&a.id, a.severity, &a.message, a.message.clone(), None));
+        out.push(finding(
+            &a.id,
+            a.severity,
+            &a.message,
+            a.message.clone(),
+            None,
+        ));
     }
     if !inspect.el_torito.present {
         out.push(finding(

@@ -111,7 +111,10 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
 pub fn markdown(out: &mut dyn Write, r: &CheckReport) -> io::Result<()> {
     writeln!(out, "# isotune check: {}\n", r.iso.display())?;
     if r.sample {
-        writeln!(out, "_No ISO given: this is the sample image isotune writes itself._\n")?;
+        writeln!(
+            out,
+            "_No ISO given: this is the sample image isotune writes itself._\n"
+        )?;
     }
     writeln!(out, "**Verdict: {}**\n", verdict_word(r.verdict))?;
     writeln!(out, "| # | severity | finding | evidence | fix |")?;

@@ -54,10 +54,7 @@ fn summary(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         writeln!(out, "application  {:?}", r.application_id)?;
     }
     let state = if r.file_size < r.volume_bytes {
-        format!(
-            "TRUNCATED: {} missing",
-            bytes(r.volume_bytes - r.file_size)
-        )
+        format!("TRUNCATED: {} missing", bytes(r.volume_bytes - r.file_size))
     } else if r.file_size > r.volume_bytes {
         format!(
             "complete, {} after the volume",
@@ -115,7 +112,15 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
             r.el_torito.catalog_lba.unwrap_or_default()
         )?;
         let mut t = table([
-            "#", "platform", "emulation", "bootable", "load seg", "sectors", "loads", "LBA", "path",
+            "#",
+            "platform",
+            "emulation",
+            "bootable",
+            "load seg",
+            "sectors",
+            "loads",
+            "LBA",
+            "path",
         ]);
         for (i, e) in r.el_torito.entries.iter().enumerate() {
             t.add_row(vec![
@@ -130,12 +135,15 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
                 e.path.clone().unwrap_or_else(|| "-".to_owned()),
             ]);
         }
-        writeln!(out, "{t}")?;
+        writeln!(out, "{}", t.trim_fmt())?;
     } else {
         writeln!(out, "El Torito    none: this image is not bootable as a CD")?;
     }
     if !r.partitions.is_empty() {
-        writeln!(out, "\npartitions (hybrid image; start and size in 512-byte sectors)")?;
+        writeln!(
+            out,
+            "\npartitions (hybrid image; start and size in 512-byte sectors)"
+        )?;
         let mut t = table(["scheme", "#", "start", "sectors", "type", "name", "note"]);
         for p in &r.partitions {
             let ty = match &p.type_name {
@@ -159,17 +167,13 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
                 note.join(", "),
             ]);
         }
-        writeln!(out, "{t}")?;
+        writeln!(out, "{}", t.trim_fmt())?;
     }
     if r.boot_files.is_empty() {
         writeln!(out, "\nboot files   none found")?;
     } else {
         let total: u64 = r.boot_files.iter().map(|f| f.size).sum();
-        writeln!(
-            out,
-            "\nboot files in load order ({} in all)",
-            bytes(total)
-        )?;
+        writeln!(out, "\nboot files in load order ({} in all)", bytes(total))?;
         let mut t = table(["role", "path", "size", "first LBA", "extents", "named by"]);
         for f in &r.boot_files {
             t.add_row(vec![
@@ -184,7 +188,7 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
                 f.source.clone().unwrap_or_default(),
             ]);
         }
-        writeln!(out, "{t}")?;
+        writeln!(out, "{}", t.trim_fmt())?;
     }
     Ok(())
 }
@@ -238,11 +242,21 @@ fn files(out: &mut dyn Write, r: &InspectReport, extents: bool) -> io::Result<()
                     )?;
                     first = false;
                 } else {
-                    writeln!(out, "{:>14}  {:>10}  {:>8}  (continued)", "", e.lba, e.sectors())?;
+                    writeln!(
+                        out,
+                        "{:>14}  {:>10}  {:>8}  (continued)",
+                        "",
+                        e.lba,
+                        e.sectors()
+                    )?;
                 }
             }
             if first {
-                writeln!(out, "{:>14}  {:>10}  {:>8}  {}{suffix}{link}", f.size, "-", 0, f.path)?;
+                writeln!(
+                    out,
+                    "{:>14}  {:>10}  {:>8}  {}{suffix}{link}",
+                    f.size, "-", 0, f.path
+                )?;
             }
         } else {
             writeln!(out, "{:>14}  {}{suffix}{link}", f.size, f.path)?;

@@ -50,6 +50,14 @@ pub fn report(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
             ImplantedStatus::Fail => (
                 "FAIL",
                 match imp.failed_fragment {
+                    Some(f) if imp.expected_md5.is_some() && imp.expected_md5 == imp.actual_md5 => {
+                        format!(
+                            "the whole-image MD5 {} matches, but fragment checkpoint {f} differs; \
+                         checkisomd5 says FAIL too (isomd5sum records on images under ~700 KiB \
+                         are short); re-implant with `isotune verify --implant`",
+                            imp.actual_md5.as_deref().unwrap_or("?")
+                        )
+                    }
                     Some(f) => format!(
                         "fragment {f} differs (checkisomd5 stops there); implanted {}, computed {}",
                         imp.expected_md5.as_deref().unwrap_or("?"),
@@ -69,7 +77,7 @@ pub fn report(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
         };
         t.add_row(vec!["implanted".to_owned(), status(word, color), detail]);
     }
-    writeln!(out, "{t}")?;
+    writeln!(out, "{}", t.trim_fmt())?;
     for s in &r.sums_files {
         if s.malformed_lines > 0 {
             writeln!(

@@ -210,8 +210,8 @@ pub(super) fn volume_descriptor(
     d[847..864].copy_from_slice(&UNSET_DATE); // expiration
     d[864..881].copy_from_slice(&date); // effective
     d[881] = 1; // file structure version
-    // Application use: spaces, as mkisofs and xorriso leave it, so that
-    // implantisomd5 (which refuses a non-blank area) can record an MD5 here.
+                // Application use: spaces, as mkisofs and xorriso leave it, so that
+                // implantisomd5 (which refuses a non-blank area) can record an MD5 here.
     d[883..1395].fill(b' ');
     d
 }

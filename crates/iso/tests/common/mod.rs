@@ -30,7 +30,9 @@ pub fn tool(name: &str) -> Option<PathBuf> {
 /// Runs a command to completion and returns its stdout; panics with its
 /// stderr when it fails.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed with {}:\n{}",

@@ -1,0 +1,498 @@
+//! GRUB configuration: which kernel and initrds GRUB loads from the image.
+//!
+//! This is a reader for the subset of GRUB script that boot media use, not an
+//! interpreter: `menuentry`/`submenu` blocks, `linux`/`linuxefi`/`linux16`
+//! (and `multiboot`/`multiboot2`) kernels, `initrd`/`initrdefi`/`initrd16`
+//! (and `module`/`module2`) with several files per line, `set var=value`
+//! (variables are expanded only when the file set them; a path still holding
+//! a `$variable` is skipped), and `source`/`configfile` followed up to a
+//! depth limit. `if` conditions are not evaluated: every branch is read.
+//! Device prefixes such as `($root)` or `(cd0)` are dropped.
+//!
+//! The default entry follows `set default=` (an index, `N>M` into a submenu,
+//! a title or an `--id`), else the first entry: that is what an unattended
+//! boot loads.
+
+use std::collections::HashMap;
+
+use super::walk::{resolve, Loader, Menu, MenuEntry, MAX_MENU_ENTRIES};
+use super::{BootRole, ConfigRef, ConfigWalk};
+
+/// Walks the GRUB configurations `roots` (absolute paths, in order; the
+/// first one's default entry is the default) and everything they source,
+/// reading files through `load` (`None` = no such file).
+pub fn walk_grub(roots: &[&str], load: &mut dyn FnMut(&str) -> Option<String>) -> ConfigWalk {
+    let mut loader = Loader::new(load);
+    let mut menus = Vec::new();
+    for root in roots {
+        let mut ctx = Context::default();
+        if read_file(&mut loader, &mut ctx, root, None, 0).is_some() {
+            menus.push(ctx.into_menu());
+        }
+    }
+    loader.finish(menus)
+}
+
+/// Menu being built: top-level items, each an entry or a submenu.
+#[derive(Default)]
+struct Context {
+    vars: HashMap<String, String>,
+    items: Vec<Item>,
+}
+
+struct Item {
+    title: String,
+    id: Option<String>,
+    entry: MenuEntry,
+    /// Entries of a submenu (empty for a plain entry).
+    sub: Vec<(String, Option<String>, MenuEntry)>,
+}
+
+/// What an open `{` belongs to.
+enum Block {
+    Entry,
+    Submenu,
+    Other,
+}
+
+impl Context {
+    fn into_menu(self) -> Menu {
+        let default = self.vars.get("default").cloned().unwrap_or_default();
+        let mut entries = Vec::new();
+        let mut default_index = 0;
+        let (top, sub) = match default.split_once('>') {
+            Some((a, b)) => (a.trim(), Some(b.trim())),
+            None => (default.trim(), None),
+        };
+        let matches = |title: &str, id: &Option<String>, want: &str| {
+            want.parse::<usize>().is_err() && (title == want || id.as_deref() == Some(want))
+        };
+        for (i, item) in self.items.into_iter().enumerate() {
+            let hit = top.parse::<usize>().ok() == Some(i) || matches(&item.title, &item.id, top);
+            if hit {
+                default_index = entries.len();
+            }
+            entries.push(item.entry);
+            for (j, (title, id, e)) in item.sub.into_iter().enumerate() {
+                let sub_hit = match sub {
+                    Some(s) => s.parse::<usize>().ok() == Some(j) || matches(&title, &id, s),
+                    None => j == 0,
+                };
+                if hit && sub_hit {
+                    default_index = entries.len();
+                }
+                entries.push(e);
+            }
+        }
+        Menu {
+            entries,
+            default: default_index,
+        }
+    }
+}
+
+fn read_file(
+    loader: &mut Loader<'_>,
+    ctx: &mut Context,
+    path: &str,
+    from: Option<&str>,
+    depth: usize,
+) -> Option<()> {
+    let text = loader.load(path, from, depth)?;
+    let mut stack: Vec<Block> = Vec::new();
+    for line in text.lines() {
+        for cmd in tokenize(line, &ctx.vars) {
+            let Some(word) = cmd.first() else { continue };
+            let args = &cmd[1..];
+            let in_entry = stack.iter().any(|b| matches!(b, Block::Entry));
+            match word.as_str() {
+                "}" => {
+                    stack.pop();
+                }
+                "menuentry" | "submenu" => {
+                    let (title, id) = title_and_id(args);
+                    let entry = MenuEntry::default();
+                    let in_sub = stack.iter().any(|b| matches!(b, Block::Submenu));
+                    let full = ctx.items.len()
+                        + ctx.items.iter().map(|i| i.sub.len()).sum::<usize>()
+                        >= MAX_MENU_ENTRIES;
+                    match (word.as_str(), in_sub, ctx.items.last_mut()) {
+                        _ if full => {}
+                        ("menuentry", true, Some(parent)) => parent.sub.push((title, id, entry)),
+                        _ => ctx.items.push(Item {
+                            title,
+                            id,
+                            entry,
+                            sub: Vec::new(),
+                        }),
+                    }
+                    if args.last().map(String::as_str) == Some("{") {
+                        stack.push(if word == "submenu" {
+                            Block::Submenu
+                        } else {
+                            Block::Entry
+                        });
+                    }
+                }
+                "set" => {
+                    for a in args.iter().filter(|a| !a.starts_with('-')) {
+                        assign(ctx, a);
+                    }
+                }
+                w if !in_entry && w.contains('=') && !w.starts_with('=') => assign(ctx, w),
+                "linux" | "linuxefi" | "linux16" | "multiboot" | "multiboot2" => {
+                    if let Some(k) = files(args).next() {
+                        add_file(loader, ctx, in_entry, k, BootRole::Kernel, path);
+                    }
+                }
+                "initrd" | "initrdefi" | "initrd16" | "module" | "module2" => {
+                    for f in files(args) {
+                        add_file(loader, ctx, in_entry, f, BootRole::Initrd, path);
+                    }
+                }
+                "source" | "configfile" | "." => {
+                    if let Some(p) = args.first().and_then(|a| resolve("/", a)) {
+                        if in_entry {
+                            // Read only if this entry is chosen: a chained menu.
+                            let mut sub = Context {
+                                vars: ctx.vars.clone(),
+                                items: Vec::new(),
+                            };
+                            if read_file(loader, &mut sub, &p, Some(path), depth + 1).is_some() {
+                                if let Some(e) = current_entry(ctx) {
+                                    e.chain.push(sub.into_menu());
+                                }
+                            }
+                        } else {
+                            read_file(loader, ctx, &p, Some(path), depth + 1);
+                        }
+                    } else if let Some(a) = args.first() {
+                        loader.unresolved(a, path);
+                    }
+                }
+                w if w.ends_with('{') || args.last().map(String::as_str) == Some("{") => {
+                    stack.push(Block::Other);
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(())
+}
+
+/// Files named on a `linux`/`initrd` line: the words that are not options.
+fn files(args: &[String]) -> impl Iterator<Item = &String> {
+    args.iter().filter(|a| !a.starts_with("--"))
+}
+
+fn add_file(
+    loader: &mut Loader<'_>,
+    ctx: &mut Context,
+    in_entry: bool,
+    word: &str,
+    role: BootRole,
+    cfg: &str,
+) {
+    // Outside a menu entry a kernel line runs when the file is read; such
+    // configs are rare on boot media and are ignored.
+    if !in_entry {
+        return;
+    }
+    let Some(p) = resolve("/", word) else {
+        loader.unresolved(word, cfg);
+        return;
+    };
+    if let Some(e) = current_entry(ctx) {
+        let r = ConfigRef::new(p, role, cfg);
+        if role == BootRole::Kernel {
+            e.set_kernel(r);
+        } else {
+            e.add(r);
+        }
+    }
+}
+
+fn current_entry(ctx: &mut Context) -> Option<&mut MenuEntry> {
+    let item = ctx.items.last_mut()?;
+    match item.sub.last_mut() {
+        Some((_, _, e)) => Some(e),
+        None => Some(&mut item.entry),
+    }
+}
+
+fn assign(ctx: &mut Context, a: &str) {
+    if let Some((k, v)) = a.split_once('=') {
+        let valid = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid {
+            ctx.vars.insert(k.to_owned(), v.to_owned());
+        }
+    }
+}
+
+/// The title (first non-option argument) and `--id` of a menu entry.
+fn title_and_id(args: &[String]) -> (String, Option<String>) {
+    let mut title = None;
+    let mut id = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--class" | "--users" | "--hotkey" => {
+                it.next();
+            }
+            "--id" => id = it.next().cloned(),
+            "{" => break,
+            s if s.starts_with("--id=") => id = Some(s[5..].to_owned()),
+            s if s.starts_with("--") => {}
+            s if title.is_none() => title = Some(s.to_owned()),
+            _ => {}
+        }
+    }
+    (title.unwrap_or_default(), id)
+}
+
+/// Ends the current word; a bare (unquoted) `{` or `}` also ends the command.
+fn end_word(
+    word: &mut String,
+    quoted: &mut bool,
+    words: &mut Vec<String>,
+    cmds: &mut Vec<Vec<String>>,
+) {
+    let w = std::mem::take(word);
+    let brace = !*quoted && (w == "{" || w == "}");
+    *quoted = false;
+    if brace && w == "}" {
+        cmds.push(std::mem::take(words));
+    }
+    words.push(w);
+    if brace {
+        cmds.push(std::mem::take(words));
+    }
+}
+
+/// Splits a line into commands (`;`-separated) of words, removing quotes and
+/// expanding the variables in `vars`; unknown `$variables` stay as written.
+fn tokenize(line: &str, vars: &HashMap<String, String>) -> Vec<Vec<String>> {
+    let mut cmds = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
+            (Some('\''), c) => word.push(c),
+            (_, '\\') => {
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                    in_word = true;
+                }
+            }
+            (_, '$') => {
+                let mut name = String::new();
+                let braced = chars.peek() == Some(&'{');
+                if braced {
+                    chars.next();
+                }
+                while let Some(&n) = chars.peek() {
+                    if braced && n == '}' {
+                        chars.next();
+                        break;
+                    }
+                    if !(braced || n.is_ascii_alphanumeric() || n == '_') {
+                        break;
+                    }
+                    name.push(n);
+                    chars.next();
+                }
+                match vars.get(&name) {
+                    Some(v) => word.push_str(v),
+                    None if braced => word.push_str(&format!("${{{name}}}")),
+                    None => {
+                        word.push('$');
+                        word.push_str(&name);
+                    }
+                }
+                in_word = true;
+            }
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                quoted = true;
+                in_word = true;
+            }
+            (None, '#') if !in_word => break,
+            (None, ';') => {
+                if in_word {
+                    end_word(&mut word, &mut quoted, &mut words, &mut cmds);
+                    in_word = false;
+                }
+                cmds.push(std::mem::take(&mut words));
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    end_word(&mut word, &mut quoted, &mut words, &mut cmds);
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        end_word(&mut word, &mut quoted, &mut words, &mut cmds);
+    }
+    cmds.push(words);
+    cmds.retain(|c| !c.is_empty());
+    cmds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{loader_from, paths};
+    use super::*;
+
+    #[test]
+    fn tokenizer_quotes_variables_and_separators() {
+        let mut vars = HashMap::new();
+        vars.insert("k".to_owned(), "/casper/vmlinuz".to_owned());
+        let t = tokenize(
+            r#"linux	$k "a b" 'c $k' ${k}x $unset; initrd /i # comment"#,
+            &vars,
+        );
+        assert_eq!(
+            t,
+            [
+                vec![
+                    "linux",
+                    "/casper/vmlinuz",
+                    "a b",
+                    "c $k",
+                    "/casper/vmlinuzx",
+                    "$unset"
+                ],
+                vec!["initrd", "/i"],
+            ]
+        );
+    }
+
+    #[test]
+    fn default_entry_first_then_others() {
+        let files = [
+            (
+                "/boot/grub/grub.cfg",
+                "set timeout=5\nset default=1\nset kdir=/casper\nloadfont unicode\n\
+                 if [ x$feature_menuentry_id = xy ]; then\n  menuentry_id_option=\"--id\"\nfi\n\
+                 menuentry \"Try Ubuntu\" --class ubuntu {\n\tset gfxpayload=keep\n\tlinux\t$kdir/vmlinuz boot=casper ---\n\tinitrd\t$kdir/initrd\n}\n\
+                 menuentry 'Safe graphics' {\n  linux ($root)/casper/vmlinuz nomodeset\n  initrd /casper/initrd /casper/extra.img\n}\n\
+                 submenu 'Advanced' {\n  menuentry 'Debug' {\n    linux16 /casper/vmlinuz-debug\n    initrd16 $unknown/initrd\n  }\n}\n\
+                 menuentry 'UEFI Firmware Settings' { fwsetup; }\n",
+            ),
+        ];
+        let mut load = loader_from(&files);
+        let walk = walk_grub(&["/boot/grub/grub.cfg"], &mut load);
+        assert_eq!(
+            paths(&walk),
+            [
+                "config /boot/grub/grub.cfg",
+                "kernel /casper/vmlinuz",
+                "initrd /casper/initrd",
+                "initrd /casper/extra.img",
+                "kernel /casper/vmlinuz-debug",
+            ]
+        );
+        let ids: Vec<_> = walk.anomalies.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["boot.unresolved-variable"]);
+    }
+
+    #[test]
+    fn default_by_title_id_and_submenu_path() {
+        let cfg = |default: &str| {
+            format!(
+                "set default=\"{default}\"\nmenuentry 'A' {{ linux /a; }}\n\
+                 menuentry 'B' --id b-id {{\n linuxefi /b\n initrdefi /b.img\n}}\n\
+                 submenu 'S' {{\n menuentry 'S0' {{\n linux /s0\n }}\n menuentry 'S1' {{\n linux /s1\n }}\n}}\n"
+            )
+        };
+        for (default, first) in [
+            ("B", "/b"),
+            ("b-id", "/b"),
+            ("2>1", "/s1"),
+            ("2", "/s0"),
+            ("${saved}", "/a"),
+            ("9", "/a"),
+        ] {
+            let text = cfg(default);
+            let files = [("/EFI/BOOT/grub.cfg", text.as_str())];
+            let mut load = loader_from(&files);
+            let walk = walk_grub(&["/EFI/BOOT/grub.cfg"], &mut load);
+            assert_eq!(walk.refs[1].path, first, "default {default}");
+        }
+    }
+
+    #[test]
+    fn source_configfile_and_missing_files() {
+        let files = [
+            (
+                "/boot/grub/loopback.cfg",
+                "source /boot/grub/grub.cfg\n",
+            ),
+            (
+                "/boot/grub/grub.cfg",
+                "set prefix=($root)/boot/grub\nsource $prefix/theme.cfg\nsource ${prefix}/entries.cfg\n\
+                 menuentry 'more' {\n configfile /boot/grub/more.cfg\n}\nsource $nowhere/x.cfg\n",
+            ),
+            ("/boot/grub/entries.cfg", "menuentry 'Live' {\n linux /live/vmlinuz\n initrd /live/initrd.img\n}\n"),
+            ("/boot/grub/more.cfg", "menuentry 'x' {\n linux /x/vmlinuz\n}\nconfigfile /boot/grub/more.cfg\n"),
+        ];
+        let mut load = loader_from(&files);
+        let walk = walk_grub(
+            &["/boot/grub/grub.cfg", "/boot/grub/loopback.cfg"],
+            &mut load,
+        );
+        assert_eq!(
+            paths(&walk),
+            [
+                "config /boot/grub/grub.cfg",
+                "config /boot/grub/entries.cfg",
+                "config /boot/grub/more.cfg",
+                "config /boot/grub/loopback.cfg",
+                "kernel /live/vmlinuz",
+                "initrd /live/initrd.img",
+                "kernel /x/vmlinuz",
+            ]
+        );
+        let ids: Vec<_> = walk
+            .anomalies
+            .iter()
+            .map(|a| (a.id.as_str(), a.severity))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("boot.missing-file", crate::Severity::Warn),
+                ("boot.unresolved-variable", crate::Severity::Info)
+            ]
+        );
+        assert!(walk.anomalies[0].message.contains("/boot/grub/theme.cfg"));
+    }
+
+    #[test]
+    fn hostile_configs_are_bounded() {
+        let mut text = String::from("menuentry a {\n linux /k\n initrd");
+        for i in 0..100_000 {
+            text.push_str(&format!(" /i{i}"));
+        }
+        text.push_str("\n}\n");
+        for i in 0..10_000 {
+            text.push_str(&format!("menuentry e{i} {{ linux /k{i}; }}\n{{{{{{\n"));
+        }
+        let files = [("/g.cfg", text.as_str())];
+        let mut load = loader_from(&files);
+        let walk = walk_grub(&["/g.cfg"], &mut load);
+        assert!(walk.refs.len() < 300, "{}", walk.refs.len());
+    }
+}

@@ -1,0 +1,217 @@
+//! The machinery shared by the configuration readers: loading files with
+//! the limits applied once, the menu model, path resolution, and the final
+//! load order (configurations, the default entry, then every other entry).
+
+use std::collections::HashSet;
+
+use super::{BootRole, ConfigRef, ConfigWalk, MAX_CONFIGS, MAX_DEPTH, MAX_REFS};
+use crate::{Anomaly, Severity};
+
+/// A boot menu: its entries and which one boots unattended.
+#[derive(Debug, Default)]
+pub(super) struct Menu {
+    pub(super) entries: Vec<MenuEntry>,
+    pub(super) default: usize,
+}
+
+/// One menu entry: its kernel first, then its initrds, and any menus it
+/// chains to (syslinux `CONFIG`, GRUB `configfile` inside an entry).
+#[derive(Debug, Default)]
+pub(super) struct MenuEntry {
+    pub(super) files: Vec<ConfigRef>,
+    pub(super) chain: Vec<Menu>,
+}
+
+/// Most entries one menu keeps (labels, menu entries, submenu entries).
+pub(super) const MAX_MENU_ENTRIES: usize = 256;
+/// Most files one entry keeps (a kernel and its initrds).
+const MAX_ENTRY_FILES: usize = 16;
+
+impl MenuEntry {
+    /// Sets the kernel (a later kernel line replaces an earlier one).
+    pub(super) fn set_kernel(&mut self, r: ConfigRef) {
+        self.files.retain(|f| f.role != BootRole::Kernel);
+        self.files.insert(0, r);
+        self.files.truncate(MAX_ENTRY_FILES);
+    }
+
+    /// Adds an initrd unless the entry has it already or is full.
+    pub(super) fn add(&mut self, r: ConfigRef) {
+        if self.files.len() < MAX_ENTRY_FILES && !self.files.iter().any(|f| f.path == r.path) {
+            self.files.push(r);
+        }
+    }
+}
+
+/// Reads configuration files for a walk, enforcing the limits once.
+pub(super) struct Loader<'a> {
+    read: &'a mut dyn FnMut(&str) -> Option<String>,
+    visited: HashSet<String>,
+    configs: Vec<ConfigRef>,
+    anomalies: Vec<Anomaly>,
+}
+
+impl<'a> Loader<'a> {
+    pub(super) fn new(read: &'a mut dyn FnMut(&str) -> Option<String>) -> Self {
+        Loader {
+            read,
+            visited: HashSet::new(),
+            configs: Vec::new(),
+            anomalies: Vec::new(),
+        }
+    }
+
+    /// The text of `path` named by `from`, or `None` when it is missing,
+    /// already read, or past a limit.
+    pub(super) fn load(&mut self, path: &str, from: Option<&str>, depth: usize) -> Option<String> {
+        if depth > MAX_DEPTH {
+            self.anomalies.push(Anomaly::new(
+                "boot.config-too-deep",
+                Severity::Warn,
+                format!(
+                    "{path} is nested more than {MAX_DEPTH} configuration files deep; not read"
+                ),
+            ));
+            return None;
+        }
+        if self.visited.len() >= MAX_CONFIGS || !self.visited.insert(path.to_owned()) {
+            return None;
+        }
+        match (self.read)(path) {
+            Some(text) => {
+                self.configs.push(ConfigRef {
+                    path: path.to_owned(),
+                    role: BootRole::Config,
+                    source: from.map(str::to_owned),
+                });
+                Some(text)
+            }
+            None => {
+                if let Some(from) = from {
+                    self.anomalies.push(missing(from, path));
+                }
+                None
+            }
+        }
+    }
+
+    pub(super) fn unresolved(&mut self, word: &str, cfg: &str) {
+        self.anomalies.push(Anomaly::new(
+            "boot.unresolved-variable",
+            Severity::Info,
+            format!(
+                "{cfg} names `{word}`, whose variables are not set in the configuration; skipped"
+            ),
+        ));
+    }
+
+    /// Orders everything: configs, the first menu's default entry, then all entries.
+    pub(super) fn finish(self, menus: Vec<Menu>) -> ConfigWalk {
+        let mut refs = self.configs;
+        let mut seen: HashSet<String> = refs.iter().map(|r| r.path.clone()).collect();
+        let mut push = |r: &ConfigRef, refs: &mut Vec<ConfigRef>| {
+            if refs.len() < MAX_REFS && seen.insert(r.path.clone()) {
+                refs.push(r.clone());
+            }
+        };
+        if let Some(first) = menus.first() {
+            let mut menu = first;
+            // The default entry, following chained menus to their defaults.
+            for _ in 0..=MAX_DEPTH {
+                let Some(e) = menu.entries.get(menu.default) else {
+                    break;
+                };
+                e.files.iter().for_each(|r| push(r, &mut refs));
+                match e.chain.first() {
+                    Some(next) => menu = next,
+                    None => break,
+                }
+            }
+        }
+        fn all(menu: &Menu, out: &mut Vec<ConfigRef>) {
+            let default = menu.entries.get(menu.default);
+            let order = default.into_iter().chain(menu.entries.iter());
+            for e in order {
+                out.extend(e.files.iter().cloned());
+                e.chain.iter().for_each(|m| all(m, out));
+            }
+        }
+        let mut rest = Vec::new();
+        menus.iter().for_each(|m| all(m, &mut rest));
+        rest.iter().for_each(|r| push(r, &mut refs));
+        ConfigWalk {
+            refs,
+            anomalies: self.anomalies,
+        }
+    }
+}
+
+pub(super) fn missing(cfg: &str, path: &str) -> Anomaly {
+    Anomaly::new(
+        "boot.missing-file",
+        Severity::Warn,
+        format!("{cfg} names {path}, which is not in the image"),
+    )
+}
+
+/// The directory part of an absolute path (`/` for top-level files).
+pub(super) fn dirname(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".to_owned(),
+        Some(i) => path[..i].to_owned(),
+    }
+}
+
+/// `path` made absolute against `base` and normalised, with a GRUB device
+/// prefix (`(cd0)`, `($root)`) dropped. `None` when it is empty or still
+/// holds an unexpanded `$variable`.
+pub(super) fn resolve(base: &str, path: &str) -> Option<String> {
+    let path = match path.strip_prefix('(') {
+        Some(rest) => rest.split_once(')').map_or("", |(_, p)| p),
+        None => path,
+    };
+    if path.is_empty() || path.contains('$') {
+        return None;
+    }
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{base}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in joined.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    (!parts.is_empty()).then(|| format!("/{}", parts.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_paths() {
+        assert_eq!(
+            resolve("/isolinux", "vmlinuz").as_deref(),
+            Some("/isolinux/vmlinuz")
+        );
+        assert_eq!(resolve("/isolinux", "../a/./b").as_deref(), Some("/a/b"));
+        assert_eq!(resolve("/", "/x//y/").as_deref(), Some("/x/y"));
+        assert_eq!(
+            resolve("/", "($root)/casper/vmlinuz").as_deref(),
+            Some("/casper/vmlinuz")
+        );
+        assert_eq!(resolve("/", "(hd0,msdos1)/k").as_deref(), Some("/k"));
+        assert_eq!(resolve("/", "$kdir/k"), None);
+        assert_eq!(resolve("/", "(broken"), None);
+        assert_eq!(resolve("/", "/../.."), None);
+        assert_eq!(dirname("/isolinux/isolinux.cfg"), "/isolinux");
+        assert_eq!(dirname("/a.cfg"), "/");
+    }
+}
