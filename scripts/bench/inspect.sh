@@ -31,8 +31,8 @@ cat "$img" > /dev/null
 
 echo "image: $(stat -c %s "$img") bytes, $files files"
 hyperfine --warmup 1 --runs "${RUNS:-10}" --style basic \
-  --export-markdown "$work/inspect.md" \
+  --export-json "$work/inspect.json" \
   -n 'isotune inspect --files' "$bin inspect --files $img > /dev/null" \
   -n 'isoinfo -R -l' "isoinfo -R -l -i $img > /dev/null" \
   -n 'xorriso -find /' "xorriso -indev $img -find / > /dev/null 2>&1"
-cat "$work/inspect.md"
+python3 scripts/bench/summarize.py "$work/inspect.json"

@@ -24,11 +24,11 @@ img="$work/bench.iso"
 
 echo "image: $(stat -c %s "$img") bytes; cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 hyperfine --warmup 1 --runs "${RUNS:-5}" --style basic \
-  --export-markdown "$work/verify3.md" \
+  --export-json "$work/verify3.json" \
   -n 'isotune verify --md5 --sha256 --implanted' "$bin verify --quiet --md5 --sha256 --implanted $img" \
   -n 'md5sum; sha256sum; checkisomd5' "md5sum $img; sha256sum $img; checkisomd5 $img"
 hyperfine --warmup 1 --runs "${RUNS:-5}" --style basic \
-  --export-markdown "$work/verify1.md" \
+  --export-json "$work/verify1.json" \
   -n 'isotune verify --sha256' "$bin verify --quiet --sha256 $img" \
   -n 'sha256sum' "sha256sum $img"
-cat "$work/verify3.md" "$work/verify1.md"
+python3 scripts/bench/summarize.py "$work/verify3.json" "$work/verify1.json"

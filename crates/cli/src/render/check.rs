@@ -33,11 +33,12 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
     }
     writeln!(
         out,
-        "{}  {}  ({} volume {:?}, {})",
+        "{}  {}  (volume {:?} of {}, file {}, {})",
         status(verdict_word(r.verdict), color),
         r.iso.display(),
-        bytes(r.inspect.file_size),
         r.inspect.volume_id,
+        bytes(r.inspect.volume_bytes),
+        bytes(r.inspect.file_size),
         match r.inspect.el_torito.entries.len() {
             0 => "not bootable".to_owned(),
             n => format!("{n} boot entr{}", if n == 1 { "y" } else { "ies" }),
