@@ -40,6 +40,7 @@ pub mod source;
 pub mod susp;
 #[cfg(test)]
 mod testimg;
+pub mod trace;
 pub mod tree;
 pub mod types;
 pub mod udf;
