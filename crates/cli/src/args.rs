@@ -48,6 +48,9 @@ pub enum Command {
     /// Check an ISO's integrity: digests in one read pass, checksum files,
     /// the MD5 implanted by implantisomd5, truncation.
     Verify(VerifyArgs),
+    /// Replay the ISO's access patterns (sequential, random, the boot trace)
+    /// on this host's storage, measured like fio, compared like hyperfine.
+    Bench(BenchArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per command.
@@ -188,6 +191,160 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
+/// Arguments of `isotune bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The ISO image or block device (opened read-only; never written).
+    pub iso: PathBuf,
+
+    /// Workloads to run, in this order: seq, rand, boot.
+    #[arg(long, short, value_delimiter = ',', default_values = ["seq", "rand", "boot"])]
+    pub workload: Vec<WorkloadArg>,
+
+    /// I/O engine; auto uses io_uring when the kernel allows it, else psync.
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
+
+    /// Requests in flight (io_uring; psync always has one).
+    #[arg(long, visible_alias = "iodepth", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub queue_depth: u32,
+
+    /// Bypass the page cache (O_DIRECT, aligned as the filesystem requires).
+    #[arg(long)]
+    pub direct: bool,
+
+    /// Page-cache state before each run: cold drops this file's pages
+    /// (posix_fadvise), warm reads the file once first.
+    #[arg(long, value_enum, default_value_t = CacheArg::Cold)]
+    pub cache: CacheArg,
+
+    /// Request size of the seq workload (e.g. 1M, 128k).
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
+    pub seq_block: u64,
+
+    /// Request size of the rand workload (a multiple of 2 KiB: 2k, 4k, 64k...).
+    #[arg(long, value_name = "SIZE", default_value = "4k", value_parser = parse_size)]
+    pub rand_block: u64,
+
+    /// Seed of the rand workload (the same seed reads the same offsets).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Request sizes of the boot workload: bios-ide (2 KiB, SeaBIOS on an
+    /// IDE cdrom), bios-virtio (16 KiB), linux-ide (128 KiB), linux-virtio
+    /// (1 MiB). Several profiles give one boot workload each.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["bios-ide"])]
+    pub profile: Vec<ProfileArg>,
+
+    /// Boot workload request size instead of a profile (a multiple of 2 KiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub request_size: Option<u64>,
+
+    /// Read at most SIZE per run of each workload (e.g. 256M).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub size: Option<u64>,
+
+    /// Stop each run after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub runtime: Option<f64>,
+
+    /// Measured runs per workload.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+
+    /// Warm-up runs per workload, not counted.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+
+    /// A previous `isotune bench --json` result to compare with.
+    #[arg(long, value_name = "OLD.json")]
+    pub baseline: Option<PathBuf>,
+
+    /// With --baseline: exit 1 when a workload is significantly slower by
+    /// more than PCT percent.
+    #[arg(long, value_name = "PCT", requires = "baseline")]
+    pub fail_on_regression: Option<f64>,
+
+    /// Write an fio job file (and iologs for the boot trace) reproducing
+    /// each workload, so fio can check the numbers.
+    #[arg(long, value_name = "FILE")]
+    pub export_fio: Option<PathBuf>,
+
+    /// Print JSON (stable schema with `schema_version`).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the result as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// A bench workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// Sequential reads of the whole image.
+    Seq,
+    /// Random reads aligned to 2 KiB sectors, seeded.
+    Rand,
+    /// The boot trace: descriptors, directories and boot files in load order.
+    Boot,
+}
+
+/// The I/O engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// pread, one request at a time.
+    Psync,
+    /// io_uring with registered buffers.
+    #[value(name = "io_uring", alias = "io-uring")]
+    IoUring,
+    /// io_uring when available, else psync (with a notice).
+    Auto,
+}
+
+/// Page-cache state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheArg {
+    /// Drop this file's cached pages before each run.
+    Cold,
+    /// Read the file once before the first run.
+    Warm,
+}
+
+/// Boot request-size profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// 2 KiB requests, one at a time (SeaBIOS on an IDE cdrom).
+    BiosIde,
+    /// 16 KiB requests (SeaBIOS on virtio-scsi or AHCI).
+    BiosVirtio,
+    /// 128 KiB requests (the Linux sr driver on IDE).
+    LinuxIde,
+    /// Up to 1 MiB requests (Linux on virtio-scsi).
+    LinuxVirtio,
+}
+
+/// Parses `4096`, `4k`, `1M`, `2G` (binary multiples, as fio does).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (examples: 4096, 4k, 1M, 2G)"))?;
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use k, M, G or T)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
 /// Arguments of `isotune completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -235,6 +392,54 @@ mod tests {
             "y.iso"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn sizes_parse_like_fio() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("4k"), Ok(4096));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert!(parse_size("1x").is_err());
+        assert!(parse_size("k").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn bench_defaults_and_lists() {
+        let cli = Cli::try_parse_from(["isotune", "bench", "x.iso"]).unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            b.workload,
+            vec![WorkloadArg::Seq, WorkloadArg::Rand, WorkloadArg::Boot]
+        );
+        assert_eq!(b.queue_depth, 1);
+        let cli = Cli::try_parse_from([
+            "isotune",
+            "bench",
+            "x.iso",
+            "-w",
+            "boot",
+            "--profile",
+            "bios-ide,linux-virtio",
+            "--engine",
+            "io_uring",
+            "--iodepth",
+            "32",
+        ])
+        .unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!()
+        };
+        assert_eq!(b.profile.len(), 2);
+        assert_eq!(b.engine, EngineArg::IoUring);
+        assert!(Cli::try_parse_from(["isotune", "bench", "x.iso", "--iodepth", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["isotune", "bench", "x.iso", "--fail-on-regression", "5"])
+                .is_err()
+        );
     }
 
     #[test]

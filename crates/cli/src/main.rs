@@ -61,6 +61,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Check(a) => cmd::check::run(&ctx, a),
         Command::Inspect(a) => cmd::inspect::run(&ctx, a),
         Command::Verify(a) => cmd::verify::run(&ctx, a),
+        Command::Bench(a) => cmd::bench::run(&ctx, a),
         Command::Completions(a) => cmd::meta::completions(a),
         Command::Man(a) => cmd::meta::man(a),
     }

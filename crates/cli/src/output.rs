@@ -7,6 +7,26 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
+/// Opens a report file, refusing to replace any of `inputs` (an image being
+/// read must never be overwritten, even through a symlink or a second name).
+pub fn open_beside(path: &Path, inputs: &[&Path]) -> Result<Box<dyn Write>> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(out) = std::fs::metadata(path) {
+        for input in inputs {
+            if let Ok(inp) = std::fs::metadata(input) {
+                if out.dev() == inp.dev() && out.ino() == inp.ino() {
+                    anyhow::bail!(
+                        "refusing to write the report to {}: it is the image being read ({})",
+                        path.display(),
+                        input.display()
+                    );
+                }
+            }
+        }
+    }
+    open(Some(path))
+}
+
 /// Opens the report destination: the file named by `--output`, or stdout.
 pub fn open(path: Option<&Path>) -> Result<Box<dyn Write>> {
     Ok(match path {

@@ -484,3 +484,55 @@ fn check_with_expect_mismatch_fails() {
         .iter()
         .any(|f| f["id"] == "image.digest-mismatch"));
 }
+
+/// Review of issue 2: `-o` or `--markdown` naming the image must not
+/// truncate it.
+#[test]
+fn regression_2_reports_never_overwrite_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
+    let before = std::fs::read(&iso).unwrap();
+    let link = dir.path().join("link.iso");
+    std::os::unix::fs::symlink(&iso, &link).unwrap();
+    for out in [&iso, &link] {
+        isotune()
+            .args(["inspect", "-o"])
+            .arg(out)
+            .arg(&iso)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("refusing"));
+        isotune()
+            .args(["check", "--markdown"])
+            .arg(out)
+            .arg(&iso)
+            .assert()
+            .code(2);
+    }
+    assert_eq!(std::fs::read(&iso).unwrap(), before);
+}
+
+/// Review of issue 2: `verify --implanted` on an image without a record is
+/// unverified, and says why.
+#[test]
+fn regression_2_implanted_without_record_is_unverified() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = xorriso_image(dir.path()) else {
+        return;
+    };
+    let v = json(
+        isotune()
+            .args(["verify", "--implanted", "--json"])
+            .arg(&iso),
+    );
+    assert_eq!(v["verdict"], "unverified");
+    assert_eq!(v["implanted"]["status"], "not-implanted");
+    isotune()
+        .args(["verify", "--implanted"])
+        .arg(&iso)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("no usable record"));
+}

@@ -50,6 +50,11 @@ pub(crate) fn be_u32(b: &[u8], off: usize) -> u32 {
     u32::from_be_bytes(array(b, off))
 }
 
+/// Little-endian `u64` at `off` (0 past the end).
+pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(array(b, off))
+}
+
 /// An ISO9660 "both-byte order" `u32` (7.3.3): the little-endian half and
 /// whether the big-endian half disagrees with it.
 pub(crate) fn both_u32(b: &[u8], off: usize) -> (u32, bool) {
@@ -113,6 +118,8 @@ mod tests {
         assert_eq!(both_u32(&b, 0), (1, false));
         assert_eq!(le_u32(&b, 6), 256);
         assert_eq!(le_u32(&b, usize::MAX), 0);
+        assert_eq!(le_u64(&b, 0), 0x0100_0000_0000_0001);
+        assert_eq!(le_u64(&b, 1), 0x0001_0000_0000_0000);
         assert_eq!(field(&b, 6, usize::MAX), &[0, 1]);
         assert_eq!(u8_at(&b, 100), 0);
         let mismatch = [2u8, 0, 0, 0, 0, 0, 0, 3];

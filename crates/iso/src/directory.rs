@@ -257,7 +257,7 @@ pub fn build_record(lba: u32, size: u32, flags: u8, name: &[u8], system_use: &[u
     r[30..32].copy_from_slice(&1u16.to_be_bytes());
     r[32] = name.len().min(255) as u8;
     r.extend_from_slice(field(name, 0, 255));
-    if name.len() % 2 == 0 {
+    if name.len().is_multiple_of(2) {
         r.push(0);
     }
     r.extend_from_slice(system_use);

@@ -19,6 +19,7 @@ pub use model::{BootCatalog, BootEntry, Emulation, Platform, ValidationEntry};
 mod resolve;
 pub use resolve::resolve_paths;
 
+use crate::bytes::{le_u16, le_u32};
 use crate::{Anomaly, Error, ReadAt, Result, Severity, SECTOR_SIZE};
 
 /// Most catalog sectors read (64 entries each).
@@ -29,20 +30,6 @@ pub const MAX_ENTRIES: usize = 1024;
 const ENTRY_SIZE: usize = 32;
 /// Bytes of one BIOS "virtual sector" as counted by the entry's sector count.
 const VIRTUAL_SECTOR: u64 = 512;
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    match b.get(at..at.saturating_add(2)) {
-        Some(&[x, y]) => u16::from_le_bytes([x, y]),
-        _ => 0,
-    }
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at.saturating_add(4)) {
-        Some(&[a, c, d, e]) => u32::from_le_bytes([a, c, d, e]),
-        _ => 0,
-    }
-}
 
 /// Text of a fixed-size id field: up to the first NUL, trailing spaces trimmed,
 /// non-printable bytes replaced.
@@ -117,7 +104,7 @@ pub fn read_boot_catalog<R: ReadAt + ?Sized>(source: &R, catalog_lba: u32) -> Re
 
     let v = reader.entry(0).unwrap_or([0; ENTRY_SIZE]);
     let checksum_ok =
-        (0..ENTRY_SIZE / 2).fold(0u16, |sum, w| sum.wrapping_add(le16(&v, w * 2))) == 0;
+        (0..ENTRY_SIZE / 2).fold(0u16, |sum, w| sum.wrapping_add(le_u16(&v, w * 2))) == 0;
     let key_ok = v[30] == 0x55 && v[31] == 0xAA;
     let validation = ValidationEntry {
         platform: Platform::from_id(v[1]),
@@ -184,7 +171,7 @@ pub fn read_boot_catalog<R: ReadAt + ?Sized>(source: &R, catalog_lba: u32) -> Re
         }
         final_seen = h[0] == 0x91;
         let platform = Platform::from_id(h[1]);
-        let count = le16(&h, 2);
+        let count = le_u16(&h, 2);
         let section_id = id_string(&h[4..32]);
         i += 1;
         for _ in 0..count {
@@ -284,8 +271,8 @@ fn push_entry(
             format!("boot catalog entry {index} has unknown emulation type {n}"),
         ));
     }
-    let sector_count = le16(e, 6);
-    let load_rba = le32(e, 8);
+    let sector_count = le_u16(e, 6);
+    let load_rba = le_u32(e, 8);
     // An all-zero entry is an unused slot, not an image.
     if e.iter().all(|&b| b == 0) && section_id.is_none() {
         anomalies.push(Anomaly::new(
@@ -320,12 +307,13 @@ fn push_entry(
         platform,
         emulation,
         bootable,
-        load_segment: le16(e, 2),
+        load_segment: le_u16(e, 2),
         system_type: e[4],
         sector_count,
         load_rba,
         section_id: section_id.map(str::to_owned),
         path: None,
+        partition: None,
         size_bytes,
     });
 }
@@ -342,7 +330,7 @@ mod tests {
         v[4..4 + id.len()].copy_from_slice(id.as_bytes());
         v[30] = 0x55;
         v[31] = 0xAA;
-        let sum = (0..16).fold(0u16, |s, w| s.wrapping_add(le16(&v, w * 2)));
+        let sum = (0..16).fold(0u16, |s, w| s.wrapping_add(le_u16(&v, w * 2)));
         v[28..30].copy_from_slice(&0u16.wrapping_sub(sum).to_le_bytes());
         v
     }

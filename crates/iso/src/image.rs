@@ -232,23 +232,22 @@ impl<R: ReadAt> IsoImage<R> {
         let mut impossible = |sev: Severity, msg: String| {
             v.push(Anomaly::new("descriptor.impossible-value", sev, msg))
         };
-        let block = u64::from(p.logical_block_size);
-        match p.logical_block_size {
+        // The reader always uses 2048-byte blocks (see
+        // `VolumeInfo::volume_bytes`); a different declared size is only
+        // reported.
+        let declared = p.logical_block_size;
+        match declared {
             2048 => {}
             512 | 1024 => impossible(
                 Severity::Warn,
-                format!("the logical block size is {block} bytes; every real image uses 2048 and isotune reads it as 2048"),
+                format!("the logical block size is {declared} bytes; every real image uses 2048, and isotune reads every block as 2048 bytes"),
             ),
             _ => impossible(
                 Severity::Error,
-                format!("the logical block size is {block} bytes, which ISO9660 does not allow (512, 1024 or 2048)"),
+                format!("the logical block size is {declared} bytes, which ISO9660 does not allow (512, 1024 or 2048); isotune reads every block as 2048 bytes"),
             ),
         }
-        let block = if matches!(block, 512 | 1024 | 2048) {
-            block
-        } else {
-            SECTOR_SIZE
-        };
+        let block = SECTOR_SIZE;
         let blocks = u64::from(p.volume_space_size);
         if blocks == 0 {
             impossible(
@@ -275,7 +274,7 @@ impl<R: ReadAt> IsoImage<R> {
             );
         }
         let root_end = root.extent().end();
-        let volume_bytes = blocks.saturating_mul(block);
+        let volume_bytes = p.volume_bytes();
         if blocks > 0 && root_end > volume_bytes {
             impossible(
                 Severity::Error,

@@ -4,8 +4,13 @@
 //! This is the piece the tree walk and the path lookup share. A directory
 //! costs one positioned read of its extent (bounded by
 //! [`MAX_DIR_BYTES`](crate::tree::MAX_DIR_BYTES)); every record becomes a
-//! [`Child`] holding the finished [`FileEntry`], so walking a tree allocates
-//! only what the caller receives.
+//! [`Child`] holding the finished [`FileEntry`], handed to a sink as soon as
+//! it is complete. Nothing collects a directory's children: a hostile
+//! directory of millions of records costs only what the sink keeps, and a
+//! sink that has what it wants (a lookup's match, a walk at its limit) stops
+//! the listing.
+
+use std::ops::ControlFlow;
 
 use crate::bytes::{read_up_to, ucs2_text};
 use crate::directory::{DirectoryRecord, RecordIter};
@@ -43,6 +48,10 @@ impl Child {
         self.entry.path.get(self.name_start..).unwrap_or("")
     }
 }
+
+/// Where [`Lister::list`] hands each child; the log is the listing's own, so
+/// the sink can report what it decides.
+pub(crate) type Sink<'s> = dyn FnMut(Child, &mut AnomalyLog) -> ControlFlow<()> + 's;
 
 /// Counts from one listing.
 #[derive(Debug, Default, Clone, Copy)]
@@ -216,17 +225,20 @@ impl<'a> Lister<'a> {
         Ok(rr)
     }
 
-    /// Lists the directory at `dir` (whose path is `dir_path`) into `out`.
+    /// Lists the directory at `dir` (whose path is `dir_path`), handing each
+    /// child to `sink` in record order (a multi-extent file once, when its
+    /// last section is read) until the sink breaks. The stats count the
+    /// records seen up to then.
     pub fn list(
         &mut self,
         dir: Extent,
         dir_path: &str,
-        out: &mut Vec<Child>,
         log: &mut AnomalyLog,
+        sink: &mut Sink<'_>,
     ) -> Result<ListStats> {
         self.read_extent(dir, dir_path, log)?;
         let buf = std::mem::take(&mut self.buf);
-        let result = self.list_buf(&buf, dir, dir_path, out, log);
+        let result = self.list_buf(&buf, dir, dir_path, log, sink);
         self.buf = buf;
         result
     }
@@ -236,8 +248,8 @@ impl<'a> Lister<'a> {
         buf: &[u8],
         dir: Extent,
         dir_path: &str,
-        out: &mut Vec<Child>,
         log: &mut AnomalyLog,
+        out: &mut Sink<'_>,
     ) -> Result<ListStats> {
         let mut stats = ListStats::default();
         // A multi-extent file in progress, with its raw identifier.
@@ -271,13 +283,15 @@ impl<'a> Lister<'a> {
                     p.entry.extents.push(ext);
                     if r.flags.multi_extent() {
                         pending = Some((p, raw));
-                    } else {
-                        out.push(p);
+                    } else if out(p, log).is_break() {
+                        return Ok(stats);
                     }
                     continue;
                 }
                 unterminated(&p, log);
-                out.push(p);
+                if out(p, log).is_break() {
+                    return Ok(stats);
+                }
             }
             let child = self.child(&r, dir_path, log)?;
             if child.relocated {
@@ -285,13 +299,14 @@ impl<'a> Lister<'a> {
             }
             if r.flags.multi_extent() && !r.flags.directory() {
                 pending = Some((child, r.name.to_vec()));
-            } else {
-                out.push(child);
+            } else if out(child, log).is_break() {
+                return Ok(stats);
             }
         }
         if let Some((p, _)) = pending {
             unterminated(&p, log);
-            out.push(p);
+            // The listing ends here either way.
+            let _ = out(p, log);
         }
         Ok(stats)
     }

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bytes::{be_u16, be_u32, le_u32};
 use crate::{Anomaly, Error, ReadAt, Result, Severity};
 
 mod gpt;
@@ -67,6 +68,46 @@ pub struct Partition {
     pub attributes: Option<u64>,
 }
 
+impl Partition {
+    /// A reference naming this partition (table, slot and name).
+    pub fn reference(&self) -> PartitionRef {
+        PartitionRef {
+            scheme: self.scheme,
+            index: self.index,
+            name: self.name.clone().filter(|n| !n.is_empty()),
+        }
+    }
+}
+
+/// Names one partition of a layout, for things that live in it (such as an
+/// El Torito image in an appended EFI partition). Displays as
+/// `GPT partition 2 "Appended2"` or `MBR partition 2`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRef {
+    /// The table that lists it.
+    pub scheme: Scheme,
+    /// 1-based slot number in that table.
+    pub index: u32,
+    /// GPT or APM partition name, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for PartitionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Mbr => "MBR",
+            Scheme::Gpt => "GPT",
+            Scheme::Apm => "APM",
+        };
+        write!(f, "{scheme} partition {}", self.index)?;
+        match &self.name {
+            Some(name) => write!(f, " {name:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Facts about the GPT header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GptInfo {
@@ -103,27 +144,6 @@ pub struct PartitionLayout {
     pub partitions: Vec<Partition>,
     /// What was odd.
     pub anomalies: Vec<Anomaly>,
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at.saturating_add(2))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at.saturating_add(4))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-fn be16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at.saturating_add(2))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_be_bytes)
-}
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at.saturating_add(4))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_be_bytes)
 }
 
 /// Name of a well-known MBR partition type byte.
@@ -211,8 +231,8 @@ fn read_mbr(s0: &[u8], layout: &mut PartitionLayout) {
             continue;
         };
         let (status, kind) = (e[0], e[4]);
-        let start = u64::from(le32(e, 8));
-        let size = u64::from(le32(e, 12));
+        let start = u64::from(le_u32(e, 8));
+        let size = u64::from(le_u32(e, 12));
         if e.iter().all(|&b| b == 0) {
             continue;
         }
@@ -245,7 +265,7 @@ fn read_apm<R: ReadAt + ?Sized>(source: &R, s0: &[u8], layout: &mut PartitionLay
     if !s0.starts_with(b"ER") {
         return;
     }
-    let block = u64::from(be16(s0, 2));
+    let block = u64::from(be_u16(s0, 2));
     if !matches!(block, 512 | 1024 | 2048 | 4096) {
         return;
     }
@@ -264,7 +284,7 @@ fn read_apm<R: ReadAt + ?Sized>(source: &R, s0: &[u8], layout: &mut PartitionLay
             break;
         }
         if i == 1 {
-            count = be32(&e, 4);
+            count = be_u32(&e, 4);
             layout.apm = true;
         }
         let text = |r: std::ops::Range<usize>| {
@@ -278,8 +298,8 @@ fn read_apm<R: ReadAt + ?Sized>(source: &R, s0: &[u8], layout: &mut PartitionLay
         layout.partitions.push(Partition {
             scheme: Scheme::Apm,
             index: i,
-            start_lba: u64::from(be32(&e, 8)).saturating_mul(scale),
-            size_sectors: u64::from(be32(&e, 12)).saturating_mul(scale),
+            start_lba: u64::from(be_u32(&e, 8)).saturating_mul(scale),
+            size_sectors: u64::from(be_u32(&e, 12)).saturating_mul(scale),
             type_name: match ty.as_str() {
                 "Apple_HFS" => Some("HFS+".to_owned()),
                 "Apple_partition_map" => Some("partition map".to_owned()),

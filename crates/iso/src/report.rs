@@ -6,6 +6,8 @@
 //! table becomes an [`Anomaly`] in the report, because a user inspecting a
 //! damaged image wants to see everything that *can* be read.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::bootfiles::{self, BootFile};
@@ -29,19 +31,42 @@ pub struct InspectOptions {
 }
 
 /// The El Torito part of the report; always present, `entries` empty when
-/// the image has no boot catalog.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// the image has no boot catalog or it cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElToritoSummary {
-    /// A boot record pointing at a catalog exists.
+    /// A boot record pointing at a catalog exists (whether or not the
+    /// catalog can be read).
     pub present: bool,
-    /// LBA of the boot catalog.
+    /// LBA of the boot catalog, as the boot record gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_lba: Option<u32>,
+    /// The catalog's first sector could be read (false: `entries` is empty
+    /// and an `eltorito.unreadable` anomaly says why). True when there is
+    /// no catalog.
+    #[serde(default = "yes")]
+    pub readable: bool,
     /// The validation entry's checksum and key were right.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_ok: Option<bool>,
     /// Boot entries: the default entry first, then section entries.
     pub entries: Vec<crate::eltorito::BootEntry>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ElToritoSummary {
+    /// No catalog.
+    fn default() -> Self {
+        ElToritoSummary {
+            present: false,
+            catalog_lba: None,
+            readable: true,
+            validation_ok: None,
+            entries: Vec::new(),
+        }
+    }
 }
 
 /// The `isotune inspect` report.
@@ -57,9 +82,12 @@ pub struct InspectReport {
     pub application_id: String,
     /// Volume space size in logical blocks.
     pub volume_space_size: u64,
-    /// Logical block size in bytes (2048 on every real image).
+    /// Logical block size in bytes, as declared (2048 on every real image;
+    /// the reader uses 2048 whatever this says, and another value is an
+    /// anomaly).
     pub logical_block_size: u64,
-    /// `volume_space_size × logical_block_size`, in bytes.
+    /// `volume_space_size` × 2048, in bytes
+    /// ([`PrimaryVolumeDescriptor::volume_bytes`](crate::PrimaryVolumeDescriptor::volume_bytes)).
     pub volume_bytes: u64,
     /// Size of the file or block device, in bytes.
     pub file_size: u64,
@@ -112,44 +140,19 @@ pub fn inspect<R: ReadAt>(image: &IsoImage<R>, options: InspectOptions) -> Resul
     let pvd = image.primary();
     let mut anomalies: Vec<Anomaly> = image.anomalies();
 
-    let catalog: Option<BootCatalog> = match bootfiles::boot_catalog(image) {
-        Ok(c) => c,
+    let (catalog, el_torito) = el_torito(image, &mut anomalies);
+
+    let layout = match partition::read_partitions(image.source(), Some(pvd.volume_bytes())) {
+        Ok(l) => l,
         Err(e) => {
             anomalies.push(Anomaly::new(
-                "eltorito.unreadable",
-                Severity::Error,
-                format!("the boot catalog cannot be read: {e}"),
+                "partition.unreadable",
+                Severity::Warn,
+                format!("the partition tables cannot be read: {e}"),
             ));
-            None
+            PartitionLayout::default()
         }
     };
-    let el_torito = match &catalog {
-        Some(c) => {
-            anomalies.extend(c.anomalies.iter().cloned());
-            ElToritoSummary {
-                present: true,
-                catalog_lba: Some(c.catalog_lba),
-                validation_ok: Some(c.validation.checksum_ok && c.validation.key_ok),
-                entries: c.entries.clone(),
-            }
-        }
-        None => ElToritoSummary::default(),
-    };
-
-    let block = u64::from(pvd.logical_block_size);
-    let blocks = u64::from(pvd.volume_space_size);
-    let layout =
-        match partition::read_partitions(image.source(), Some(blocks.saturating_mul(block))) {
-            Ok(l) => l,
-            Err(e) => {
-                anomalies.push(Anomaly::new(
-                    "partition.unreadable",
-                    Severity::Warn,
-                    format!("the partition tables cannot be read: {e}"),
-                ));
-                PartitionLayout::default()
-            }
-        };
     anomalies.extend(layout.anomalies.iter().cloned());
 
     let udf_info = match udf::detect_udf(image.source()) {
@@ -177,19 +180,16 @@ pub fn inspect<R: ReadAt>(image: &IsoImage<R>, options: InspectOptions) -> Resul
         None => None,
     };
 
-    // Most severe first; stable within a severity so readers see them in the
-    // order the image was read.
-    anomalies.sort_by_key(|a| std::cmp::Reverse(a.severity));
-    anomalies.dedup();
+    dedup_and_sort(&mut anomalies);
 
     Ok(InspectReport {
         schema_version: SCHEMA_VERSION,
         volume_id: pvd.volume_id.clone(),
         system_id: pvd.system_id.clone(),
         application_id: pvd.application_id.clone(),
-        volume_space_size: blocks,
-        logical_block_size: block,
-        volume_bytes: blocks.saturating_mul(block),
+        volume_space_size: u64::from(pvd.volume_space_size),
+        logical_block_size: u64::from(pvd.logical_block_size),
+        volume_bytes: pvd.volume_bytes(),
         file_size: image.file_size(),
         joliet: image.joliet().is_some(),
         rock_ridge: image.has_rock_ridge(),
@@ -210,4 +210,199 @@ pub fn inspect<R: ReadAt>(image: &IsoImage<R>, options: InspectOptions) -> Resul
         },
         files,
     })
+}
+
+/// The catalog (paths resolved) and its summary. A boot record pointing at
+/// a catalog that cannot be read still makes El Torito `present`, with the
+/// boot record's catalog LBA, `readable: false` and an anomaly.
+fn el_torito<R: ReadAt>(
+    image: &IsoImage<R>,
+    anomalies: &mut Vec<Anomaly>,
+) -> (Option<BootCatalog>, ElToritoSummary) {
+    match bootfiles::boot_catalog(image) {
+        Ok(Some(c)) => {
+            anomalies.extend(c.anomalies.iter().cloned());
+            let summary = ElToritoSummary {
+                present: true,
+                catalog_lba: Some(c.catalog_lba),
+                readable: true,
+                validation_ok: Some(c.validation.checksum_ok && c.validation.key_ok),
+                entries: c.entries.clone(),
+            };
+            (Some(c), summary)
+        }
+        Ok(None) => (None, ElToritoSummary::default()),
+        Err(e) => {
+            anomalies.push(Anomaly::new(
+                "eltorito.unreadable",
+                Severity::Error,
+                format!("the boot catalog cannot be read: {e}"),
+            ));
+            let lba = image
+                .descriptors()
+                .el_torito()
+                .and_then(|b| b.el_torito_catalog_lba());
+            let summary = ElToritoSummary {
+                present: lba.is_some(),
+                catalog_lba: lba,
+                readable: false,
+                ..ElToritoSummary::default()
+            };
+            (None, summary)
+        }
+    }
+}
+
+/// Drops repeated anomalies (same id and message; the first is kept, since
+/// several readers may report the same thing), then orders them most severe
+/// first. The sort is stable, so within a severity they stay in the order
+/// the image was read.
+fn dedup_and_sort(anomalies: &mut Vec<Anomaly>) {
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    anomalies.retain(|a| seen.insert((a.id.clone(), a.message.clone())));
+    anomalies.sort_by_key(|a| std::cmp::Reverse(a.severity));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{sample_writer, SampleSizes};
+    use crate::SECTOR_SIZE;
+
+    /// The sample image (BIOS isolinux boot) and where its files are.
+    fn sample() -> (Vec<u8>, crate::writer::WriteSummary) {
+        let sizes = SampleSizes {
+            kernel_bytes: 20_000,
+            initrd_bytes: 30_000,
+        };
+        let mut bytes = Vec::new();
+        let summary = sample_writer(sizes).unwrap().write_to(&mut bytes).unwrap();
+        (bytes, summary)
+    }
+
+    fn report(bytes: Vec<u8>) -> InspectReport {
+        inspect(&IsoImage::open(bytes).unwrap(), InspectOptions::default()).unwrap()
+    }
+
+    fn ids(r: &InspectReport) -> Vec<&str> {
+        r.anomalies.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    #[test]
+    fn unreadable_catalog_is_still_present_with_its_lba() {
+        let (mut bytes, _) = sample();
+        let sector = SECTOR_SIZE as usize;
+        let br = (16..32)
+            .find(|s| bytes[s * sector] == 0 && &bytes[s * sector + 1..s * sector + 6] == b"CD001")
+            .expect("a boot record");
+        let at = br * sector + 71;
+        bytes[at..at + 4].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let r = report(bytes);
+        assert!(r.el_torito.present);
+        assert!(!r.el_torito.readable);
+        assert_eq!(r.el_torito.catalog_lba, Some(0xFFFF_FFF0));
+        assert!(r.el_torito.entries.is_empty());
+        assert_eq!(ids(&r)[0], "eltorito.unreadable");
+        // Reports written before `readable` existed read as readable.
+        let old = r#"{"present":true,"catalog_lba":40,"entries":[]}"#;
+        let summary: ElToritoSummary = serde_json::from_str(old).unwrap();
+        assert!(summary.readable);
+        assert!(ElToritoSummary::default().readable);
+    }
+
+    #[test]
+    fn duplicates_are_dropped_wherever_they_are_then_sorted_stably() {
+        let a = |id: &str, sev, msg: &str| Anomaly::new(id, sev, msg);
+        let mut v = vec![
+            a("x", Severity::Info, "one"),
+            a("y", Severity::Error, "two"),
+            a("z", Severity::Warn, "three"),
+            a("x", Severity::Info, "one"),
+            a("x", Severity::Info, "other"),
+            a("y", Severity::Warn, "two"),
+            a("w", Severity::Error, "four"),
+        ];
+        dedup_and_sort(&mut v);
+        let got: Vec<_> = v
+            .iter()
+            .map(|a| (a.id.as_str(), a.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("y", "two"),
+                ("w", "four"),
+                ("z", "three"),
+                ("x", "one"),
+                ("x", "other")
+            ]
+        );
+        assert_eq!(v[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn volume_bytes_count_2048_byte_blocks_whatever_the_declared_size() {
+        let (bytes, _) = sample();
+        let clean = report(bytes.clone());
+        let pvd = 16 * SECTOR_SIZE as usize;
+        for declared in [0u16, 512] {
+            let mut b = bytes.clone();
+            b[pvd + 128..pvd + 130].copy_from_slice(&declared.to_le_bytes());
+            b[pvd + 130..pvd + 132].copy_from_slice(&declared.to_be_bytes());
+            let r = report(b);
+            assert_eq!(r.logical_block_size, u64::from(declared));
+            assert_eq!(r.volume_bytes, r.volume_space_size * 2048);
+            assert_eq!(r.volume_bytes, clean.volume_bytes);
+            assert_eq!(ids(&r), ["descriptor.impossible-value"], "{declared}");
+            let msg = &r.anomalies[0].message;
+            assert!(
+                msg.ends_with("isotune reads every block as 2048 bytes"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn boot_file_past_the_end_of_the_file() {
+        let (mut bytes, summary) = sample();
+        let initrd = summary.file("/install/initrd.gz").unwrap().extent;
+        let cut = initrd.offset() + 100;
+        bytes.truncate(cut as usize);
+        let r = report(bytes);
+        let past: Vec<_> = r
+            .anomalies
+            .iter()
+            .filter(|a| a.id == "boot.file-past-end")
+            .collect();
+        assert!(!past.is_empty(), "{:?}", r.anomalies);
+        let msg = &past[0].message;
+        assert!(msg.starts_with("/install/initrd.gz ends at byte"), "{msg}");
+        assert!(msg.contains(&format!("the {cut}-byte image file")), "{msg}");
+        assert_eq!(past[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn default_boot_files_are_marked_in_the_report() {
+        let (bytes, _) = sample();
+        let r = report(bytes);
+        let default: Vec<_> = bootfiles::default_boot_files(&r.boot_files)
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(
+            default,
+            [
+                "/isolinux/isolinux.bin",
+                "/isolinux/isolinux.cfg",
+                "/install/vmlinuz",
+                "/install/initrd.gz"
+            ]
+        );
+        // GRUB's configuration is on the disk but no catalog entry starts GRUB.
+        let grub = r
+            .boot_files
+            .iter()
+            .find(|f| f.path == "/boot/grub/grub.cfg");
+        assert!(!grub.unwrap().default_boot);
+    }
 }

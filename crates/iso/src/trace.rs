@@ -34,7 +34,10 @@ pub struct TraceExtent {
 }
 
 /// Builds the boot trace of `image` for `boot_files` (in load order).
-pub fn boot_trace<R: ReadAt>(image: &IsoImage<R>, boot_files: &[BootFile]) -> Result<Vec<TraceExtent>> {
+pub fn boot_trace<R: ReadAt>(
+    image: &IsoImage<R>,
+    boot_files: &[BootFile],
+) -> Result<Vec<TraceExtent>> {
     let mut out = Vec::new();
     let set = image.descriptors();
     let last_sector = set
@@ -119,11 +122,23 @@ mod tests {
         assert_eq!(trace[0].offset, 16 * SECTOR_SIZE);
         assert_eq!(trace[1].label, "directory /");
         let labels: Vec<&str> = trace.iter().map(|t| t.label.as_str()).collect();
-        let dir = labels.iter().position(|l| *l == "directory /install").unwrap();
-        let kernel = labels.iter().position(|l| *l == "kernel /install/vmlinuz").unwrap();
+        let dir = labels
+            .iter()
+            .position(|l| *l == "directory /install")
+            .unwrap();
+        let kernel = labels
+            .iter()
+            .position(|l| *l == "kernel /install/vmlinuz")
+            .unwrap();
         assert!(dir < kernel, "{labels:?}");
         // Each directory is read once.
-        assert_eq!(labels.iter().filter(|l| **l == "directory /install").count(), 1);
+        assert_eq!(
+            labels
+                .iter()
+                .filter(|l| **l == "directory /install")
+                .count(),
+            1
+        );
         let k = &trace[kernel];
         assert_eq!(k.len, sizes.kernel_bytes);
         // Every boot file's bytes are in the trace exactly.

@@ -22,7 +22,7 @@
 //! reported as anomalies (at most [`MAX_ANOMALIES_PER_ID`] per id) rather than
 //! errors, so a damaged image still lists what can be read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
@@ -32,21 +32,24 @@ use crate::listing::{Child, DirRef, Lister};
 
 mod checks;
 mod relocation;
+mod walk;
 
 use crate::source::ReadAt;
-use crate::types::{Anomaly, Extent, FileEntry, FileKind, Namespace, Severity};
+use crate::types::{Anomaly, Extent, FileEntry, FileKind, Namespace};
 pub(crate) use checks::AnomalyLog;
-use checks::Spans;
 
 /// Largest directory listed, in bytes (the rest of a bigger one is cut).
 pub const MAX_DIR_BYTES: u64 = 64 * 1024 * 1024;
 /// Most directory bytes read in one walk.
 pub const MAX_TOTAL_DIR_BYTES: u64 = 1024 * 1024 * 1024;
-/// Most entries listed in one walk.
-pub const MAX_ENTRIES: u64 = 4_000_000;
-/// Most bytes of paths produced in one walk (the paths are the bulk of a
-/// [`FileTree`]'s memory; 100,000 typical entries take about 5 MB).
-pub const MAX_TOTAL_PATH_BYTES: u64 = 512 * 1024 * 1024;
+/// Most entries listed in one walk. Real installer and live images have
+/// fewer than 100,000 (a full Debian DVD about 80,000); a [`FileTree`] costs
+/// about 200 bytes an entry, so this bounds a hostile image's listing to
+/// roughly 200 MB.
+pub const MAX_ENTRIES: u64 = 1_000_000;
+/// Most bytes of paths produced in one walk (100,000 typical entries take
+/// about 5 MB, so real images stay far below).
+pub const MAX_TOTAL_PATH_BYTES: u64 = 128 * 1024 * 1024;
 /// Deepest directory level followed (Rock Ridge relocation allows more than
 /// ISO9660's 8).
 pub const MAX_DEPTH: usize = 256;
@@ -68,13 +71,6 @@ pub struct TreeReader<'a> {
     lister: Lister<'a>,
     root: Extent,
     phys: HashMap<u64, String>,
-}
-
-/// A directory waiting to be listed during a walk.
-struct Pending {
-    entry: Option<FileEntry>,
-    dir: DirRef,
-    depth: usize,
 }
 
 impl<'a> TreeReader<'a> {
@@ -112,151 +108,38 @@ impl<'a> TreeReader<'a> {
     /// Collects every entry and the anomalies.
     pub fn files(&mut self) -> Result<FileTree> {
         let mut entries = Vec::new();
-        let anomalies = self.walk_owned(&mut |e| {
+        let walked = self.walk_inner(&mut |e| {
             entries.push(e);
             ControlFlow::Continue(())
         })?;
-        Ok(FileTree { entries, anomalies })
+        let mut log = walked.log;
+        let name = |id: u32| {
+            let i = usize::try_from(id).ok()?.checked_sub(1)?;
+            entries.get(i).map(|e| e.path.clone())
+        };
+        walked.spans.check().report(&mut log, &name);
+        Ok(FileTree {
+            entries,
+            anomalies: log.finish(),
+        })
     }
 
     /// Calls `f` with every entry until it breaks; returns the anomalies.
+    ///
+    /// Entries are not kept, so when extents overlap (a damaged image) the
+    /// tree is walked a second time to name the entries involved.
     pub fn walk(
         &mut self,
         f: &mut dyn FnMut(&FileEntry) -> ControlFlow<()>,
     ) -> Result<Vec<Anomaly>> {
-        self.walk_owned(&mut |e| f(&e))
-    }
-
-    fn walk_owned(
-        &mut self,
-        f: &mut dyn FnMut(FileEntry) -> ControlFlow<()>,
-    ) -> Result<Vec<Anomaly>> {
-        let mut log = AnomalyLog::default();
-        let mut spans = Spans::default();
-        let root = self.root_entry();
-        spans.add(&root);
-        let mut visited: HashSet<u64> = HashSet::new();
-        visited.insert(self.root.lba);
-        let mut stack = vec![Pending {
-            entry: None,
-            dir: DirRef {
-                extent: self.root,
-                child_link: false,
-            },
-            depth: 0,
-        }];
-        let mut children: Vec<Child> = Vec::new();
-        let mut subdirs: Vec<Pending> = Vec::new();
-        let mut count = 0u64;
-        let mut path_bytes = 0u64;
-        'walk: while let Some(p) = stack.pop() {
-            let mut entry = p.entry;
-            let mut extent = p.dir.extent;
-            if p.dir.child_link {
-                if let Some(e) = entry.as_mut() {
-                    extent = self.resolve_child_link(e, extent.lba, &mut log)?;
-                }
-            }
-            let path = entry.as_ref().map_or("/", |e| e.path.as_str()).to_owned();
-            children.clear();
-            let stats = self.lister.list(extent, &path, &mut children, &mut log)?;
-            let rr = self.lister.ns == Namespace::RockRidge;
-            if rr && entry.is_some() && stats.records > 0 && stats.relocated == stats.records {
-                // The relocation directory (rr_moved): everything in it is
-                // shown at its logical place.
-                continue;
-            }
-            if let Some(e) = entry {
-                spans.add(&e);
-                count += 1;
-                if f(e).is_break() {
-                    break 'walk;
-                }
-            }
-            subdirs.clear();
-            for c in children.drain(..) {
-                if rr && c.relocated {
-                    continue;
-                }
-                path_bytes = path_bytes.saturating_add(c.entry.path.len() as u64);
-                if count >= MAX_ENTRIES || path_bytes > MAX_TOTAL_PATH_BYTES {
-                    log.push(Anomaly::new(
-                        "tree.limit-exceeded",
-                        Severity::Error,
-                        format!(
-                            "the tree has more than {MAX_ENTRIES} entries or {MAX_TOTAL_PATH_BYTES} bytes of paths; the walk stops there"
-                        ),
-                    ));
-                    break 'walk;
-                }
-                let Some(dir) = c.dir else {
-                    self.check_end(&c.entry, &mut log);
-                    spans.add(&c.entry);
-                    count += 1;
-                    if f(c.entry).is_break() {
-                        break 'walk;
-                    }
-                    continue;
-                };
-                let follow = if p.depth + 1 > MAX_DEPTH {
-                    log.push(Anomaly::new(
-                        "tree.limit-exceeded",
-                        Severity::Error,
-                        format!(
-                            "{} is deeper than {MAX_DEPTH} levels; its contents are not listed",
-                            c.entry.path
-                        ),
-                    ));
-                    false
-                } else if !visited.insert(dir.extent.lba) {
-                    log.push(Anomaly::new(
-                        "tree.directory-loop",
-                        Severity::Error,
-                        format!(
-                            "directory {} points at block {}, a directory already listed (itself, an ancestor or another directory); not followed",
-                            c.entry.path, dir.extent.lba
-                        ),
-                    ));
-                    false
-                } else {
-                    true
-                };
-                if follow {
-                    subdirs.push(Pending {
-                        entry: Some(c.entry),
-                        dir,
-                        depth: p.depth + 1,
-                    });
-                } else {
-                    count += 1;
-                    if f(c.entry).is_break() {
-                        break 'walk;
-                    }
-                }
-            }
-            stack.extend(subdirs.drain(..).rev());
-        }
-        spans.check(&mut log);
+        let budget_used = self.lister.dir_bytes_read;
+        let walked = self.walk_inner(&mut |e| f(&e))?;
+        let mut log = walked.log;
+        let overlaps = walked.spans.check();
+        let ids: BTreeSet<u32> = overlaps.ids().collect();
+        let names = self.names_by_id(&ids, budget_used)?;
+        overlaps.report(&mut log, &|id| names.get(&id).cloned());
         Ok(log.finish())
-    }
-
-    fn check_end(&self, e: &FileEntry, log: &mut AnomalyLog) {
-        let size = self.lister.file_size;
-        for x in &e.extents {
-            if x.size > 0 && x.end() > size {
-                log.push(Anomaly::new(
-                    "tree.extent-past-end",
-                    Severity::Error,
-                    format!(
-                        "{} (block {}, {} bytes) ends {} bytes past the end of the image",
-                        e.path,
-                        x.lba,
-                        x.size,
-                        x.end() - size
-                    ),
-                ));
-            }
-        }
     }
 
     /// Resolves `path` component by component, reading only the
@@ -282,7 +165,6 @@ impl<'a> TreeReader<'a> {
                 "the path has too many components",
             ));
         }
-        let mut children: Vec<Child> = Vec::new();
         for (i, comp) in comps.iter().enumerate() {
             let last = i + 1 == comps.len();
             if *comp == ".." {
@@ -295,28 +177,26 @@ impl<'a> TreeReader<'a> {
                 return Ok(None);
             };
             let (dir_path, extent) = (dir_entry.path.clone(), dir.extent);
-            children.clear();
-            self.lister
-                .list(extent, &dir_path, &mut children, &mut log)?;
             let rr = self.lister.ns == Namespace::RockRidge;
-            let visible = |c: &&Child| !(rr && c.relocated);
-            let found = children
-                .iter()
-                .filter(visible)
-                .position(|c| c.name() == *comp)
-                .or_else(|| {
-                    if self.lister.ns != Namespace::Iso9660 {
-                        return None;
-                    }
-                    children
-                        .iter()
-                        .filter(visible)
-                        .position(|c| c.name().eq_ignore_ascii_case(comp))
-                });
-            let Some(idx) = found else {
-                return Ok(None);
-            };
-            let Some(child) = children.drain(..).filter(|c| !(rr && c.relocated)).nth(idx) else {
+            let fold_case = self.lister.ns == Namespace::Iso9660;
+            // The exact name wins; else (ISO9660) the first that matches
+            // ignoring ASCII case.
+            let mut exact: Option<Child> = None;
+            let mut folded: Option<Child> = None;
+            self.lister.list(extent, &dir_path, &mut log, &mut |c, _| {
+                if rr && c.relocated {
+                    return ControlFlow::Continue(());
+                }
+                if c.name() == *comp {
+                    exact = Some(c);
+                    return ControlFlow::Break(());
+                }
+                if fold_case && folded.is_none() && c.name().eq_ignore_ascii_case(comp) {
+                    folded = Some(c);
+                }
+                ControlFlow::Continue(())
+            })?;
+            let Some(child) = exact.or(folded) else {
                 return Ok(None);
             };
             let mut entry = child.entry;

@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bytes::{le_u16, le_u32};
 use crate::{Anomaly, ReadAt, Result, Severity, SECTOR_SIZE};
 
 /// Most sectors scanned for the descriptor set and the recognition sequence.
@@ -72,17 +73,6 @@ pub struct UdfInfo {
 const KNOWN_IDS: [&[u8; 5]; 7] = [
     b"CD001", b"BEA01", b"NSR02", b"NSR03", b"TEA01", b"BOOT2", b"CDW02",
 ];
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at.saturating_add(2))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at.saturating_add(4))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
 
 /// Scans the volume recognition area and the anchor at sector 256.
 ///
@@ -146,7 +136,7 @@ pub fn detect_udf<R: ReadAt + ?Sized>(source: &R) -> Result<UdfInfo> {
         ));
     }
 
-    if read_sector(source, ANCHOR_SECTOR, &mut buf)? && le16(&buf, 0) == 2 {
+    if read_sector(source, ANCHOR_SECTOR, &mut buf)? && le_u16(&buf, 0) == 2 {
         let checksum = buf
             .iter()
             .take(16)
@@ -156,14 +146,14 @@ pub fn detect_udf<R: ReadAt + ?Sized>(source: &R) -> Result<UdfInfo> {
         info.anchor = Some(Anchor {
             sector: ANCHOR_SECTOR,
             tag_checksum_ok: checksum == buf[4],
-            location_ok: u64::from(le32(&buf, 12)) == ANCHOR_SECTOR,
+            location_ok: u64::from(le_u32(&buf, 12)) == ANCHOR_SECTOR,
             main_vds: ExtentAd {
-                length: le32(&buf, 16),
-                location: le32(&buf, 20),
+                length: le_u32(&buf, 16),
+                location: le_u32(&buf, 20),
             },
             reserve_vds: ExtentAd {
-                length: le32(&buf, 24),
-                location: le32(&buf, 28),
+                length: le_u32(&buf, 24),
+                location: le_u32(&buf, 28),
             },
         });
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{both_u16, both_u32, field, le_u32, text, u8_at, ucs2_text};
 use crate::datetime::IsoDateTime;
 use crate::directory::DirectoryRecord;
-use crate::types::{Anomaly, Severity};
+use crate::types::{Anomaly, Severity, SECTOR_SIZE};
 
 /// The fields primary and supplementary descriptors share (ECMA-119 8.4).
 /// In a Joliet descriptor the identifiers are decoded from UCS-2.
@@ -33,7 +33,8 @@ pub struct VolumeInfo {
     pub volume_set_size: u16,
     /// This volume's number in the set.
     pub volume_sequence_number: u16,
-    /// Logical block size in bytes (2048 on every real image).
+    /// Logical block size in bytes, as declared (2048 on every real image;
+    /// the reader uses 2048 whatever this says, see [`VolumeInfo::volume_bytes`]).
     pub logical_block_size: u16,
     /// Path table size in bytes.
     pub path_table_size: u32,
@@ -138,6 +139,19 @@ impl RootDirectory {
 }
 
 impl VolumeInfo {
+    /// The volume's size in bytes: `volume_space_size` × 2048.
+    ///
+    /// The declared [`logical_block_size`](Self::logical_block_size) is not
+    /// used: every real image declares 2048, El Torito counts 2048-byte
+    /// sectors, isohybrid and xorriso place their partitions assuming it, and
+    /// this reader reads every block number as a 2048-byte sector
+    /// ([`SECTOR_SIZE`]). An image declaring another size is reported (a
+    /// `descriptor.impossible-value` anomaly) and read the same way, so its
+    /// size stays consistent with every other offset the reader computes.
+    pub fn volume_bytes(&self) -> u64 {
+        u64::from(self.volume_space_size).saturating_mul(SECTOR_SIZE)
+    }
+
     /// Decodes the fields a primary or supplementary descriptor shares;
     /// `ucs2` for Joliet identifiers. Both-endian mismatches and an unreadable
     /// root record go to `anomalies`.

@@ -464,8 +464,7 @@ fn efi_image_in_an_appended_partition() {
     assert_eq!(efi.load_rba.to_string(), rows[1][7], "{report}");
     assert_eq!(efi.path, None);
     assert_eq!(efi.size_bytes, 1_474_560);
-    let volume = u64::from(image.primary().volume_space_size) * 2048;
-    let layout = read_partitions(image.source(), Some(volume)).unwrap();
+    let layout = read_partitions(image.source(), Some(image.primary().volume_bytes())).unwrap();
     let part = layout
         .partitions
         .iter()
@@ -480,7 +479,11 @@ fn efi_image_in_an_appended_partition() {
         .iter()
         .find(|f| f.role == BootRole::ElToritoEfi)
         .unwrap();
-    assert_eq!(f.path, format!("(el-torito image at LBA {})", efi.load_rba));
+    // Named by the partition that holds it (plain MBR here: no GPT).
+    let named = efi.partition.as_ref().unwrap();
+    assert_eq!((named.scheme, named.index), (part.scheme, part.index));
+    assert_eq!(f.path, format!("({named})"));
+    assert_eq!(f.path, "(MBR partition 2)");
     assert_eq!(f.extents[0].lba, u64::from(efi.load_rba));
     assert_eq!(f.size, 1_474_560);
 }

@@ -21,10 +21,13 @@ pub enum ErrorKind {
     Unreadable,
     /// Reading or writing failed part-way.
     Io,
-    /// The file is not an ISO9660 image (no `CD001` at byte 32769) and the
-    /// operation needs one.
+    /// The file is not an ISO9660 image (its bytes at 32769 are not `CD001`)
+    /// and the operation needs one. A file too short to have those bytes is
+    /// [`ErrorKind::Truncated`] instead.
     NotIso,
-    /// An image to implant is shorter than the volume its PVD declares.
+    /// The file is too short for what the operation needs: it ends before
+    /// the primary volume descriptor is complete (verifying or implanting),
+    /// or before the volume its descriptor declares (implanting).
     Truncated,
     /// An expected digest is not hex of a known length.
     InvalidDigest,
@@ -33,6 +36,7 @@ pub enum ErrorKind {
     /// No checksum file entry names the image.
     SumsEntryMissing,
     /// The application area is already used; implanting needs `force`.
+    /// (An incomplete record counts as used, as it does for implantisomd5.)
     AppAreaInUse,
     /// The output of an implant-to-copy already exists.
     OutputExists,
@@ -65,22 +69,25 @@ impl Error {
         }
     }
 
-    /// An I/O error on `path` while doing `what` ("reading the image").
-    /// Opening errors get a kind of their own (not found, unreadable).
+    /// An I/O error on `path` while trying to `what` ("read the image"):
+    /// the message is "cannot {what}" and `err` is the source, so a
+    /// displayed chain says each thing once ("x.iso: cannot open: No such
+    /// file or directory (os error 2)"). Errors that say it all get a kind
+    /// of their own (not found, unreadable, a directory).
     pub fn io(path: &Path, what: &str, err: io::Error) -> Self {
-        let (kind, message) = match err.kind() {
-            io::ErrorKind::NotFound => (ErrorKind::NotFound, "no such file".to_owned()),
-            io::ErrorKind::PermissionDenied => (
-                ErrorKind::Unreadable,
-                format!("permission denied while {what}"),
-            ),
-            io::ErrorKind::IsADirectory => (ErrorKind::IsDirectory, "is a directory".to_owned()),
-            _ => (ErrorKind::Io, format!("I/O error while {what}")),
+        let kind = match err.kind() {
+            io::ErrorKind::NotFound => ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => ErrorKind::Unreadable,
+            io::ErrorKind::IsADirectory => {
+                // The io error adds nothing to the message.
+                return Error::new(ErrorKind::IsDirectory, Some(path), "is a directory");
+            }
+            _ => ErrorKind::Io,
         };
         Error {
             kind,
             path: Some(path.to_path_buf()),
-            message,
+            message: format!("cannot {what}"),
             source: Some(err),
         }
     }
@@ -108,24 +115,60 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
+    /// The message and its source chain, as `{:#}` in anyhow shows them.
+    fn chain(e: &Error) -> String {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    }
+
     #[test]
     fn messages_name_the_file_and_not_the_source() {
         let e = Error::io(
             Path::new("/x.iso"),
-            "reading the image",
+            "read the image",
             io::Error::other("disk on fire"),
         );
         assert_eq!(e.kind(), ErrorKind::Io);
-        assert_eq!(e.to_string(), "/x.iso: I/O error while reading the image");
-        assert!(std::error::Error::source(&e).is_some());
-        let e = Error::io(
-            Path::new("/y.iso"),
-            "opening",
-            io::Error::from(io::ErrorKind::NotFound),
-        );
-        assert_eq!(e.kind(), ErrorKind::NotFound);
-        assert_eq!(e.path(), Some(Path::new("/y.iso")));
+        assert_eq!(e.to_string(), "/x.iso: cannot read the image");
+        assert_eq!(chain(&e), "/x.iso: cannot read the image: disk on fire");
         let e = Error::new(ErrorKind::InvalidDigest, None, "bad hex");
         assert_eq!(e.to_string(), "bad hex");
+    }
+
+    #[test]
+    fn open_errors_do_not_repeat_their_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.iso");
+        let err = std::fs::File::open(&missing).unwrap_err();
+        let source_text = err.to_string();
+        let e = Error::io(&missing, "open", err);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.path(), Some(missing.as_path()));
+        assert_eq!(e.message(), "cannot open");
+        let shown = chain(&e);
+        assert_eq!(shown.matches(source_text.as_str()).count(), 1, "{shown}");
+        assert!(!shown.to_lowercase().contains("no such file: no such file"));
+
+        let e = Error::io(
+            Path::new("/y.iso"),
+            "open",
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(e.kind(), ErrorKind::Unreadable);
+        assert!(!e.message().to_lowercase().contains("permission"));
+
+        let e = Error::io(
+            dir.path(),
+            "open",
+            io::Error::from(io::ErrorKind::IsADirectory),
+        );
+        assert_eq!(e.kind(), ErrorKind::IsDirectory);
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.message(), "is a directory");
     }
 }

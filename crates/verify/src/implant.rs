@@ -31,7 +31,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::isomd5::IsoMd5Sink;
 use crate::pipeline::{self, PassConfig, Progress};
 use crate::report::{ImplantReport, SCHEMA_VERSION};
-use crate::verify::{not_iso, open_image};
+use crate::rules::partial_record;
+use crate::verify::{head_or_error, open_image};
 use crate::volume::read_head;
 
 /// Computes the record for `path` and writes it into `path` itself.
@@ -46,7 +47,7 @@ pub fn implant_in_place(
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|e| Error::io(path, "opening for writing", e))?;
+        .map_err(|e| Error::io(path, "open for writing", e))?;
     let started = Instant::now();
     let computed = compute(&file, path, force, progress)?;
     write_record(&file, path, &computed.record)?;
@@ -77,11 +78,11 @@ pub fn implant_to_copy(
                 Some(output),
                 "already exists; implanting to a copy never overwrites a file",
             ),
-            _ => Error::io(output, "creating the copy", e),
+            _ => Error::io(output, "create the copy", e),
         })?;
     let result = (|| {
         let mut reader = &src;
-        std::io::copy(&mut reader, &mut dst).map_err(|e| Error::io(output, "copying", e))?;
+        std::io::copy(&mut reader, &mut dst).map_err(|e| Error::io(output, "copy the image", e))?;
         if let Ok(meta) = src.metadata() {
             // Best effort: a copy that is not readable like the original is
             // a surprise, but not worth failing the implant for.
@@ -136,9 +137,10 @@ impl Computed {
 /// The checks implantisomd5 makes before hashing; returns what the area
 /// held and how many bytes will be hashed.
 fn precheck(file: &File, path: &Path, force: bool) -> Result<(Option<ImplantedMd5>, bool, u64)> {
-    let head = read_head(file)
-        .map_err(|e| Error::io(path, "reading the volume descriptor", e))?
-        .ok_or_else(|| not_iso(path))?;
+    let file_bytes = ReadAt::size(file).map_err(|e| Error::io(path, "read the size", e))?;
+    let head = read_head(file, file_bytes)
+        .map_err(|e| Error::io(path, "read the volume descriptor", e))?;
+    let head = head_or_error(path, Some(&head))?;
     if !head.is_primary() {
         return Err(Error::new(
             ErrorKind::NotIso,
@@ -151,18 +153,22 @@ fn precheck(file: &File, path: &Path, force: bool) -> Result<(Option<ImplantedMd
     if used && !force {
         let what = if replaced.is_some() {
             "holds an implanted MD5 already"
+        } else if partial_record(&head.app_use).is_some() {
+            "holds an incomplete implanted MD5 record"
         } else {
             "holds other data"
         };
         return Err(Error::new(
             ErrorKind::AppAreaInUse,
             Some(path),
-            format!("the application area of the primary volume descriptor {what}; use force to overwrite it"),
+            format!(
+                "the application area of the primary volume descriptor {what}; \
+                 overwriting it needs --force (as implantisomd5 needs --force)"
+            ),
         ));
     }
     let skip = u64::try_from(DEFAULT_SKIP_SECTORS).unwrap_or(0) * 2048;
     let total = head.isomd5_volume_bytes.saturating_sub(skip);
-    let file_bytes = ReadAt::size(file).map_err(|e| Error::io(path, "reading the size", e))?;
     if file_bytes < total {
         return Err(Error::new(
             ErrorKind::Truncated,
@@ -186,7 +192,7 @@ fn compute(file: &File, path: &Path, force: bool, progress: &dyn Progress) -> Re
         PassConfig::default(),
         progress,
     )
-    .map_err(|e| Error::io(path, "reading the image", e))?;
+    .map_err(|e| Error::io(path, "read the image", e))?;
     let out = sink.finish();
     if out.hashed != total {
         return Err(Error::new(
@@ -222,7 +228,7 @@ fn write_record(file: &File, path: &Path, record: &ImplantedMd5) -> Result<()> {
     })?;
     file.write_all_at(&bytes, APP_USE_OFFSET)
         .and_then(|()| file.sync_data())
-        .map_err(|e| Error::io(path, "writing the implanted MD5 record", e))
+        .map_err(|e| Error::io(path, "write the implanted MD5 record", e))
 }
 
 #[cfg(test)]
@@ -263,6 +269,11 @@ mod tests {
 
         let e = implant_in_place(&p, false, &NoProgress).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AppAreaInUse);
+        assert!(
+            e.message()
+                .ends_with("overwriting it needs --force (as implantisomd5 needs --force)"),
+            "{e}"
+        );
         let r2 = implant_in_place(&p, true, &NoProgress).unwrap();
         assert_eq!(r2.record, r.record);
         assert_eq!(r2.replaced.as_ref(), Some(&r.record));
@@ -301,5 +312,29 @@ mod tests {
         std::fs::write(&p, vec![0u8; 100_000]).unwrap();
         let e = implant_in_place(&p, true, &NoProgress).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotIso);
+        std::fs::write(&p, &fake_iso(50, 50)[..20_000]).unwrap();
+        let e = implant_dry_run(&p, true, &NoProgress).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Truncated);
+    }
+
+    #[test]
+    fn an_incomplete_record_counts_as_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("i.iso");
+        let mut img = fake_iso(100, 100);
+        let record = b"ISO MD5SUM = 0123456789abcdef0123456789abcdef;";
+        let at = APP_USE_OFFSET as usize;
+        img[at..at + record.len()].copy_from_slice(record);
+        std::fs::write(&p, &img).unwrap();
+        let e = implant_in_place(&p, false, &NoProgress).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AppAreaInUse);
+        assert!(
+            e.message().contains("incomplete implanted MD5 record"),
+            "{e}"
+        );
+        let r = implant_in_place(&p, true, &NoProgress).unwrap();
+        assert!(r.overwrote_used_area);
+        assert_eq!(r.replaced, None);
+        assert_eq!(checked(&p), ImplantedStatus::Pass);
     }
 }

@@ -179,7 +179,7 @@ impl IsoMd5Sink {
     /// Ends the pass (the stream may have ended before the planned length).
     pub fn finish(mut self) -> IsoMd5Outcome {
         // A short last read at the end of a file still gets its checkpoint.
-        if self.pos < self.total && self.pos % CHECK_READ_SIZE != 0 {
+        if self.pos < self.total && !self.pos.is_multiple_of(CHECK_READ_SIZE) {
             let start = self.pos - self.pos % CHECK_READ_SIZE;
             self.checkpoint(start);
         }

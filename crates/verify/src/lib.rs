@@ -11,6 +11,7 @@
 //!     └─ pipeline: one reader, pooled buffers, one thread per consumer
 //!          ├─ md5 / sha1 / sha256 / sha512
 //!          └─ isomd5: checkisomd5's MD5 with fragment checkpoints
+//!     └─ rules: truncation, partial records, the verdict (pure)
 //!   implant_in_place / implant_to_copy / implant_dry_run: implantisomd5's record
 //! ```
 //!
@@ -39,6 +40,7 @@ mod isomd5;
 mod md5fast;
 pub mod pipeline;
 pub mod report;
+mod rules;
 pub mod sums;
 pub mod verify;
 mod volume;

@@ -42,16 +42,25 @@ pub struct VerifyReport {
 }
 
 /// Overall result of a verification.
+///
+/// Only a comparison with a known value confirms content: a digest equal to
+/// an expected value, or an implanted MD5 that passes. A complete volume
+/// (the truncation check) says nothing about the bytes, so it never makes a
+/// verdict `Pass` on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// At least one check ran and every check passed.
+    /// Nothing failed, and at least one digest matched an expected value or
+    /// the implanted MD5 passed.
     Pass,
     /// A digest did not match, the implanted MD5 failed, or the image is
-    /// truncated.
+    /// truncated ([`TruncationResult::Truncated`]).
     Fail,
-    /// Nothing failed, but nothing could be confirmed either (no expected
-    /// value to compare with, or no implanted MD5 when one was asked for).
+    /// Nothing failed, but nothing confirmed the content either: no expected
+    /// value to compare with, or the implanted check was asked for and the
+    /// image has no usable record ([`ImplantedStatus::NotImplanted`],
+    /// [`ImplantedStatus::Incomplete`]; then even a matching digest leaves
+    /// the verdict here, because a check that was asked for could not run).
     Unverified,
 }
 
@@ -134,13 +143,25 @@ pub enum ImplantedStatus {
     Fail,
     /// The application area holds no record (checkisomd5: NA).
     NotImplanted,
+    /// The application area holds part of a record (`ISO MD5SUM` or
+    /// `SKIPSECTORS` appears) but not one checkisomd5 accepts: a required
+    /// field is missing or unreadable. checkisomd5 treats it as no record
+    /// (NA, "no checksum information available"), so nothing is hashed;
+    /// [`ImplantedResult::missing_fields`] names what is absent.
+    Incomplete,
 }
 
 /// The implanted-MD5 check in detail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImplantedResult {
-    /// Pass, fail or not implanted.
+    /// Pass, fail, not implanted or incomplete.
     pub status: ImplantedStatus,
+    /// For [`ImplantedStatus::Incomplete`]: the fields checkisomd5 requires
+    /// (`ISO MD5SUM`, `SKIPSECTORS`) that do not appear in the application
+    /// area. Empty when they all appear but one is unreadable (a value that
+    /// is not a number, or too close to the end of the area).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_fields: Vec<String>,
     /// The record as read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<ImplantedMd5>,
@@ -162,27 +183,54 @@ pub struct ImplantedResult {
 }
 
 /// Volume size (from the PVD) against the size of the file.
+///
+/// Volume sizes are the little-endian volume space size × 2048 (isotune
+/// always uses 2048-byte sectors; the logical block size field is not
+/// trusted). Only [`TruncationResult::Truncated`] fails a verification; the
+/// other outcomes that are not `Complete` say the check could not be made.
+/// When the options require an ISO image (the implanted check, or
+/// `TruncationCheck::Require`), a file that is too short or not an ISO is an
+/// error ([`crate::ErrorKind::Truncated`], [`crate::ErrorKind::NotIso`])
+/// rather than one of these results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum TruncationResult {
     /// The file holds the whole volume (it may be longer: hybrid images
     /// are often padded).
     Complete {
-        /// Volume space size × logical block size, in bytes.
+        /// Volume space size × 2048, in bytes.
         volume_bytes: u64,
         /// File size in bytes.
         file_bytes: u64,
     },
     /// The file ends before the volume does: an incomplete download or copy.
     Truncated {
-        /// Volume space size × logical block size, in bytes.
+        /// Volume space size × 2048, in bytes.
         volume_bytes: u64,
         /// File size in bytes.
         file_bytes: u64,
         /// Bytes missing at the end.
         missing_bytes: u64,
     },
-    /// No ISO9660 signature, so there is no volume size to compare.
+    /// The file ends (at `file_bytes`) before the primary volume descriptor
+    /// at byte 32768 is complete, so the volume size is unknown: an image
+    /// cut very short, or a small file that is not an image at all. Not a
+    /// failure by itself, since both are possible.
+    TooShort {
+        /// File size in bytes.
+        file_bytes: u64,
+    },
+    /// The descriptor declares a volume of fewer than 17 sectors, which
+    /// cannot even hold the descriptor itself (at sector 16): the size is
+    /// corrupt and nothing can be compared.
+    InvalidVolumeSize {
+        /// Volume space size × 2048, in bytes.
+        volume_bytes: u64,
+        /// File size in bytes.
+        file_bytes: u64,
+    },
+    /// The bytes at 32769 exist and are not the ISO9660 signature `CD001`,
+    /// so there is no volume size to compare.
     NotIso,
     /// The check was turned off.
     NotChecked,
@@ -248,6 +296,19 @@ mod tests {
             "\"not-implanted\""
         );
         assert_eq!(serde_json::to_string(&Verdict::Pass).unwrap(), "\"pass\"");
+        assert_eq!(
+            serde_json::to_string(&ImplantedStatus::Incomplete).unwrap(),
+            "\"incomplete\""
+        );
+        let v = serde_json::to_value(TruncationResult::TooShort { file_bytes: 20_000 }).unwrap();
+        assert_eq!(v["status"], "too-short");
+        assert_eq!(v["file_bytes"], 20_000);
+        let v = serde_json::to_value(TruncationResult::InvalidVolumeSize {
+            volume_bytes: 0,
+            file_bytes: 9,
+        })
+        .unwrap();
+        assert_eq!(v["status"], "invalid-volume-size");
     }
 
     #[test]

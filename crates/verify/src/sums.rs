@@ -98,7 +98,8 @@ impl SumsFile {
     /// Reads and parses a checksum file. Fails when it cannot be read or
     /// when not a single line parses (it is probably not a checksum file).
     pub fn read(path: &Path) -> Result<SumsFile> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading", e))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::io(path, "read the checksum file", e))?;
         if meta.is_dir() {
             return Err(Error::new(
                 ErrorKind::IsDirectory,
@@ -106,7 +107,8 @@ impl SumsFile {
                 "is a directory",
             ));
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading", e))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::io(path, "read the checksum file", e))?;
         let mut sums = SumsFile::parse(&String::from_utf8_lossy(&bytes));
         sums.path = Some(path.to_path_buf());
         if sums.entries.is_empty() {

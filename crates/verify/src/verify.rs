@@ -4,6 +4,12 @@
 //! a bad sums file fails fast) and sector 16 is read for the truncation and
 //! implanted-MD5 checks. Then one [`crate::pipeline`] pass feeds a
 //! thread per digest plus, when asked, the checkisomd5-compatible check.
+//!
+//! A file too short to hold the primary volume descriptor is never called
+//! "not an ISO": it may be an image cut short. When the options need an ISO
+//! it is an [`ErrorKind::Truncated`] error; otherwise the report says
+//! [`TruncationResult::TooShort`] and the verdict does not count it either
+//! way (a small file checked against its digest is not a failure).
 
 use std::fs::File;
 use std::path::Path;
@@ -12,7 +18,7 @@ use std::time::Instant;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use isotune_iso::md5record;
+use isotune_iso::md5record::{self, PVD_OFFSET};
 use isotune_iso::ReadAt;
 
 use crate::algorithm::{to_hex, Algorithm, Expected};
@@ -22,20 +28,24 @@ use crate::md5fast::Md5;
 use crate::pipeline::{self, PassConfig, Progress, Sink};
 use crate::report::{
     throughput, CheckStatus, DigestResult, ExpectedResult, ExpectedSource, ImplantedResult,
-    ImplantedStatus, SumsFileUse, TruncationResult, Verdict, VerifyReport, SCHEMA_VERSION,
+    ImplantedStatus, SumsFileUse, TruncationResult, VerifyReport, SCHEMA_VERSION,
 };
+use crate::rules::{partial_record, truncation, verdict};
 use crate::sums::SumsFile;
-use crate::volume::{read_head, VolumeHead};
+use crate::volume::{read_head, Head, VolumeHead};
 
 /// When to compare the volume size with the file size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TruncationCheck {
     /// Do not look.
     Off,
-    /// Check ISO images; other files report [`TruncationResult::NotIso`].
+    /// Check ISO images; other files report [`TruncationResult::NotIso`],
+    /// files too short to tell [`TruncationResult::TooShort`].
     #[default]
     IfIso,
-    /// The file must be an ISO image ([`ErrorKind::NotIso`] otherwise).
+    /// The file must be an ISO image: [`ErrorKind::NotIso`] otherwise, and
+    /// [`ErrorKind::Truncated`] when it ends before its primary volume
+    /// descriptor.
     Require,
 }
 
@@ -49,7 +59,8 @@ pub struct VerifyOptions {
     /// Checksum files whose entries for this image are checked. Each must
     /// list the image ([`ErrorKind::SumsEntryMissing`] otherwise).
     pub sums_files: Vec<std::path::PathBuf>,
-    /// Check the implanted MD5 as checkisomd5 does (needs an ISO image).
+    /// Check the implanted MD5 as checkisomd5 does. Needs an ISO image, so
+    /// it makes the same errors as [`TruncationCheck::Require`].
     pub implanted: bool,
     /// The truncation check.
     pub truncation: TruncationCheck,
@@ -76,7 +87,7 @@ impl Default for VerifyOptions {
 /// Opens an image for reading, with errors for the cases users hit:
 /// missing, a directory, unreadable.
 pub(crate) fn open_image(path: &Path) -> Result<File> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "opening", e))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "open", e))?;
     if meta.is_dir() {
         return Err(Error::new(
             ErrorKind::IsDirectory,
@@ -84,7 +95,7 @@ pub(crate) fn open_image(path: &Path) -> Result<File> {
             "is a directory",
         ));
     }
-    File::open(path).map_err(|e| Error::io(path, "opening", e))
+    File::open(path).map_err(|e| Error::io(path, "open", e))
 }
 
 /// Verifies `path` in one read pass. A digest that does not match is a
@@ -97,21 +108,31 @@ pub fn verify(
 ) -> Result<VerifyReport> {
     let (expected, sums_files) = collect_expected(path, options)?;
     let file = open_image(path)?;
-    let file_bytes = ReadAt::size(&file).map_err(|e| Error::io(path, "reading the size", e))?;
+    let file_bytes = ReadAt::size(&file).map_err(|e| Error::io(path, "read the size", e))?;
 
     let needs_iso = options.implanted || options.truncation == TruncationCheck::Require;
     let head = if needs_iso || options.truncation == TruncationCheck::IfIso {
-        read_head(&file).map_err(|e| Error::io(path, "reading the volume descriptor", e))?
+        Some(
+            read_head(&file, file_bytes)
+                .map_err(|e| Error::io(path, "read the volume descriptor", e))?,
+        )
     } else {
         None
     };
-    if needs_iso && head.is_none() {
-        return Err(not_iso(path));
+    if needs_iso {
+        head_or_error(path, head.as_ref())?;
     }
     let truncation = match (&head, options.truncation) {
-        (_, TruncationCheck::Off) => TruncationResult::NotChecked,
-        (None, _) => TruncationResult::NotIso,
-        (Some(h), _) => truncation(h, file_bytes),
+        (_, TruncationCheck::Off) | (None, _) => TruncationResult::NotChecked,
+        (Some(Head::TooShort { file_bytes }), _) => TruncationResult::TooShort {
+            file_bytes: *file_bytes,
+        },
+        (Some(Head::NotIso), _) => TruncationResult::NotIso,
+        (Some(Head::Iso(h)), _) => truncation(h, file_bytes),
+    };
+    let head = match head {
+        Some(Head::Iso(h)) => Some(h),
+        _ => None,
     };
 
     // The digests to compute: those asked for and those with an expectation.
@@ -122,10 +143,14 @@ pub fn verify(
     let mut hashers: Vec<Hasher> = algorithms.iter().map(|&a| Hasher::new(a)).collect();
 
     // The implanted check, if the record is there.
-    let record = head
+    let primary = head
         .as_ref()
-        .filter(|h| options.implanted && h.is_primary())
-        .and_then(|h| md5record::parse(&h.app_use));
+        .filter(|h| options.implanted && h.is_primary());
+    let record = primary.and_then(|h| md5record::parse(&h.app_use));
+    let missing_fields = match (primary, &record) {
+        (Some(h), None) => partial_record(&h.app_use),
+        _ => None,
+    };
     let covered = match (&record, &head) {
         (Some(r), Some(h)) => r.hashed_len(h.isomd5_volume_bytes),
         _ => 0,
@@ -159,7 +184,7 @@ pub fn verify(
         0
     } else {
         pipeline::run(&file, read_len, &mut sinks, config, progress)
-            .map_err(|e| Error::io(path, "reading the image", e))?
+            .map_err(|e| Error::io(path, "read the image", e))?
     };
     let elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     drop(sinks);
@@ -204,6 +229,7 @@ pub fn verify(
                 } else {
                     ImplantedStatus::Fail
                 },
+                missing_fields: Vec::new(),
                 expected_md5: Some(record.md5.clone()),
                 actual_md5: Some(out.md5),
                 failed_fragment: out.failed_fragment,
@@ -213,7 +239,12 @@ pub fn verify(
             }
         }
         _ => ImplantedResult {
-            status: ImplantedStatus::NotImplanted,
+            status: if missing_fields.is_some() {
+                ImplantedStatus::Incomplete
+            } else {
+                ImplantedStatus::NotImplanted
+            },
+            missing_fields: missing_fields.unwrap_or_default(),
             record: None,
             expected_md5: None,
             actual_md5: None,
@@ -239,12 +270,35 @@ pub fn verify(
     })
 }
 
-pub(crate) fn not_iso(path: &Path) -> Error {
-    Error::new(
-        ErrorKind::NotIso,
-        Some(path),
-        "not an ISO9660 image (no CD001 signature at byte 32769)",
-    )
+/// The descriptor of an image the operation needs to be an ISO, or the
+/// error that says why there is none.
+pub(crate) fn head_or_error<'h>(path: &Path, head: Option<&'h Head>) -> Result<&'h VolumeHead> {
+    match head {
+        Some(Head::Iso(h)) => Ok(h),
+        Some(&Head::TooShort { file_bytes }) => {
+            // Only a file that reaches past the signature is surely an image.
+            let (position, verdict) = if file_bytes <= PVD_OFFSET {
+                ("before", "truncated or not an ISO image")
+            } else if file_bytes < PVD_OFFSET + 6 {
+                ("inside", "truncated or not an ISO image")
+            } else {
+                ("inside", "the image is truncated")
+            };
+            Err(Error::new(
+                ErrorKind::Truncated,
+                Some(path),
+                format!(
+                    "the file ends at {file_bytes} bytes, {position} the primary volume \
+                     descriptor at byte {PVD_OFFSET}: {verdict}"
+                ),
+            ))
+        }
+        Some(Head::NotIso) | None => Err(Error::new(
+            ErrorKind::NotIso,
+            Some(path),
+            "not an ISO9660 image (no CD001 signature at byte 32769)",
+        )),
+    }
 }
 
 /// An expected value and where it came from.
@@ -302,47 +356,6 @@ fn collect_expected(
     Ok((expected, uses))
 }
 
-fn truncation(head: &VolumeHead, file_bytes: u64) -> TruncationResult {
-    let volume_bytes = head.volume_bytes;
-    if file_bytes < volume_bytes {
-        TruncationResult::Truncated {
-            volume_bytes,
-            file_bytes,
-            missing_bytes: volume_bytes - file_bytes,
-        }
-    } else {
-        TruncationResult::Complete {
-            volume_bytes,
-            file_bytes,
-        }
-    }
-}
-
-fn verdict(
-    digests: &[DigestResult],
-    implanted: Option<&ImplantedResult>,
-    truncation: &TruncationResult,
-) -> Verdict {
-    let implanted_status = implanted.map(|i| i.status);
-    let failed = digests.iter().any(|d| d.status == CheckStatus::Fail)
-        || implanted_status == Some(ImplantedStatus::Fail)
-        || matches!(truncation, TruncationResult::Truncated { .. });
-    if failed {
-        return Verdict::Fail;
-    }
-    if implanted_status == Some(ImplantedStatus::NotImplanted) {
-        return Verdict::Unverified;
-    }
-    let passed = digests.iter().any(|d| d.status == CheckStatus::Pass)
-        || implanted_status == Some(ImplantedStatus::Pass)
-        || matches!(truncation, TruncationResult::Complete { .. });
-    if passed {
-        Verdict::Pass
-    } else {
-        Verdict::Unverified
-    }
-}
-
 /// One running digest.
 enum Hasher {
     Md5(Md5),
@@ -395,6 +408,7 @@ impl Sink for Hasher {
 mod tests {
     use super::*;
     use crate::pipeline::NoProgress;
+    use crate::report::Verdict;
     use crate::volume::tests::fake_iso;
 
     fn write(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
@@ -423,7 +437,8 @@ mod tests {
         assert!(hex[3].starts_with("ddaf35a193617aba"));
         assert_eq!(r.digests[0].status, CheckStatus::Pass);
         assert_eq!(r.digests[1].status, CheckStatus::NotCompared);
-        assert_eq!(r.truncation, TruncationResult::NotIso);
+        // Three bytes could be an image cut short: not "not an ISO".
+        assert_eq!(r.truncation, TruncationResult::TooShort { file_bytes: 3 });
         assert_eq!(r.verdict, Verdict::Pass);
         assert_eq!(r.bytes_read, 3);
     }
@@ -453,9 +468,142 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.bytes_read, 0);
 
-        let p = write(dir.path(), "plain", b"hello");
+        let p = write(dir.path(), "plain", &vec![0u8; 40 * 2048]);
         let e = verify(&p, &opts, &NoProgress).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotIso);
+    }
+
+    #[test]
+    fn a_file_that_ends_before_the_descriptor_is_too_short_not_not_iso() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "cut.iso", &fake_iso(40, 40)[..20_000]);
+        let sha256 = VerifyOptions {
+            algorithms: vec![Algorithm::Sha256],
+            ..VerifyOptions::default()
+        };
+        let r = verify(&p, &sha256, &NoProgress).unwrap();
+        assert_eq!(
+            r.truncation,
+            TruncationResult::TooShort { file_bytes: 20_000 }
+        );
+        assert_eq!(r.verdict, Verdict::Unverified);
+        for opts in [
+            VerifyOptions {
+                implanted: true,
+                ..VerifyOptions::default()
+            },
+            VerifyOptions {
+                truncation: TruncationCheck::Require,
+                ..VerifyOptions::default()
+            },
+        ] {
+            let e = verify(&p, &opts, &NoProgress).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Truncated);
+            assert_eq!(
+                e.message(),
+                "the file ends at 20000 bytes, before the primary volume descriptor at \
+                 byte 32768: truncated or not an ISO image"
+            );
+        }
+        // Past the signature it is surely an image, and surely cut.
+        let p = write(dir.path(), "cut2.iso", &fake_iso(40, 40)[..33_000]);
+        let opts = VerifyOptions {
+            implanted: true,
+            ..VerifyOptions::default()
+        };
+        let e = verify(&p, &opts, &NoProgress).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Truncated);
+        assert_eq!(
+            e.message(),
+            "the file ends at 33000 bytes, inside the primary volume descriptor at \
+             byte 32768: the image is truncated"
+        );
+    }
+
+    #[test]
+    fn the_logical_block_size_never_makes_a_volume_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        // 60 sectors declared, 40 present, logical block size 0.
+        let mut img = fake_iso(40, 60);
+        img[32768 + 128..32768 + 132].fill(0);
+        let p = write(dir.path(), "b0.iso", &img);
+        let r = verify(&p, &VerifyOptions::default(), &NoProgress).unwrap();
+        assert_eq!(
+            r.truncation,
+            TruncationResult::Truncated {
+                volume_bytes: 60 * 2048,
+                file_bytes: 40 * 2048,
+                missing_bytes: 20 * 2048
+            }
+        );
+        assert_eq!(r.verdict, Verdict::Fail);
+        // A volume space size of 0 is corrupt, not complete.
+        let p = write(dir.path(), "v0.iso", &fake_iso(40, 0));
+        let r = verify(&p, &VerifyOptions::default(), &NoProgress).unwrap();
+        assert_eq!(
+            r.truncation,
+            TruncationResult::InvalidVolumeSize {
+                volume_bytes: 0,
+                file_bytes: 40 * 2048
+            }
+        );
+        assert_eq!(r.verdict, Verdict::Unverified);
+    }
+
+    #[test]
+    fn a_complete_volume_alone_is_unverified() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "c.iso", &fake_iso(40, 40));
+        let mut opts = VerifyOptions {
+            algorithms: vec![Algorithm::Sha256],
+            ..VerifyOptions::default()
+        };
+        let r = verify(&p, &opts, &NoProgress).unwrap();
+        assert!(matches!(r.truncation, TruncationResult::Complete { .. }));
+        assert_eq!(r.verdict, Verdict::Unverified);
+        // A matching digest confirms it.
+        opts.expected = vec![Expected::parse(&r.digests[0].hex).unwrap()];
+        assert_eq!(
+            verify(&p, &opts, &NoProgress).unwrap().verdict,
+            Verdict::Pass
+        );
+        // Asking for an implanted MD5 the image does not have leaves it
+        // unverified, distinguishably.
+        opts.implanted = true;
+        let r = verify(&p, &opts, &NoProgress).unwrap();
+        assert_eq!(r.digests[0].status, CheckStatus::Pass);
+        let implanted = r.implanted.unwrap();
+        assert_eq!(implanted.status, ImplantedStatus::NotImplanted);
+        assert!(implanted.missing_fields.is_empty());
+        assert_eq!(r.verdict, Verdict::Unverified);
+    }
+
+    #[test]
+    fn a_record_without_skipsectors_is_incomplete() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = fake_iso(40, 40);
+        let record = b"ISO MD5SUM = 0123456789abcdef0123456789abcdef;FRAGMENT COUNT = 20;";
+        img[32768 + 883..32768 + 883 + record.len()].copy_from_slice(record);
+        let p = write(dir.path(), "i.iso", &img);
+        let opts = VerifyOptions {
+            implanted: true,
+            ..VerifyOptions::default()
+        };
+        let r = verify(&p, &opts, &NoProgress).unwrap();
+        let implanted = r.implanted.unwrap();
+        assert_eq!(implanted.status, ImplantedStatus::Incomplete);
+        assert_eq!(implanted.missing_fields, vec!["SKIPSECTORS".to_owned()]);
+        // checkisomd5 hashes nothing for such a record (it says NA).
+        assert_eq!(implanted.hashed_bytes, 0);
+        assert_eq!(r.bytes_read, 0);
+        assert_eq!(r.verdict, Verdict::Unverified);
+        // Both fields named, one unreadable: still incomplete, nothing missing.
+        let record = b"ISO MD5SUM = 0123456789abcdef0123456789abcdef;SKIPSECTORS = x;";
+        img[32768 + 883..32768 + 883 + record.len()].copy_from_slice(record);
+        std::fs::write(&p, &img).unwrap();
+        let implanted = verify(&p, &opts, &NoProgress).unwrap().implanted.unwrap();
+        assert_eq!(implanted.status, ImplantedStatus::Incomplete);
+        assert!(implanted.missing_fields.is_empty());
     }
 
     #[test]
@@ -482,6 +630,12 @@ mod tests {
             truncation: TruncationCheck::Require,
             ..VerifyOptions::default()
         };
+        // One byte: it ends before the descriptor.
+        assert_eq!(
+            verify(&p, &opts, &NoProgress).unwrap_err().kind(),
+            ErrorKind::Truncated
+        );
+        let p = write(dir.path(), "zeros.iso", &vec![0u8; 40_000]);
         assert_eq!(
             verify(&p, &opts, &NoProgress).unwrap_err().kind(),
             ErrorKind::NotIso

@@ -425,3 +425,175 @@ fn several_algorithms_for_one_image_are_all_used() {
     assert_eq!(json["implanted"]["status"], "not-implanted");
     assert_eq!(json["truncation"]["status"], "complete");
 }
+
+/// Cuts `iso` to its first `len` bytes in a new file.
+fn cut_copy(iso: &Path, name: &str, len: usize) -> PathBuf {
+    let cut = iso.with_file_name(name);
+    std::fs::write(&cut, &std::fs::read(iso).unwrap()[..len]).unwrap();
+    cut
+}
+
+#[test]
+fn a_download_cut_before_the_descriptor_is_too_short_not_not_an_iso() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = make_iso(dir.path(), "g.iso", 1 << 20) else {
+        return;
+    };
+    // What `isotune verify cut.iso` asks for by default.
+    let sha256 = VerifyOptions {
+        algorithms: vec![Algorithm::Sha256],
+        ..VerifyOptions::default()
+    };
+    let cut = cut_copy(&iso, "cut20k.iso", 20_000);
+    let r = verify(&cut, &sha256, &NoProgress).unwrap();
+    assert_eq!(
+        r.truncation,
+        TruncationResult::TooShort { file_bytes: 20_000 }
+    );
+    assert_eq!(r.verdict, Verdict::Unverified);
+    // checkisomd5 1.2.5 never returns on this file (its descriptor loop
+    // keeps reading at end of file), so it is not run here.
+    let opts = VerifyOptions {
+        implanted: true,
+        ..VerifyOptions::default()
+    };
+    let e = verify(&cut, &opts, &NoProgress).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Truncated);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: the file ends at 20000 bytes, before the primary volume descriptor at byte \
+             32768: truncated or not an ISO image",
+            cut.display()
+        )
+    );
+    let e = implant_in_place(&cut, true, &NoProgress).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Truncated);
+
+    // Cut inside the descriptor: the signature is there, the rest is not.
+    let cut = cut_copy(&iso, "cut33k.iso", 33_000);
+    let r = verify(&cut, &sha256, &NoProgress).unwrap();
+    assert_eq!(
+        r.truncation,
+        TruncationResult::TooShort { file_bytes: 33_000 }
+    );
+    // Cut after it: the volume size is known, so this is plainly truncated.
+    let cut = cut_copy(&iso, "cut40k.iso", 40_000);
+    let r = verify(&cut, &sha256, &NoProgress).unwrap();
+    assert!(
+        matches!(
+            r.truncation,
+            TruncationResult::Truncated {
+                file_bytes: 40_000,
+                ..
+            }
+        ),
+        "{:?}",
+        r.truncation
+    );
+    assert_eq!(r.verdict, Verdict::Fail);
+    // Bytes that exist and are not CD001 are "not an ISO".
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, pseudo_random(40_000, 7)).unwrap();
+    let r = verify(&other, &sha256, &NoProgress).unwrap();
+    assert_eq!(r.truncation, TruncationResult::NotIso);
+    assert_eq!(
+        verify(&other, &opts, &NoProgress).unwrap_err().kind(),
+        ErrorKind::NotIso
+    );
+}
+
+#[test]
+fn a_complete_image_is_unverified_until_something_confirms_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = make_iso(dir.path(), "h.iso", 1 << 20) else {
+        return;
+    };
+    let r = verify(
+        &iso,
+        &VerifyOptions {
+            algorithms: vec![Algorithm::Sha256],
+            implanted: true,
+            ..VerifyOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(matches!(r.truncation, TruncationResult::Complete { .. }));
+    assert_eq!(r.implanted.unwrap().status, ImplantedStatus::NotImplanted);
+    assert_eq!(r.verdict, Verdict::Unverified);
+    let r = verify(
+        &iso,
+        &VerifyOptions {
+            algorithms: vec![Algorithm::Sha256],
+            ..VerifyOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Unverified);
+    let with_expected = VerifyOptions {
+        expected: vec![Expected::parse(&r.digests[0].hex).unwrap()],
+        ..VerifyOptions::default()
+    };
+    assert_eq!(
+        verify(&iso, &with_expected, &NoProgress).unwrap().verdict,
+        Verdict::Pass
+    );
+}
+
+#[test]
+fn a_record_without_skipsectors_is_incomplete_and_checkisomd5_says_na() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = make_iso(dir.path(), "k.iso", 2 << 20) else {
+        return;
+    };
+    let Some(out) = implantisomd5(&iso, false) else {
+        return;
+    };
+    assert!(out.status.success());
+    assert_eq!(status(&iso), ImplantedStatus::Pass);
+    // Blank out the SKIPSECTORS field of implantisomd5's own record: the
+    // MD5 is still right, so hashing anyway would wrongly pass.
+    let mut image = std::fs::read(&iso).unwrap();
+    let at = isotune_iso::md5record::APP_USE_OFFSET as usize;
+    let area = &mut image[at..at + 512];
+    let field = b"SKIPSECTORS = 15;";
+    let i = area
+        .windows(field.len())
+        .position(|w| w == field)
+        .expect("implantisomd5 writes SKIPSECTORS");
+    area[i..i + field.len()].fill(b' ');
+    std::fs::write(&iso, &image).unwrap();
+
+    let r = check_implanted(&iso);
+    let implanted = r.implanted.unwrap();
+    assert_eq!(implanted.status, ImplantedStatus::Incomplete);
+    assert_eq!(implanted.missing_fields, vec!["SKIPSECTORS".to_owned()]);
+    assert_eq!(implanted.hashed_bytes, 0);
+    assert_eq!(r.verdict, Verdict::Unverified);
+    if let Some(v) = checkisomd5(&iso) {
+        assert_eq!(v, "NA");
+    }
+    // Both tools treat the area as used.
+    let e = implant_in_place(&iso, false, &NoProgress).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AppAreaInUse);
+    if let Some(out) = implantisomd5(&iso, false) {
+        assert!(!out.status.success());
+    }
+}
+
+#[test]
+fn a_missing_image_is_named_once_in_the_error_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.iso");
+    let e = verify(&missing, &VerifyOptions::default(), &NoProgress).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let source = std::error::Error::source(&e).expect("the io error is the source");
+    let shown = format!("{e}: {source}");
+    assert_eq!(
+        shown,
+        format!("{}: cannot open: {source}", missing.display())
+    );
+    assert!(!e.to_string().contains(&source.to_string()));
+}

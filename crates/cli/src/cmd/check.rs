@@ -82,7 +82,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
     };
     let report = gather(ctx, &iso, sample, args)?;
     if let Some(md) = &args.markdown {
-        let mut f = output::open(Some(md))?;
+        let mut f = output::open_beside(md, &[&iso])?;
         render::check::markdown(&mut f, &report)?;
     }
     let mut out = output::open(None)?;
@@ -114,7 +114,17 @@ fn write_sample() -> Result<(PathBuf, tempfile::TempDir)> {
 
 /// Runs the inspect and verify passes and derives the findings.
 pub fn gather(ctx: &Context, iso: &Path, sample: bool, args: &CheckArgs) -> Result<CheckReport> {
-    let inspect = super::inspect::gather(iso, None)?;
+    // Walk the whole tree (directory loops, overlapping or out-of-file
+    // extents are findings) but keep the listing out of the report.
+    let image = super::inspect::open(iso)?;
+    let mut inspect = isotune_iso::report::inspect(
+        &image,
+        isotune_iso::report::InspectOptions {
+            files: Some(image.best_namespace()),
+        },
+    )
+    .with_context(|| format!("cannot read {}", iso.display()))?;
+    inspect.files = None;
     let expected = args
         .expect
         .iter()
@@ -181,6 +191,23 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
             ),
             Some("download or copy the image again, then check it against the publisher's checksum file: isotune verify --sums SHA256SUMS IMAGE"),
         ));
+    }
+    match verify.truncation {
+        TruncationResult::TooShort { file_bytes } => out.push(finding(
+            "image.truncated",
+            Severity::Error,
+            "the file is too short to hold an ISO9660 volume",
+            format!("it ends at {file_bytes} bytes, before the volume descriptor at byte 32768"),
+            Some("download or copy the image again"),
+        )),
+        TruncationResult::InvalidVolumeSize { volume_bytes, .. } => out.push(finding(
+            "image.invalid-volume-size",
+            Severity::Error,
+            "the volume descriptor declares an impossible volume size",
+            format!("{volume_bytes} bytes, smaller than the descriptors themselves"),
+            Some("the image is corrupt: download or copy it again"),
+        )),
+        _ => {}
     }
     if let Some(imp) = &verify.implanted {
         if imp.status == ImplantedStatus::Fail {
@@ -257,7 +284,12 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
             None,
         ));
     }
-    let boot_bytes: u64 = inspect.boot_files.iter().map(|f| f.size).sum();
+    let default: Vec<_> = inspect
+        .boot_files
+        .iter()
+        .filter(|f| f.default_boot)
+        .collect();
+    let boot_bytes: u64 = default.iter().map(|f| f.size).sum();
     if boot_bytes > 0 {
         // The measured request sizes (DESIGN.md "Facts"): SeaBIOS on an IDE
         // cdrom reads one 2048-byte sector per request, AHCI and virtio-scsi
@@ -265,11 +297,11 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
         out.push(finding(
             "boot.read-volume",
             Severity::Info,
-            "what a boot reads from this image",
+            "what the default boot reads from this image",
             format!(
                 "{} files, {} bytes: about {} requests of 2 KiB through a BIOS on an IDE cdrom, \
                  about {} of 16 KiB on virtio-scsi or AHCI",
-                inspect.boot_files.len(),
+                default.len(),
                 boot_bytes,
                 boot_bytes.div_ceil(2048),
                 boot_bytes.div_ceil(16 * 1024)

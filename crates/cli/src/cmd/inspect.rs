@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use isotune_iso::report::{self, InspectOptions, InspectReport};
+use isotune_iso::report::{self, InspectOptions};
 use isotune_iso::{IsoImage, Namespace};
 
 use super::Context;
@@ -24,7 +24,8 @@ pub fn open(path: &Path) -> Result<IsoImage<File>> {
 }
 
 /// Builds the inspect report for `path`.
-pub fn gather(path: &Path, files: Option<Namespace>) -> Result<InspectReport> {
+#[cfg(test)]
+pub fn gather(path: &Path, files: Option<Namespace>) -> Result<report::InspectReport> {
     let image = open(path)?;
     report::inspect(&image, InspectOptions { files })
         .with_context(|| format!("cannot read {}", path.display()))
@@ -41,7 +42,10 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
     });
     let report = report::inspect(&image, InspectOptions { files })
         .with_context(|| format!("cannot read {}", args.iso.display()))?;
-    let mut out = output::open(args.output.as_deref())?;
+    let mut out = match &args.output {
+        Some(p) => output::open_beside(p, &[&args.iso])?,
+        None => output::open(None)?,
+    };
     if args.json {
         output::json(&mut out, &report)?;
     } else {

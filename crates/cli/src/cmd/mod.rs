@@ -1,6 +1,7 @@
 //! One module per subcommand. Each `run` gathers data through the libraries,
 //! hands it to a renderer and returns an [`Outcome`](crate::Outcome).
 
+pub mod bench;
 pub mod check;
 pub mod inspect;
 pub mod meta;

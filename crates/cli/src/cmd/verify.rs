@@ -37,7 +37,22 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
         render::verify::report(&mut out, &report, ctx.color)?;
         out.flush()?;
     }
-    Ok(outcome(&report))
+    // A check that was asked for and could not run fails, as checkisomd5
+    // exits 1 for "no checksum information": a script gating on
+    // `verify --implanted` must not pass an image without a record.
+    let asked_but_missing = args.implanted
+        && report.implanted.as_ref().is_some_and(|i| {
+            matches!(
+                i.status,
+                isotune_verify::ImplantedStatus::NotImplanted
+                    | isotune_verify::ImplantedStatus::Incomplete
+            )
+        });
+    Ok(if asked_but_missing {
+        Outcome::Fail
+    } else {
+        outcome(&report)
+    })
 }
 
 /// Runs the verification pass with a progress bar on stderr.

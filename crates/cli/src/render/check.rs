@@ -81,7 +81,7 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
                 .unwrap_or_default()
         )?;
     }
-    for f in &r.inspect.boot_files {
+    for f in r.inspect.boot_files.iter().filter(|f| f.default_boot) {
         writeln!(
             out,
             "  boot file   {:<28} {:>12}  {}",
@@ -145,7 +145,7 @@ pub fn markdown(out: &mut dyn Write, r: &CheckReport) -> io::Result<()> {
     writeln!(out, "\n## Boot files (load order)\n")?;
     writeln!(out, "| path | bytes | first LBA |")?;
     writeln!(out, "|---|---|---|")?;
-    for f in &r.inspect.boot_files {
+    for f in r.inspect.boot_files.iter().filter(|f| f.default_boot) {
         writeln!(
             out,
             "| `{}` | {} | {} |",

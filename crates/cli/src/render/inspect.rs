@@ -65,10 +65,9 @@ fn summary(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
     };
     writeln!(
         out,
-        "size         volume {} ({} blocks of {} bytes), file {} ({} bytes): {state}",
+        "size         volume {} ({} blocks of 2048 bytes), file {} ({} bytes): {state}",
         bytes(r.volume_bytes),
         r.volume_space_size,
-        r.logical_block_size,
         bytes(r.file_size),
         r.file_size
     )?;
@@ -176,11 +175,29 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
     if r.boot_files.is_empty() {
         writeln!(out, "\nboot files   none found")?;
     } else {
-        let total: u64 = r.boot_files.iter().map(|f| f.size).sum();
-        writeln!(out, "\nboot files in load order ({} in all)", bytes(total))?;
-        let mut t = table(["role", "path", "size", "first LBA", "extents", "named by"]);
+        let total: u64 = r
+            .boot_files
+            .iter()
+            .filter(|f| f.default_boot)
+            .map(|f| f.size)
+            .sum();
+        writeln!(
+            out,
+            "\nboot files in load order (the default boot reads {}: the rows marked *)",
+            bytes(total)
+        )?;
+        let mut t = table([
+            "",
+            "role",
+            "path",
+            "size",
+            "first LBA",
+            "extents",
+            "named by",
+        ]);
         for f in &r.boot_files {
             t.add_row(vec![
+                if f.default_boot { "*" } else { "" }.to_owned(),
                 json_word(&f.role),
                 f.path.clone(),
                 bytes(f.size),

@@ -1,6 +1,7 @@
 //! Human renderers: they take the libraries' serde results and write text.
 //! Nothing here measures or reads the image.
 
+pub mod bench;
 pub mod check;
 pub mod inspect;
 pub mod verify;

@@ -72,7 +72,18 @@ pub fn report(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
             ),
             ImplantedStatus::NotImplanted => (
                 "none",
-                "no implantisomd5 record in the application area".to_owned(),
+                "no implantisomd5 record in the application area: nothing to check".to_owned(),
+            ),
+            ImplantedStatus::Incomplete => (
+                "none",
+                format!(
+                    "the implantisomd5 record is incomplete ({}): checkisomd5 cannot check it either",
+                    if imp.missing_fields.is_empty() {
+                        "a field is unreadable".to_owned()
+                    } else {
+                        format!("missing {}", imp.missing_fields.join(", "))
+                    }
+                ),
             ),
         };
         t.add_row(vec!["implanted".to_owned(), status(word, color), detail]);
@@ -91,10 +102,22 @@ pub fn report(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
     let verdict = match r.verdict {
         Verdict::Pass => status("PASS", color),
         Verdict::Fail => status("FAIL", color),
-        Verdict::Unverified => format!(
-            "{} (nothing failed, but no expected value was given: pass --sums, --expect or --implanted)",
-            status("UNVERIFIED", color)
-        ),
+        Verdict::Unverified => {
+            let why = match &r.implanted {
+                Some(i)
+                    if matches!(
+                        i.status,
+                        ImplantedStatus::NotImplanted | ImplantedStatus::Incomplete
+                    ) =>
+                {
+                    "the implanted MD5 check was asked for, but there is no usable record"
+                }
+                _ => {
+                    "nothing failed, but nothing was compared: pass --sums, --expect or --implanted"
+                }
+            };
+            format!("{} ({why})", status("UNVERIFIED", color))
+        }
     };
     writeln!(out, "verdict: {verdict}")
 }
@@ -124,6 +147,24 @@ fn truncation_row(t: &TruncationResult, color: bool) -> Vec<String> {
             "FAIL",
             format!(
                 "truncated: volume {volume_bytes} bytes, file {file_bytes} bytes, {missing_bytes} bytes missing"
+            ),
+        ),
+        TruncationResult::TooShort { file_bytes } => (
+            "?",
+            format!(
+                "the file ends at {file_bytes} bytes, {} the volume descriptor at byte 32768: \
+                 a truncated download or not an ISO image",
+                if *file_bytes > 32768 { "inside" } else { "before" }
+            ),
+        ),
+        TruncationResult::InvalidVolumeSize {
+            volume_bytes,
+            file_bytes,
+        } => (
+            "?",
+            format!(
+                "the volume descriptor declares an impossible {volume_bytes}-byte volume \
+                 (file {file_bytes} bytes): the descriptor is corrupt"
             ),
         ),
         TruncationResult::NotIso => ("-", "not an ISO9660 image".to_owned()),

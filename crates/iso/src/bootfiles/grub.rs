@@ -16,18 +16,21 @@
 use std::collections::HashMap;
 
 use super::walk::{resolve, Loader, Menu, MenuEntry, MAX_MENU_ENTRIES};
-use super::{BootRole, ConfigRef, ConfigWalk};
+use super::{BootRole, ConfigRef, ConfigWalk, LoadFn};
 
 /// Walks the GRUB configurations `roots` (absolute paths, in order; the
 /// first one's default entry is the default) and everything they source,
-/// reading files through `load` (`None` = no such file).
-pub fn walk_grub(roots: &[&str], load: &mut dyn FnMut(&str) -> Option<String>) -> ConfigWalk {
+/// reading files through `load`.
+pub fn walk_grub(roots: &[&str], load: &mut LoadFn<'_>) -> ConfigWalk {
     let mut loader = Loader::new(load);
     let mut menus = Vec::new();
     for root in roots {
         let mut ctx = Context::default();
-        if read_file(&mut loader, &mut ctx, root, None, 0).is_some() {
-            menus.push(ctx.into_menu());
+        let (id, previous) = loader.begin_menu();
+        let read = read_file(&mut loader, &mut ctx, root, None, 0);
+        loader.end_menu(previous);
+        if read.is_some() {
+            menus.push(ctx.into_menu(id));
         }
     }
     loader.finish(menus)
@@ -56,7 +59,7 @@ enum Block {
 }
 
 impl Context {
-    fn into_menu(self) -> Menu {
+    fn into_menu(self, id: usize) -> Menu {
         let default = self.vars.get("default").cloned().unwrap_or_default();
         let mut entries = Vec::new();
         let mut default_index = 0;
@@ -87,6 +90,7 @@ impl Context {
         Menu {
             entries,
             default: default_index,
+            id,
         }
     }
 }
@@ -158,10 +162,11 @@ fn read_file(
                                 vars: ctx.vars.clone(),
                                 items: Vec::new(),
                             };
-                            if read_file(loader, &mut sub, &p, Some(path), depth + 1).is_some() {
-                                if let Some(e) = current_entry(ctx) {
-                                    e.chain.push(sub.into_menu());
-                                }
+                            let (id, previous) = loader.begin_menu();
+                            let read = read_file(loader, &mut sub, &p, Some(path), depth + 1);
+                            loader.end_menu(previous);
+                            if let (Some(()), Some(e)) = (read, current_entry(ctx)) {
+                                e.chain.push(sub.into_menu(id));
                             }
                         } else {
                             read_file(loader, ctx, &p, Some(path), depth + 1);
@@ -352,7 +357,7 @@ fn tokenize(line: &str, vars: &HashMap<String, String>) -> Vec<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{loader_from, paths};
+    use super::super::tests::{default_paths, loader_from, paths};
     use super::*;
 
     #[test]
@@ -478,6 +483,55 @@ mod tests {
             ]
         );
         assert!(walk.anomalies[0].message.contains("/boot/grub/theme.cfg"));
+        // The first root and what it sources are read by the default boot;
+        // a configfile in a non-default entry and the second root are not.
+        assert_eq!(
+            default_paths(&walk),
+            [
+                "/boot/grub/grub.cfg",
+                "/boot/grub/entries.cfg",
+                "/live/vmlinuz",
+                "/live/initrd.img",
+            ]
+        );
+    }
+
+    #[test]
+    fn default_entry_configfile_is_read_by_the_default_boot() {
+        let files = [
+            (
+                "/boot/grub/grub.cfg",
+                "set default=1
+menuentry a {
+ configfile /a.cfg
+}
+menuentry b {
+ configfile /b.cfg
+}
+",
+            ),
+            (
+                "/a.cfg",
+                "menuentry a1 {
+ linux /a/vmlinuz
+}
+",
+            ),
+            (
+                "/b.cfg",
+                "menuentry b1 {
+ linux /b/vmlinuz
+ initrd /b/initrd
+}
+",
+            ),
+        ];
+        let mut load = loader_from(&files);
+        let walk = walk_grub(&["/boot/grub/grub.cfg"], &mut load);
+        assert_eq!(
+            default_paths(&walk),
+            ["/boot/grub/grub.cfg", "/b.cfg", "/b/vmlinuz", "/b/initrd"]
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@
 //! what an unattended boot loads.
 
 use super::walk::{dirname, resolve, Loader, Menu, MenuEntry, MAX_MENU_ENTRIES};
-use super::{BootRole, ConfigRef, ConfigWalk, MAX_DEPTH};
+use super::{BootRole, ConfigRef, ConfigWalk, LoadFn, MAX_DEPTH};
 
 /// Walks the syslinux configuration `root` (an absolute path) and everything
-/// it includes, reading files through `load` (`None` = no such file).
-pub fn walk_syslinux(root: &str, load: &mut dyn FnMut(&str) -> Option<String>) -> ConfigWalk {
+/// it includes, reading files through `load`.
+pub fn walk_syslinux(root: &str, load: &mut LoadFn<'_>) -> ConfigWalk {
     let mut loader = Loader::new(load);
     let menu = walk_menu(&mut loader, root, None, &dirname(root), 0);
     loader.finish(menu.into_iter().collect())
@@ -52,7 +52,10 @@ fn walk_menu(
         cwd: cwd.to_owned(),
         ..State::default()
     };
-    read_file(loader, &mut st, path, from, depth)?;
+    let (id, previous) = loader.begin_menu();
+    let read = read_file(loader, &mut st, path, from, depth);
+    loader.end_menu(previous);
+    read?;
     let mut entries = Vec::new();
     let default = pick_default(&st);
     let mut default_index = 0;
@@ -76,6 +79,7 @@ fn walk_menu(
     Some(Menu {
         entries,
         default: default_index,
+        id,
     })
 }
 
@@ -280,7 +284,7 @@ fn split_word(s: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{loader_from, paths};
+    use super::super::tests::{default_paths, loader_from, paths};
     use super::*;
 
     #[test]
@@ -379,6 +383,74 @@ mod tests {
         assert_eq!(walk.anomalies[0].id, "boot.missing-file");
         assert!(walk.anomalies[0].message.contains("/boot/missing.cfg"));
         assert!(walk.anomalies[0].message.contains("/boot/other.cfg"));
+    }
+
+    #[test]
+    fn default_boot_follows_menu_default_and_its_chain() {
+        let files = [
+            (
+                "/isolinux/isolinux.cfg",
+                "ui vesamenu.c32
+include menu.cfg
+include /isolinux/
+",
+            ),
+            (
+                "/isolinux/menu.cfg",
+                "label memtest
+ kernel /boot/memtest
+label live
+ menu default
+ config live.cfg
+                 label other
+ config other.cfg
+",
+            ),
+            ("/isolinux/", ""),
+            (
+                "/isolinux/live.cfg",
+                "label a
+ kernel /a/vmlinuz
+label b
+ kernel /b/vmlinuz
+",
+            ),
+            (
+                "/isolinux/other.cfg",
+                "label o
+ kernel /o/vmlinuz
+",
+            ),
+        ];
+        let mut load = loader_from(&files);
+        let walk = walk_syslinux("/isolinux/isolinux.cfg", &mut load);
+        assert_eq!(
+            paths(&walk),
+            [
+                "config /isolinux/isolinux.cfg",
+                "config /isolinux/menu.cfg",
+                "config /isolinux/live.cfg",
+                "config /isolinux/other.cfg",
+                "kernel /a/vmlinuz",
+                "kernel /b/vmlinuz",
+                "kernel /boot/memtest",
+                "kernel /o/vmlinuz",
+            ]
+        );
+        assert_eq!(
+            default_paths(&walk),
+            [
+                "/isolinux/isolinux.cfg",
+                "/isolinux/menu.cfg",
+                "/isolinux/live.cfg",
+                "/a/vmlinuz",
+            ]
+        );
+        assert_eq!(walk.anomalies.len(), 1);
+        assert_eq!(
+            walk.anomalies[0].message,
+            "/isolinux/isolinux.cfg names /isolinux, which is a directory in the image, not a file"
+        );
     }
 
     #[test]

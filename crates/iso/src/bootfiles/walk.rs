@@ -1,10 +1,17 @@
 //! The machinery shared by the configuration readers: loading files with
 //! the limits applied once, the menu model, path resolution, and the final
 //! load order (configurations, the default entry, then every other entry).
+//!
+//! Each configuration file belongs to the menu whose reading loaded it (an
+//! `INCLUDE` or top-level `source` belongs to the menu that includes it, a
+//! `CONFIG` label or a `configfile` inside an entry starts a new menu). The
+//! unattended boot reads the first menu's files, its default entry, and the
+//! files of the menus that default entry chains to, following their
+//! defaults; those refs are marked [`ConfigRef::default_boot`].
 
 use std::collections::HashSet;
 
-use super::{BootRole, ConfigRef, ConfigWalk, MAX_CONFIGS, MAX_DEPTH, MAX_REFS};
+use super::{BootRole, ConfigRef, ConfigWalk, NotLoaded, MAX_CONFIGS, MAX_DEPTH, MAX_REFS};
 use crate::{Anomaly, Severity};
 
 /// A boot menu: its entries and which one boots unattended.
@@ -12,6 +19,9 @@ use crate::{Anomaly, Severity};
 pub(super) struct Menu {
     pub(super) entries: Vec<MenuEntry>,
     pub(super) default: usize,
+    /// The id [`Loader::begin_menu`] gave it, which its configuration
+    /// files carry.
+    pub(super) id: usize,
 }
 
 /// One menu entry: its kernel first, then its initrds, and any menus it
@@ -45,20 +55,39 @@ impl MenuEntry {
 
 /// Reads configuration files for a walk, enforcing the limits once.
 pub(super) struct Loader<'a> {
-    read: &'a mut dyn FnMut(&str) -> Option<String>,
+    read: &'a mut super::LoadFn<'a>,
     visited: HashSet<String>,
-    configs: Vec<ConfigRef>,
+    /// The files read, each with the id of the menu it belongs to.
+    configs: Vec<(ConfigRef, usize)>,
     anomalies: Vec<Anomaly>,
+    /// The menu being read.
+    menu: usize,
+    menus: usize,
 }
 
 impl<'a> Loader<'a> {
-    pub(super) fn new(read: &'a mut dyn FnMut(&str) -> Option<String>) -> Self {
+    pub(super) fn new(read: &'a mut super::LoadFn<'a>) -> Self {
         Loader {
             read,
             visited: HashSet::new(),
             configs: Vec::new(),
             anomalies: Vec::new(),
+            menu: 0,
+            menus: 0,
         }
+    }
+
+    /// Starts reading a new menu: files loaded until [`Loader::end_menu`]
+    /// belong to it. Returns its id and the id `end_menu` restores.
+    pub(super) fn begin_menu(&mut self) -> (usize, usize) {
+        let id = self.menus;
+        self.menus += 1;
+        (id, std::mem::replace(&mut self.menu, id))
+    }
+
+    /// Goes back to reading the menu `previous` (from `begin_menu`).
+    pub(super) fn end_menu(&mut self, previous: usize) {
+        self.menu = previous;
     }
 
     /// The text of `path` named by `from`, or `None` when it is missing,
@@ -78,17 +107,19 @@ impl<'a> Loader<'a> {
             return None;
         }
         match (self.read)(path) {
-            Some(text) => {
-                self.configs.push(ConfigRef {
+            Ok(text) => {
+                let r = ConfigRef {
                     path: path.to_owned(),
                     role: BootRole::Config,
                     source: from.map(str::to_owned),
-                });
+                    default_boot: false,
+                };
+                self.configs.push((r, self.menu));
                 Some(text)
             }
-            None => {
-                if let Some(from) = from {
-                    self.anomalies.push(missing(from, path));
+            Err(why) => {
+                if let Some(a) = from.and_then(|from| not_loaded(from, path, why)) {
+                    self.anomalies.push(a);
                 }
                 None
             }
@@ -105,29 +136,46 @@ impl<'a> Loader<'a> {
         ));
     }
 
-    /// Orders everything: configs, the first menu's default entry, then all entries.
+    /// Orders everything: configs, the first menu's default entry, then all
+    /// entries; marks what the unattended boot reads.
     pub(super) fn finish(self, menus: Vec<Menu>) -> ConfigWalk {
-        let mut refs = self.configs;
-        let mut seen: HashSet<String> = refs.iter().map(|r| r.path.clone()).collect();
-        let mut push = |r: &ConfigRef, refs: &mut Vec<ConfigRef>| {
-            if refs.len() < MAX_REFS && seen.insert(r.path.clone()) {
-                refs.push(r.clone());
-            }
-        };
+        let mut default_files = Vec::new();
+        let mut default_menus = HashSet::new();
         if let Some(first) = menus.first() {
             let mut menu = first;
             // The default entry, following chained menus to their defaults.
             for _ in 0..=MAX_DEPTH {
+                default_menus.insert(menu.id);
                 let Some(e) = menu.entries.get(menu.default) else {
                     break;
                 };
-                e.files.iter().for_each(|r| push(r, &mut refs));
+                default_files.extend(e.files.iter());
                 match e.chain.first() {
                     Some(next) => menu = next,
                     None => break,
                 }
             }
         }
+        let mut refs: Vec<ConfigRef> = self
+            .configs
+            .into_iter()
+            .map(|(mut r, menu)| {
+                r.default_boot = default_menus.contains(&menu);
+                r
+            })
+            .collect();
+        let mut seen: HashSet<String> = refs.iter().map(|r| r.path.clone()).collect();
+        let mut push = |r: &ConfigRef, default_boot: bool, refs: &mut Vec<ConfigRef>| {
+            if refs.len() < MAX_REFS && seen.insert(r.path.clone()) {
+                refs.push(ConfigRef {
+                    default_boot,
+                    ..r.clone()
+                });
+            }
+        };
+        default_files
+            .into_iter()
+            .for_each(|r| push(r, true, &mut refs));
         fn all(menu: &Menu, out: &mut Vec<ConfigRef>) {
             let default = menu.entries.get(menu.default);
             let order = default.into_iter().chain(menu.entries.iter());
@@ -138,7 +186,7 @@ impl<'a> Loader<'a> {
         }
         let mut rest = Vec::new();
         menus.iter().for_each(|m| all(m, &mut rest));
-        rest.iter().for_each(|r| push(r, &mut refs));
+        rest.iter().for_each(|r| push(r, false, &mut refs));
         ConfigWalk {
             refs,
             anomalies: self.anomalies,
@@ -146,12 +194,19 @@ impl<'a> Loader<'a> {
     }
 }
 
-pub(super) fn missing(cfg: &str, path: &str) -> Anomaly {
-    Anomaly::new(
-        "boot.missing-file",
-        Severity::Warn,
-        format!("{cfg} names {path}, which is not in the image"),
-    )
+/// The anomaly for a file `cfg` names that was not read; `None` when the
+/// reader already reported why ([`NotLoaded::Failed`]). A directory is
+/// reported under the same id as a missing file (there is no file there),
+/// with a message that says what is there instead.
+pub(super) fn not_loaded(cfg: &str, path: &str, why: NotLoaded) -> Option<Anomaly> {
+    let message = match why {
+        NotLoaded::Missing => format!("{cfg} names {path}, which is not in the image"),
+        NotLoaded::Directory => {
+            format!("{cfg} names {path}, which is a directory in the image, not a file")
+        }
+        NotLoaded::Failed => return None,
+    };
+    Some(Anomaly::new("boot.missing-file", Severity::Warn, message))
 }
 
 /// The directory part of an absolute path (`/` for top-level files).

@@ -64,6 +64,12 @@ pub struct BootEntry {
     /// Path of the file whose first extent starts at `load_rba`, when one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The partition that starts at `load_rba`, when the partition tables
+    /// list one (an EFI image appended as a partition by
+    /// `xorriso -append_partition` has no file, only this). A GPT entry is
+    /// preferred to an MBR or APM one for its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<crate::partition::PartitionRef>,
     /// Bytes the firmware loads: `sector_count` × 512 for no emulation (for
     /// EFI entries with a count of 0 or 1, the size of the file or partition
     /// it points at, once [`resolve_paths`](super::resolve_paths) ran), the medium size for floppy

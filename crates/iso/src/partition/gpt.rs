@@ -4,9 +4,8 @@
 //! sectors; a table found at byte 2048 counts 2048-byte sectors and is
 //! converted to 512-byte ones.
 
-use super::{
-    le16, le32, read_bytes, GptInfo, Partition, PartitionLayout, Scheme, MAX_GPT_ARRAY_BYTES,
-};
+use super::{read_bytes, GptInfo, Partition, PartitionLayout, Scheme, MAX_GPT_ARRAY_BYTES};
+use crate::bytes::{le_u16, le_u32, le_u64};
 use crate::{Anomaly, ReadAt, Severity};
 
 const CRC_TABLE: [u32; 256] = {
@@ -36,19 +35,13 @@ pub fn crc32(data: &[u8]) -> u32 {
     })
 }
 
-fn le64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at.saturating_add(8))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
 /// Formats 16 GPT GUID bytes (mixed endian) as `C12A7328-F81F-11D2-BA4B-00A0C93EC93B`.
 pub fn format_guid(b: &[u8; 16]) -> String {
     format!(
         "{:08X}-{:04X}-{:04X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-        le32(b, 0),
-        le16(b, 4),
-        le16(b, 6),
+        le_u32(b, 0),
+        le_u16(b, 4),
+        le_u16(b, 6),
         b[8],
         b[9],
         b[10],
@@ -81,11 +74,11 @@ pub(super) fn read_gpt<R: ReadAt + ?Sized>(
     sector_size: u64,
     layout: &mut PartitionLayout,
 ) {
-    let header_size = le32(h, 12) as usize;
+    let header_size = le_u32(h, 12) as usize;
     let header_crc_ok = if (92..=h.len()).contains(&header_size) {
         let mut copy = h[..header_size].to_vec();
         copy[16..20].fill(0);
-        crc32(&copy) == le32(h, 16)
+        crc32(&copy) == le_u32(h, 16)
     } else {
         false
     };
@@ -98,9 +91,9 @@ pub(super) fn read_gpt<R: ReadAt + ?Sized>(
     }
     let mut disk = [0u8; 16];
     disk.copy_from_slice(&h[56..72]);
-    let entries_lba = le64(h, 72);
-    let entry_count = le32(h, 80);
-    let entry_size = le32(h, 84);
+    let entries_lba = le_u64(h, 72);
+    let entry_count = le_u32(h, 80);
+    let entry_size = le_u32(h, 84);
     let mut info = GptInfo {
         sector_size,
         disk_guid: format_guid(&disk),
@@ -109,11 +102,11 @@ pub(super) fn read_gpt<R: ReadAt + ?Sized>(
         entries_lba,
         entry_count,
         entry_size,
-        backup_lba: le64(h, 32),
+        backup_lba: le_u64(h, 32),
     };
     let total = u64::from(entry_count).saturating_mul(u64::from(entry_size));
     let offset = entries_lba.checked_mul(sector_size);
-    let usable = entry_size >= 128 && entry_size % 8 == 0 && total <= MAX_GPT_ARRAY_BYTES;
+    let usable = entry_size >= 128 && entry_size.is_multiple_of(8) && total <= MAX_GPT_ARRAY_BYTES;
     let array = match (usable, offset) {
         (true, Some(off)) => {
             read_bytes(source, off, total as usize, "reading the GPT entries").ok()
@@ -131,7 +124,7 @@ pub(super) fn read_gpt<R: ReadAt + ?Sized>(
         layout.gpt = Some(info);
         return;
     };
-    info.entries_crc_ok = crc32(&array) == le32(h, 88);
+    info.entries_crc_ok = crc32(&array) == le_u32(h, 88);
     if !info.entries_crc_ok {
         layout.anomalies.push(Anomaly::new(
             "partition.gpt-bad-entries-crc",
@@ -148,9 +141,9 @@ pub(super) fn read_gpt<R: ReadAt + ?Sized>(
         }
         let mut uniq = [0u8; 16];
         uniq.copy_from_slice(&e[16..32]);
-        let first = le64(e, 32);
-        let last = le64(e, 40);
-        let attributes = le64(e, 48);
+        let first = le_u64(e, 32);
+        let last = le_u64(e, 40);
+        let attributes = le_u64(e, 48);
         let units: Vec<u16> = e[56..128]
             .chunks_exact(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))

@@ -29,6 +29,21 @@ impl AnomalyLog {
         }
     }
 
+    /// Counts `n` more anomalies of `id` without their text, for callers
+    /// that stopped building messages past the cap.
+    pub fn count_unlisted(&mut self, id: &str, severity: Severity, n: usize) {
+        if n == 0 {
+            return;
+        }
+        match self.counts.iter_mut().find(|(i, ..)| i == id) {
+            Some((_, c, sev)) => {
+                *c += n;
+                *sev = (*sev).max(severity);
+            }
+            None => self.counts.push((id.to_owned(), n, severity)),
+        }
+    }
+
     pub fn finish(mut self) -> Vec<Anomaly> {
         for (id, n, sev) in self.counts {
             if n > MAX_ANOMALIES_PER_ID {
@@ -44,76 +59,123 @@ impl AnomalyLog {
     }
 }
 
+/// Id of the root directory in [`Spans`]; entry `n` of a walk (0-based, in
+/// the order the walk hands them out) has id `n + 1`.
+pub(super) const ROOT_ID: u32 = 0;
+
+/// One run of bytes some entry's data occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Span {
+    start: u64,
+    end: u64,
+    is_dir: bool,
+    id: u32,
+}
+
 /// Where file and directory data lie, for the overlap check.
+///
+/// Only the byte runs and an entry id are kept (24 bytes an extent), not
+/// the paths: a walk of a million entries would otherwise hold a second
+/// copy of every path. The few entries an overlap names are looked up by id
+/// once the walk is over ([`Overlaps::report`]).
 #[derive(Debug, Default)]
 pub(super) struct Spans {
-    spans: Vec<(u64, u64, bool, u32)>,
-    paths: String,
-    ranges: Vec<(u32, u32)>,
+    spans: Vec<Span>,
 }
 
 impl Spans {
-    pub(super) fn add(&mut self, e: &FileEntry) {
+    /// Records the data of `e`, whose id is `id`.
+    pub(super) fn add(&mut self, e: &FileEntry, id: u32) {
         let is_dir = e.kind == FileKind::Directory;
-        let id = self.ranges.len() as u32;
-        let mut added = false;
-        for x in &e.extents {
-            if x.size > 0 {
-                self.spans.push((x.offset(), x.end(), is_dir, id));
-                added = true;
-            }
+        for x in e.extents.iter().filter(|x| x.size > 0) {
+            self.spans.push(Span {
+                start: x.offset(),
+                end: x.end(),
+                is_dir,
+                id,
+            });
         }
-        if added {
-            let start = self.paths.len() as u32;
-            self.paths.push_str(&e.path);
-            self.ranges.push((start, e.path.len() as u32));
-        }
-    }
-
-    fn path(&self, id: u32) -> &str {
-        let (s, n) = self.ranges.get(id as usize).copied().unwrap_or((0, 0));
-        self.paths
-            .get(s as usize..(s as usize).saturating_add(n as usize))
-            .unwrap_or("?")
     }
 
     /// Partial overlaps and file-vs-directory overlaps. Identical file
-    /// extents are hard links (xorriso deduplicates identical files).
-    pub(super) fn check(mut self, log: &mut AnomalyLog) {
+    /// extents are hard links (xorriso deduplicates identical files), and
+    /// identical directory extents are the same directory reached twice
+    /// (reported by the walk as a loop).
+    pub(super) fn check(mut self) -> Overlaps {
         self.spans.sort_unstable();
-        let mut widest: Option<(u64, u64, bool, u32)> = None;
+        let mut out = Overlaps::default();
+        let mut widest: Option<Span> = None;
         for &s in &self.spans {
-            if let Some(w) = widest {
-                let same = s.0 == w.0 && s.1 == w.1;
-                if s.0 < w.1 && s.3 != w.3 && !(same && !s.2 && !w.2) && !(same && s.2 && w.2) {
-                    let what = if s.2 || w.2 {
-                        "a file and a directory"
-                    } else {
-                        "two files"
-                    };
-                    log.push(Anomaly::new(
-                        "tree.overlapping-extents",
-                        Severity::Error,
-                        format!(
-                            "{what} share bytes: {} (bytes {}-{}) and {} (bytes {}-{})",
-                            self.path(w.3),
-                            w.0,
-                            w.1,
-                            self.path(s.3),
-                            s.0,
-                            s.1
-                        ),
-                    ));
+            let Some(w) = widest else {
+                widest = Some(s);
+                continue;
+            };
+            let same = s.start == w.start && s.end == w.end;
+            let linked = same && s.is_dir == w.is_dir;
+            if s.start < w.end && s.id != w.id && !linked {
+                if out.found.len() < MAX_ANOMALIES_PER_ID {
+                    out.found.push((w, s));
+                } else {
+                    out.more += 1;
                 }
-                if s.1 > w.1 {
-                    widest = Some(s);
-                }
-            } else {
+            }
+            if s.end > w.end {
                 widest = Some(s);
             }
         }
+        out
     }
 }
+
+/// What [`Spans::check`] found: the first overlaps (as many as an anomaly
+/// id keeps) and how many more there were.
+#[derive(Debug, Default)]
+pub(super) struct Overlaps {
+    found: Vec<(Span, Span)>,
+    more: usize,
+}
+
+impl Overlaps {
+    /// The entry ids the reported overlaps name, root excluded.
+    pub(super) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.found
+            .iter()
+            .flat_map(|(a, b)| [a.id, b.id])
+            .filter(|&id| id != ROOT_ID)
+    }
+
+    /// Logs one anomaly per overlap, naming entries through `name` (by id;
+    /// `None` when the entry is not known) and counting the rest.
+    pub(super) fn report(self, log: &mut AnomalyLog, name: &dyn Fn(u32) -> Option<String>) {
+        let name = |id: u32| match id {
+            ROOT_ID => "/".to_owned(),
+            id => name(id).unwrap_or_else(|| format!("entry {id} of the walk")),
+        };
+        for (w, s) in self.found {
+            let what = if s.is_dir || w.is_dir {
+                "a file and a directory"
+            } else {
+                "two files"
+            };
+            log.push(Anomaly::new(
+                OVERLAP_ID,
+                Severity::Error,
+                format!(
+                    "{what} share bytes: {} (bytes {}-{}) and {} (bytes {}-{})",
+                    name(w.id),
+                    w.start,
+                    w.end,
+                    name(s.id),
+                    s.start,
+                    s.end
+                ),
+            ));
+        }
+        log.count_unlisted(OVERLAP_ID, Severity::Error, self.more);
+    }
+}
+
+const OVERLAP_ID: &str = "tree.overlapping-extents";
 
 #[cfg(test)]
 mod tests {
@@ -139,11 +201,12 @@ mod tests {
 
     fn overlaps(entries: &[FileEntry]) -> Vec<String> {
         let mut spans = Spans::default();
-        for e in entries {
-            spans.add(e);
+        for (i, e) in entries.iter().enumerate() {
+            spans.add(e, i as u32 + 1);
         }
         let mut log = AnomalyLog::default();
-        spans.check(&mut log);
+        let name = |id: u32| entries.get(id as usize - 1).map(|e| e.path.clone());
+        spans.check().report(&mut log, &name);
         log.finish().into_iter().map(|a| a.message).collect()
     }
 

@@ -125,7 +125,7 @@ pub(super) struct Checksum {
 impl Checksum {
     /// Adds the next chunk of the file.
     pub(super) fn update(&mut self, chunk: &[u8]) {
-        debug_assert!(self.pos % 4 == 0, "chunks must be word aligned");
+        debug_assert!(self.pos.is_multiple_of(4), "chunks must be word aligned");
         for (i, word) in chunk.chunks(4).enumerate() {
             if self.pos + 4 * i as u64 >= INFO_TABLE_END as u64 {
                 let mut w = [0u8; 4];

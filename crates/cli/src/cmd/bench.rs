@@ -1,0 +1,349 @@
+//! `isotune bench`: the ISO's access patterns on this host's storage.
+//!
+//! Glue only: the boot trace comes from `isotune-iso` (the boot files in
+//! load order), the measuring from `isotune-bench`, the statistics from
+//! `isotune-stats` through it. Workloads run in the order given; a boot
+//! workload on an image with no boot files is skipped with a notice when
+//! other workloads remain, and is an error when it is the only one.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use indicatif::ProgressBar;
+use isotune_bench::compare::{compare_reports, has_regression_beyond};
+use isotune_bench::engine::{open_engine, EngineChoice, EngineConfig};
+use isotune_bench::fio::{fio_job, FioOptions, FioWorkload};
+use isotune_bench::result::{BenchReport, TargetInfo};
+use isotune_bench::runner::{run_workload, CacheMode, Progress, RunConfig};
+use isotune_bench::target::{Target, TargetOptions};
+use isotune_bench::workload::{request_alignment, BootProfile, TraceExtent, WorkloadSpec};
+use isotune_bench::Request;
+
+use super::Context;
+use crate::args::{BenchArgs, CacheArg, EngineArg, ProfileArg, WorkloadArg};
+use crate::{output, progress, render, Outcome};
+
+/// Draws one bar per run on stderr.
+struct Bars {
+    quiet: bool,
+    bar: RefCell<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn run_started(&self, workload: &str, run: usize, total_runs: usize, total_bytes: u64) {
+        let bar = progress::bytes(
+            total_bytes,
+            &format!("{workload} run {run}/{total_runs}"),
+            self.quiet,
+        );
+        if let Some(old) = self.bar.replace(Some(bar)) {
+            old.finish_and_clear();
+        }
+    }
+    fn advance(&self, bytes_done: u64) {
+        if let Some(b) = self.bar.borrow().as_ref() {
+            b.inc(bytes_done);
+        }
+    }
+    fn run_finished(&self) {
+        if let Some(b) = self.bar.borrow_mut().take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Runs `isotune bench`.
+pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
+    let specs = specs(args)?;
+    let baseline = match &args.baseline {
+        Some(p) => Some(read_baseline(p)?),
+        None => None,
+    };
+    let target = Target::open(
+        &args.iso,
+        TargetOptions {
+            direct: args.direct,
+        },
+    )
+    .context("cannot benchmark")?;
+    let trace = if specs.iter().any(|s| matches!(s, WorkloadSpec::Boot { .. })) {
+        boot_trace(&args.iso)
+    } else {
+        Ok(Vec::new())
+    };
+    let mut notices: Vec<String> = Vec::new();
+    let specs: Vec<WorkloadSpec> = match &trace {
+        Ok(t) if !t.is_empty() => specs,
+        Ok(_) | Err(_) => {
+            let why = match &trace {
+                Err(e) => format!("{e:#}"),
+                Ok(_) => "the image has no boot catalog and no boot files".to_owned(),
+            };
+            let rest: Vec<WorkloadSpec> = specs
+                .into_iter()
+                .filter(|s| !matches!(s, WorkloadSpec::Boot { .. }))
+                .collect();
+            if rest.is_empty() {
+                bail!(
+                    "{}: nothing to replay for the boot workload: {why}",
+                    args.iso.display()
+                );
+            }
+            if args.workload.contains(&WorkloadArg::Boot) {
+                notices.push(format!("boot workload skipped: {why}"));
+            }
+            rest
+        }
+    };
+    let trace = trace.unwrap_or_default();
+
+    let align = request_alignment(&target);
+    let size_limit = args.size;
+    let mut built: Vec<(String, WorkloadSpec, Vec<Request>)> = Vec::new();
+    for spec in &specs {
+        let requests = spec
+            .build(target.size_bytes(), align, size_limit, &trace)
+            .with_context(|| {
+                format!(
+                    "{}: cannot build the {} workload",
+                    args.iso.display(),
+                    spec.default_name()
+                )
+            })?;
+        built.push((spec.default_name(), spec.clone(), requests));
+    }
+    let max_request = built
+        .iter()
+        .flat_map(|(_, _, r)| r.iter().map(|q| q.len as usize))
+        .max()
+        .unwrap_or(2048);
+    let mut opened = open_engine(
+        &target,
+        &EngineConfig {
+            choice: match args.engine {
+                EngineArg::Psync => EngineChoice::Psync,
+                EngineArg::IoUring => EngineChoice::IoUring,
+                EngineArg::Auto => EngineChoice::Auto,
+            },
+            queue_depth: args.queue_depth,
+            max_request_bytes: max_request,
+        },
+    )
+    .context("cannot start the I/O engine")?;
+    if let Some(n) = &opened.fallback_notice {
+        notices.push(n.clone());
+    }
+    for n in &notices {
+        eprintln!("isotune: note: {n}");
+    }
+
+    let config = RunConfig {
+        runs: args.runs as usize,
+        warmup: args.warmup as usize,
+        cache: match args.cache {
+            CacheArg::Cold => CacheMode::Cold,
+            CacheArg::Warm => CacheMode::Warm,
+        },
+        queue_depth: args.queue_depth,
+        size_limit_bytes: size_limit,
+        runtime_limit: args.runtime.map(Duration::from_secs_f64),
+    };
+    let bars = Bars {
+        quiet: ctx.quiet,
+        bar: RefCell::new(None),
+    };
+    let mut results = Vec::new();
+    for (name, spec, requests) in &built {
+        let r = run_workload(
+            &target,
+            opened.engine.as_mut(),
+            name,
+            spec,
+            requests,
+            &config,
+            &bars,
+        )
+        .with_context(|| format!("the {name} workload failed"))?;
+        results.push(r);
+    }
+    bars.run_finished();
+
+    let notice = (!notices.is_empty()).then(|| notices.join("; "));
+    let mut report = BenchReport::new(TargetInfo::of(&target), notice, results);
+    if let Some(base) = &baseline {
+        report.comparison = Some(compare_reports(base, &report));
+    }
+
+    if let Some(path) = &args.export_fio {
+        export_fio(path, &target, &built, args, &config, opened.engine.kind())?;
+    }
+    if let Some(md) = &args.markdown {
+        let mut f = output::open_beside(md, &[&args.iso])?;
+        render::bench::markdown(&mut f, &report)?;
+    }
+    let mut out = output::open(None)?;
+    if args.json {
+        output::json(&mut out, &report)?;
+    } else {
+        render::bench::human(&mut out, &report, ctx.color)?;
+        if let Some(path) = &args.export_fio {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            writeln!(
+                out,
+                "fio job written to {} (check the numbers: cd {} && fio --readonly {})",
+                path.display(),
+                dir.display(),
+                path.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            )?;
+        }
+        out.flush()?;
+    }
+    let regressed = match (args.fail_on_regression, &report.comparison) {
+        (Some(pct), Some(c)) => has_regression_beyond(c, pct),
+        _ => false,
+    };
+    Ok(if regressed {
+        Outcome::Fail
+    } else {
+        Outcome::Pass
+    })
+}
+
+use std::io::Write as _;
+
+fn specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>> {
+    let to_u32 = |what: &str, v: u64| -> Result<u32> {
+        if v == 0 || !v.is_multiple_of(2048) {
+            bail!("{what} must be a non-zero multiple of 2048 bytes (one ISO sector), not {v}");
+        }
+        u32::try_from(v).with_context(|| format!("{what} of {v} bytes is too large"))
+    };
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for w in &args.workload {
+        if seen.contains(w) {
+            continue;
+        }
+        seen.push(*w);
+        match w {
+            WorkloadArg::Seq => out.push(WorkloadSpec::seq(to_u32("--seq-block", args.seq_block)?)),
+            WorkloadArg::Rand => out.push(WorkloadSpec::rand(
+                to_u32("--rand-block", args.rand_block)?,
+                args.seed,
+            )),
+            WorkloadArg::Boot => match args.request_size {
+                Some(sz) => out.push(WorkloadSpec::boot_custom(to_u32("--request-size", sz)?)),
+                None => {
+                    for p in &args.profile {
+                        out.push(WorkloadSpec::boot(match p {
+                            ProfileArg::BiosIde => BootProfile::BiosIde,
+                            ProfileArg::BiosVirtio => BootProfile::BiosVirtio,
+                            ProfileArg::LinuxIde => BootProfile::LinuxIde,
+                            ProfileArg::LinuxVirtio => BootProfile::LinuxVirtio,
+                        }));
+                    }
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// The boot trace of the image, as the bench crate's plain extents.
+fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let image = isotune_iso::IsoImage::open(file)
+        .with_context(|| format!("{} is not a readable ISO9660 image", path.display()))?;
+    let catalog = isotune_iso::bootfiles::boot_catalog(&image).ok().flatten();
+    let boot = isotune_iso::bootfiles::discover(&image, catalog.as_ref());
+    // Replay what the default (unattended) boot reads, not every menu entry.
+    let default: Vec<_> = boot
+        .files
+        .iter()
+        .filter(|f| f.default_boot)
+        .cloned()
+        .collect();
+    let files = if default.is_empty() {
+        boot.files
+    } else {
+        default
+    };
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let trace = isotune_iso::trace::boot_trace(&image, &files)
+        .with_context(|| format!("cannot build the boot trace of {}", path.display()))?;
+    Ok(trace
+        .into_iter()
+        .map(|t| TraceExtent {
+            offset: t.offset,
+            len: t.len,
+            label: t.label,
+        })
+        .collect())
+}
+
+fn read_baseline(path: &Path) -> Result<BenchReport> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the baseline {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an `isotune bench --json` result", path.display()))
+}
+
+fn export_fio(
+    path: &Path,
+    target: &Target,
+    built: &[(String, WorkloadSpec, Vec<Request>)],
+    args: &BenchArgs,
+    config: &RunConfig,
+    engine: isotune_bench::EngineKind,
+) -> Result<()> {
+    let workloads: Vec<FioWorkload<'_>> = built
+        .iter()
+        .map(|(name, spec, requests)| FioWorkload {
+            name,
+            spec,
+            requests,
+            queue_depth: args.queue_depth,
+        })
+        .collect();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The job is run from its own directory: name the target absolutely.
+    let target_path = std::fs::canonicalize(target.path())
+        .with_context(|| format!("cannot resolve {}", target.path().display()))?;
+    let export = fio_job(
+        &workloads,
+        &FioOptions {
+            target_path: &target_path,
+            target_size_bytes: target.size_bytes(),
+            engine,
+            direct: args.direct,
+            cache: config.cache,
+            runtime_limit: config.runtime_limit,
+            align_bytes: request_alignment(target).max(2048),
+        },
+    );
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("--export-fio needs a file name")?;
+    export
+        .write_to(dir, name)
+        .context("cannot write the fio job")?;
+    for n in &export.notes {
+        eprintln!("isotune: note: {n}");
+    }
+    Ok(())
+}

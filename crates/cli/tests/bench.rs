@@ -1,0 +1,365 @@
+//! End-to-end tests of `isotune bench` on real images and files, with fio
+//! checking the exported jobs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::Command as Bin;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn isotune() -> Bin {
+    Bin::cargo_bin("isotune").unwrap()
+}
+
+/// A directory on a real filesystem (not tmpfs), so cold-cache drops work.
+fn workdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("isotune-bench-test.")
+        .tempdir_in("/var/tmp")
+        .unwrap()
+}
+
+/// An isolinux-booting image: isolinux.bin, its config, a kernel and an initrd.
+fn boot_image(dir: &Path) -> Option<PathBuf> {
+    let xorriso = common::tool("xorriso")?;
+    let tree = dir.join("tree");
+    common::put(&tree, "isolinux/isolinux.bin", &[0x55; 8192]);
+    common::put(
+        &tree,
+        "isolinux/isolinux.cfg",
+        b"DEFAULT linux\nLABEL linux\n  KERNEL /live/vmlinuz\n  APPEND initrd=/live/initrd.img\n",
+    );
+    common::put(&tree, "live/vmlinuz", &vec![7; 1_500_000]);
+    common::put(&tree, "live/initrd.img", &vec![9; 3_000_000]);
+    common::put(&tree, "other/data.bin", &vec![1; 2_000_000]);
+    let iso = dir.join("boot.iso");
+    common::run(
+        Command::new(xorriso)
+            .args([
+                "-as",
+                "mkisofs",
+                "-quiet",
+                "-R",
+                "-J",
+                "-b",
+                "isolinux/isolinux.bin",
+                "-no-emul-boot",
+                "-boot-load-size",
+                "4",
+                "-o",
+            ])
+            .arg(&iso)
+            .arg(&tree),
+    );
+    Some(iso)
+}
+
+fn bench_json(args: &[&str], target: &Path) -> Value {
+    let out = isotune()
+        .arg("bench")
+        .args(args)
+        .args(["--json", "--quiet"])
+        .arg(target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (LBA, size) of `name` in `isoinfo -R -l` output.
+fn isoinfo_extent(listing: &str, name: &str) -> (u64, u64) {
+    let line = listing
+        .lines()
+        .find(|l| l.trim_end().ends_with(&format!(" {name}")))
+        .unwrap_or_else(|| panic!("{name} not in isoinfo listing:\n{listing}"));
+    let size: u64 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    let lba: u64 = line
+        .split('[')
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    (lba, size)
+}
+
+#[test]
+fn boot_trace_replays_the_boot_files_in_load_order_checked_with_isoinfo_and_fio() {
+    let dir = workdir();
+    let Some(iso) = boot_image(dir.path()) else {
+        return;
+    };
+    let Some(isoinfo) = common::tool("isoinfo") else {
+        return;
+    };
+    let Some(fio) = common::tool("fio") else {
+        return;
+    };
+    let job = dir.path().join("fio").join("job.fio");
+    isotune()
+        .args([
+            "bench",
+            "-w",
+            "boot",
+            "--profile",
+            "bios-ide",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+        ])
+        .args(["--engine", "psync", "--quiet", "--export-fio"])
+        .arg(&job)
+        .arg(&iso)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("boot-bios-ide"));
+    let iolog =
+        std::fs::read_to_string(dir.path().join("fio").join("boot-bios-ide.iolog")).unwrap();
+    let reads: Vec<(u64, u64)> = iolog
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 4 && f[1] == "read").then(|| (f[2].parse().unwrap(), f[3].parse().unwrap()))
+        })
+        .collect();
+    assert!(
+        reads.iter().all(|&(_, len)| len == 2048),
+        "bios-ide reads 2 KiB at a time"
+    );
+    // The volume descriptors come first.
+    assert_eq!(reads[0].0, 16 * 2048);
+
+    let listing = common::run(Command::new(isoinfo).args(["-R", "-l", "-i"]).arg(&iso));
+    let mut last_index = 0;
+    for name in ["isolinux.bin", "isolinux.cfg", "vmlinuz", "initrd.img"] {
+        let (lba, size) = isoinfo_extent(&listing, name);
+        let start = reads
+            .iter()
+            .position(|&(off, _)| off == lba * 2048)
+            .unwrap_or_else(|| panic!("{name} (LBA {lba}) is not in the trace"));
+        assert!(start >= last_index, "{name} is read out of load order");
+        // The whole file, contiguously, in 2 KiB steps.
+        let sectors = size.div_ceil(2048) as usize;
+        for (i, &(off, _)) in reads[start..start + sectors].iter().enumerate() {
+            assert_eq!(off, (lba + i as u64) * 2048, "{name} sector {i}");
+        }
+        last_index = start + sectors;
+    }
+    // A file no boot reads is not in the trace.
+    let (lba, _) = isoinfo_extent(&listing, "data.bin");
+    assert!(!reads.iter().any(|&(off, _)| off == lba * 2048));
+
+    // fio replays the exported job and reads what isotune read.
+    let out = Command::new(fio)
+        .args(["--readonly", "--output-format=json", "job.fio"])
+        .current_dir(job.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fio: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["jobs"][0]["error"], 0);
+    assert_eq!(
+        v["jobs"][0]["read"]["total_ios"].as_u64().unwrap(),
+        reads.len() as u64
+    );
+}
+
+#[test]
+fn seq_rand_boot_json_and_cold_cache_is_verified() {
+    let dir = workdir();
+    let Some(iso) = boot_image(dir.path()) else {
+        return;
+    };
+    let size = std::fs::metadata(&iso).unwrap().len();
+    let v = bench_json(
+        &[
+            "--runs",
+            "2",
+            "--warmup",
+            "1",
+            "--engine",
+            "psync",
+            "--profile",
+            "bios-ide,linux-virtio",
+        ],
+        &iso,
+    );
+    assert_eq!(v["schema_version"], 1);
+    let names: Vec<&str> = v["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["seq-1m", "rand-4k", "boot-bios-ide", "boot-linux-virtio"]
+    );
+    let seq = &v["workloads"][0];
+    assert_eq!(seq["request_bytes"].as_u64().unwrap(), size);
+    assert_eq!(seq["runs"].as_array().unwrap().len(), 2);
+    for run in seq["runs"].as_array().unwrap() {
+        assert_eq!(run["bytes"].as_u64().unwrap(), size);
+        let cache = &run["cache"];
+        assert!(
+            cache["resident_before_bytes"].as_u64().unwrap() > 0,
+            "{cache}"
+        );
+        assert_eq!(cache["dropped"], true, "{cache}");
+        assert!(
+            cache["resident_after_bytes"].as_u64().unwrap() < size / 10,
+            "{cache}"
+        );
+    }
+    let s = &seq["summary"];
+    assert!(s["iops_mean"].as_f64().unwrap() > 0.0);
+    assert!(s["latency_ns"]["p50"].as_u64().unwrap() > 0);
+    assert!(s["latency_ns"]["p99"].as_u64().unwrap() >= s["latency_ns"]["p50"].as_u64().unwrap());
+    // Both boot profiles read the same bytes, in very different request counts.
+    let b1 = &v["workloads"][2];
+    let b2 = &v["workloads"][3];
+    assert_eq!(b1["request_bytes"], b2["request_bytes"]);
+    assert!(b1["request_count"].as_u64().unwrap() > 10 * b2["request_count"].as_u64().unwrap());
+}
+
+#[test]
+fn baseline_flags_a_real_slowdown_and_not_noise() {
+    let dir = workdir();
+    let file = dir.path().join("data.img");
+    std::fs::write(&file, vec![3u8; 16 << 20]).unwrap();
+    let base = dir.path().join("base.json");
+    // Warm page-cache 4 KiB reads...
+    let fast = isotune()
+        .args([
+            "bench", "-w", "rand", "--engine", "psync", "--cache", "warm", "--runs", "5",
+        ])
+        .args(["--size", "8M", "--json", "--quiet"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(fast.status.success());
+    std::fs::write(&base, &fast.stdout).unwrap();
+    // ...against the same reads bypassing the cache: many times slower.
+    let out = isotune()
+        .args([
+            "bench", "-w", "rand", "--engine", "psync", "--direct", "--runs", "5",
+        ])
+        .args([
+            "--size",
+            "8M",
+            "--json",
+            "--quiet",
+            "--fail-on-regression",
+            "10",
+            "--baseline",
+        ])
+        .arg(&base)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["comparison"][0]["verdict"], "slower");
+    // The same configuration twice is never a 50% regression.
+    isotune()
+        .args([
+            "bench", "-w", "rand", "--engine", "psync", "--cache", "warm", "--runs", "5",
+        ])
+        .args([
+            "--size",
+            "8M",
+            "--quiet",
+            "--fail-on-regression",
+            "50",
+            "--baseline",
+        ])
+        .arg(&base)
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("compared with the baseline"));
+}
+
+#[test]
+fn non_iso_runs_seq_and_rand_and_explains_boot() {
+    let dir = workdir();
+    let file = dir.path().join("plain.img");
+    std::fs::write(&file, vec![0u8; 4 << 20]).unwrap();
+    let out = isotune()
+        .args(["bench", "--runs", "1", "--warmup", "0", "--json", "--quiet"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("boot workload skipped"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["workloads"].as_array().unwrap().len(), 2);
+    isotune()
+        .args(["bench", "-w", "boot"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("plain.img"))
+        .stderr(predicate::str::contains("boot"));
+}
+
+#[test]
+fn bad_targets_are_one_line_exit_2() {
+    let dir = workdir();
+    let empty = dir.path().join("empty.img");
+    std::fs::write(&empty, b"").unwrap();
+    let small = dir.path().join("small.img");
+    std::fs::write(&small, vec![0u8; 1000]).unwrap();
+    let missing = dir.path().join("missing.img");
+    let cases: Vec<(Vec<&str>, &Path, &str)> = vec![
+        (vec![], missing.as_path(), "missing.img"),
+        (vec![], dir.path(), "directory"),
+        (vec![], empty.as_path(), "empty.img"),
+        (vec!["-w", "seq"], small.as_path(), "small.img"),
+        (vec!["--rand-block", "3000"], small.as_path(), "2048"),
+        (
+            vec!["--baseline", "/nonexistent.json"],
+            small.as_path(),
+            "nonexistent.json",
+        ),
+    ];
+    for (args, path, needle) in cases {
+        let out = isotune()
+            .arg("bench")
+            .args(&args)
+            .arg(path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {path:?}: {err}");
+        assert!(err.contains(needle), "{args:?} {path:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    // O_DIRECT refused: sysfs files cannot be opened with O_DIRECT.
+    let sys = Path::new("/sys/kernel/mm/transparent_hugepage/enabled");
+    if sys.exists() {
+        let out = isotune()
+            .args(["bench", "--direct", "-w", "seq"])
+            .arg(sys)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+    }
+}
