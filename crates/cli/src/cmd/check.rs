@@ -262,9 +262,20 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
             Some("pass the publisher's checksum file: isotune check IMAGE --sums SHA256SUMS"),
         ));
     }
-    // The reader's own anomalies; truncation is already a finding above.
+    // The reader's own anomalies. On a truncated image every file past the
+    // cut is a symptom of the one cause: fold them into the truncation
+    // finding instead of listing each.
+    let truncated = out.iter().any(|f| f.id == "image.truncated");
+    const SYMPTOMS: [&str; 4] = [
+        "image.truncated",
+        "tree.extent-past-end",
+        "boot.file-past-end",
+        "boot.unreadable-file",
+    ];
+    let mut folded = 0usize;
     for a in &inspect.anomalies {
-        if a.id == "image.truncated" && out.iter().any(|f| f.id == "image.truncated") {
+        if truncated && SYMPTOMS.contains(&a.id.as_str()) {
+            folded += usize::from(a.id != "image.truncated");
             continue;
         }
         out.push(finding(
@@ -274,6 +285,26 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
             a.message.clone(),
             None,
         ));
+    }
+    if truncated {
+        let lost: Vec<&str> = inspect
+            .boot_files
+            .iter()
+            .filter(|f| f.default_boot && f.extents.iter().any(|e| e.end() > inspect.file_size))
+            .map(|f| f.path.as_str())
+            .collect();
+        if let Some(t) = out.iter_mut().find(|f| f.id == "image.truncated") {
+            if !lost.is_empty() {
+                t.evidence
+                    .push_str(&format!("; the boot cannot load {}", lost.join(", ")));
+            }
+            if folded > 0 {
+                t.evidence.push_str(&format!(
+                    " ({folded} more anomal{} about data past the end: `isotune inspect --files` lists them)",
+                    if folded == 1 { "y" } else { "ies" }
+                ));
+            }
+        }
     }
     if !inspect.el_torito.present {
         out.push(finding(
@@ -290,7 +321,7 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
         .filter(|f| f.default_boot)
         .collect();
     let boot_bytes: u64 = default.iter().map(|f| f.size).sum();
-    if boot_bytes > 0 {
+    if boot_bytes > 0 && !truncated {
         // The measured request sizes (DESIGN.md "Facts"): SeaBIOS on an IDE
         // cdrom reads one 2048-byte sector per request, AHCI and virtio-scsi
         // about 16 KiB.
@@ -299,9 +330,10 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
             Severity::Info,
             "what the default boot reads from this image",
             format!(
-                "{} files, {} bytes: about {} requests of 2 KiB through a BIOS on an IDE cdrom, \
+                "{} file{}, {} bytes: about {} requests of 2 KiB through a BIOS on an IDE cdrom, \
                  about {} of 16 KiB on virtio-scsi or AHCI",
                 default.len(),
+                if default.len() == 1 { "" } else { "s" },
                 boot_bytes,
                 boot_bytes.div_ceil(2048),
                 boot_bytes.div_ceil(16 * 1024)
