@@ -6,7 +6,7 @@
 //! every job must finish without error and read the bytes (and requests) the
 //! request lists say.
 
-mod common;
+use isotune_testutil as common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! End-to-end tests of `isotune bench` on real images and files, with fio
 //! checking the exported jobs.
 
-mod common;
+use isotune_testutil as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

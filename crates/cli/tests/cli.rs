@@ -1,7 +1,7 @@
 //! End-to-end tests of the `isotune` binary against real images made by
 //! real tools (xorriso, genisoimage, implantisomd5, coreutils).
 
-mod common;
+use isotune_testutil as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

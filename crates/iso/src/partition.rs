@@ -474,20 +474,7 @@ mod tests {
         );
     }
 
-    /// Deterministic pseudo-random bytes (an LCG), for no-panic checks.
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 33) as u8
-            })
-            .collect()
-    }
+    use crate::testimg::noise;
 
     #[test]
     fn random_bytes_never_panic() {

@@ -3,7 +3,7 @@
 //! compared with what `xorriso -report_el_torito`, `-report_system_area`,
 //! `-exec report_lba` and `isoinfo -l` say about the same image.
 
-mod common;
+use isotune_testutil as common;
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -2,7 +2,7 @@
 //! genisoimage), compared with what `isoinfo` reads from the same images,
 //! plus damaged and hostile images built by patching real ones.
 
-mod common;
+use isotune_testutil as common;
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -2,7 +2,7 @@
 //! temporary directory are listed and extracted with `isoinfo` (genisoimage)
 //! and loaded with `xorriso`, whose complaints on stderr fail the test.
 
-mod common;
+use isotune_testutil as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

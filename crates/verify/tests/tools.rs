@@ -2,7 +2,7 @@
 //! implantisomd5 and checkisomd5. Each test skips when a tool is missing,
 //! unless `ISOTUNE_REQUIRE_TOOLS=1`.
 
-mod common;
+use isotune_testutil as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

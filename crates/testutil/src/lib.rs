@@ -1,11 +1,11 @@
-//! Helpers shared by the integration tests of `isotune-iso`: finding the real
+#![forbid(unsafe_code)]
+//! Helpers shared by the integration tests of every isotune crate: finding the real
 //! tools (xorriso, genisoimage, isoinfo) and running them.
 //!
 //! A test that needs a tool calls [`tool`]. When the tool is missing the test
 //! is skipped with a note on stderr, unless `ISOTUNE_REQUIRE_TOOLS=1` is set
 //! (as `scripts/test` does), in which case it fails: CI never passes by
 //! skipping.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
