@@ -363,3 +363,34 @@ fn bad_targets_are_one_line_exit_2() {
         assert_eq!(out.status.code(), Some(2));
     }
 }
+
+#[test]
+fn markdown_report_and_progress_free_stdout() {
+    let dir = workdir();
+    let file = dir.path().join("data.img");
+    std::fs::write(&file, vec![5u8; 8 << 20]).unwrap();
+    let md = dir.path().join("bench.md");
+    isotune()
+        .args([
+            "bench",
+            "-w",
+            "seq,rand",
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--markdown",
+        ])
+        .arg(&md)
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("seq-1m"))
+        .stdout(predicate::str::contains("IOPS"));
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.starts_with("# isotune bench:"), "{text}");
+    assert!(
+        text.contains("| seq-1m |") && text.contains("| rand-4k |"),
+        "{text}"
+    );
+}

@@ -77,7 +77,7 @@ fn version_help_completions_and_man() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("isotune "));
-    for sub in ["check", "inspect", "verify", "completions", "man"] {
+    for sub in ["check", "inspect", "verify", "bench", "completions", "man"] {
         isotune().args([sub, "--help"]).assert().success();
     }
     for shell in ["bash", "zsh", "fish"] {
