@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::result::{BenchReport, WorkloadResult};
+use crate::runner::CacheMode;
+use crate::EngineKind;
 
 pub use isotune_stats::{Sense, Verdict};
 
@@ -146,41 +148,44 @@ fn unmatched(w: &WorkloadResult, status: MatchStatus) -> WorkloadComparison {
 }
 
 fn setup_differences(base: &WorkloadResult, cur: &WorkloadResult) -> Vec<String> {
-    let mut notes = Vec::new();
-    if base.spec != cur.spec {
-        notes.push(format!(
-            "the workload differs: {:?} then, {:?} now",
-            base.spec, cur.spec
-        ));
-    }
-    if base.engine != cur.engine {
-        notes.push(format!(
-            "engine {:?} then, {:?} now",
-            base.engine, cur.engine
-        ));
-    }
-    if base.queue_depth != cur.queue_depth {
-        notes.push(format!(
-            "queue depth {} then, {} now",
-            base.queue_depth, cur.queue_depth
-        ));
-    }
-    if base.direct != cur.direct {
-        notes.push(format!("O_DIRECT {} then, {} now", base.direct, cur.direct));
-    }
-    if base.cache_mode != cur.cache_mode {
-        notes.push(format!(
-            "cache {:?} then, {:?} now",
-            base.cache_mode, cur.cache_mode
-        ));
-    }
-    if base.request_bytes != cur.request_bytes {
-        notes.push(format!(
-            "{} bytes per run then, {} now",
-            base.request_bytes, cur.request_bytes
-        ));
-    }
-    notes
+    let engine = |e: EngineKind| match e {
+        EngineKind::Psync => "psync",
+        EngineKind::IoUring => "io_uring",
+    };
+    let cache = |c: CacheMode| match c {
+        CacheMode::Cold => "cold",
+        CacheMode::Warm => "warm",
+    };
+    let spec = |w: &WorkloadResult| format!("{:?}", w.spec);
+    let pairs = [
+        ("the workload", spec(base), spec(cur)),
+        (
+            "engine",
+            engine(base.engine).to_owned(),
+            engine(cur.engine).to_owned(),
+        ),
+        (
+            "queue depth",
+            base.queue_depth.to_string(),
+            cur.queue_depth.to_string(),
+        ),
+        ("O_DIRECT", base.direct.to_string(), cur.direct.to_string()),
+        (
+            "cache",
+            cache(base.cache_mode).to_owned(),
+            cache(cur.cache_mode).to_owned(),
+        ),
+        (
+            "bytes per run",
+            base.request_bytes.to_string(),
+            cur.request_bytes.to_string(),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, then, now)| then != now)
+        .map(|(what, then, now)| format!("{what}: {then} then, {now} now"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ fn isotune() -> Bin {
 /// isolinux BIOS entry, an EFI entry and a kernel/initrd named by the
 /// configs.
 fn xorriso_image(dir: &Path) -> Option<PathBuf> {
-    let xorriso = common::tool("xorriso")?;
     let tree = dir.join("tree");
     common::put(&tree, "isolinux/isolinux.bin", &vec![0xAB; 4096]);
     common::put(
@@ -31,31 +30,26 @@ fn xorriso_image(dir: &Path) -> Option<PathBuf> {
     common::put(&tree, "boot/grub/efi.img", &vec![0; 64 * 1024]);
     common::put(&tree, "A Long File Name For Joliet.txt", b"hello");
     let iso = dir.join("test.iso");
-    common::run(
-        Command::new(xorriso)
-            .args([
-                "-as",
-                "mkisofs",
-                "-quiet",
-                "-R",
-                "-J",
-                "-V",
-                "ISOTUNE_TEST",
-                "-b",
-                "isolinux/isolinux.bin",
-                "-no-emul-boot",
-                "-boot-load-size",
-                "4",
-                "-boot-info-table",
-                "-eltorito-alt-boot",
-                "-e",
-                "boot/grub/efi.img",
-                "-no-emul-boot",
-                "-o",
-            ])
-            .arg(&iso)
-            .arg(&tree),
-    );
+    common::mkisofs(
+        &tree,
+        &iso,
+        &[
+            "-R",
+            "-J",
+            "-V",
+            "ISOTUNE_TEST",
+            "-b",
+            "isolinux/isolinux.bin",
+            "-no-emul-boot",
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            "-eltorito-alt-boot",
+            "-e",
+            "boot/grub/efi.img",
+            "-no-emul-boot",
+        ],
+    )?;
     Some(iso)
 }
 

@@ -65,14 +65,11 @@ const BIOS_ARGS: [&str; 9] = [
 const EFI_ARGS: [&str; 3] = ["-e", "efiboot.img", "-no-emul-boot"];
 
 /// Builds `name` in `dir` from `dir/root` with `xorriso -as mkisofs`.
-fn xorriso_iso(xorriso: &Path, dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+fn xorriso_iso(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    let mut cmd = Command::new(xorriso);
-    cmd.args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"])
-        .arg(&out)
-        .args(extra)
-        .arg(dir.join("root"));
-    common::run(&mut cmd);
+    let mut args = vec!["-R", "-J"];
+    args.extend_from_slice(extra);
+    common::mkisofs(&dir.join("root"), &out, &args).expect("xorriso checked by the caller");
     out
 }
 
@@ -104,7 +101,7 @@ fn el_torito_catalog_matches_xorriso() {
     let dir = tempfile::tempdir().unwrap();
     boot_tree(&dir.path().join("root"));
     let args: Vec<&str> = BIOS_ARGS.iter().chain(EFI_ARGS.iter()).copied().collect();
-    let iso = xorriso_iso(&xorriso, dir.path(), "boot.iso", &args);
+    let iso = xorriso_iso(dir.path(), "boot.iso", &args);
     let report = xorriso_report(&xorriso, &iso, &["-report_el_torito", "plain"]);
     let rows = report_rows(&report, "El Torito boot img");
     let paths: HashMap<String, String> = report_rows(&report, "El Torito img path")
@@ -161,7 +158,7 @@ fn hybrid_mbr_gpt_and_appended_partition_match_xorriso() {
     let (mbr_s, esp_s) = (mbr.to_str().unwrap(), esp.to_str().unwrap());
     args.extend(["-isohybrid-mbr", mbr_s, "-isohybrid-gpt-basdat"]);
     args.extend(["-append_partition", "2", "0xef", esp_s]);
-    let iso = xorriso_iso(&xorriso, dir.path(), "hybrid.iso", &args);
+    let iso = xorriso_iso(dir.path(), "hybrid.iso", &args);
     let report = xorriso_report(&xorriso, &iso, &["-report_system_area", "plain"]);
 
     let image = open(&iso);
@@ -229,7 +226,7 @@ fn apple_partition_map_matches_xorriso() {
     };
     let dir = tempfile::tempdir().unwrap();
     common::put(&dir.path().join("root"), "a.txt", b"hello\n");
-    let iso = xorriso_iso(&xorriso, dir.path(), "hfs.iso", &["-hfsplus"]);
+    let iso = xorriso_iso(dir.path(), "hfs.iso", &["-hfsplus"]);
     let report = xorriso_report(&xorriso, &iso, &["-report_system_area", "plain"]);
     let layout = read_partitions(&File::open(&iso).unwrap(), None).unwrap();
     assert!(layout.apm, "{report}");
@@ -401,7 +398,7 @@ fn boot_files_match_xorriso_report_lba() {
     let dir = tempfile::tempdir().unwrap();
     boot_tree(&dir.path().join("root"));
     let args: Vec<&str> = BIOS_ARGS.iter().chain(EFI_ARGS.iter()).copied().collect();
-    let iso = xorriso_iso(&xorriso, dir.path(), "boot.iso", &args);
+    let iso = xorriso_iso(dir.path(), "boot.iso", &args);
     check_boot_files(&iso, &xorriso_lbas(&xorriso, &iso), true);
 }
 
@@ -453,7 +450,7 @@ fn efi_image_in_an_appended_partition() {
         "--interval:appended_partition_2:all::",
         "-no-emul-boot",
     ]);
-    let iso = xorriso_iso(&xorriso, dir.path(), "appended.iso", &args);
+    let iso = xorriso_iso(dir.path(), "appended.iso", &args);
     let report = xorriso_report(&xorriso, &iso, &["-report_el_torito", "plain"]);
     let rows = report_rows(&report, "El Torito boot img");
 

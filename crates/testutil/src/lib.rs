@@ -48,3 +48,16 @@ pub fn put(root: &Path, rel: &str, content: &[u8]) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, content).unwrap();
 }
+
+/// Builds `iso` from the directory `tree` with `xorriso -as mkisofs -quiet
+/// ARGS -o ISO TREE`; `None` when xorriso is missing (see [`tool`]).
+pub fn mkisofs(tree: &Path, iso: &Path, args: &[&str]) -> Option<()> {
+    let xorriso = tool("xorriso")?;
+    run(Command::new(xorriso)
+        .args(["-as", "mkisofs", "-quiet"])
+        .args(args)
+        .arg("-o")
+        .arg(iso)
+        .arg(tree));
+    Some(())
+}

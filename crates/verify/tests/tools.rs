@@ -30,7 +30,6 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 /// Builds an ISO with `xorriso -as mkisofs` holding one file of
 /// `payload` bytes; `None` when xorriso is missing.
 fn make_iso(dir: &Path, name: &str, payload: usize) -> Option<PathBuf> {
-    let xorriso = tool("xorriso")?;
     let tree = dir.join(format!("{name}.tree"));
     common::put(
         &tree,
@@ -39,10 +38,7 @@ fn make_iso(dir: &Path, name: &str, payload: usize) -> Option<PathBuf> {
     );
     common::put(&tree, "boot/readme.txt", b"hello\n");
     let iso = dir.join(name);
-    run(Command::new(xorriso)
-        .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-V", "TEST", "-o"])
-        .arg(&iso)
-        .arg(&tree));
+    common::mkisofs(&tree, &iso, &["-R", "-J", "-V", "TEST"])?;
     Some(iso)
 }
 

@@ -69,36 +69,25 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
         },
     )
     .context("cannot benchmark")?;
-    let trace = if specs.iter().any(|s| matches!(s, WorkloadSpec::Boot { .. })) {
-        boot_trace(&args.iso)
-    } else {
-        Ok(Vec::new())
-    };
+    let is_boot = |s: &WorkloadSpec| matches!(s, WorkloadSpec::Boot { .. });
+    let mut specs = specs;
     let mut notices: Vec<String> = Vec::new();
-    let specs: Vec<WorkloadSpec> = match &trace {
-        Ok(t) if !t.is_empty() => specs,
-        Ok(_) | Err(_) => {
-            let why = match &trace {
-                Err(e) => format!("{e:#}"),
-                Ok(_) => "the image has no boot catalog and no boot files".to_owned(),
-            };
-            let rest: Vec<WorkloadSpec> = specs
-                .into_iter()
-                .filter(|s| !matches!(s, WorkloadSpec::Boot { .. }))
-                .collect();
-            if rest.is_empty() {
-                bail!(
-                    "{}: nothing to replay for the boot workload: {why}",
-                    args.iso.display()
-                );
+    let mut trace = Vec::new();
+    if specs.iter().any(is_boot) {
+        match boot_trace(&args.iso) {
+            Ok(t) => trace = t,
+            Err(why) => {
+                specs.retain(|s| !is_boot(s));
+                if specs.is_empty() {
+                    bail!(
+                        "{}: nothing to replay for the boot workload: {why:#}",
+                        args.iso.display()
+                    );
+                }
+                notices.push(format!("boot workload skipped: {why:#}"));
             }
-            if args.workload.contains(&WorkloadArg::Boot) {
-                notices.push(format!("boot workload skipped: {why}"));
-            }
-            rest
         }
-    };
-    let trace = trace.unwrap_or_default();
+    }
 
     let align = request_alignment(&target);
     let size_limit = args.size;
@@ -265,10 +254,8 @@ fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
     let catalog = isotune_iso::bootfiles::boot_catalog(&image).ok().flatten();
     let boot = isotune_iso::bootfiles::discover(&image, catalog.as_ref());
     // Replay what the default (unattended) boot reads, not every menu entry.
-    let default: Vec<_> = boot
-        .files
-        .iter()
-        .filter(|f| f.default_boot)
+    let default: Vec<_> = isotune_iso::bootfiles::default_boot_files(&boot.files)
+        .into_iter()
         .cloned()
         .collect();
     let files = if default.is_empty() {
@@ -277,7 +264,7 @@ fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
         default
     };
     if files.is_empty() {
-        return Ok(Vec::new());
+        bail!("the image has no boot catalog and no boot files");
     }
     let trace = isotune_iso::trace::boot_trace(&image, &files)
         .with_context(|| format!("cannot build the boot trace of {}", path.display()))?;

@@ -13,8 +13,7 @@ use isotune_iso::report::InspectReport;
 use isotune_iso::sample::{self, SampleSizes};
 use isotune_iso::Severity;
 use isotune_verify::{
-    Algorithm, CheckStatus, Expected, ImplantedStatus, TruncationResult, VerifyOptions,
-    VerifyReport,
+    Algorithm, CheckStatus, ImplantedStatus, TruncationResult, VerifyOptions, VerifyReport,
 };
 use serde::Serialize;
 
@@ -125,14 +124,9 @@ pub fn gather(ctx: &Context, iso: &Path, sample: bool, args: &CheckArgs) -> Resu
     )
     .with_context(|| format!("cannot read {}", iso.display()))?;
     inspect.files = None;
-    let expected = args
-        .expect
-        .iter()
-        .map(|hex| Ok(Expected::parse(hex)?))
-        .collect::<Result<Vec<_>>>()?;
     let options = VerifyOptions {
         algorithms: vec![Algorithm::Sha256],
-        expected,
+        expected: super::verify::expected(&args.expect)?,
         sums_files: args.sums.clone(),
         implanted: inspect.implanted_md5.is_some(),
         ..VerifyOptions::default()
@@ -287,10 +281,9 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
         ));
     }
     if truncated {
-        let lost: Vec<&str> = inspect
-            .boot_files
-            .iter()
-            .filter(|f| f.default_boot && f.extents.iter().any(|e| e.end() > inspect.file_size))
+        let lost: Vec<&str> = isotune_iso::bootfiles::default_boot_files(&inspect.boot_files)
+            .into_iter()
+            .filter(|f| f.extents.iter().any(|e| e.end() > inspect.file_size))
             .map(|f| f.path.as_str())
             .collect();
         if let Some(t) = out.iter_mut().find(|f| f.id == "image.truncated") {
@@ -315,11 +308,7 @@ pub fn findings(verify: &VerifyReport, inspect: &InspectReport) -> Vec<Finding> 
             None,
         ));
     }
-    let default: Vec<_> = inspect
-        .boot_files
-        .iter()
-        .filter(|f| f.default_boot)
-        .collect();
+    let default = isotune_iso::bootfiles::default_boot_files(&inspect.boot_files);
     let boot_bytes: u64 = default.iter().map(|f| f.size).sum();
     if boot_bytes > 0 && !truncated {
         // The measured request sizes (DESIGN.md "Facts"): SeaBIOS on an IDE

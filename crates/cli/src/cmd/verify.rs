@@ -76,6 +76,11 @@ pub fn outcome(report: &VerifyReport) -> Outcome {
     }
 }
 
+/// Parses `--expect` values (algorithm from the hex length).
+pub fn expected(hexes: &[String]) -> Result<Vec<Expected>> {
+    hexes.iter().map(|hex| Ok(Expected::parse(hex)?)).collect()
+}
+
 fn options(args: &VerifyArgs) -> Result<VerifyOptions> {
     let mut algorithms = Vec::new();
     for (on, alg) in [
@@ -88,11 +93,7 @@ fn options(args: &VerifyArgs) -> Result<VerifyOptions> {
             algorithms.push(alg);
         }
     }
-    let expected = args
-        .expect
-        .iter()
-        .map(|hex| Ok(Expected::parse(hex)?))
-        .collect::<Result<Vec<_>>>()?;
+    let expected = expected(&args.expect)?;
     // SHA-256 by default, unless something else already says what to compute
     // (or the only question is the implanted MD5).
     if algorithms.is_empty() && expected.is_empty() && args.sums.is_empty() && !args.implanted {

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use isotune_bench::compare::{MatchStatus, Verdict, WorkloadComparison};
 use isotune_bench::result::{BenchReport, WorkloadResult};
 
-use super::{bytes, paint, rate, table};
+use super::{bytes, paint, rate, table, word};
 
 /// Nanoseconds with the unit that reads best (µs for storage latencies).
 fn latency(ns: f64) -> String {
@@ -32,19 +32,11 @@ fn iops(w: &WorkloadResult) -> String {
 fn setting(w: &WorkloadResult) -> String {
     format!(
         "{} qd{}{} {}",
-        serde_word(&w.engine),
+        word(&w.engine),
         w.queue_depth,
         if w.direct { " direct" } else { "" },
-        serde_word(&w.cache_mode)
+        word(&w.cache_mode)
     )
-}
-
-fn serde_word<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => "?".to_owned(),
-    }
 }
 
 /// The terminal report.
@@ -54,7 +46,7 @@ pub fn human(out: &mut dyn Write, r: &BenchReport, color: bool) -> io::Result<()
         "{} ({}, {}{})",
         r.target.path,
         bytes(r.target.size_bytes),
-        serde_word(&r.target.kind),
+        word(&r.target.kind),
         if r.target.direct { ", O_DIRECT" } else { "" }
     )?;
     if let Some(n) = &r.engine_notice {
@@ -116,6 +108,11 @@ pub fn human(out: &mut dyn Write, r: &BenchReport, color: bool) -> io::Result<()
             t.add_row(comparison_row(row, color));
         }
         writeln!(out, "{}", t.trim_fmt())?;
+        for row in c {
+            for note in &row.notes {
+                writeln!(out, "note: {}: {note}", row.name)?;
+            }
+        }
     }
     out.flush()
 }
@@ -149,7 +146,7 @@ pub fn markdown(out: &mut dyn Write, r: &BenchReport) -> io::Result<()> {
         out,
         "{} bytes, {}{}\n",
         r.target.size_bytes,
-        serde_word(&r.target.kind),
+        word(&r.target.kind),
         if r.target.direct { ", O_DIRECT" } else { "" }
     )?;
     writeln!(

@@ -2,9 +2,10 @@
 
 use std::io::{self, Write};
 
+use isotune_iso::bootfiles::default_boot_files;
 use isotune_iso::Severity;
 
-use super::{bytes, paint, rate, seconds, status};
+use super::{bytes, paint, rate, seconds, status, word};
 use crate::cmd::check::{CheckReport, CheckVerdict};
 
 fn severity_word(s: Severity) -> &'static str {
@@ -72,25 +73,15 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
         writeln!(out, "  {:<11} {}", d.algorithm.to_string(), d.hex)?;
     }
     if let Some(i) = &r.verify.implanted {
-        writeln!(
-            out,
-            "  implanted   {}",
-            serde_json::to_value(i.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        )?;
+        writeln!(out, "  implanted   {}", word(&i.status))?;
     }
-    for f in r.inspect.boot_files.iter().filter(|f| f.default_boot) {
+    for f in default_boot_files(&r.inspect.boot_files) {
         writeln!(
             out,
             "  boot file   {:<28} {:>12}  {}",
             f.path,
             bytes(f.size),
-            serde_json::to_value(f.role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
+            word(&f.role)
         )?;
     }
     if r.sample {
@@ -145,7 +136,7 @@ pub fn markdown(out: &mut dyn Write, r: &CheckReport) -> io::Result<()> {
     writeln!(out, "\n## Boot files (load order)\n")?;
     writeln!(out, "| path | bytes | first LBA |")?;
     writeln!(out, "|---|---|---|")?;
-    for f in r.inspect.boot_files.iter().filter(|f| f.default_boot) {
+    for f in default_boot_files(&r.inspect.boot_files) {
         writeln!(
             out,
             "| `{}` | {} | {} |",

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use isotune_iso::report::InspectReport;
 use isotune_iso::{FileKind, Namespace, Severity};
 
-use super::{bytes, paint, table};
+use super::{bytes, paint, table, word};
 
 /// Which parts of the report to show.
 #[derive(Debug, Clone, Copy)]
@@ -124,10 +124,10 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         for (i, e) in r.el_torito.entries.iter().enumerate() {
             t.add_row(vec![
                 (i + 1).to_string(),
-                json_word(&e.platform),
-                json_word(&e.emulation),
+                word(&e.platform),
+                word(&e.emulation),
                 if e.bootable { "yes" } else { "no" }.to_owned(),
-                match (json_word(&e.platform).as_str(), e.load_segment) {
+                match (word(&e.platform).as_str(), e.load_segment) {
                     ("bios", 0) => "0x07c0 (0)".to_owned(),
                     ("bios", seg) => format!("0x{seg:04x}"),
                     _ => "-".to_owned(),
@@ -161,7 +161,7 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
                 note.push("appended after the ISO volume");
             }
             t.add_row(vec![
-                json_word(&p.scheme),
+                word(&p.scheme),
                 p.index.to_string(),
                 p.start_lba.to_string(),
                 p.size_sectors.to_string(),
@@ -198,7 +198,7 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
         for f in &r.boot_files {
             t.add_row(vec![
                 if f.default_boot { "*" } else { "" }.to_owned(),
-                json_word(&f.role),
+                word(&f.role),
                 f.path.clone(),
                 bytes(f.size),
                 f.extents
@@ -306,16 +306,6 @@ fn pad_num(line: &mut Vec<u8>, n: u64, width: usize) {
     let len = digits.len() - i;
     line.extend(std::iter::repeat_n(b' ', width.saturating_sub(len)));
     line.extend_from_slice(&digits[i..]);
-}
-
-/// The serde name of a unit-like enum value (`"bios"`, `"none"`), so human
-/// and JSON output use the same words.
-fn json_word<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => "?".to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,16 @@ pub fn status(word: &str, color: bool) -> String {
     paint(word, color, code)
 }
 
+/// The serde name of a unit-like enum value (`"bios"`, `"io_uring"`,
+/// `"cold"`), so human and JSON output use the same words.
+pub fn word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
