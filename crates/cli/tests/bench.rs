@@ -24,7 +24,6 @@ fn workdir() -> tempfile::TempDir {
 
 /// An isolinux-booting image: isolinux.bin, its config, a kernel and an initrd.
 fn boot_image(dir: &Path) -> Option<PathBuf> {
-    let xorriso = common::tool("xorriso")?;
     let tree = dir.join("tree");
     common::put(&tree, "isolinux/isolinux.bin", &[0x55; 8192]);
     common::put(
@@ -36,24 +35,19 @@ fn boot_image(dir: &Path) -> Option<PathBuf> {
     common::put(&tree, "live/initrd.img", &vec![9; 3_000_000]);
     common::put(&tree, "other/data.bin", &vec![1; 2_000_000]);
     let iso = dir.join("boot.iso");
-    common::run(
-        Command::new(xorriso)
-            .args([
-                "-as",
-                "mkisofs",
-                "-quiet",
-                "-R",
-                "-J",
-                "-b",
-                "isolinux/isolinux.bin",
-                "-no-emul-boot",
-                "-boot-load-size",
-                "4",
-                "-o",
-            ])
-            .arg(&iso)
-            .arg(&tree),
-    );
+    common::mkisofs(
+        &tree,
+        &iso,
+        &[
+            "-R",
+            "-J",
+            "-b",
+            "isolinux/isolinux.bin",
+            "-no-emul-boot",
+            "-boot-load-size",
+            "4",
+        ],
+    )?;
     Some(iso)
 }
 
@@ -328,6 +322,8 @@ fn bad_targets_are_one_line_exit_2() {
     let small = dir.path().join("small.img");
     std::fs::write(&small, vec![0u8; 1000]).unwrap();
     let missing = dir.path().join("missing.img");
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, b"{ not json").unwrap();
     let cases: Vec<(Vec<&str>, &Path, &str)> = vec![
         (vec![], missing.as_path(), "missing.img"),
         (vec![], dir.path(), "directory"),
@@ -340,6 +336,13 @@ fn bad_targets_are_one_line_exit_2() {
             "nonexistent.json",
         ),
     ];
+    let garbage_arg = garbage.to_str().unwrap().to_owned();
+    let mut cases = cases;
+    cases.push((
+        vec!["--baseline", &garbage_arg],
+        small.as_path(),
+        "garbage.json",
+    ));
     for (args, path, needle) in cases {
         let out = isotune()
             .arg("bench")
