@@ -271,24 +271,10 @@ fn baseline_flags_a_real_slowdown_and_not_noise() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["comparison"][0]["verdict"], "slower");
-    // The same configuration twice is never a 50% regression.
-    isotune()
-        .args([
-            "bench", "-w", "rand", "--engine", "psync", "--cache", "warm", "--runs", "5",
-        ])
-        .args([
-            "--size",
-            "8M",
-            "--quiet",
-            "--fail-on-regression",
-            "50",
-            "--baseline",
-        ])
-        .arg(&base)
-        .arg(&file)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("compared with the baseline"));
+    // "No significant change between two runs of the same configuration" is
+    // tested on recorded runs (isotune-bench compare.rs, isotune-stats
+    // property tests): two live runs of 2-4 ms each on a shared CI machine
+    // can honestly differ 2x, and a test must not depend on that.
 }
 
 #[test]
