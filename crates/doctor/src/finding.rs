@@ -1,0 +1,45 @@
+//! Findings and the rule catalogue's types.
+
+pub use isotune_iso::Severity;
+use serde::Serialize;
+
+/// The layer a finding is about, in the order a boot meets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layer {
+    /// The ISO file itself (truncation, checksum).
+    Image,
+    /// The VM definition (bus, format, cache, aio, iothreads).
+    VmConfig,
+    /// The accelerator (KVM, TCG, nested).
+    Accelerator,
+    /// The filesystem holding the ISO.
+    Filesystem,
+    /// The block devices under it.
+    Storage,
+    /// The network path to the ISO.
+    Network,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The rule's stable id (`cdrom.ide-bus`).
+    pub id: &'static str,
+    /// Its layer.
+    pub layer: Layer,
+    /// How much it matters.
+    pub severity: Severity,
+    /// One line, specific to what was seen.
+    pub title: String,
+    /// What it applies to (a VM name and drive, an ISO path, a device).
+    pub subject: String,
+    /// The facts it saw, one per line, with units.
+    pub evidence: Vec<String>,
+    /// Why it matters.
+    pub why: String,
+    /// The exact fix: a command, an XML snippet or QEMU arguments.
+    pub fix: String,
+    /// Where it is documented (QEMU, libvirt, kernel).
+    pub reference: String,
+}
