@@ -3,9 +3,9 @@
 //! format and iothread; the machine type, the accelerator and the firmware.
 //!
 //! - [`model`]: the serde data ([`VmDefinition`] and its parts).
-//! - `libvirt`: a parser from libvirt domain XML (a file, a directory such as
-//!   `/etc/libvirt/qemu`, or `virsh dumpxml` output).
-//! - `qemu`: a parser from a QEMU command line (QemuOpts syntax, `-drive`,
+//! - [`libvirt`]: a parser from libvirt domain XML (a file, a directory such
+//!   as `/etc/libvirt/qemu`, or `virsh dumpxml` output).
+//! - [`qemu`]: a parser from a QEMU command line (QemuOpts syntax, `-drive`,
 //!   `-blockdev` JSON and dotted, `-device`, ...) and an emitter back to argv.
 //!
 //! Parsers never fail on an option they do not know: it is kept in
@@ -16,6 +16,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod error;
+pub mod libvirt;
 pub mod model;
+pub mod qemu;
 
+pub use error::{Error, ErrorKind};
+pub use libvirt::{load_xml, parse_domain_xml};
 pub use model::*;
+pub use qemu::{parse_argv, split_cmdline, to_argv};

@@ -1,0 +1,205 @@
+//! QEMU command lines: a parser from argv (as found in `/proc/PID/cmdline`,
+//! a launcher script or libvirt's generated command line) to a
+//! [`VmDefinition`], and an emitter from a [`VmDefinition`] back to the
+//! storage and machine part of an argv.
+//!
+//! Parsing is two passes: `argv` walks the options and collects the pieces,
+//! `resolve` (with `drive`) ties back ends, front ends, controllers and iothreads together.
+
+mod argv;
+mod devices;
+mod drive;
+mod emit;
+mod options;
+mod opts;
+mod resolve;
+mod shell;
+mod source;
+
+pub(crate) use argv::firmware_from_bios;
+pub use emit::to_argv;
+pub(crate) use resolve::cache_of;
+pub use shell::split_cmdline;
+
+use crate::model::{Origin, VmDefinition};
+
+/// Parses a QEMU argv (`argv[0]` is the binary). Never fails: options it does
+/// not know, invalid values and references to nothing become
+/// [`VmDefinition::issues`].
+pub fn parse_argv(argv: &[String], origin: Origin) -> VmDefinition {
+    resolve::resolve(argv::collect(argv, origin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn parse(s: &str) -> VmDefinition {
+        let mut argv = vec!["qemu-system-x86_64".to_string()];
+        argv.extend(split_cmdline(s).unwrap());
+        parse_argv(&argv, Origin::QemuCmdline)
+    }
+
+    #[test]
+    fn drive_device_controller_iothread_are_tied() {
+        let d = parse(
+            "-drive if=none,id=cd0,file=/isos/a.iso,format=raw,cache=none,aio=native \
+             -device scsi-cd,drive=cd0,bus=scsi0.0,bootindex=1 \
+             -device virtio-scsi-pci,id=scsi0,iothread=io0 -object iothread,id=io0 \
+             -device e1000,netdev=n0,whatever=1",
+        );
+        assert!(d.issues.is_empty(), "{:?}", d.issues);
+        assert_eq!(d.controllers[0].kind, "virtio-scsi");
+        let cd = &d.drives[0];
+        assert_eq!(cd.bus, Bus::Scsi);
+        assert_eq!(cd.media, Media::Cdrom);
+        assert_eq!(cd.controller.as_deref(), Some("scsi0"));
+        assert_eq!(cd.iothread.as_deref(), Some("io0"));
+        assert_eq!(cd.boot_order, Some(1));
+        assert_eq!(cd.cache, Some(CacheMode::None));
+        assert_eq!(cd.aio, Some(Aio::Native));
+        assert!(cd.is_direct());
+        assert_eq!(cd.local_path(), Some(std::path::Path::new("/isos/a.iso")));
+    }
+
+    #[test]
+    fn blockdev_chains_json_and_dotted() {
+        let d = parse(
+            r#"-machine pc-q35-8.2,pflash0=fw -blockdev '{"driver":"file","filename":"/usr/share/OVMF/OVMF_CODE_4M.fd","node-name":"fw-storage","read-only":true}' -blockdev '{"node-name":"fw","driver":"raw","file":"fw-storage","read-only":true}'
+               -blockdev '{"driver":"file","filename":"/isos/a.iso","node-name":"libvirt-1-storage","auto-read-only":true,"cache":{"direct":true,"no-flush":false},"aio":"io_uring"}'
+               -blockdev '{"node-name":"libvirt-1-format","read-only":true,"driver":"raw","file":"libvirt-1-storage"}'
+               -device '{"driver":"ide-cd","bus":"ide.0","drive":"libvirt-1-format","id":"sata0-0-0","bootindex":1}'
+               -blockdev driver=raw,node-name=net0,read-only=on,file.driver=https,file.url=https://example.org/a.iso,file.readahead=1M,file.timeout=30,file.sslverify=off
+               -device virtio-blk-pci,drive=net0"#,
+        );
+        assert!(d.issues.is_empty(), "{:?}", d.issues);
+        assert_eq!(
+            d.firmware,
+            Firmware::Uefi {
+                code: Some("/usr/share/OVMF/OVMF_CODE_4M.fd".into())
+            }
+        );
+        assert_eq!(d.drives.len(), 2);
+        let cd = &d.drives[0];
+        assert_eq!(cd.id.as_deref(), Some("libvirt-1-format"));
+        assert_eq!((cd.bus.clone(), cd.media), (Bus::Sata, Media::Cdrom));
+        assert_eq!(cd.format.as_deref(), Some("raw"));
+        assert_eq!(
+            (cd.cache_direct, cd.aio.clone(), cd.readonly),
+            (Some(true), Some(Aio::IoUring), Some(true))
+        );
+        assert_eq!(
+            d.drives[1].source,
+            Source::Http {
+                url: "https://example.org/a.iso".into(),
+                readahead_bytes: Some(1 << 20),
+                timeout_seconds: Some(30),
+                sslverify: Some(false)
+            }
+        );
+        assert_eq!(d.drives[1].bus, Bus::Virtio);
+    }
+
+    #[test]
+    fn legacy_shorthands_follow_the_machine() {
+        let pc = parse("-cdrom /a.iso -hda disk.img -boot d");
+        assert_eq!(pc.drives[0].bus, Bus::Ide);
+        assert_eq!(pc.drives[0].id.as_deref(), Some("ide1-cd0"));
+        assert_eq!(pc.drives[0].readonly, Some(true));
+        assert_eq!(pc.drives[0].boot_order, Some(1));
+        assert_eq!(pc.drives[1].id.as_deref(), Some("ide0-hd0"));
+        assert_eq!(pc.drives[1].format, None);
+        let q35 = parse("-M q35 -cdrom /a.iso -drive file=/b.iso,media=cdrom");
+        assert_eq!(q35.drives[0].bus, Bus::Sata);
+        assert_eq!(q35.drives[0].id.as_deref(), Some("ide2-cd0"));
+        assert_eq!(q35.drives[1].id.as_deref(), Some("ide0-cd0"));
+        let d = parse("-device ahci,id=ahci0 -drive if=none,id=c,file=/a.iso -device ide-cd,drive=c,bus=ahci0.0");
+        assert_eq!(d.drives[0].bus, Bus::Sata);
+        assert_eq!(d.drives[0].controller.as_deref(), Some("ahci0"));
+        let d = parse("-drive file=/a.iso,if=virtio,readonly=on -drive file=/dev/sr0,if=scsi,media=cdrom -device ide-cd,bus=ide.1");
+        assert_eq!(d.drives[0].bus, Bus::Virtio);
+        assert!(matches!(d.drives[1].source, Source::Block { .. }));
+        assert_eq!(
+            (d.drives[1].bus.clone(), d.drives[1].device.as_deref()),
+            (Bus::Scsi, Some("scsi-cd"))
+        );
+        assert_eq!(d.drives[2].source, Source::Empty);
+    }
+
+    #[test]
+    fn network_drives() {
+        let d = parse("-drive file=http://h/a.iso,file.readahead=256k,media=cdrom -drive file=nbd://h:10809/iso,if=virtio -drive file.driver=nbd,file.server.type=unix,file.server.path=/s,if=none,id=n");
+        assert!(matches!(
+            d.drives[0].source,
+            Source::Http {
+                readahead_bytes: Some(262144),
+                ..
+            }
+        ));
+        assert_eq!(
+            d.drives[1].source,
+            Source::Nbd {
+                url: "nbd://h:10809/iso".into()
+            }
+        );
+        assert_eq!(
+            d.drives[2].source,
+            Source::Nbd {
+                url: "nbd+unix:///?socket=/s".into()
+            }
+        );
+        assert_eq!(d.drives[2].bus, Bus::None);
+        assert_eq!(d.issues.len(), 1, "{:?}", d.issues);
+        assert_eq!(d.issues[0].kind, IssueKind::Dangling);
+    }
+
+    #[test]
+    fn myths_become_issues() {
+        let d = parse(
+            "-enable-kvm -m 2048 -cdrom /a.iso -boot d -smp 2 -enable-dma \
+             -drive file=/b.iso,media=cdrom,dmqueue_size=1024,dmblksz=4096,aio=fast,cache=quick \
+             -device ide-cd,drive=nope,dma=on -device virtio-blk-pci,drive=x,iothread=io9 -drive if=none,id=x -device",
+        );
+        let found: Vec<(IssueKind, &str, &str)> = d
+            .issues
+            .iter()
+            .map(|i| (i.kind, i.option.as_str(), i.context.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (IssueKind::Unknown, "-enable-dma", "argument 10"),
+                (IssueKind::Invalid, "-device", "argument 19"),
+                (IssueKind::Unknown, "dma=on", "-device #1"),
+                (IssueKind::Unknown, "dmqueue_size=1024", "-drive #1"),
+                (IssueKind::Unknown, "dmblksz=4096", "-drive #1"),
+                (IssueKind::Invalid, "cache=quick", "-drive #1"),
+                (IssueKind::Invalid, "aio=fast", "-drive #1"),
+                (IssueKind::Dangling, "drive=nope", "-device #1"),
+                (IssueKind::Dangling, "iothread=io9", "-device #2"),
+            ]
+        );
+        assert_eq!(d.accel, [Accel::Kvm]);
+        assert_eq!(d.drives[1].cache, Some(CacheMode::Other("quick".into())));
+    }
+
+    #[test]
+    fn odd_input_does_not_panic() {
+        for s in [
+            "",
+            "-",
+            "--",
+            "-drive ,,,",
+            "-blockdev {}",
+            "-device ,",
+            "-M",
+            "-m x",
+            "-drive if=none,id=a -device ide-cd,drive=a -device ide-cd,drive=a",
+        ] {
+            let _ = parse(s);
+        }
+        let d = parse_argv(&[], Origin::QemuCmdline);
+        assert!(d.drives.is_empty());
+    }
+}

@@ -1,0 +1,228 @@
+//! Real QEMU command lines read back from /proc of paused qemu processes:
+//! what `to_argv` emits must be accepted by qemu-system-x86_64 and parse
+//! back to the same definition; hand-written realistic command lines must
+//! be accepted and parse to the expected drives.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use isotune_vmconfig::*;
+
+const HARNESS: &[&str] = &[
+    "-S",
+    "-display",
+    "none",
+    "-nodefaults",
+    "-no-user-config",
+    "-accel",
+    "tcg",
+];
+
+/// Starts qemu paused with `args`, checks it is alive after 300 ms, and
+/// returns what /proc/PID/cmdline says, parsed.
+fn paused(qemu: &Path, args: &[String]) -> VmDefinition {
+    let mut child = Command::new(qemu)
+        .args(HARNESS)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu");
+    std::thread::sleep(Duration::from_millis(300));
+    if let Some(status) = child.try_wait().unwrap() {
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        panic!("qemu exited with {status} for {args:?}:\n{err}");
+    }
+    let pid = child.id();
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let argv: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    parse_argv(&argv, Origin::Process { pid })
+}
+
+fn setup() -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+    let qemu = isotune_testutil::tool("qemu-system-x86_64")?;
+    // Under the target dir, not /tmp: O_DIRECT needs a real filesystem.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let iso = dir.path().join("small.iso");
+    std::fs::write(&iso, vec![0u8; 64 << 10]).unwrap();
+    Some((qemu, dir, iso))
+}
+
+fn cdrom(iso: &Path, bus: Bus, device: &str) -> Drive {
+    Drive {
+        id: Some("cd0".into()),
+        media: Media::Cdrom,
+        bus,
+        device: Some(device.into()),
+        controller: None,
+        source: Source::File {
+            path: iso.to_path_buf(),
+        },
+        format: Some("raw".into()),
+        cache: None,
+        cache_direct: None,
+        aio: None,
+        readonly: Some(true),
+        iothread: None,
+        boot_order: Some(1),
+    }
+}
+
+fn def(machine: &str, drives: Vec<Drive>) -> VmDefinition {
+    VmDefinition {
+        name: Some("isotune-test".into()),
+        origin: Origin::Isotune,
+        domain_type: None,
+        accel: Vec::new(),
+        machine: Some(machine.into()),
+        firmware: Firmware::Default,
+        kernel: None,
+        initrd: None,
+        drives,
+        controllers: Vec::new(),
+        iothreads: Vec::new(),
+        memory_bytes: Some(256 << 20),
+        issues: Vec::new(),
+    }
+}
+
+#[test]
+fn emitted_argv_is_accepted_and_reads_back() {
+    let Some((qemu, _dir, iso)) = setup() else {
+        return;
+    };
+    let mut defs = Vec::new();
+
+    let mut ide = cdrom(&iso, Bus::Ide, "ide-cd");
+    ide.cache = Some(CacheMode::None);
+    ide.aio = Some(Aio::Native);
+    defs.push(def("pc", vec![ide]));
+
+    let mut sata = cdrom(&iso, Bus::Sata, "ide-cd");
+    sata.aio = Some(Aio::IoUring);
+    sata.cache_direct = Some(true);
+    defs.push(def("q35", vec![sata.clone()]));
+
+    sata.controller = Some("ahci0".into());
+    sata.cache = Some(CacheMode::Writeback);
+    sata.aio = Some(Aio::Threads);
+    let mut d = def("pc", vec![sata]);
+    d.controllers.push(Controller {
+        id: Some("ahci0".into()),
+        kind: "ahci".into(),
+        iothread: None,
+    });
+    defs.push(d);
+
+    let mut scsi = cdrom(&iso, Bus::Scsi, "scsi-cd");
+    scsi.controller = Some("scsi0".into());
+    scsi.iothread = Some("io0".into());
+    scsi.cache = Some(CacheMode::Directsync);
+    scsi.aio = Some(Aio::Native);
+    let mut disk = cdrom(&iso, Bus::Virtio, "virtio-blk-pci");
+    disk.id = Some("vda".into());
+    disk.media = Media::Disk;
+    disk.iothread = Some("io1".into());
+    disk.boot_order = Some(2);
+    let mut d = def("q35", vec![scsi, disk]);
+    d.iothreads = vec!["io0".into(), "io1".into()];
+    d.controllers.push(Controller {
+        id: Some("scsi0".into()),
+        kind: "virtio-scsi".into(),
+        iothread: Some("io0".into()),
+    });
+    let ovmf = Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
+    if ovmf.exists() {
+        d.firmware = Firmware::Uefi {
+            code: Some(ovmf.into()),
+        };
+    }
+    defs.push(d);
+
+    for want in defs {
+        let mut got = paused(&qemu, &to_argv(&want));
+        assert!(matches!(got.origin, Origin::Process { .. }));
+        got.origin = want.origin.clone();
+        let mut want = want;
+        want.accel = vec![Accel::Tcg];
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn hand_written_command_lines() {
+    let Some((qemu, dir, iso)) = setup() else {
+        return;
+    };
+    let iso = iso.display().to_string();
+    let args = |s: String| split_cmdline(&s).unwrap();
+
+    let d = paused(&qemu, &args(format!("-m 256 -cdrom {iso} -boot d")));
+    assert_eq!(
+        (d.drives[0].bus.clone(), d.drives[0].boot_order),
+        (Bus::Ide, Some(1))
+    );
+    assert!(d.issues.is_empty(), "{:?}", d.issues);
+
+    let d = paused(
+        &qemu,
+        &args(format!(
+            "-machine pc -drive file={iso},media=cdrom,if=ide,cache=none,aio=native,format=raw"
+        )),
+    );
+    assert_eq!(d.drives[0].bus, Bus::Ide);
+    assert_eq!(d.drives[0].id.as_deref(), Some("ide0-cd0"));
+    assert!(d.drives[0].is_direct());
+    assert!(d.issues.is_empty(), "{:?}", d.issues);
+
+    let d = paused(
+        &qemu,
+        &args(format!(
+            r#"-machine q35 -object iothread,id=iothread1
+            -device '{{"driver":"virtio-scsi-pci","id":"scsi0","iothread":"iothread1"}}'
+            -blockdev '{{"driver":"file","filename":"{iso}","node-name":"libvirt-1-storage","read-only":true,"cache":{{"direct":true,"no-flush":false}},"aio":"io_uring"}}'
+            -blockdev '{{"node-name":"libvirt-1-format","read-only":true,"driver":"raw","file":"libvirt-1-storage"}}'
+            -device '{{"driver":"scsi-cd","bus":"scsi0.0","channel":0,"scsi-id":0,"lun":0,"drive":"libvirt-1-format","id":"scsi0-0-0-0","bootindex":1}}'"#
+        )),
+    );
+    assert!(d.issues.is_empty(), "{:?}", d.issues);
+    let cd = &d.drives[0];
+    assert_eq!(
+        (cd.bus.clone(), cd.media, cd.iothread.as_deref()),
+        (Bus::Scsi, Media::Cdrom, Some("iothread1"))
+    );
+    assert_eq!(
+        (cd.cache_direct, cd.aio.clone()),
+        (Some(true), Some(Aio::IoUring))
+    );
+    assert_eq!(cd.local_path(), Some(Path::new(&iso)));
+
+    let copy = dir.path().join("second.iso");
+    std::fs::copy(&iso, &copy).unwrap();
+    let d = paused(
+        &qemu,
+        &args(format!(
+            "-M q35 -device ahci,id=ahci0 -drive if=none,id=cd1,file={iso},format=raw,readonly=on \
+             -device ide-cd,drive=cd1,bus=ahci0.0 -drive file={},media=cdrom,readonly=on",
+            copy.display()
+        )),
+    );
+    assert!(d.issues.is_empty(), "{:?}", d.issues);
+    assert_eq!(d.drives[0].controller.as_deref(), Some("ahci0"));
+    assert!(d.drives.iter().all(|x| x.bus == Bus::Sata));
+}
