@@ -1,7 +1,26 @@
 //! Host facts, read under a [`SysRoot`] so tests (and `--sysroot`) can point
-//! every reader at a captured `/proc` + `/sys` tree instead of this machine.
+//! every reader at a captured `/proc` + `/sys` tree instead of this machine
+//! (`scripts/capture-host` makes such a tree).
 //!
+//! Entry points:
+//! - [`host_facts`]: memory, accelerator, sysctls, running QEMU processes.
+//! - [`file_facts`] (live) and [`file_facts_at`] (pure on the tree, given a
+//!   device number): the mount and storage chain under one file;
+//!   [`stat_file`] is the live `statx` part.
+//!
+//! Modules:
 //! - [`facts`]: the serde data ([`HostFacts`], [`FileFacts`] and parts).
+//! - `sysroot`: [`SysRoot`].
+//! - `host`: [`host_facts`], gathering the per-concern readers `memory`
+//!   (`/proc/meminfo`), `accel` (`/dev/kvm`, cpu flags, KVM modules,
+//!   nested, pvm), `sysctl` (`/proc/sys`) and `procs` (QEMU processes and
+//!   the ISOs they hold open).
+//! - `file`: [`stat_file`], [`file_facts_at`], [`file_facts`], built on
+//!   `mounts` (`/proc/self/mountinfo`, network filesystems) and `blockdev`
+//!   (the `/sys/dev/block` chain: partitions, dm, md, loop, disks).
+//! - `read`: reading entries under the root, warnings, and resolving a
+//!   captured tree's symlinks inside the tree.
+//! - `error`: [`Error`].
 //!
 //! Readers never fail because one entry is unreadable: they record a
 //! warning in the facts and go on. They fail only when the file asked about
@@ -9,8 +28,23 @@
 
 #![warn(missing_docs)]
 
+mod accel;
+mod blockdev;
+mod error;
 pub mod facts;
+mod file;
+mod host;
+mod memory;
+mod mounts;
+mod procs;
+mod read;
+mod sysctl;
 mod sysroot;
 
+pub use blockdev::{MAX_DEPTH, MAX_LAYERS};
+pub use error::{Error, ErrorKind};
 pub use facts::*;
+pub use file::{file_facts, file_facts_at, stat_file};
+pub use host::host_facts;
+pub use sysctl::SYSCTLS;
 pub use sysroot::SysRoot;
