@@ -43,3 +43,36 @@ pub struct Finding {
     /// Where it is documented (QEMU, libvirt, kernel).
     pub reference: String,
 }
+
+impl Layer {
+    /// Every layer, in the order a boot meets them (and the catalogue lists them).
+    pub const ALL: [Layer; 6] = [
+        Layer::Image,
+        Layer::VmConfig,
+        Layer::Accelerator,
+        Layer::Filesystem,
+        Layer::Storage,
+        Layer::Network,
+    ];
+
+    /// A heading for the layer (`VM configuration`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Layer::Image => "Image",
+            Layer::VmConfig => "VM configuration",
+            Layer::Accelerator => "Accelerator",
+            Layer::Filesystem => "Filesystem and page cache",
+            Layer::Storage => "Storage",
+            Layer::Network => "Network",
+        }
+    }
+}
+
+/// The lower-case name of a severity, as the catalogue and renderers spell it.
+pub fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Warn => "warn",
+        Severity::Error => "error",
+    }
+}

@@ -4,14 +4,25 @@
 //! evidence it saw, why it matters, the exact fix and a reference.
 //!
 //! Rules never read the host, so every rule is tested on literal facts.
-//! [`RULES`] is the catalogue; `docs/rules.md` is generated from it
-//! ([`rules_markdown`]) and a test keeps the two equal.
+//! [`RULES`] is the catalogue and [`diagnose`] runs it; `docs/rules.md` is
+//! generated from it ([`rules_markdown`]) and a test keeps the two equal.
+//! [`sysctl_note`] says what each sysctl the host readers collect does (and
+//! does not do) for ISO reads.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod catalog;
+mod describe;
 pub mod facts;
 pub mod finding;
+#[cfg(test)]
+mod fixtures;
+mod rules;
+mod sysctl;
 
+pub use catalog::rules_markdown;
 pub use facts::*;
 pub use finding::*;
+pub use rules::{diagnose, Rule, RULES};
+pub use sysctl::sysctl_note;

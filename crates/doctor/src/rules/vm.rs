@@ -1,0 +1,488 @@
+//! The VM definition's cdrom: the bus it hangs on, its image format, and
+//! whether an ISO attached as a disk is read-only.
+
+use isotune_vmconfig::{Bus, Drive, Firmware, Media, Source, VmDefinition};
+
+use crate::describe::{drive_name, drive_subject, is_iso_source, source_label, virsh_edit, Style};
+use crate::facts::Facts;
+use crate::finding::{Finding, Layer, Severity};
+use crate::rules::net::libvirt_network_source;
+use crate::rules::Rule;
+
+/// `cdrom.ide-bus`.
+pub(crate) const CDROM_IDE_BUS: Rule = Rule {
+    id: "cdrom.ide-bus",
+    layer: Layer::VmConfig,
+    severity: Severity::Warn,
+    title: "A cdrom on the IDE bus",
+    why: "SeaBIOS reads an IDE cdrom one 2048-byte sector per ATAPI command; AHCI (SATA) \
+          and virtio-scsi reach ~16 KiB per request. Measured under TCG: GRUB loading a \
+          16 MB kernel+initrd took 2.2-2.7 s on IDE vs 0.8-1.2 s on virtio-scsi, and GRUB \
+          reading 64 MiB ~11-13 s on IDE vs ~4-5 s on AHCI. Once Linux runs it reads \
+          ~128 KiB per request from IDE and ~930 KiB from virtio-scsi: 64 MiB took 0.95 s \
+          vs 0.40 s. The guest needs a virtio-scsi driver (Linux has one; Windows \
+          installers need the virtio-win drivers); without one, SATA/AHCI is the \
+          driverless improvement (built into q35).",
+    reference: "https://www.qemu.org/docs/master/system/invocation.html (-device, -drive); \
+                https://libvirt.org/formatdomain.html#hard-drives-floppy-disks-cdroms; \
+                https://libvirt.org/formatdomain.html#controllers",
+    check: cdrom_ide_bus,
+};
+
+fn cdrom_ide_bus(facts: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for vm in &facts.vms {
+        for (i, d) in vm.drives.iter().enumerate() {
+            if d.media != Media::Cdrom || d.bus != Bus::Ide || d.source == Source::Empty {
+                continue;
+            }
+            let mut evidence = vec![
+                format!(
+                    "bus: IDE (device {})",
+                    d.device.as_deref().unwrap_or("ide-cd")
+                ),
+                format!(
+                    "machine: {}",
+                    vm.machine.as_deref().unwrap_or("not set (pc)")
+                ),
+                format!("firmware: {}", firmware_name(&vm.firmware)),
+            ];
+            if let Some(k) = &vm.kernel {
+                evidence.push(format!(
+                    "direct kernel boot from {}: the firmware does not read the ISO, Linux still does",
+                    k.display()
+                ));
+            }
+            out.push(CDROM_IDE_BUS.finding(
+                Severity::Warn,
+                format!(
+                    "cdrom {} is on the IDE bus: 2 KiB firmware reads, slow guest reads",
+                    drive_name(i, d)
+                ),
+                drive_subject(vm, i, d),
+                evidence,
+                ide_fix(vm, i, d),
+            ));
+        }
+    }
+    out
+}
+
+fn firmware_name(fw: &Firmware) -> String {
+    match fw {
+        Firmware::Default => "default (SeaBIOS)".into(),
+        Firmware::Bios { path } => match path {
+            Some(p) => format!("BIOS {}", p.display()),
+            None => "BIOS (SeaBIOS)".into(),
+        },
+        Firmware::Uefi { code } => match code {
+            Some(p) => format!("UEFI {}", p.display()),
+            None => "UEFI (OVMF)".into(),
+        },
+    }
+}
+
+fn is_q35(vm: &VmDefinition) -> bool {
+    vm.machine.as_deref().is_some_and(|m| m.contains("q35"))
+}
+
+/// The id of an existing virtio-scsi controller, when the VM has one.
+fn virtio_scsi(vm: &VmDefinition) -> Option<Option<&str>> {
+    vm.controllers
+        .iter()
+        .find(|c| c.kind.starts_with("virtio-scsi"))
+        .map(|c| c.id.as_deref())
+}
+
+/// The first `sdX` target not used by another drive.
+fn free_sd(vm: &VmDefinition) -> String {
+    (b'a'..=b'z')
+        .map(|c| format!("sd{}", c as char))
+        .find(|n| {
+            !vm.drives
+                .iter()
+                .any(|d| d.id.as_deref() == Some(n.as_str()))
+        })
+        .unwrap_or_else(|| "sdz".into())
+}
+
+fn ide_fix(vm: &VmDefinition, i: usize, d: &Drive) -> String {
+    let boot = d.boot_order;
+    match Style::of(vm) {
+        Style::Libvirt => {
+            let target = free_sd(vm);
+            let controller = match virtio_scsi(vm) {
+                Some(_) => String::new(),
+                None => "  <controller type='scsi' model='virtio-scsi'/>\n".into(),
+            };
+            let boot = boot.map_or(String::new(), |n| format!("    <boot order='{n}'/>\n"));
+            let sata = if is_q35(vm) {
+                format!("<target dev='{target}' bus='sata'/> (q35 has AHCI built in)")
+            } else {
+                format!(
+                    "<target dev='{target}' bus='sata'/> (libvirt adds an AHCI controller; \
+                     on pc machines consider q35)"
+                )
+            };
+            format!(
+                "`{edit}`, and in <devices> replace the <disk> with target {name} by:\n\
+                 {controller}  {disk}\n\
+                 \x20   <driver name='qemu' type='raw'/>\n\
+                 \x20   {source}\n\
+                 \x20   <target dev='{target}' bus='scsi'/>\n\
+                 \x20   <readonly/>\n\
+                 {boot}  </disk>\n\
+                 If the guest has no virtio-scsi driver (Windows without virtio-win), use {sata} instead.",
+                edit = virsh_edit(vm),
+                name = drive_name(i, d),
+                disk = libvirt_disk_open(&d.source, "cdrom"),
+                source = libvirt_source(&d.source),
+            )
+        }
+        Style::Qemu => {
+            let id = d.id.clone().unwrap_or_else(|| "cd0".into());
+            let (ctl_arg, ctl) = match virtio_scsi(vm) {
+                Some(Some(cid)) => (String::new(), cid.to_string()),
+                _ => ("-device virtio-scsi-pci,id=scsi0 ".into(), "scsi0".into()),
+            };
+            let boot = boot.map_or(String::new(), |n| format!(",bootindex={n}"));
+            let sata = if is_q35(vm) {
+                format!("`-device ide-cd,bus=ide.0,drive={id}{boot}` (q35's built-in AHCI)")
+            } else {
+                format!("`-device ahci,id=ahci0 -device ide-cd,bus=ahci0.0,drive={id}{boot}`")
+            };
+            format!(
+                "Replace the cdrom's -cdrom/-drive/-device arguments by:\n\
+                 {ctl_arg}-drive if=none,id={id},media=cdrom,format=raw,readonly=on,{file} \
+                 -device scsi-cd,bus={ctl}.0,drive={id}{boot}\n\
+                 If the guest has no virtio-scsi driver (Windows without virtio-win), attach it \
+                 with {sata} instead.",
+                file = qemu_file_opts(&d.source),
+            )
+        }
+    }
+}
+
+/// `<disk type='file' device='cdrom'>` for the source's kind.
+pub(crate) fn libvirt_disk_open(source: &Source, device: &str) -> String {
+    let ty = match source {
+        Source::Block { .. } => "block",
+        Source::File { .. } | Source::Empty => "file",
+        _ => "network",
+    };
+    format!("<disk type='{ty}' device='{device}'>")
+}
+
+/// The libvirt `<source>` element for a drive source.
+pub(crate) fn libvirt_source(source: &Source) -> String {
+    match source {
+        Source::File { path } => format!(
+            "<source file='{}'/>",
+            xml_escape(&path.display().to_string())
+        ),
+        Source::Block { path } => format!(
+            "<source dev='{}'/>",
+            xml_escape(&path.display().to_string())
+        ),
+        Source::Http { url, .. } | Source::Nbd { url } | Source::Network { url, .. } => {
+            libvirt_network_source(url, "")
+                .unwrap_or_else(|| format!("<!-- keep the current <source> for {url} -->"))
+        }
+        Source::Empty => String::new(),
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+}
+
+/// The `-drive` options naming the source (`file=/isos/x.iso`, commas doubled).
+pub(crate) fn qemu_file_opts(source: &Source) -> String {
+    match source {
+        Source::File { path } | Source::Block { path } => {
+            format!("file={}", path.display().to_string().replace(',', ",,"))
+        }
+        Source::Http {
+            url,
+            readahead_bytes,
+            ..
+        } => {
+            let scheme = url.split("://").next().unwrap_or("http");
+            let ra = readahead_bytes.map_or(String::new(), |b| format!(",file.readahead={b}"));
+            format!(
+                "file.driver={scheme},file.url={}{ra}",
+                url.replace(',', ",,")
+            )
+        }
+        Source::Nbd { url } | Source::Network { url, .. } => {
+            format!("file={}", url.replace(',', ",,"))
+        }
+        Source::Empty => String::new(),
+    }
+}
+
+/// `drive.format-not-raw`.
+pub(crate) const FORMAT_NOT_RAW: Rule = Rule {
+    id: "drive.format-not-raw",
+    layer: Layer::VmConfig,
+    severity: Severity::Warn,
+    title: "An ISO attached with a format other than raw, or a probed one",
+    why: "An ISO is already a raw image. Declaring it qcow2 (or another format) either \
+          fails or, for a real qcow2 file, adds a cluster lookup layer to every read. \
+          With no format QEMU probes the image, prints a warning, and restricts writes to \
+          sector 0; `format=raw` says what it is. The one legitimate qcow2 here is a local \
+          overlay with copy-on-read over a remote (HTTP) ISO, which caches what a boot \
+          reads; isotune cannot see backing files, so a qcow2 file not named .iso is only \
+          reported as information.",
+    reference: "https://www.qemu.org/docs/master/system/qemu-block-drivers.html (raw, qcow2); \
+                https://www.qemu.org/docs/master/system/invocation.html (-drive format=); \
+                https://libvirt.org/formatdomain.html#hard-drives-floppy-disks-cdroms (<driver type=>)",
+    check: format_not_raw,
+};
+
+fn format_not_raw(facts: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for vm in &facts.vms {
+        let style = Style::of(vm);
+        for (i, d) in vm.drives.iter().enumerate() {
+            if d.source == Source::Empty || !(d.media == Media::Cdrom || is_iso_source(&d.source)) {
+                continue;
+            }
+            let (severity, title, seen) = match d.format.as_deref() {
+                Some(f) if f.eq_ignore_ascii_case("raw") => continue,
+                // libvirt (>= 4.5) passes format=raw itself when <driver type> is absent.
+                None if style == Style::Libvirt => continue,
+                None => (
+                    Severity::Info,
+                    format!("drive {} has no format: QEMU probes it", drive_name(i, d)),
+                    "format: not set (probed)".to_string(),
+                ),
+                Some(f) => {
+                    let overlay = f.eq_ignore_ascii_case("qcow2") && !is_iso_source(&d.source);
+                    let severity = if overlay {
+                        Severity::Info
+                    } else {
+                        Severity::Warn
+                    };
+                    let extra = if overlay {
+                        " (fine if it is a copy-on-read overlay over a remote ISO)"
+                    } else {
+                        ""
+                    };
+                    (
+                        severity,
+                        format!(
+                            "{} is attached as {f}, not raw{extra}",
+                            source_label(&d.source)
+                        ),
+                        format!("format: {f}"),
+                    )
+                }
+            };
+            let fix = match style {
+                Style::Libvirt => format!(
+                    "`{}`, and in the <disk> with target {}: <driver name='qemu' type='raw'/>",
+                    virsh_edit(vm),
+                    drive_name(i, d)
+                ),
+                Style::Qemu => format!(
+                    "Add format=raw to the drive: -drive {},format=raw,... (or -blockdev \
+                     driver=raw,file.driver=file,file.filename=PATH)",
+                    qemu_file_opts(&d.source)
+                ),
+            };
+            out.push(FORMAT_NOT_RAW.finding(
+                severity,
+                title,
+                drive_subject(vm, i, d),
+                vec![seen, format!("media: {:?}", d.media).to_lowercase()],
+                fix,
+            ));
+        }
+    }
+    out
+}
+
+/// `drive.not-readonly`.
+pub(crate) const NOT_READONLY: Rule = Rule {
+    id: "drive.not-readonly",
+    layer: Layer::VmConfig,
+    severity: Severity::Warn,
+    title: "An ISO attached as a writable disk",
+    why: "A cdrom is read-only by device, but an ISO attached as a disk is writable unless \
+          it is marked read-only: the guest can modify the image, and QEMU takes a write \
+          lock on it, so a second VM cannot attach the same ISO at the same time. Note that \
+          IDE/SATA disks (ide-hd) cannot be read-only at all: attach the ISO as a cdrom there.",
+    reference:
+        "https://www.qemu.org/docs/master/system/invocation.html (-drive readonly=on); \
+                https://libvirt.org/formatdomain.html#hard-drives-floppy-disks-cdroms (<readonly/>)",
+    check: not_readonly,
+};
+
+fn not_readonly(facts: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for vm in &facts.vms {
+        for (i, d) in vm.drives.iter().enumerate() {
+            if d.media != Media::Disk || d.readonly == Some(true) {
+                continue;
+            }
+            let Source::File { path } = &d.source else {
+                continue;
+            };
+            if !crate::describe::path_is_iso(path) {
+                continue;
+            }
+            let ide = matches!(d.bus, Bus::Ide | Bus::Sata);
+            let fix = match (Style::of(vm), ide) {
+                (Style::Libvirt, false) => format!(
+                    "`{}`, and add <readonly/> inside the <disk> with target {}",
+                    virsh_edit(vm),
+                    drive_name(i, d)
+                ),
+                (Style::Libvirt, true) => format!(
+                    "`{}`, and make the <disk> with target {} a cdrom: <disk type='file' \
+                     device='cdrom'> ... <readonly/> (IDE/SATA disks cannot be read-only)",
+                    virsh_edit(vm),
+                    drive_name(i, d)
+                ),
+                (Style::Qemu, false) => format!(
+                    "Add readonly=on to the drive: -drive {},format=raw,readonly=on,...",
+                    qemu_file_opts(&d.source)
+                ),
+                (Style::Qemu, true) => format!(
+                    "Attach it as a cdrom instead (ide-hd cannot be read-only): -drive \
+                     if=none,id=cd0,media=cdrom,format=raw,readonly=on,{} -device ide-cd,drive=cd0",
+                    qemu_file_opts(&d.source)
+                ),
+            };
+            out.push(NOT_READONLY.finding(
+                Severity::Warn,
+                format!("{} is a writable disk", path.display()),
+                drive_subject(vm, i, d),
+                vec![
+                    "media: disk".to_string(),
+                    format!(
+                            "readonly: {}",
+                            d.readonly
+                                .map_or("not set", |r| if r { "on" } else { "off" })
+                        ),
+                    format!("bus: {:?}", d.bus).to_lowercase(),
+                ],
+                fix,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{example, healthy, qemu_vm};
+
+    #[test]
+    fn ide_cdrom_fix_uses_the_path_and_a_free_target() {
+        let f = cdrom_ide_bus(&example("cdrom.ide-bus").unwrap());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].subject, "VM \"web1\" drive hdc (/isos/x.iso)");
+        let fix = &f[0].fix;
+        assert!(fix.contains("<source file='/isos/x.iso'/>"), "{fix}");
+        // web1 already has a virtio-scsi controller: no second one.
+        assert!(!fix.contains("<controller"), "{fix}");
+        assert!(fix.contains("<target dev='sda' bus='scsi'/>"), "{fix}");
+        assert!(fix.contains("<boot order='1'/>"), "{fix}");
+        assert!(fix.contains("virsh edit web1"));
+    }
+
+    #[test]
+    fn ide_cdrom_fix_in_qemu_arguments() {
+        let mut facts = example("cdrom.ide-bus").unwrap();
+        let mut vm = qemu_vm();
+        vm.drives = facts.vms[0].drives.clone();
+        vm.controllers.clear();
+        vm.machine = Some("q35".into());
+        facts.vms = vec![vm];
+        let f = cdrom_ide_bus(&facts);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].fix.contains(
+                "-device virtio-scsi-pci,id=scsi0 -drive if=none,id=hdc,media=cdrom,format=raw,\
+             readonly=on,file=/isos/x.iso -device scsi-cd,bus=scsi0.0,drive=hdc,bootindex=1"
+            ),
+            "{}",
+            f[0].fix
+        );
+        assert!(f[0].fix.contains("bus=ide.0"));
+    }
+
+    #[test]
+    fn ide_disk_or_empty_cdrom_is_not_a_cdrom_finding() {
+        let mut facts = example("cdrom.ide-bus").unwrap();
+        facts.vms[0].drives[0].source = Source::Empty;
+        assert!(cdrom_ide_bus(&facts).is_empty());
+        assert!(cdrom_ide_bus(&healthy()).is_empty());
+    }
+
+    #[test]
+    fn qcow2_iso_warns_and_overlay_is_info() {
+        let f = format_not_raw(&example("drive.format-not-raw").unwrap());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warn);
+        let mut overlay = example("drive.format-not-raw").unwrap();
+        overlay.vms[0].drives[0].source = Source::File {
+            path: "/var/tmp/x-cor.qcow2".into(),
+        };
+        let f = format_not_raw(&overlay);
+        assert_eq!(f[0].severity, Severity::Info);
+        // A qcow2 system disk is not an ISO.
+        assert!(format_not_raw(&healthy()).is_empty());
+    }
+
+    #[test]
+    fn probed_format_is_info_on_qemu_and_silent_on_libvirt() {
+        let mut facts = healthy();
+        facts.vms[0].drives[0].format = None;
+        assert!(format_not_raw(&facts).is_empty());
+        facts.vms = vec![qemu_vm()];
+        facts.vms[0].drives[0].format = None;
+        let f = format_not_raw(&facts);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(f[0].fix.contains("file=/isos/x.iso,format=raw"));
+    }
+
+    #[test]
+    fn writable_iso_disk_is_reported_with_the_right_fix() {
+        let f = not_readonly(&example("drive.not-readonly").unwrap());
+        assert_eq!(f.len(), 1);
+        assert!(f[0].fix.contains("<readonly/>"));
+        let mut ide = example("drive.not-readonly").unwrap();
+        ide.vms[0].drives[0].bus = Bus::Ide;
+        assert!(not_readonly(&ide)[0].fix.contains("device='cdrom'"));
+        assert!(not_readonly(&healthy()).is_empty());
+    }
+
+    #[test]
+    fn sources_render_for_libvirt_and_qemu() {
+        let http = Source::Http {
+            url: "https://m.example/isos/x.iso".into(),
+            readahead_bytes: Some(1 << 20),
+            timeout_seconds: None,
+            sslverify: None,
+        };
+        assert_eq!(
+            libvirt_source(&http),
+            "<source protocol='https' name='/isos/x.iso'><host name='m.example'/></source>"
+        );
+        assert_eq!(
+            qemu_file_opts(&http),
+            "file.driver=https,file.url=https://m.example/isos/x.iso,file.readahead=1048576"
+        );
+        let comma = Source::File {
+            path: "/a,b.iso".into(),
+        };
+        assert_eq!(qemu_file_opts(&comma), "file=/a,,b.iso");
+    }
+}
