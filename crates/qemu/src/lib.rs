@@ -2,3 +2,21 @@
 //! `isotune-vmconfig` definition, and the boot measurement runner.
 
 #![warn(missing_docs)]
+
+pub mod cleanup;
+pub mod error;
+pub mod launch;
+pub mod qmp;
+pub mod run;
+mod serial;
+
+pub use error::{Error, ErrorKind, QmpError, Result};
+pub use launch::{find_qemu, AccelChoice, AccelUsed, QemuBinary, QemuVersion};
+pub use qmp::Qmp;
+pub use run::{run_boot, EndReason, RunResult, RunSpec, SerialLine};
+
+pub mod matrix;
+pub mod rank;
+pub mod report;
+
+pub mod workload;

@@ -1,0 +1,565 @@
+//! One measured boot: start QEMU paused, connect QMP, resume the guest,
+//! watch the serial console and the cdrom's read counters, stop, read the
+//! counters, quit.
+//!
+//! Every run gets a private temporary directory for its QMP socket and runs
+//! QEMU in its own process group under a [`ChildGuard`], so a timeout, a
+//! cancellation, an error or a panic leaves neither a process nor a file
+//! behind. Counters are read after the guest has been stopped (see DESIGN
+//! "Facts": `query-blockstats` at the marker misses reads still in flight).
+//!
+//! Limitations: the guest's own reboot is a reset, not a stop (QEMU's
+//! default `-action reboot=reset`); add `-action reboot=shutdown` to the VM
+//! argv to end a run at a reboot.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::cleanup::ChildGuard;
+use crate::error::{Error, ErrorKind, Result};
+use crate::launch::{kvm_pvm_loaded, spawn_error, AccelChoice, AccelUsed, QemuBinary};
+use crate::qmp::{self, BlockCounters, Qmp};
+use crate::serial::{spawn_collector, spawn_line_reader, TimedLine};
+
+/// How often the loop wakes up at most (serial lines wake it earlier).
+const TICK: Duration = Duration::from_millis(25);
+/// How often `query-status` runs.
+const STATUS_EVERY: Duration = Duration::from_millis(50);
+/// How often `query-blockstats` runs while waiting for reads to settle.
+const SETTLE_POLL: Duration = Duration::from_millis(100);
+/// After the final marker, how long to wait at most for the guest to stop
+/// so that the reads it started are counted.
+const AFTER_MARKER: Duration = Duration::from_secs(2);
+/// Timeout of one QMP command.
+const QMP_IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Serial lines kept in the result.
+const KEEP_LINES: usize = 200;
+/// QEMU stderr kept for error messages.
+const STDERR_CAP: usize = 64 * 1024;
+
+/// What to boot and how to decide it has finished.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The QEMU binary.
+    pub qemu: QemuBinary,
+    /// The VM part of the argv (machine, firmware, controllers, drives),
+    /// e.g. from [`crate::launch::vm_argv`]; no `-accel`, display, serial
+    /// or monitor options (the runner adds them).
+    pub vm_argv: Vec<String>,
+    /// The block device to count reads on: matched against the
+    /// `query-blockstats` drive name (`cd0` for `-drive id=cd0`,
+    /// `ide1-cd0` for `-cdrom`), guest device id or node name. `None`:
+    /// no counters (they are reported as zero).
+    pub device: Option<String>,
+    /// The ISO, dropped from the host page cache before the run unless
+    /// `warm` is set.
+    pub iso: Option<PathBuf>,
+    /// Keep the ISO in the page cache (a warm run).
+    pub warm: bool,
+    /// The serial line that ends the boot.
+    pub until: Option<Regex>,
+    /// Named serial markers whose first appearance is timed.
+    pub markers: Vec<(String, Regex)>,
+    /// End when the device's `rd_bytes` has not changed for this long
+    /// (counted only once the guest has read something).
+    pub settle: Option<Duration>,
+    /// The most a run may take, from `cont` to its end.
+    pub timeout: Duration,
+    /// Guest memory, MiB (`-m`; a `-m` in `vm_argv` wins).
+    pub memory_mib: u32,
+    /// The accelerator to ask for.
+    pub accel: AccelChoice,
+    /// Where the private temporary directory is made (default: the system
+    /// temporary directory).
+    pub temp_parent: Option<PathBuf>,
+    /// The sysfs root used to detect `kvm_pvm` (normally `/sys`).
+    pub sys_root: PathBuf,
+}
+
+impl RunSpec {
+    /// A spec with defaults: no device, cold cache, no markers, 60 s
+    /// timeout, 512 MiB, accelerator auto.
+    pub fn new(qemu: QemuBinary, vm_argv: Vec<String>) -> Self {
+        RunSpec {
+            qemu,
+            vm_argv,
+            device: None,
+            iso: None,
+            warm: false,
+            until: None,
+            markers: Vec::new(),
+            settle: None,
+            timeout: Duration::from_secs(60),
+            memory_mib: 512,
+            accel: AccelChoice::Auto,
+            temp_parent: None,
+            sys_root: PathBuf::from("/sys"),
+        }
+    }
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndReason {
+    /// The `until` marker appeared on the serial console.
+    Marker,
+    /// The guest stopped by itself (powered off, panicked, internal error:
+    /// see [`RunResult::guest_status`]).
+    Shutdown,
+    /// The device's reads settled.
+    Settled,
+}
+
+/// A serial console line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SerialLine {
+    /// When it arrived, seconds since the guest was resumed.
+    pub seconds: f64,
+    /// The text, without line end and terminal escapes.
+    pub text: String,
+}
+
+/// The measurements of one boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The boot time: to the `until` marker, to the guest's stop, or to
+    /// the last read before settling; seconds since `cont`.
+    pub seconds: f64,
+    /// Why the run ended.
+    pub end: EndReason,
+    /// From `cont` until the guest was stopped for the final counters.
+    pub elapsed_seconds: f64,
+    /// First appearance of each marker, seconds since `cont`; markers never
+    /// seen are absent.
+    pub marker_seconds: BTreeMap<String, f64>,
+    /// The last serial lines (at most 200).
+    pub serial: Vec<SerialLine>,
+    /// Bytes the guest read from the device.
+    pub rd_bytes: u64,
+    /// Read requests.
+    pub rd_operations: u64,
+    /// Time QEMU spent in those reads, nanoseconds.
+    pub rd_total_time_ns: u64,
+    /// `rd_bytes / rd_operations`; `None` when nothing was read.
+    pub bytes_per_request: Option<f64>,
+    /// CPU time QEMU used (user + system), seconds.
+    pub qemu_cpu_seconds: f64,
+    /// The accelerator QEMU really used.
+    pub accel: AccelUsed,
+    /// The host runs the paravirtual nested KVM (`kvm_pvm`): KVM numbers
+    /// from it do not describe a real host.
+    pub kvm_pvm: bool,
+    /// QEMU's run state at the end (`paused`, `shutdown`, `internal-error`...).
+    pub guest_status: String,
+    /// QEMU's version (`10.0.2`).
+    pub qemu_version: String,
+}
+
+/// Boots once and measures. `cancel` is checked every few milliseconds;
+/// when it becomes true the run ends with [`ErrorKind::Cancelled`].
+pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
+    if spec.settle.is_some() && spec.device.is_none() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "Waiting for reads to settle needs the device to watch",
+        ));
+    }
+    if let (Some(iso), false) = (&spec.iso, spec.warm) {
+        drop_page_cache(iso)?;
+    }
+    // Declared first so it is removed last, after QEMU is gone.
+    let dir = match &spec.temp_parent {
+        Some(p) => tempfile::Builder::new()
+            .prefix("isotune-qemu-")
+            .tempdir_in(p),
+        None => tempfile::Builder::new().prefix("isotune-qemu-").tempdir(),
+    }
+    .map_err(|e| Error::io("Cannot create a temporary directory", e))?;
+    let sock = dir.path().join("qmp.sock");
+
+    let mut cmd = Command::new(&spec.qemu.path);
+    cmd.args(["-S", "-display", "none", "-nodefaults", "-no-user-config"])
+        .args([
+            "-action",
+            "shutdown=pause",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+        ])
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .arg("-m")
+        .arg(spec.memory_mib.to_string())
+        .args(spec.accel.argv())
+        .args(&spec.vm_argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut guard = ChildGuard::spawn(&mut cmd).map_err(|e| spawn_error(&spec.qemu.path, e))?;
+    let child = guard.child_mut();
+    let serial = spawn_line_reader(child.stdout.take().expect("stdout is piped"));
+    let stderr = spawn_collector(child.stderr.take().expect("stderr is piped"), STDERR_CAP);
+    let mut run = Running {
+        spec,
+        cancel,
+        guard,
+        stderr: Some(stderr),
+        serial,
+        started: Instant::now(),
+        started_epoch: 0.0,
+        lines: VecDeque::new(),
+        markers: BTreeMap::new(),
+    };
+    let result = run.measure(&sock);
+    // Drop order: the guard kills the group, then `dir` is removed.
+    drop(run);
+    drop(dir);
+    result
+}
+
+/// Drops `iso` from the host page cache so the guest's reads reach storage.
+fn drop_page_cache(iso: &Path) -> Result<()> {
+    let f =
+        std::fs::File::open(iso).map_err(|e| Error::io("Cannot open the ISO", e).with_path(iso))?;
+    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)
+        .map_err(|e| Error::io("Cannot drop the ISO from the page cache", e.into()).with_path(iso))
+}
+
+/// The state of a run in progress.
+struct Running<'a> {
+    spec: &'a RunSpec,
+    cancel: &'a AtomicBool,
+    guard: ChildGuard,
+    stderr: Option<JoinHandle<String>>,
+    serial: Receiver<TimedLine>,
+    /// Serial times are relative to this (reset at `cont`).
+    started: Instant,
+    /// `started` on the wall clock, seconds since the epoch (QMP event
+    /// timestamps are wall-clock).
+    started_epoch: f64,
+    lines: VecDeque<SerialLine>,
+    markers: BTreeMap<String, f64>,
+}
+
+impl Running<'_> {
+    fn measure(&mut self, sock: &Path) -> Result<RunResult> {
+        let deadline = Instant::now() + self.spec.timeout;
+        let (mut qmp, greeting) = self.connect(sock, deadline)?;
+        let accel = AccelUsed::from(self.qmp(qmp.query_kvm())?);
+        if let Some(dev) = &self.spec.device {
+            let all = self.qmp(qmp.query_blockstats())?;
+            if !all.iter().any(|b| b.matches(dev)) {
+                let names: Vec<&str> = all
+                    .iter()
+                    .map(|b| b.device.as_str())
+                    .filter(|d| !d.is_empty())
+                    .collect();
+                return Err(Error::new(
+                    ErrorKind::DeviceNotFound,
+                    format!(
+                        "The VM has no block device {dev:?} (devices: {})",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        self.started = Instant::now();
+        self.started_epoch = epoch_seconds();
+        let deadline = self.started + self.spec.timeout;
+        self.qmp(qmp.cont())?;
+        let (end, seconds, guest_status) = self.watch(&mut qmp, deadline)?;
+        let elapsed_seconds = self.started.elapsed().as_secs_f64();
+        let status = self.qmp(qmp.query_status())?;
+        if status.running {
+            self.qmp(qmp.stop())?;
+        }
+        let counters = match &self.spec.device {
+            Some(dev) => self.counters(&mut qmp, dev)?,
+            None => BlockCounters::default(),
+        };
+        let qemu_cpu_seconds = cpu_seconds(self.guard.id()).unwrap_or(0.0);
+        let _ = qmp.quit();
+        drop(qmp);
+        let _ = self.guard.finish(Duration::from_secs(2));
+        let bytes_per_request = (counters.rd_operations > 0)
+            .then(|| counters.rd_bytes as f64 / counters.rd_operations as f64);
+        Ok(RunResult {
+            seconds,
+            end,
+            elapsed_seconds,
+            marker_seconds: std::mem::take(&mut self.markers),
+            serial: self.lines.drain(..).collect(),
+            rd_bytes: counters.rd_bytes,
+            rd_operations: counters.rd_operations,
+            rd_total_time_ns: counters.rd_total_time_ns,
+            bytes_per_request,
+            qemu_cpu_seconds,
+            accel,
+            kvm_pvm: kvm_pvm_loaded(&self.spec.sys_root),
+            guest_status: if status.running {
+                "running".to_owned()
+            } else {
+                guest_status.unwrap_or(status.status)
+            },
+            qemu_version: greeting.version.qemu.to_string(),
+        })
+    }
+
+    /// Connects to QMP once QEMU has made the socket.
+    fn connect(
+        &mut self,
+        sock: &Path,
+        deadline: Instant,
+    ) -> Result<(Qmp<UnixStream>, qmp::Greeting)> {
+        loop {
+            self.check_cancel()?;
+            if self.guard.has_exited() {
+                return Err(self.qemu_failed("QEMU exited before its QMP socket was ready"));
+            }
+            if sock.exists() {
+                match qmp::connect_unix(sock, QMP_IO_TIMEOUT) {
+                    Ok(c) => return Ok(c),
+                    Err(e) if e.kind() == ErrorKind::Io => {}
+                    Err(e) => return Err(self.qmp_failure(e)),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "QEMU did not open its QMP socket within {} s",
+                        self.spec.timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The main loop. Returns why and when the boot ended, and the guest
+    /// state when it stopped by itself.
+    fn watch(
+        &mut self,
+        qmp: &mut Qmp<UnixStream>,
+        deadline: Instant,
+    ) -> Result<(EndReason, f64, Option<String>)> {
+        let mut marker_end: Option<(f64, Instant)> = None;
+        let mut next_status = Instant::now();
+        let mut next_settle = Instant::now();
+        let mut last_rd = 0u64;
+        let mut last_change = self.started;
+        loop {
+            match self.serial.recv_timeout(TICK) {
+                Ok(line) => {
+                    if let Some(t) = self.take_line(line) {
+                        marker_end.get_or_insert((t, Instant::now() + AFTER_MARKER));
+                    }
+                    // Drain what else is there before polling QMP.
+                    while let Ok(line) = self.serial.try_recv() {
+                        if let Some(t) = self.take_line(line) {
+                            marker_end.get_or_insert((t, Instant::now() + AFTER_MARKER));
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // QEMU closed stdout: it is exiting; QMP will say so.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+            }
+            self.check_cancel()?;
+            let now = Instant::now();
+            if let Some((t, until)) = marker_end {
+                if now >= until {
+                    return Ok((EndReason::Marker, t, None));
+                }
+            } else if now >= deadline {
+                let last = self.lines.back().map(|l| l.text.as_str()).unwrap_or("");
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "The boot did not finish within {} s (last serial line: {last:?})",
+                        self.spec.timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            if now >= next_status {
+                next_status = now + STATUS_EVERY;
+                let st = self.qmp(qmp.query_status())?;
+                let stopped = qmp
+                    .events()
+                    .into_iter()
+                    .find(|e| e.event == "SHUTDOWN" || e.event == "STOP");
+                if !st.running || stopped.is_some() {
+                    // QEMU's event timestamp is more precise than this
+                    // poll; it is wall-clock time, so it is checked against
+                    // the monotonic bounds.
+                    let polled = self.seconds(now);
+                    let at = stopped
+                        .map(|e| {
+                            let ts = e.timestamp;
+                            ts.seconds as f64 + ts.microseconds as f64 / 1e6 - self.started_epoch
+                        })
+                        .filter(|t| (0.0..=polled).contains(t))
+                        .unwrap_or(polled);
+                    return Ok(match marker_end {
+                        Some((t, _)) => (EndReason::Marker, t, Some(st.status)),
+                        None => (EndReason::Shutdown, at, Some(st.status)),
+                    });
+                }
+            }
+            if let (Some(settle), None, Some(dev)) =
+                (self.spec.settle, marker_end, &self.spec.device)
+            {
+                if now >= next_settle {
+                    next_settle = now + SETTLE_POLL;
+                    let rd = self.counters(qmp, dev)?.rd_bytes;
+                    if rd != last_rd {
+                        last_rd = rd;
+                        last_change = now;
+                    } else if rd > 0 && now.duration_since(last_change) >= settle {
+                        return Ok((EndReason::Settled, self.seconds(last_change), None));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a serial line; returns its time when it is the `until` marker.
+    fn take_line(&mut self, line: TimedLine) -> Option<f64> {
+        let t = self.seconds(line.at);
+        for (name, re) in &self.spec.markers {
+            if !self.markers.contains_key(name) && re.is_match(&line.text) {
+                self.markers.insert(name.clone(), t);
+            }
+        }
+        let is_end = self
+            .spec
+            .until
+            .as_ref()
+            .is_some_and(|re| re.is_match(&line.text));
+        if self.lines.len() == KEEP_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(SerialLine {
+            seconds: t,
+            text: line.text,
+        });
+        is_end.then_some(t)
+    }
+
+    fn seconds(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.started).as_secs_f64()
+    }
+
+    fn counters(&mut self, qmp: &mut Qmp<UnixStream>, dev: &str) -> Result<BlockCounters> {
+        let all = self.qmp(qmp.query_blockstats())?;
+        all.into_iter()
+            .find(|b| b.matches(dev))
+            .map(|b| b.stats)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::DeviceNotFound,
+                    format!("The block device {dev:?} disappeared during the run"),
+                )
+            })
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(Error::new(ErrorKind::Cancelled, "The run was cancelled"));
+        }
+        Ok(())
+    }
+
+    /// A QMP result; a lost connection means QEMU died, which is reported
+    /// with its stderr.
+    fn qmp<T>(&mut self, r: Result<T>) -> Result<T> {
+        r.map_err(|e| self.qmp_failure(e))
+    }
+
+    fn qmp_failure(&mut self, e: Error) -> Error {
+        if e.kind() == ErrorKind::Disconnected {
+            self.qemu_failed("QEMU exited during the run")
+        } else {
+            e
+        }
+    }
+
+    /// QEMU ended early: kill what is left of it and quote its stderr.
+    fn qemu_failed(&mut self, what: &str) -> Error {
+        let status = self.guard.finish(Duration::from_millis(500)).ok();
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let first: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(5)
+            .collect();
+        let mut msg = what.to_owned();
+        if let Some(s) = status {
+            msg.push_str(&format!(" ({s})"));
+        }
+        if !first.is_empty() {
+            msg.push_str(": ");
+            msg.push_str(&first.join(" / "));
+        }
+        Error::new(ErrorKind::QemuFailed, msg).with_path(&self.spec.qemu.path)
+    }
+}
+
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// CPU time (user + system) of process `pid`, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat).map(|t| t as f64 / rustix::param::clock_ticks_per_second() as f64)
+}
+
+/// utime + stime, the 14th and 15th fields; the command name (field 2) may
+/// contain spaces and parentheses, so fields are counted after the last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_from_stat() {
+        let stat =
+            "1234 (qemu (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 37 0 0 20 0 5 0 1000 1 1";
+        assert_eq!(parse_cpu_ticks(stat), Some(287));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn settle_needs_a_device() {
+        let mut spec = RunSpec::new(QemuBinary::new("/nonexistent"), Vec::new());
+        spec.settle = Some(Duration::from_secs(1));
+        let e = run_boot(&spec, &AtomicBool::new(false)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+}
