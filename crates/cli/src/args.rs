@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::args_vm::{AccelArg, BootArgs, DoctorArgs};
+
 /// Find out why ISO images boot and mount slowly in KVM/QEMU virtual
 /// machines, prove it with measurements on this host, and fix what can be
 /// fixed.
@@ -51,6 +53,14 @@ pub enum Command {
     /// Replay the ISO's access patterns (sequential, random, the boot trace)
     /// on this host's storage, measured like fio, compared like hyperfine.
     Bench(BenchArgs),
+    /// Find the causes of a slow ISO boot on this host and in VM definitions
+    /// (libvirt XML, QEMU command lines, running QEMU): findings with
+    /// evidence, the exact fix and a reference.
+    Doctor(DoctorArgs),
+    /// Boot real VMs from the ISO under a matrix of configurations (bus,
+    /// machine, firmware, cache, aio, storage), count what the guest reads
+    /// and rank the configurations by measured time.
+    Boot(BootArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per command.
@@ -80,6 +90,16 @@ pub struct CheckArgs {
     /// Also write the report as Markdown to FILE.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+
+    /// libvirt domain XML (a file or a directory such as /etc/libvirt/qemu):
+    /// the definitions that use this ISO are examined too. Running QEMU
+    /// processes that have it open always are. Repeatable.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub xml: Vec<PathBuf>,
+
+    /// Skip the short (at most ~10 s) cold-cache read bench.
+    #[arg(long)]
+    pub no_bench: bool,
 }
 
 /// Arguments of `isotune inspect`.

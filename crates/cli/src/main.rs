@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod args_vm;
 mod cmd;
 mod output;
 mod progress;
@@ -62,6 +63,8 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Inspect(a) => cmd::inspect::run(&ctx, a),
         Command::Verify(a) => cmd::verify::run(&ctx, a),
         Command::Bench(a) => cmd::bench::run(&ctx, a),
+        Command::Doctor(a) => cmd::doctor::run(&ctx, a),
+        Command::Boot(a) => cmd::boot::run(&ctx, a),
         Command::Completions(a) => cmd::meta::completions(a),
         Command::Man(a) => cmd::meta::man(a),
     }

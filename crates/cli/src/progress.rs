@@ -20,6 +20,18 @@ pub fn bytes(total: u64, message: &str, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// A counting progress bar (runs done of the total), or a hidden one.
+pub fn count(total: u64, message: &str, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), target(quiet));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .expect("static template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(message.to_owned());
+    bar
+}
+
 fn target(quiet: bool) -> ProgressDrawTarget {
     if quiet || !std::io::stderr().is_terminal() {
         ProgressDrawTarget::hidden()

@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod boot;
+
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
 /// tools are allowed, and panics when `ISOTUNE_REQUIRE_TOOLS=1`.
 pub fn tool(name: &str) -> Option<PathBuf> {

@@ -334,3 +334,82 @@ fn export_fio(
     }
     Ok(())
 }
+
+/// The short bench `isotune check` runs (about 10 s at most): a cold
+/// sequential read in 1 MiB requests and a cold replay of the boot trace in
+/// the 2 KiB requests SeaBIOS makes on an IDE cdrom, two runs each, each
+/// run stopped after 2.5 s. `None` when the image cannot be opened for it.
+pub fn quick(ctx: &Context, iso: &Path) -> Result<BenchReport> {
+    let target = Target::open(iso, TargetOptions { direct: false })
+        .with_context(|| format!("cannot benchmark {}", iso.display()))?;
+    let mut notices = Vec::new();
+    // 1 MiB requests, or smaller for an image smaller than that.
+    let mut seq_block: u32 = 1 << 20;
+    while u64::from(seq_block) > target.size_bytes() && seq_block > 2048 {
+        seq_block /= 2;
+    }
+    let mut specs = vec![WorkloadSpec::seq(seq_block)];
+    let trace = match boot_trace(iso) {
+        Ok(t) => {
+            specs.push(WorkloadSpec::boot(BootProfile::BiosIde));
+            t
+        }
+        Err(why) => {
+            notices.push(format!("boot trace skipped: {why:#}"));
+            Vec::new()
+        }
+    };
+    let align = request_alignment(&target);
+    let mut built = Vec::new();
+    for spec in specs {
+        let requests = spec
+            .build(target.size_bytes(), align, None, &trace)
+            .with_context(|| {
+                format!(
+                    "{}: cannot build the {} workload",
+                    iso.display(),
+                    spec.default_name()
+                )
+            })?;
+        built.push((spec.default_name(), spec, requests));
+    }
+    let mut opened = open_engine(
+        &target,
+        &EngineConfig {
+            choice: EngineChoice::Psync,
+            queue_depth: 1,
+            max_request_bytes: 1 << 20,
+        },
+    )
+    .context("cannot start the I/O engine")?;
+    let config = RunConfig {
+        runs: 2,
+        warmup: 0,
+        cache: CacheMode::Cold,
+        queue_depth: 1,
+        size_limit_bytes: None,
+        runtime_limit: Some(Duration::from_millis(2500)),
+    };
+    let bars = Bars {
+        quiet: ctx.quiet,
+        bar: RefCell::new(None),
+    };
+    let mut results = Vec::new();
+    for (name, spec, requests) in &built {
+        results.push(
+            run_workload(
+                &target,
+                opened.engine.as_mut(),
+                name,
+                spec,
+                requests,
+                &config,
+                &bars,
+            )
+            .with_context(|| format!("the {name} workload failed"))?,
+        );
+    }
+    bars.run_finished();
+    let notice = (!notices.is_empty()).then(|| notices.join("; "));
+    Ok(BenchReport::new(TargetInfo::of(&target), notice, results))
+}

@@ -1,6 +1,9 @@
 //! `isotune check`: the main job. Verifies the image (truncation, implanted
-//! MD5, digests against any checksum given) and inspects what a boot reads,
-//! then turns both into one prioritised list of findings with a verdict.
+//! MD5, digests against any checksum given), inspects what a boot reads,
+//! runs the doctor for this ISO (the host, the storage and filesystem under
+//! the file, and every VM definition or running QEMU that uses it) and a
+//! short cold-cache bench, then turns it all into one prioritised list of
+//! findings with a verdict.
 //!
 //! With no ISO it writes the sample image of `isotune_iso::sample` to a
 //! temporary directory, implants an MD5 into it, and checks that — so the
@@ -41,6 +44,15 @@ pub struct CheckReport {
     pub verify: VerifyReport,
     /// The structure, without the file listing.
     pub inspect: InspectReport,
+    /// What the doctor saw (host, the file's storage chain, the VMs using it).
+    pub doctor: super::doctor::DoctorReport,
+    /// The short bench, unless `--no-bench` (or it could not run: see
+    /// `bench_skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<isotune_bench::result::BenchReport>,
+    /// Why there is no bench.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench_skipped: Option<String>,
 }
 
 /// Overall result.
@@ -67,6 +79,34 @@ pub struct Finding {
     /// What to do about it, when something can be done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The layer, for findings from the doctor's rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<isotune_doctor::Layer>,
+    /// What it applies to, for findings from the doctor's rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Why it matters, for findings from the doctor's rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// Where it is documented, for findings from the doctor's rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+impl From<&isotune_doctor::Finding> for Finding {
+    fn from(f: &isotune_doctor::Finding) -> Self {
+        Finding {
+            id: f.id.to_owned(),
+            severity: f.severity,
+            title: f.title.clone(),
+            evidence: f.evidence.join("; "),
+            fix: Some(f.fix.clone()),
+            layer: Some(f.layer),
+            subject: Some(f.subject.clone()),
+            why: Some(f.why.clone()),
+            reference: Some(f.reference.clone()),
+        }
+    }
 }
 
 /// Runs `isotune check`.
@@ -133,6 +173,25 @@ pub fn gather(ctx: &Context, iso: &Path, sample: bool, args: &CheckArgs) -> Resu
     };
     let verify = super::verify::verify_with_bar(ctx, iso, &options, "check")?;
     let mut findings = findings(&verify, &inspect);
+    let doctor = doctor(iso, &verify, args)?;
+    // The image rules of the doctor see the same facts verify reported
+    // above, with less detail: keep one finding per id.
+    for f in &doctor.findings {
+        if !findings.iter().any(|g| g.id == f.id) {
+            findings.push(f.into());
+        }
+    }
+    let (bench, bench_skipped) = if args.no_bench {
+        (None, Some("--no-bench".to_owned()))
+    } else {
+        match super::bench::quick(ctx, iso) {
+            Ok(b) => (Some(b), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        }
+    };
+    if let Some(b) = &bench {
+        findings.extend(bench_findings(b));
+    }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let verdict = if findings.iter().any(|f| f.severity == Severity::Error) {
         CheckVerdict::Fail
@@ -147,7 +206,119 @@ pub fn gather(ctx: &Context, iso: &Path, sample: bool, args: &CheckArgs) -> Resu
         findings,
         verify,
         inspect,
+        doctor,
+        bench,
+        bench_skipped,
     })
+}
+
+/// The doctor for this ISO: the host, the file's storage chain, and the VM
+/// definitions (from `--xml` and running QEMU processes) that use it.
+fn doctor(
+    iso: &Path,
+    verify: &VerifyReport,
+    args: &CheckArgs,
+) -> Result<super::doctor::DoctorReport> {
+    use super::doctor as d;
+    let host = isotune_host::host_facts(&isotune_host::SysRoot::live());
+    let (file, image) = d::iso_facts(iso)?;
+    let image = image.map(|mut i| {
+        i.implanted_md5 = verify.implanted.as_ref().and_then(|imp| {
+            Some(isotune_doctor::ImplantedMd5 {
+                matches: imp.status == ImplantedStatus::Pass,
+                expected: imp.expected_md5.clone()?,
+                actual: imp.actual_md5.clone()?,
+                failed_fragment: imp.failed_fragment.and_then(|f| u32::try_from(f).ok()),
+            })
+        });
+        i
+    });
+    let mut warnings = Vec::new();
+    let mut vms = Vec::new();
+    let mut unrelated = 0usize;
+    for x in &args.xml {
+        for vm in d::load_xml(x, &mut warnings)? {
+            if d::uses_iso(&vm, iso) {
+                vms.push(vm);
+            } else {
+                unrelated += 1;
+            }
+        }
+    }
+    if unrelated > 0 {
+        warnings.push(format!(
+            "{unrelated} VM definition{} given with --xml do{} not use {} (use `isotune doctor --xml` to examine {})",
+            if unrelated == 1 { "" } else { "s" },
+            if unrelated == 1 { "es" } else { "" },
+            iso.display(),
+            if unrelated == 1 { "it" } else { "them" }
+        ));
+    }
+    vms.extend(
+        d::running_vms(&host)
+            .into_iter()
+            .filter(|vm| d::uses_iso(vm, iso)),
+    );
+    Ok(d::diagnose(
+        host,
+        vec![file],
+        image.into_iter().collect(),
+        vms,
+        warnings,
+    ))
+}
+
+/// What the short bench says, as findings.
+fn bench_findings(b: &isotune_bench::result::BenchReport) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for w in &b.workloads {
+        let Some(run) = w.runs.iter().min_by_key(|r| r.elapsed_ns) else {
+            continue;
+        };
+        if run.requests == 0 || run.elapsed_ns == 0 {
+            continue;
+        }
+        let mbps = run.bandwidth_bytes_per_s / 1e6;
+        let per_req_us = run.elapsed_ns as f64 / run.requests as f64 / 1e3;
+        let boot = matches!(w.spec, isotune_bench::workload::WorkloadSpec::Boot { .. });
+        let (id, title) = if boot {
+            (
+                "bench.boot-trace",
+                "the boot trace from a cold cache, in 2 KiB requests",
+            )
+        } else {
+            ("bench.cold-read", "a sequential read from a cold cache")
+        };
+        let evidence = format!(
+            "{} read in {:.3} s in {} requests of {}: {mbps:.1} MB/s, {per_req_us:.1} µs per request{}",
+            crate::render::bytes(run.bytes),
+            run.elapsed_ns as f64 / 1e9,
+            run.requests,
+            crate::render::bytes(run.bytes / run.requests),
+            if run.stopped_early {
+                " (stopped after 2.5 s)"
+            } else {
+                ""
+            }
+        );
+        let fix = if boot && per_req_us > 500.0 {
+            Some("the host storage is slow at small reads: copy the ISO to an SSD or tmpfs, or raise read-ahead (see the storage findings)")
+        } else {
+            None
+        };
+        out.push(finding(
+            id,
+            if fix.is_some() {
+                Severity::Warn
+            } else {
+                Severity::Info
+            },
+            title,
+            evidence,
+            fix,
+        ));
+    }
+    out
 }
 
 fn finding(
@@ -163,6 +334,10 @@ fn finding(
         title: title.to_owned(),
         evidence,
         fix: fix.map(str::to_owned),
+        layer: None,
+        subject: None,
+        why: None,
+        reference: None,
     }
 }
 

@@ -2,7 +2,9 @@
 //! hands it to a renderer and returns an [`Outcome`](crate::Outcome).
 
 pub mod bench;
+pub mod boot;
 pub mod check;
+pub mod doctor;
 pub mod inspect;
 pub mod meta;
 pub mod verify;

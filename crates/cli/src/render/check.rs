@@ -56,8 +56,15 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
         if f.evidence != f.title {
             writeln!(out, "           seen: {}", f.evidence)?;
         }
+        if let Some(subject) = &f.subject {
+            writeln!(out, "           on:   {subject}")?;
+        }
         if let Some(fix) = &f.fix {
-            writeln!(out, "           fix:  {fix}")?;
+            let mut lines = fix.lines();
+            writeln!(out, "           fix:  {}", lines.next().unwrap_or_default())?;
+            for l in lines {
+                writeln!(out, "                 {l}")?;
+            }
         }
     }
     writeln!(out)?;

@@ -2,7 +2,9 @@
 //! Nothing here measures or reads the image.
 
 pub mod bench;
+pub mod boot;
 pub mod check;
+pub mod doctor;
 pub mod inspect;
 pub mod verify;
 

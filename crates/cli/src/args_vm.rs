@@ -1,0 +1,245 @@
+//! Arguments of the VM-facing commands, `isotune doctor` and `isotune boot`
+//! (kept apart from args.rs so each file stays readable). Parsing only.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use isotune_qemu::matrix::{AioChoice, BusChoice, CacheChoice, FirmwareChoice, MachineChoice};
+
+/// Arguments of `isotune doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// An ISO to examine: the storage chain and filesystem under it, the page
+    /// cache, and whether any VM given uses it. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub iso: Vec<PathBuf>,
+
+    /// libvirt domain XML: a file, a directory of them (e.g.
+    /// /etc/libvirt/qemu), or - for `virsh dumpxml` on stdin. Repeatable.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub xml: Vec<PathBuf>,
+
+    /// A QEMU command line to examine (one string, quoted as a shell would).
+    /// Repeatable.
+    #[arg(long, value_name = "STR", allow_hyphen_values = true)]
+    pub qemu_cmdline: Vec<String>,
+
+    /// Examine the QEMU processes running on this host (their command lines
+    /// and the ISOs they have open).
+    #[arg(long)]
+    pub running: bool,
+
+    /// Read host facts from a captured /proc + /sys tree (made by
+    /// scripts/capture-host) instead of this machine.
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub sysroot: Option<PathBuf>,
+
+    /// Print JSON (stable schema with `schema_version`): `findings[]` and `facts`.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the report as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// Arguments of `isotune boot`.
+#[derive(Debug, Args)]
+pub struct BootArgs {
+    /// The ISO to boot (opened read-only; copies are made for --storage).
+    /// Without it, the built-in workload is booted.
+    pub iso: Option<PathBuf>,
+
+    /// The built-in workload to boot when no ISO is given.
+    #[arg(long, value_enum, default_value_t = BuiltinArg::Firmware, conflicts_with = "iso")]
+    pub builtin: BuiltinArg,
+
+    /// Size of the built-in firmware workload's payload, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub payload_mib: u64,
+
+    /// cdrom buses to compare.
+    #[arg(long, value_delimiter = ',', value_parser = bus, default_values = ["ide", "ahci", "virtio-scsi"])]
+    pub bus: Vec<BusChoice>,
+
+    /// Machine types (default: pc for ide, q35 for ahci and virtio-scsi).
+    #[arg(long, value_delimiter = ',', value_parser = machine)]
+    pub machine: Vec<MachineChoice>,
+
+    /// Firmware: bios (SeaBIOS), uefi (OVMF).
+    #[arg(long, value_delimiter = ',', value_parser = firmware, default_values = ["bios"])]
+    pub firmware: Vec<FirmwareChoice>,
+
+    /// Host cache modes of the cdrom: none (O_DIRECT), writeback.
+    #[arg(long, value_delimiter = ',', value_parser = cache, default_values = ["writeback"])]
+    pub cache: Vec<CacheChoice>,
+
+    /// Host AIO backends: threads, io_uring, native (needs cache none).
+    #[arg(long, value_delimiter = ',', value_parser = aio, default_values = ["threads"])]
+    pub aio: Vec<AioChoice>,
+
+    /// A directory to copy the ISO into and boot from there (e.g. /dev/shm
+    /// and a disk, to compare storage). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub storage: Vec<PathBuf>,
+
+    /// Measured runs per configuration (interleaved across configurations).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+
+    /// Accelerator: kvm, tcg, or auto (KVM when usable, else TCG).
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    pub accel: AccelArg,
+
+    /// Keep the host page cache warm (default: drop the ISO's pages before
+    /// each run).
+    #[arg(long)]
+    pub warm: bool,
+
+    /// The serial-console line (regex) that ends a run. The built-in
+    /// workload sets its own.
+    #[arg(long, value_name = "REGEX")]
+    pub until: Option<String>,
+
+    /// A phase marker: NAME=REGEX on the serial console; its time becomes a
+    /// column. Repeatable.
+    #[arg(long, value_name = "NAME=REGEX", value_parser = marker)]
+    pub marker: Vec<(String, String)>,
+
+    /// End a run when the guest has read nothing from the ISO for SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    pub settle: Option<f64>,
+
+    /// Give up on a run after SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub timeout: f64,
+
+    /// Guest memory, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    pub memory_mib: u64,
+
+    /// The configuration others are compared with (default: the first).
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+
+    /// Print JSON (stable schema with `schema_version`).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the result as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    /// Also draw the runs and medians as an SVG chart to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
+}
+
+/// A built-in boot workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuiltinArg {
+    /// isotune's own BIOS boot program reading --payload-mib through int13.
+    Firmware,
+}
+
+/// Accelerator choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccelArg {
+    /// KVM only (fails when unusable).
+    Kvm,
+    /// TCG only.
+    Tcg,
+    /// KVM, falling back to TCG.
+    Auto,
+}
+
+macro_rules! choice_parser {
+    ($name:ident, $ty:ty) => {
+        fn $name(s: &str) -> Result<$ty, String> {
+            <$ty>::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = <$ty>::ALL.iter().map(|v| v.word()).collect();
+                format!("expected one of {}", all.join(", "))
+            })
+        }
+    };
+}
+
+choice_parser!(bus, BusChoice);
+choice_parser!(machine, MachineChoice);
+choice_parser!(firmware, FirmwareChoice);
+choice_parser!(cache, CacheChoice);
+choice_parser!(aio, AioChoice);
+
+fn marker(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, re)) if !name.is_empty() && !re.is_empty() => {
+            Ok((name.to_owned(), re.to_owned()))
+        }
+        _ => Err("expected NAME=REGEX".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::args::{Cli, Command};
+
+    use super::*;
+
+    #[test]
+    fn boot_matrix_lists_parse() {
+        let cli = Cli::try_parse_from([
+            "isotune",
+            "boot",
+            "--bus",
+            "ide,virtio-scsi",
+            "--aio",
+            "io_uring,native",
+            "--cache",
+            "none",
+            "--marker",
+            "kernel=^Linux version",
+            "--runs",
+            "3",
+        ])
+        .unwrap();
+        let Command::Boot(b) = cli.command else {
+            panic!()
+        };
+        assert_eq!(b.bus, [BusChoice::Ide, BusChoice::VirtioScsi]);
+        assert_eq!(b.aio, [AioChoice::IoUring, AioChoice::Native]);
+        assert_eq!(
+            b.marker,
+            [("kernel".to_owned(), "^Linux version".to_owned())]
+        );
+        assert!(b.iso.is_none());
+        assert!(Cli::try_parse_from(["isotune", "boot", "--bus", "floppy"]).is_err());
+        assert!(Cli::try_parse_from(["isotune", "boot", "--marker", "nothing"]).is_err());
+    }
+
+    #[test]
+    fn doctor_inputs_repeat() {
+        let cli = Cli::try_parse_from([
+            "isotune",
+            "doctor",
+            "--iso",
+            "a.iso",
+            "--iso",
+            "b.iso",
+            "--xml",
+            "/etc/libvirt/qemu",
+            "--qemu-cmdline",
+            "-cdrom x.iso -enable-dma",
+            "--running",
+        ])
+        .unwrap();
+        let Command::Doctor(d) = cli.command else {
+            panic!()
+        };
+        assert_eq!(d.iso.len(), 2);
+        assert_eq!(d.qemu_cmdline, ["-cdrom x.iso -enable-dma"]);
+        assert!(d.running);
+    }
+}

@@ -1,0 +1,324 @@
+//! Rendering of `isotune boot` results: the ranked table (human and
+//! Markdown) and the SVG chart (per configuration the runs as points and
+//! the median as a bar, split at the phase markers' medians).
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use isotune_qemu::report::{BootReport, ConfigResult};
+use isotune_stats::Verdict;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{bytes, paint, table};
+
+fn secs(v: Option<f64>) -> String {
+    v.map(|s| format!("{s:.2} s"))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn versus(c: &ConfigResult, baseline: &str) -> String {
+    if c.config.name == baseline {
+        return "baseline".to_owned();
+    }
+    match &c.summary.vs_baseline {
+        None => "-".to_owned(),
+        Some(v) => {
+            let ci = v
+                .speedup_ci95
+                .map(|(lo, hi)| format!(" [{lo:.2}, {hi:.2}]"))
+                .unwrap_or_default();
+            let verdict = match v.verdict {
+                Verdict::Faster => "faster",
+                Verdict::Slower => "slower",
+                Verdict::NoSignificantChange => "no significant difference",
+            };
+            format!("{:.2}x{ci} {verdict}", v.speedup)
+        }
+    }
+}
+
+struct Row {
+    cells: Vec<String>,
+}
+
+fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
+    let mut header: Vec<String> = ["#", "configuration", "median ± MAD", "min … max"]
+        .map(str::to_owned)
+        .to_vec();
+    header.extend(r.markers.iter().map(|m| format!("{m} (median)")));
+    header.extend(
+        [
+            "read from ISO",
+            "bytes/request",
+            "backend",
+            "vs baseline (95% CI)",
+        ]
+        .map(str::to_owned),
+    );
+    let rows = r
+        .ranked()
+        .into_iter()
+        .map(|c| {
+            let s = &c.summary;
+            let mut cells = vec![
+                s.rank
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".to_owned()),
+                c.config.name.clone(),
+                match (s.median_seconds, s.mad_seconds) {
+                    (Some(m), Some(d)) => format!("{m:.2} s ± {d:.2}"),
+                    _ => format!("failed ({} runs)", c.failures.len()),
+                },
+                match (s.min_seconds, s.max_seconds) {
+                    (Some(a), Some(b)) => format!("{a:.2} … {b:.2}"),
+                    _ => "-".to_owned(),
+                },
+            ];
+            cells.extend(
+                r.markers
+                    .iter()
+                    .map(|m| secs(s.phase_median_seconds.get(m).copied())),
+            );
+            cells.push(
+                s.median_rd_bytes
+                    .map(|b| bytes(b as u64))
+                    .unwrap_or_else(|| "-".to_owned()),
+            );
+            cells.push(
+                s.median_bytes_per_request
+                    .map(|b| format!("{b:.0}"))
+                    .unwrap_or_else(|| "-".to_owned()),
+            );
+            cells.push(
+                s.median_backend_share
+                    .map(|b| format!("{:.0}%", b * 100.0))
+                    .unwrap_or_else(|| "-".to_owned()),
+            );
+            cells.push(versus(c, &r.baseline));
+            Row { cells }
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The terminal report.
+pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "isotune boot: {} ({} configuration{}, {} run{} each, {} cache, QEMU {}, accel {})",
+        r.builtin
+            .as_deref()
+            .map(|b| format!("built-in {b} workload"))
+            .unwrap_or_else(|| r.iso.display().to_string()),
+        r.configs.len(),
+        if r.configs.len() == 1 { "" } else { "s" },
+        r.runs_per_config,
+        if r.runs_per_config == 1 { "" } else { "s" },
+        if r.warm { "warm" } else { "cold" },
+        r.qemu.version,
+        r.accel_used.as_deref().unwrap_or("unknown"),
+    )?;
+    if r.kvm_pvm && r.accel_used.as_deref() != Some("tcg") {
+        writeln!(
+            out,
+            "{}",
+            paint(
+                "warning: /dev/kvm here is a paravirtual nested KVM (kvm_pvm): firmware code is emulated, \
+                 timings do not describe a real KVM host",
+                color,
+                "33"
+            )
+        )?;
+    }
+    writeln!(out)?;
+    let (header, rows) = rows(r);
+    let mut t = table(header);
+    for row in rows {
+        t.add_row(row.cells);
+    }
+    writeln!(out, "{}", t.trim_fmt())?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "time: seconds from the guest's start to {}; backend: share of that time QEMU's block layer spent reading the ISO",
+        r.until
+            .as_deref()
+            .map(|u| format!("the line matching {u:?}"))
+            .unwrap_or_else(|| "the guest stopping or ISO reads settling".to_owned())
+    )?;
+    for s in &r.skipped {
+        writeln!(out, "skipped {}: {}", s.config.name, s.reason)?;
+    }
+    for c in &r.configs {
+        for f in &c.failures {
+            writeln!(out, "{}: {}", c.config.name, paint(f, color, "31"))?;
+        }
+    }
+    for n in &r.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    out.flush()
+}
+
+/// The Markdown report.
+pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
+    writeln!(out, "# isotune boot\n")?;
+    writeln!(
+        out,
+        "- image: {}\n- QEMU {} ({}), accelerator {}{}\n- {} runs per configuration, {} host cache, runs interleaved\n",
+        r.builtin
+            .as_deref()
+            .map(|b| format!("built-in {b} workload"))
+            .unwrap_or_else(|| format!("`{}`", r.iso.display())),
+        r.qemu.version,
+        r.qemu.binary.display(),
+        r.accel_used.as_deref().unwrap_or("unknown"),
+        if r.kvm_pvm { " (kvm_pvm: paravirtual nested KVM)" } else { "" },
+        r.runs_per_config,
+        if r.warm { "warm" } else { "cold" },
+    )?;
+    let (header, rows) = rows(r);
+    writeln!(out, "| {} |", header.join(" | "))?;
+    writeln!(out, "|{}", "---|".repeat(header.len()))?;
+    for row in rows {
+        let cells: Vec<String> = row.cells.iter().map(|c| c.replace('|', "\\|")).collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    if !r.skipped.is_empty() {
+        writeln!(out, "\nSkipped:\n")?;
+        for s in &r.skipped {
+            writeln!(out, "- `{}`: {}", s.config.name, s.reason)?;
+        }
+    }
+    out.flush()
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(89, 161, 79),
+    RGBColor(225, 87, 89),
+    RGBColor(176, 122, 161),
+    RGBColor(118, 183, 178),
+];
+
+/// Draws the chart as SVG: one column per configuration (rank order), the
+/// median as a bar split at the phase markers' medians, each run a point,
+/// the configuration's name and median above its column.
+pub fn chart(path: &Path, r: &BootReport) -> Result<(), String> {
+    let configs = r.ranked();
+    let n = configs.len().max(1);
+    let top = configs
+        .iter()
+        .flat_map(|c| c.runs.iter().map(|x| x.seconds))
+        .fold(0.0f64, f64::max)
+        .max(0.1)
+        * 1.2;
+    let width = (160 + 130 * n as u32).max(520);
+    let root = SVGBackend::new(path, (width, 440)).into_drawing_area();
+    let e = |err: &dyn std::fmt::Display| format!("cannot draw {}: {err}", path.display());
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let title = format!(
+        "isotune boot: {} ({} runs each, {})",
+        r.builtin.as_deref().unwrap_or("ISO"),
+        r.runs_per_config,
+        r.accel_used.as_deref().unwrap_or("?")
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(10)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_x_axis()
+        .y_desc("seconds to the end of the boot")
+        .draw()
+        .map_err(|x| e(&x))?;
+    // The phases, in the order of the baseline's (or first) medians.
+    let mut phases: Vec<(&str, f64)> = r
+        .markers
+        .iter()
+        .filter_map(|m| {
+            let c = configs
+                .iter()
+                .find(|c| c.summary.phase_median_seconds.contains_key(m))?;
+            Some((m.as_str(), c.summary.phase_median_seconds[m]))
+        })
+        .collect();
+    phases.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut legend: Vec<String> = phases.iter().map(|(m, _)| format!("to {m}")).collect();
+    legend.push(if phases.is_empty() {
+        "median".to_owned()
+    } else {
+        "to the end".to_owned()
+    });
+    for (k, label) in legend.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()].mix(0.55);
+        chart
+            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+            .map_err(|x| e(&x))?
+            .label(label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    for (i, c) in configs.iter().enumerate() {
+        let x0 = i as f64 + 0.2;
+        let x1 = i as f64 + 0.8;
+        if let Some(end) = c.summary.median_seconds {
+            let mut cuts: Vec<f64> = phases
+                .iter()
+                .filter_map(|(m, _)| c.summary.phase_median_seconds.get(*m).copied())
+                .filter(|v| *v < end)
+                .collect();
+            cuts.push(end);
+            let mut from = 0.0;
+            for (k, to) in cuts.iter().enumerate() {
+                let k = if k + 1 == cuts.len() {
+                    legend.len() - 1
+                } else {
+                    k
+                };
+                let color = PALETTE[k % PALETTE.len()].mix(0.55);
+                chart
+                    .draw_series([Rectangle::new([(x0, from), (x1, *to)], color.filled())])
+                    .map_err(|x| e(&x))?;
+                from = *to;
+            }
+        }
+        let runs = c.runs.len().max(1) as f64;
+        chart
+            .draw_series(c.runs.iter().enumerate().map(|(j, run)| {
+                let x = x0 + (x1 - x0) * (j as f64 + 0.5) / runs;
+                Circle::new((x, run.seconds), 3, BLACK.filled())
+            }))
+            .map_err(|x| e(&x))?;
+        let highest = c.runs.iter().map(|x| x.seconds).fold(0.0f64, f64::max);
+        let label = match c.summary.median_seconds {
+            Some(m) => format!("{} {m:.2} s", c.config.name),
+            None => format!("{} failed", c.config.name),
+        };
+        let style = ("sans-serif", 12)
+            .into_font()
+            .into_text_style(&root)
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart
+            .draw_series([Text::new(
+                label,
+                (i as f64 + 0.5, highest + top * 0.02),
+                style,
+            )])
+            .map_err(|x| e(&x))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}

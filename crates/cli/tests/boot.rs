@@ -1,0 +1,376 @@
+//! End-to-end tests of `isotune boot` with real qemu-system-x86_64 under
+//! TCG: the built-in firmware workload on every bus, the ranking, the
+//! outputs, and the promise that nothing survives a run (no QEMU process,
+//! socket, temporary file or ISO copy) — after a normal end, a timeout, a
+//! bad input or Ctrl-C.
+
+use isotune_testutil as common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command as Bin;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn isotune() -> Bin {
+    Bin::cargo_bin("isotune").unwrap()
+}
+
+fn qemu() -> Option<PathBuf> {
+    common::tool("qemu-system-x86_64")
+}
+
+/// A private TMPDIR, so leftovers can be checked.
+fn tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("isotune-boot-test.")
+        .tempdir_in("/var/tmp")
+        .unwrap()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// QEMU processes whose command line mentions `needle`.
+fn qemu_processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("qemu-system") && cmd.contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn assert_nothing_left(tmp: &Path) {
+    let name = tmp.to_string_lossy().into_owned();
+    assert!(
+        qemu_processes_mentioning(&name).is_empty(),
+        "QEMU left running"
+    );
+    assert!(
+        entries(tmp).is_empty(),
+        "left in TMPDIR: {:?}",
+        entries(tmp)
+    );
+}
+
+fn config<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["config"]["name"] == name)
+        .unwrap_or_else(|| panic!("no configuration {name}: {v:#}"))
+}
+
+#[test]
+fn builtin_workload_on_every_bus_ranks_virtio_scsi_above_ide() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let out_dir = tempfile::tempdir().unwrap();
+    let chart = out_dir.path().join("boot.svg");
+    let md = out_dir.path().join("boot.md");
+    let out = isotune()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "boot",
+            "--json",
+            "--accel",
+            "tcg",
+            "--payload-mib",
+            "2",
+            "--runs",
+            "2",
+        ])
+        .arg("--chart")
+        .arg(&chart)
+        .arg("--markdown")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["accel_used"], "tcg");
+    assert_eq!(v["baseline"], "ide");
+    for name in ["ide", "ahci", "virtio-scsi"] {
+        let c = config(&v, name);
+        let runs = c["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "{name}: {c:#}");
+        for r in runs {
+            // The program reads the whole 2 MiB payload: blockstats see it.
+            assert!(r["rd_bytes"].as_u64().unwrap() >= 2 << 20, "{r:#}");
+            assert!(r["seconds"].as_f64().unwrap() > 0.0);
+            assert_eq!(r["end"], "marker");
+            assert!(r["phases"]["start"].as_f64().unwrap() < r["seconds"].as_f64().unwrap());
+        }
+        assert!(c["summary"]["median_seconds"].as_f64().is_some());
+    }
+    // SeaBIOS: one 2048-byte sector per ATAPI request on IDE, larger
+    // requests on AHCI and virtio-scsi.
+    let bpr = |name: &str| {
+        config(&v, name)["summary"]["median_bytes_per_request"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(bpr("ide"), 2048.0);
+    assert!(bpr("virtio-scsi") > 8192.0, "{}", bpr("virtio-scsi"));
+    assert!(bpr("ahci") > 8192.0, "{}", bpr("ahci"));
+    let rank = |name: &str| config(&v, name)["summary"]["rank"].as_u64().unwrap();
+    assert!(rank("virtio-scsi") < rank("ide"), "{v:#}");
+    let vs = &config(&v, "virtio-scsi")["summary"]["vs_baseline"];
+    assert!(vs["speedup"].as_f64().unwrap() > 1.0, "{vs:#}");
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("virtio-scsi"),
+        "{svg}"
+    );
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("| # | configuration |"), "{text}");
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn human_table_and_skipped_combinations() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    isotune()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "boot",
+            "--accel",
+            "tcg",
+            "--payload-mib",
+            "1",
+            "--runs",
+            "1",
+            "--bus",
+            "ide",
+            "--machine",
+            "pc,q35",
+            "--cache",
+            "none,writeback",
+            "--aio",
+            "native",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ide/pc/cache=none"))
+        .stdout(predicate::str::contains("skipped ide/q35"))
+        .stdout(predicate::str::contains("IDE needs machine pc"))
+        .stdout(predicate::str::contains("aio=native needs cache=none"));
+    // When nothing is left to run, it says why.
+    isotune()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "boot",
+            "--accel",
+            "tcg",
+            "--cache",
+            "writeback",
+            "--aio",
+            "native",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nothing to run"));
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn storage_copies_are_booted_and_removed() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let a = tempfile::tempdir_in("/var/tmp").unwrap();
+    let b = tempfile::tempdir_in("/dev/shm").unwrap();
+    let out = isotune()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "boot",
+            "--json",
+            "--accel",
+            "tcg",
+            "--payload-mib",
+            "1",
+            "--runs",
+            "1",
+            "--bus",
+            "virtio-scsi",
+        ])
+        .arg("--storage")
+        .arg(a.path())
+        .arg("--storage")
+        .arg(b.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let isos: Vec<&str> = v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["iso"].as_str().unwrap())
+        .collect();
+    assert_eq!(isos.len(), 2);
+    assert!(isos[0].starts_with(a.path().to_str().unwrap()), "{isos:?}");
+    assert!(isos[1].starts_with(b.path().to_str().unwrap()), "{isos:?}");
+    assert!(entries(a.path()).is_empty() && entries(b.path()).is_empty());
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn a_timeout_or_a_missing_marker_is_a_failed_run_and_leaves_nothing() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let run = |extra: &[&str]| -> Value {
+        let start = Instant::now();
+        let out = isotune()
+            .env("TMPDIR", tmp.path())
+            .args([
+                "boot", "--json", "--accel", "tcg", "--runs", "1", "--bus", "ide",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(60));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // 512 MiB through 2 KiB IDE requests takes minutes: the 2 s limit hits.
+    let v = run(&["--payload-mib", "512", "--timeout", "2"]);
+    let failures = config(&v, "ide")["failures"].to_string();
+    assert!(
+        failures.contains("2 s") || failures.contains("2.0"),
+        "{failures}"
+    );
+    assert!(config(&v, "ide")["runs"].as_array().unwrap().is_empty());
+    // The guest powers off without ever printing the final marker.
+    let v = run(&["--payload-mib", "1", "--until", "this line never comes"]);
+    let failures = config(&v, "ide")["failures"].to_string();
+    assert!(
+        failures.contains("without printing a line matching"),
+        "{failures}"
+    );
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn bad_input_is_one_line_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.iso");
+    std::fs::write(&text, "not an image").unwrap();
+    type Case = (Vec<String>, Vec<(&'static str, &'static str)>);
+    let cases: Vec<Case> = vec![
+        (vec![text.display().to_string()], vec![]),
+        (vec!["/nonexistent/x.iso".into()], vec![]),
+        (vec!["--until".into(), "(".into()], vec![]),
+        (
+            vec![],
+            vec![("ISOTUNE_QEMU", "/nonexistent/qemu-system-x86_64")],
+        ),
+        (vec!["--storage".into(), "/nonexistent".into()], vec![]),
+        (vec!["--baseline".into(), "floppy".into()], vec![]),
+    ];
+    for (args, env) in cases {
+        if qemu().is_none() && env.is_empty() {
+            continue;
+        }
+        let mut cmd = isotune();
+        cmd.env("TMPDIR", dir.path())
+            .args(["boot", "--accel", "tcg", "--runs", "1"])
+            .args(&args);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("isotune: error:"), "{err}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_qemu_and_removes_everything() {
+    let Some(_) = qemu() else {
+        return;
+    };
+    let tmp = tmpdir();
+    let bin = assert_cmd::cargo::cargo_bin("isotune");
+    let mut child = Command::new(bin)
+        .env("TMPDIR", tmp.path())
+        .args([
+            "boot",
+            "--accel",
+            "tcg",
+            "--payload-mib",
+            "512",
+            "--runs",
+            "3",
+            "--bus",
+            "ide",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until QEMU runs, then interrupt isotune as a terminal would.
+    let needle = tmp.path().to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while qemu_processes_mentioning(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "QEMU never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_nothing_left(tmp.path());
+}
