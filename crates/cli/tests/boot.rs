@@ -374,3 +374,100 @@ fn ctrl_c_stops_qemu_and_removes_everything() {
     assert!(err.contains("interrupted"), "{err}");
     assert_nothing_left(tmp.path());
 }
+
+/// The two realistic workloads of issue 5 through `isotune boot`: GRUB
+/// (BIOS and UEFI, so OVMF from the matrix) and Linux (ata_piix on IDE,
+/// virtio_scsi), with their phase markers.
+#[test]
+fn grub_and_linux_workloads_boot_to_their_markers() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let work = tempfile::tempdir_in("/var/tmp").unwrap();
+    let (grub_dir, linux_dir) = (work.path().join("grub"), work.path().join("linux"));
+    std::fs::create_dir_all(&grub_dir).unwrap();
+    std::fs::create_dir_all(&linux_dir).unwrap();
+    let Some(grub) = common::boot::grub_iso(&grub_dir, 4 << 20) else {
+        return;
+    };
+    let Some(linux) = common::boot::linux_iso(&linux_dir, 4 << 20) else {
+        return;
+    };
+    let boot = |iso: &Path, extra: &[&str]| -> Value {
+        let out = isotune()
+            .env("TMPDIR", tmp.path())
+            .args([
+                "boot",
+                "--json",
+                "--accel",
+                "tcg",
+                "--runs",
+                "1",
+                "--timeout",
+                "120",
+            ])
+            .arg(iso)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = boot(
+        &grub,
+        &[
+            "--bus",
+            "virtio-scsi",
+            "--firmware",
+            "bios,uefi",
+            "--marker",
+            "grub=^isotune: grub-start",
+            "--until",
+            "^isotune: grub-done",
+        ],
+    );
+    for name in ["virtio-scsi/bios", "virtio-scsi/uefi"] {
+        let run = &config(&v, name)["runs"][0];
+        assert_eq!(run["end"], "marker", "{name}: {run:#}");
+        assert!(run["phases"]["grub"].as_f64().is_some(), "{name}: {run:#}");
+        assert!(
+            run["rd_bytes"].as_u64().unwrap() > 4 << 20,
+            "{name}: {run:#}"
+        );
+    }
+    let v = boot(
+        &linux,
+        &[
+            "--bus",
+            "ide,virtio-scsi",
+            "--machine",
+            "pc",
+            "--marker",
+            "linux=^isotune: linux-start",
+            "--marker",
+            "mounted=^isotune: mounted",
+            "--until",
+            "^isotune: linux-done",
+        ],
+    );
+    for name in ["ide", "virtio-scsi"] {
+        let run = &config(&v, name)["runs"][0];
+        let phases = &run["phases"];
+        assert!(
+            phases["linux"].as_f64().unwrap() <= phases["mounted"].as_f64().unwrap(),
+            "{name}: {run:#}"
+        );
+        assert!(
+            run["rd_bytes"].as_u64().unwrap() > 4 << 20,
+            "{name}: {run:#}"
+        );
+    }
+    assert_nothing_left(tmp.path());
+}

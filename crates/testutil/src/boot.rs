@@ -65,18 +65,22 @@ set timeout=0
 
 /// Builds `dir/grub.iso` with `grub-mkrescue` (BIOS and UEFI: packages
 /// `grub-common`, `grub-pc-bin`, `grub-efi-amd64-bin`, `xorriso`,
-/// `mtools`). Its grub.cfg prints [`GRUB_START`], reads `/boot/payload`
-/// (`payload_bytes` of pseudo-random data) whole with `hashsum --hash
-/// adler32` (cheap, so the time is the reading), prints [`GRUB_DONE`] and
-/// runs `halt`, which powers the VM off under SeaBIOS and OVMF.
+/// `mtools`). Its grub.cfg loads the Debian cloud kernel (see
+/// [`linux_iso`]), prints [`GRUB_START`], loads `/boot/payload`
+/// (`payload_bytes` of pseudo-random data) as the initrd, the way an
+/// installer's GRUB loads its initrd (one plain read of the whole file),
+/// prints [`GRUB_DONE`] and runs `halt`, which powers the VM off under
+/// SeaBIOS and OVMF. The kernel is never started.
 pub fn grub_iso(dir: &Path, payload_bytes: u64) -> Option<PathBuf> {
+    let (vmlinuz, _) = kernel_dir()?;
     let cfg = format!(
-        "{GRUB_SERIAL}echo {GRUB_START}\n\
-         hashsum --hash adler32 /boot/payload\n\
+        "{GRUB_SERIAL}linux /boot/vmlinuz\n\
+         echo {GRUB_START}\n\
+         initrd /boot/payload\n\
          echo {GRUB_DONE}\n\
          halt\n"
     );
-    mkrescue(dir, "grub", &cfg, payload_bytes, &[])
+    mkrescue(dir, "grub", &cfg, payload_bytes, &[("vmlinuz", &vmlinuz)])
 }
 
 /// Runs grub-mkrescue on a tree holding `grub.cfg`, the payload and `extra`
@@ -134,10 +138,12 @@ for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
 echo "isotune: linux-start"
 i=0
 while [ ! -b /dev/sr0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-mount -t iso9660 -o ro /dev/sr0 /mnt || echo "isotune: error no cdrom"
-echo "isotune: mounted"
-cat /mnt/boot/payload > /dev/null
-echo "isotune: linux-done"
+if mount -t iso9660 -o ro /dev/sr0 /mnt; then
+  echo "isotune: mounted"
+  cat /mnt/boot/payload > /dev/null && echo "isotune: linux-done"
+else
+  echo "isotune: error cannot mount /dev/sr0"
+fi
 poweroff -f
 "#;
 
@@ -358,11 +364,12 @@ impl Qemu {
     }
 
     /// Whether a serial line starts with `prefix` once terminal escape
-    /// sequences are removed (GRUB and OVMF clear the screen on the line
-    /// they print next).
+    /// sequences are removed (GRUB and OVMF clear the screen at the start
+    /// of the line they print next).
     fn seen(&self, prefix: &str) -> bool {
+        // GRUB ends lines with "\n\r": split on both.
         self.serial()
-            .lines()
+            .split(['\r', '\n'])
             .any(|l| strip_ansi(l).starts_with(prefix))
     }
 

@@ -174,7 +174,11 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
         r.qemu.version,
         r.qemu.binary.display(),
         r.accel_used.as_deref().unwrap_or("unknown"),
-        if r.kvm_pvm { " (kvm_pvm: paravirtual nested KVM)" } else { "" },
+        if r.kvm_pvm && r.accel_used.as_deref() != Some("tcg") {
+            " (kvm_pvm: a paravirtual nested KVM, timings describe no real host)"
+        } else {
+            ""
+        },
         r.runs_per_config,
         if r.warm { "warm" } else { "cold" },
     )?;

@@ -116,7 +116,7 @@ pub fn markdown(out: &mut dyn Write, r: &CheckReport) -> io::Result<()> {
         )?;
     }
     writeln!(out, "**Verdict: {}**\n", verdict_word(r.verdict))?;
-    writeln!(out, "| # | severity | finding | evidence | fix |")?;
+    writeln!(out, "| # | severity | finding | subject | evidence |")?;
     writeln!(out, "|---|---|---|---|---|")?;
     for (i, f) in r.findings.iter().enumerate() {
         writeln!(
@@ -126,9 +126,21 @@ pub fn markdown(out: &mut dyn Write, r: &CheckReport) -> io::Result<()> {
             severity_word(f.severity),
             md_cell(&f.title),
             f.id,
+            md_cell(f.subject.as_deref().unwrap_or("the image")),
             md_cell(&f.evidence),
-            md_cell(f.fix.as_deref().unwrap_or(""))
         )?;
+    }
+    writeln!(out, "\n## Fixes, in order\n")?;
+    for (i, f) in r.findings.iter().enumerate() {
+        let Some(fix) = &f.fix else { continue };
+        writeln!(out, "{}. {} (`{}`)\n", i + 1, f.title, f.id)?;
+        if let Some(why) = &f.why {
+            writeln!(out, "   {why}\n")?;
+        }
+        writeln!(out, "   ```\n{}\n   ```\n", indent(fix, "   "))?;
+        if let Some(reference) = &f.reference {
+            writeln!(out, "   Reference: {reference}\n")?;
+        }
     }
     writeln!(out, "\n## Image\n")?;
     writeln!(out, "- volume id: `{}`", r.inspect.volume_id)?;
@@ -153,6 +165,13 @@ pub fn markdown(out: &mut dyn Write, r: &CheckReport) -> io::Result<()> {
         )?;
     }
     out.flush()
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines()
+        .map(|l| format!("{by}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn md_cell(s: &str) -> String {
