@@ -30,8 +30,9 @@ pub struct DoctorArgs {
     pub running: bool,
 
     /// Read host facts from a captured /proc + /sys tree (made by
-    /// scripts/capture-host) instead of this machine.
-    #[arg(long, value_name = "DIR", hide = true)]
+    /// scripts/capture-host OUTDIR PATH...) instead of this machine; --iso
+    /// then names a PATH the capture lists.
+    #[arg(long, value_name = "DIR")]
     pub sysroot: Option<PathBuf>,
 
     /// Print JSON (stable schema with `schema_version`): `findings[]` and `facts`.

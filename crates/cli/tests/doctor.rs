@@ -259,6 +259,50 @@ fn captured_host_trees_are_read_with_sysroot() {
         .args(["doctor", "--sysroot", "/nonexistent"])
         .assert()
         .code(2);
+    // With the capture's file list, the storage and filesystem rules see
+    // the captured host's chain: an HDD under LVM with a low readahead, an
+    // NFS mount with a small rsize.
+    let (v, _) = json(
+        isotune()
+            .args(["doctor", "--json", "--sysroot"])
+            .arg(data.join("hdd-lvm"))
+            .args(["--iso", "/srv/iso/ubuntu-24.04-live-server-amd64.iso"]),
+    );
+    let found = ids(&v);
+    assert!(
+        found.contains(&"storage.rotational".to_owned()),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&"storage.low-readahead".to_owned()),
+        "{found:?}"
+    );
+    let chain: Vec<&str> = v["facts"]["files"][0]["storage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["dm-0", "sda3", "sda"]);
+    let (v, _) = json(
+        isotune()
+            .args(["doctor", "--json", "--sysroot"])
+            .arg(data.join("nfs"))
+            .args(["--iso", "/mnt/isos/Fedora-Workstation-Live-x86_64-40.ISO"]),
+    );
+    assert!(ids(&v).contains(&"fs.network".to_owned()), "{v:#}");
+    assert_eq!(
+        v["facts"]["files"][0]["mount"]["network"]["server"],
+        "fileserver"
+    );
+    // A path the capture does not list is named in a one-line error.
+    isotune()
+        .args(["doctor", "--sysroot"])
+        .arg(data.join("nfs"))
+        .args(["--iso", "/elsewhere.iso"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/elsewhere.iso"));
 }
 
 /// Kills the process on drop, so a failed assertion leaves nothing behind.

@@ -91,9 +91,13 @@ pub fn gather(args: &DoctorArgs) -> Result<DoctorReport> {
     let mut files = Vec::new();
     let mut images = Vec::new();
     for iso in &args.iso {
-        let (f, image) = iso_facts(iso)?;
-        files.push(f);
-        images.extend(image);
+        if root.is_live() {
+            let (f, image) = iso_facts(iso)?;
+            files.push(f);
+            images.extend(image);
+        } else {
+            files.push(captured_file_facts(&root, iso)?);
+        }
     }
     let mut vms = Vec::new();
     for x in &args.xml {
@@ -182,6 +186,48 @@ pub fn iso_facts(iso: &Path) -> Result<(FileFacts, Option<ImageFacts>)> {
     Ok((facts, image))
 }
 
+/// File facts from a capture made by `scripts/capture-host OUTDIR PATH...`:
+/// its `isotune-capture.tsv` gives each captured path's device number and
+/// size, and the tree under OUTDIR gives the mount and storage chain.
+fn captured_file_facts(root: &SysRoot, iso: &Path) -> Result<FileFacts> {
+    let tsv = root.path("/isotune-capture.tsv");
+    let text = std::fs::read_to_string(&tsv).with_context(|| {
+        format!(
+            "cannot read {} (made by scripts/capture-host)",
+            tsv.display()
+        )
+    })?;
+    for (n, line) in text.lines().enumerate() {
+        let mut cols = line.split('\t');
+        let (Some(path), Some(dev), Some(size)) = (cols.next(), cols.next(), cols.next()) else {
+            bail!(
+                "{}: line {}: expected PATH, MAJ:MIN and SIZE",
+                tsv.display(),
+                n + 1
+            );
+        };
+        if Path::new(path) != iso {
+            continue;
+        }
+        let parsed = dev.split_once(':').and_then(|(a, b)| {
+            Some(isotune_host::DevNum {
+                major: a.parse().ok()?,
+                minor: b.parse().ok()?,
+            })
+        });
+        let (Some(dev), Ok(size)) = (parsed, size.trim().parse::<u64>()) else {
+            bail!(
+                "{}: line {}: bad device number or size",
+                tsv.display(),
+                n + 1
+            );
+        };
+        return Ok(isotune_host::file_facts_at(root, iso, size, dev));
+    }
+    bail!("{}: not in the capture {}", iso.display(), tsv.display())
+}
+
+/// The definitions in `--xml PATH` (a file, a directory, or `-`).
 pub fn load_xml(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<VmDefinition>> {
     if path == Path::new("-") {
         let mut text = String::new();
