@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use isotune_vmconfig::{Drive, Origin, Source, VmDefinition};
+use isotune_vmconfig::{ConfigIssue, Drive, Origin, Source, VmDefinition};
 
 /// How a VM's fix is spelled: libvirt XML or QEMU arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,11 @@ pub(crate) fn vm_label(vm: &VmDefinition) -> String {
         Origin::Process { pid } => format!("QEMU process {pid}"),
         Origin::Isotune => "isotune's VM".to_string(),
     }
+}
+
+/// `VM "web1" -drive #2`: the VM and where in its definition an issue is.
+pub(crate) fn issue_subject(vm: &VmDefinition, issue: &ConfigIssue) -> String {
+    format!("{} {}", vm_label(vm), issue.context)
 }
 
 /// The drive's id, or its position (`#2`) when it has none.
@@ -87,7 +92,8 @@ pub(crate) fn where_to_edit(vm: &VmDefinition) -> String {
 /// Whether a path or URL names an ISO image (`.iso`, any case).
 pub(crate) fn looks_like_iso(name: &str) -> bool {
     let name = name.split(['?', '#']).next().unwrap_or(name);
-    name.len() >= 4 && name[name.len() - 4..].eq_ignore_ascii_case(".iso")
+    // Bytes, not a str slice: the cut may fall inside a multi-byte character.
+    name.len() >= 4 && name.as_bytes()[name.len() - 4..].eq_ignore_ascii_case(b".iso")
 }
 
 /// Whether a drive's source is an ISO image by name.
@@ -139,45 +145,24 @@ pub(crate) fn or_unset<T: std::fmt::Display>(value: Option<T>, unset: &str) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use isotune_vmconfig::{Bus, Firmware, Media};
+    use isotune_vmconfig::{Bus, Media};
     use std::path::PathBuf;
 
     fn vm(name: Option<&str>, origin: Origin) -> VmDefinition {
         VmDefinition {
             name: name.map(str::to_string),
-            origin,
-            domain_type: None,
-            accel: vec![],
-            machine: None,
-            firmware: Firmware::Default,
-            kernel: None,
-            initrd: None,
-            drives: vec![],
-            controllers: vec![],
-            iothreads: vec![],
-            memory_bytes: None,
-            issues: vec![],
+            ..VmDefinition::new(origin)
         }
     }
 
     #[test]
     fn subjects_name_the_vm_drive_and_source() {
+        let iso = Source::File {
+            path: PathBuf::from("/isos/x.iso"),
+        };
         let d = Drive {
             id: Some("hdc".into()),
-            media: Media::Cdrom,
-            bus: Bus::Ide,
-            device: None,
-            controller: None,
-            source: Source::File {
-                path: PathBuf::from("/isos/x.iso"),
-            },
-            format: None,
-            cache: None,
-            cache_direct: None,
-            aio: None,
-            readonly: None,
-            iothread: None,
-            boot_order: None,
+            ..Drive::new(Media::Cdrom, Bus::Ide, iso)
         };
         let v = vm(Some("web1"), Origin::QemuCmdline);
         assert_eq!(
@@ -198,6 +183,8 @@ mod tests {
         assert!(looks_like_iso("http://h/x.ISO?x=1"));
         assert!(!looks_like_iso("/v/disk.qcow2"));
         assert!(!looks_like_iso("iso"));
+        // Regression: slicing the last four bytes of a str panicked here.
+        assert!(!looks_like_iso("/isos/caf\u{e9}\u{20ac}"));
         assert_eq!(bytes(512), "512 bytes");
         assert_eq!(bytes(4 << 30), "4.0 GiB (4294967296 bytes)");
         assert_eq!(bytes(1536), "1.5 KiB (1536 bytes)");

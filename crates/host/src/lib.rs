@@ -26,6 +26,7 @@
 //! warning in the facts and go on. They fail only when the file asked about
 //! does not exist.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod accel;

@@ -65,6 +65,8 @@ fn read_process(root: &SysRoot, pid: u32, w: &mut Warnings) -> Option<QemuProces
                 }
             }
         }
+        // It exited after its cmdline was read: no longer running.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(e) => w.io(&fd_dir, &e),
     }
     Some(QemuProcess {

@@ -2,10 +2,11 @@
 //! QEMU holding an ISO open.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use isotune_host::{file_facts, host_facts, DeviceClass, LayerKind, SysRoot};
+use isotune_testutil::boot::Qemu;
 
 #[test]
 fn a_file_in_var_tmp_has_a_mount_and_a_chain_ending_in_a_disk() {
@@ -40,21 +41,8 @@ fn live_host_facts() {
     }
 }
 
-/// Kills and reaps the child however the test ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_paused_qemu_and_its_iso() {
-    let Some(qemu) = isotune_testutil::tool("qemu-system-x86_64") else {
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
     let iso = dir.path().join("small test.iso");
     let tree = dir.path().join("tree");
@@ -64,30 +52,16 @@ fn a_paused_qemu_and_its_iso() {
         std::fs::write(&iso, vec![0u8; 64 * 2048]).unwrap();
     }
     let iso = std::fs::canonicalize(&iso).unwrap();
-    let child = Command::new(qemu)
-        .args([
-            "-S",
-            "-display",
-            "none",
-            "-nodefaults",
-            "-no-user-config",
-            "-accel",
-            "tcg",
-            "-cdrom",
-        ])
-        .arg(&iso)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut guard = KillOnDrop(child);
-    let pid = guard.0.id();
+    let iso_arg = iso.to_str().unwrap();
+    let Some(mut qemu) = Qemu::spawn(dir.path(), &["-S", "-cdrom", iso_arg]) else {
+        return;
+    };
+    let pid = qemu.pid();
     let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let start = Instant::now();
     while !holds(&fd_dir, &iso) {
-        if let Ok(Some(status)) = guard.0.try_wait() {
-            panic!("qemu exited with {status}");
+        if let Some((status, stderr)) = qemu.exited() {
+            panic!("qemu exited with {status}:\n{stderr}");
         }
         assert!(
             start.elapsed() < Duration::from_secs(5),
@@ -109,7 +83,6 @@ fn a_paused_qemu_and_its_iso() {
     );
     assert!(q.argv.iter().any(|a| a == "-S"));
     assert_eq!(q.open_isos, std::slice::from_ref(&iso));
-    drop(guard);
 }
 
 fn holds(fd_dir: &Path, file: &Path) -> bool {

@@ -222,7 +222,7 @@ pub const LEGACY_CDROM_DEVICE: &str = "ide1-cd0";
 
 #[cfg(test)]
 mod tests {
-    use isotune_vmconfig::{Accel, Bus, Drive, Firmware, Media, Origin, Source};
+    use isotune_vmconfig::{Accel, Bus, Drive, Media, Origin, Source};
 
     use super::*;
 
@@ -276,14 +276,8 @@ mod tests {
     #[test]
     fn vm_argv_leaves_the_accelerator_to_the_runner() {
         let def = VmDefinition {
-            name: None,
-            origin: Origin::Isotune,
-            domain_type: None,
             accel: vec![Accel::Kvm, Accel::Tcg],
             machine: Some("pc".into()),
-            firmware: Firmware::Default,
-            kernel: None,
-            initrd: None,
             drives: vec![Drive {
                 id: Some("cd0".into()),
                 media: Media::Cdrom,
@@ -301,10 +295,7 @@ mod tests {
                 iothread: None,
                 boot_order: Some(1),
             }],
-            controllers: Vec::new(),
-            iothreads: Vec::new(),
-            memory_bytes: None,
-            issues: Vec::new(),
+            ..VmDefinition::new(Origin::Isotune)
         };
         let a = vm_argv(&def);
         assert!(

@@ -1,6 +1,7 @@
 //! QEMU for isotune: a QMP client, a launcher that builds argv from an
 //! `isotune-vmconfig` definition, and the boot measurement runner.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cleanup;

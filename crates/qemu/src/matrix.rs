@@ -348,13 +348,8 @@ impl BootConfig {
         };
         VmDefinition {
             name: Some(self.name.clone()),
-            origin: Origin::Isotune,
-            domain_type: None,
-            accel: Vec::new(),
             machine: Some(self.machine.word().to_owned()),
             firmware,
-            kernel: None,
-            initrd: None,
             drives: vec![Drive {
                 id: Some(CDROM_ID.to_owned()),
                 media: Media::Cdrom,
@@ -380,9 +375,8 @@ impl BootConfig {
                 boot_order: Some(1),
             }],
             controllers,
-            iothreads: Vec::new(),
             memory_bytes: Some(memory_bytes),
-            issues: Vec::new(),
+            ..VmDefinition::new(Origin::Isotune)
         }
     }
 }

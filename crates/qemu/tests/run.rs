@@ -232,7 +232,9 @@ fn firmware_boot(vm_argv: Vec<String>, iso: &Path, until: bool) -> Option<isotun
 
 #[test]
 fn run_firmware_workload_ide_vs_virtio_scsi() {
-    use isotune_vmconfig::{Bus, CacheMode, Controller, Drive, Firmware, Media, Origin, Source};
+    use isotune_vmconfig::{
+        Bus, CacheMode, Controller, Drive, Media, Origin, Source, VmDefinition,
+    };
 
     if isotune_testutil::tool("qemu-system-x86_64").is_none() {
         return;
@@ -254,15 +256,8 @@ fn run_firmware_workload_ide_vs_virtio_scsi() {
     assert!(r.serial.iter().any(|l| l.text.starts_with("isotune: done")));
 
     // virtio-scsi, built from the vmconfig model.
-    let def = isotune_vmconfig::VmDefinition {
-        name: None,
-        origin: Origin::Isotune,
-        domain_type: None,
-        accel: Vec::new(),
+    let def = VmDefinition {
         machine: Some("pc".into()),
-        firmware: Firmware::Default,
-        kernel: None,
-        initrd: None,
         drives: vec![Drive {
             id: Some("cd0".into()),
             media: Media::Cdrom,
@@ -283,9 +278,7 @@ fn run_firmware_workload_ide_vs_virtio_scsi() {
             kind: "virtio-scsi".into(),
             iothread: None,
         }],
-        iothreads: Vec::new(),
-        memory_bytes: None,
-        issues: Vec::new(),
+        ..VmDefinition::new(Origin::Isotune)
     };
     let r = firmware_boot(isotune_qemu::launch::vm_argv(&def), &iso, true).unwrap();
     assert_eq!(r.end, EndReason::Marker);

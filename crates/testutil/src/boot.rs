@@ -10,7 +10,7 @@
 //! Every builder returns `None` when a tool or file it needs is missing
 //! (and panics under `ISOTUNE_REQUIRE_TOOLS=1`, see [`crate::tool`]).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -318,7 +318,9 @@ pub fn cdrom_args(bus: CdBus, iso: &Path) -> Vec<String> {
     v
 }
 
-/// A running `qemu-system-x86_64`, killed when dropped.
+/// A running `qemu-system-x86_64`, killed when dropped. Tests that only
+/// need a paused QEMU (its command line, the files it holds open, QMP)
+/// pass `-S` in the arguments.
 #[derive(Debug)]
 pub struct Qemu {
     child: Child,
@@ -356,6 +358,32 @@ impl Qemu {
             serial,
             qmp,
         })
+    }
+
+    /// The QEMU process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `None` while QEMU runs; once it has exited, its status and what it
+    /// wrote on stderr (why it refused its arguments).
+    pub fn exited(&mut self) -> Option<(ExitStatus, String)> {
+        let status = self.child.try_wait().ok()??;
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        Some((status, stderr))
+    }
+
+    /// QEMU's argv as the kernel shows it (`/proc/PID/cmdline`).
+    pub fn cmdline(&self) -> Vec<String> {
+        let raw = std::fs::read(format!("/proc/{}/cmdline", self.pid()))
+            .expect("cannot read QEMU's /proc/PID/cmdline");
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
     }
 
     /// What the guest wrote on COM1 so far.

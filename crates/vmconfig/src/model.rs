@@ -63,6 +63,38 @@ pub struct VmDefinition {
     pub issues: Vec<ConfigIssue>,
 }
 
+impl VmDefinition {
+    /// A definition from `origin` with nothing in it yet: no name, no
+    /// drives, default firmware, QEMU's default accelerator. Parsers fill it
+    /// in; tests and the boot matrix use it with `..VmDefinition::new(..)`.
+    pub fn new(origin: Origin) -> VmDefinition {
+        VmDefinition {
+            name: None,
+            origin,
+            domain_type: None,
+            accel: Vec::new(),
+            machine: None,
+            firmware: Firmware::Default,
+            kernel: None,
+            initrd: None,
+            drives: Vec::new(),
+            controllers: Vec::new(),
+            iothreads: Vec::new(),
+            memory_bytes: None,
+            issues: Vec::new(),
+        }
+    }
+
+    /// The issues as `(kind, option, context)`, for tests to compare.
+    #[cfg(test)]
+    pub(crate) fn issue_summary(&self) -> Vec<(IssueKind, &str, &str)> {
+        self.issues
+            .iter()
+            .map(|i| (i.kind, i.option.as_str(), i.context.as_str()))
+            .collect()
+    }
+}
+
 /// An accelerator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,6 +182,31 @@ impl CacheMode {
     pub fn is_direct(&self) -> bool {
         matches!(self, CacheMode::None | CacheMode::Directsync)
     }
+
+    /// The mode as QEMU and libvirt write it (`writeback`, `none`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            CacheMode::Writeback => "writeback",
+            CacheMode::None => "none",
+            CacheMode::Writethrough => "writethrough",
+            CacheMode::Directsync => "directsync",
+            CacheMode::Unsafe => "unsafe",
+            CacheMode::Other(s) => s,
+        }
+    }
+
+    /// A mode QEMU and libvirt both spell this way; `None` for anything else
+    /// (including libvirt's `default`, which callers treat as unset).
+    pub(crate) fn from_name(v: &str) -> Option<CacheMode> {
+        Some(match v {
+            "writeback" => CacheMode::Writeback,
+            "none" => CacheMode::None,
+            "writethrough" => CacheMode::Writethrough,
+            "directsync" => CacheMode::Directsync,
+            "unsafe" => CacheMode::Unsafe,
+            _ => return None,
+        })
+    }
 }
 
 /// Host AIO backend (`aio=` / `<driver io=...>`).
@@ -165,6 +222,28 @@ pub enum Aio {
     IoUring,
     /// Anything else, as written.
     Other(String),
+}
+
+impl Aio {
+    /// The backend as QEMU (`aio=`) and libvirt (`io=`) write it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Aio::Threads => "threads",
+            Aio::Native => "native",
+            Aio::IoUring => "io_uring",
+            Aio::Other(s) => s,
+        }
+    }
+
+    /// A backend QEMU and libvirt both spell this way; `None` otherwise.
+    pub(crate) fn from_name(v: &str) -> Option<Aio> {
+        Some(match v {
+            "threads" => Aio::Threads,
+            "native" => Aio::Native,
+            "io_uring" => Aio::IoUring,
+            _ => return None,
+        })
+    }
 }
 
 /// Where a drive's data comes from.
@@ -242,6 +321,27 @@ pub struct Drive {
 }
 
 impl Drive {
+    /// A drive with only its media, bus and source known: no id, device,
+    /// controller, format, cache, aio, read-only flag, iothread or boot
+    /// order. Parsers fill in the rest (`..Drive::new(..)`).
+    pub fn new(media: Media, bus: Bus, source: Source) -> Drive {
+        Drive {
+            id: None,
+            media,
+            bus,
+            device: None,
+            controller: None,
+            source,
+            format: None,
+            cache: None,
+            cache_direct: None,
+            aio: None,
+            readonly: None,
+            iothread: None,
+            boot_order: None,
+        }
+    }
+
     /// Whether reads go through O_DIRECT on the host.
     pub fn is_direct(&self) -> bool {
         self.cache_direct
@@ -280,6 +380,23 @@ pub struct ConfigIssue {
     pub context: String,
     /// One sentence.
     pub message: String,
+}
+
+impl ConfigIssue {
+    /// An issue about `option` (as written) found at `context`.
+    pub(crate) fn new(
+        kind: IssueKind,
+        option: impl Into<String>,
+        context: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigIssue {
+        ConfigIssue {
+            kind,
+            option: option.into(),
+            context: context.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Kinds of [`ConfigIssue`].

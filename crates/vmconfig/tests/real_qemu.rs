@@ -3,64 +3,33 @@
 //! back to the same definition; hand-written realistic command lines must
 //! be accepted and parse to the expected drives.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use isotune_testutil::boot::Qemu;
 use isotune_vmconfig::*;
 
-const HARNESS: &[&str] = &[
-    "-S",
-    "-display",
-    "none",
-    "-nodefaults",
-    "-no-user-config",
-    "-accel",
-    "tcg",
-];
-
-/// Starts qemu paused with `args`, checks it is alive after 300 ms, and
-/// returns what /proc/PID/cmdline says, parsed.
-fn paused(qemu: &Path, args: &[String]) -> VmDefinition {
-    let mut child = Command::new(qemu)
-        .args(HARNESS)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start qemu");
+/// Starts qemu paused with `args` (in `dir`, which holds its serial log and
+/// QMP socket), checks it is alive after 300 ms, and returns what
+/// /proc/PID/cmdline says, parsed.
+fn paused(dir: &Path, args: &[String]) -> VmDefinition {
+    let mut argv = vec!["-S"];
+    argv.extend(args.iter().map(String::as_str));
+    let mut qemu = Qemu::spawn(dir, &argv).expect("setup found qemu");
     std::thread::sleep(Duration::from_millis(300));
-    if let Some(status) = child.try_wait().unwrap() {
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        panic!("qemu exited with {status} for {args:?}:\n{err}");
+    if let Some((status, stderr)) = qemu.exited() {
+        panic!("qemu exited with {status} for {args:?}:\n{stderr}");
     }
-    let pid = child.id();
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let argv: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    parse_argv(&argv, Origin::Process { pid })
+    parse_argv(&qemu.cmdline(), Origin::Process { pid: qemu.pid() })
 }
 
-fn setup() -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
-    let qemu = isotune_testutil::tool("qemu-system-x86_64")?;
+fn setup() -> Option<(tempfile::TempDir, PathBuf)> {
+    isotune_testutil::tool("qemu-system-x86_64")?;
     // Under the target dir, not /tmp: O_DIRECT needs a real filesystem.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let iso = dir.path().join("small.iso");
     std::fs::write(&iso, vec![0u8; 64 << 10]).unwrap();
-    Some((qemu, dir, iso))
+    Some((dir, iso))
 }
 
 fn cdrom(iso: &Path, bus: Bus, device: &str) -> Drive {
@@ -86,24 +55,16 @@ fn cdrom(iso: &Path, bus: Bus, device: &str) -> Drive {
 fn def(machine: &str, drives: Vec<Drive>) -> VmDefinition {
     VmDefinition {
         name: Some("isotune-test".into()),
-        origin: Origin::Isotune,
-        domain_type: None,
-        accel: Vec::new(),
         machine: Some(machine.into()),
-        firmware: Firmware::Default,
-        kernel: None,
-        initrd: None,
         drives,
-        controllers: Vec::new(),
-        iothreads: Vec::new(),
         memory_bytes: Some(256 << 20),
-        issues: Vec::new(),
+        ..VmDefinition::new(Origin::Isotune)
     }
 }
 
 #[test]
 fn emitted_argv_is_accepted_and_reads_back() {
-    let Some((qemu, _dir, iso)) = setup() else {
+    let Some((dir, iso)) = setup() else {
         return;
     };
     let mut defs = Vec::new();
@@ -155,7 +116,7 @@ fn emitted_argv_is_accepted_and_reads_back() {
     defs.push(d);
 
     for want in defs {
-        let mut got = paused(&qemu, &to_argv(&want));
+        let mut got = paused(dir.path(), &to_argv(&want));
         assert!(matches!(got.origin, Origin::Process { .. }));
         got.origin = want.origin.clone();
         let mut want = want;
@@ -166,13 +127,13 @@ fn emitted_argv_is_accepted_and_reads_back() {
 
 #[test]
 fn hand_written_command_lines() {
-    let Some((qemu, dir, iso)) = setup() else {
+    let Some((dir, iso)) = setup() else {
         return;
     };
     let iso = iso.display().to_string();
     let args = |s: String| split_cmdline(&s).unwrap();
 
-    let d = paused(&qemu, &args(format!("-m 256 -cdrom {iso} -boot d")));
+    let d = paused(dir.path(), &args(format!("-m 256 -cdrom {iso} -boot d")));
     assert_eq!(
         (d.drives[0].bus.clone(), d.drives[0].boot_order),
         (Bus::Ide, Some(1))
@@ -180,7 +141,7 @@ fn hand_written_command_lines() {
     assert!(d.issues.is_empty(), "{:?}", d.issues);
 
     let d = paused(
-        &qemu,
+        dir.path(),
         &args(format!(
             "-machine pc -drive file={iso},media=cdrom,if=ide,cache=none,aio=native,format=raw"
         )),
@@ -191,7 +152,7 @@ fn hand_written_command_lines() {
     assert!(d.issues.is_empty(), "{:?}", d.issues);
 
     let d = paused(
-        &qemu,
+        dir.path(),
         &args(format!(
             r#"-machine q35 -object iothread,id=iothread1
             -device '{{"driver":"virtio-scsi-pci","id":"scsi0","iothread":"iothread1"}}'
@@ -215,7 +176,7 @@ fn hand_written_command_lines() {
     let copy = dir.path().join("second.iso");
     std::fs::copy(&iso, &copy).unwrap();
     let d = paused(
-        &qemu,
+        dir.path(),
         &args(format!(
             "-M q35 -device ahci,id=ahci0 -drive if=none,id=cd1,file={iso},format=raw,readonly=on \
              -device ide-cd,drive=cd1,bus=ahci0.0 -drive file={},media=cdrom,readonly=on",

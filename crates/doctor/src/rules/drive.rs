@@ -5,7 +5,8 @@
 use isotune_vmconfig::{Aio, Bus, IssueKind, Media};
 
 use crate::describe::{
-    drive_name, drive_subject, is_iso_source, virsh_edit, vm_label, where_to_edit, Style,
+    drive_name, drive_subject, is_iso_source, issue_subject, virsh_edit, vm_label, where_to_edit,
+    Style,
 };
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
@@ -168,7 +169,7 @@ fn dangling_reference(facts: &Facts) -> Vec<Finding> {
             out.push(DANGLING_REFERENCE.finding(
                 Severity::Warn,
                 format!("{} refers to something not defined", issue.option),
-                format!("{} {}", vm_label(vm), issue.context),
+                issue_subject(vm, issue),
                 vec![format!("{}: {}", issue.option, issue.message)],
                 format!(
                     "Define what {} refers to, or remove it ({}).",

@@ -135,19 +135,14 @@ fn finding(file: &FileFacts, mount: &MountFacts, net: &NetworkFs) -> Finding {
         }
         NetworkFsKind::Fuse(_) | NetworkFsKind::Other(_) => (Severity::Info, String::new(), copy),
     };
-    let title = if problem.is_empty() {
-        format!(
-            "{path} is on {} from {}",
-            kind_name(&net.kind),
-            mount.source
-        )
-    } else {
-        format!(
-            "{path} is on {} from {} with {problem}",
-            kind_name(&net.kind),
-            mount.source
-        )
-    };
+    let mut title = format!(
+        "{path} is on {} from {}",
+        kind_name(&net.kind),
+        mount.source
+    );
+    if !problem.is_empty() {
+        title.push_str(&format!(" with {problem}"));
+    }
     NETWORK.finding(severity, title, path.to_string(), evidence, fix)
 }
 
@@ -155,6 +150,12 @@ fn finding(file: &FileFacts, mount: &MountFacts, net: &NetworkFs) -> Finding {
 mod tests {
     use super::*;
     use crate::fixtures::{example, healthy};
+
+    /// The network filesystem of the example's one file.
+    fn network_of(facts: &mut Facts) -> &mut NetworkFs {
+        let mount = facts.files[0].mount.as_mut().unwrap();
+        mount.network.as_mut().unwrap()
+    }
 
     #[test]
     fn nfs_with_small_rsize_and_one_connection_warns() {
@@ -183,13 +184,7 @@ mod tests {
     #[test]
     fn well_mounted_nfs_is_information() {
         let mut facts = example("fs.network").unwrap();
-        let net = facts.files[0]
-            .mount
-            .as_mut()
-            .unwrap()
-            .network
-            .as_mut()
-            .unwrap();
+        let net = network_of(&mut facts);
         net.rsize_bytes = Some(1 << 20);
         net.nconnect = Some(4);
         assert_eq!(network(&facts)[0].severity, Severity::Info);
@@ -198,13 +193,7 @@ mod tests {
     #[test]
     fn cifs_cache_none_warns() {
         let mut facts = example("fs.network").unwrap();
-        let net = facts.files[0]
-            .mount
-            .as_mut()
-            .unwrap()
-            .network
-            .as_mut()
-            .unwrap();
+        let net = network_of(&mut facts);
         net.kind = NetworkFsKind::Cifs;
         net.cache = Some("none".into());
         let f = network(&facts);
@@ -215,13 +204,7 @@ mod tests {
     #[test]
     fn fuse_is_information() {
         let mut facts = example("fs.network").unwrap();
-        let net = facts.files[0]
-            .mount
-            .as_mut()
-            .unwrap()
-            .network
-            .as_mut()
-            .unwrap();
+        let net = network_of(&mut facts);
         net.kind = NetworkFsKind::Fuse(Some("sshfs".into()));
         let f = network(&facts);
         assert_eq!(f[0].severity, Severity::Info);

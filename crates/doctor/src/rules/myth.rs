@@ -4,7 +4,7 @@
 
 use isotune_vmconfig::{ConfigIssue, IssueKind, VmDefinition};
 
-use crate::describe::{vm_label, where_to_edit, Style};
+use crate::describe::{issue_subject, where_to_edit, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 use crate::rules::Rule;
@@ -110,7 +110,7 @@ fn nonexistent_option(facts: &Facts) -> Vec<Finding> {
             out.push(NONEXISTENT_OPTION.finding(
                 severity,
                 format!("`{}` does not exist: {effect}", issue.option),
-                format!("{} {}", vm_label(vm), issue.context),
+                issue_subject(vm, issue),
                 vec![
                     format!("option: {}", issue.option),
                     format!("parser: {}", issue.message),
@@ -149,7 +149,7 @@ fn unknown_option(facts: &Facts) -> Vec<Finding> {
             out.push(UNKNOWN_OPTION.finding(
                 Severity::Warn,
                 format!("{what} `{}`", issue.option),
-                format!("{} {}", vm_label(vm), issue.context),
+                issue_subject(vm, issue),
                 vec![
                     format!("option: {}", issue.option),
                     format!("parser: {}", issue.message),

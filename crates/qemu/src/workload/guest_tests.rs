@@ -3,7 +3,7 @@
 //! under QEMU (TCG), so the markers and power-off they rely on are known
 //! to work on each bus and firmware the boot runner measures.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use isotune_testutil::boot::{
@@ -67,61 +67,78 @@ fn boot(
     Some(marks)
 }
 
-fn grub_boots(machine: &str, bus: CdBus, firmware: Firmware) {
+const GRUB_MARKERS: [&str; 2] = [GRUB_START, GRUB_DONE];
+const LINUX_MARKERS: [&str; 3] = [LINUX_START, LINUX_MOUNTED, LINUX_DONE];
+
+/// Builds a workload ISO with `make` (a 2 MiB payload) and boots it; returns
+/// quietly when a tool it needs is missing.
+fn boots(
+    make: fn(&Path, u64) -> Option<PathBuf>,
+    machine: &str,
+    bus: CdBus,
+    firmware: Firmware,
+    markers: &[&'static str],
+) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = grub_iso(dir.path(), 2 << 20) else {
+    let Some(iso) = make(dir.path(), 2 << 20) else {
         return;
     };
-    boot(
-        dir.path(),
-        &iso,
-        machine,
-        bus,
-        firmware,
-        &[GRUB_START, GRUB_DONE],
-    );
+    boot(dir.path(), &iso, machine, bus, firmware, markers);
 }
 
 #[test]
 fn workload_grub_boots_bios_ide() {
-    grub_boots("pc", CdBus::Builtin, Firmware::SeaBios);
+    boots(
+        grub_iso,
+        "pc",
+        CdBus::Builtin,
+        Firmware::SeaBios,
+        &GRUB_MARKERS,
+    );
 }
 
 #[test]
 fn workload_grub_boots_bios_virtio_scsi() {
-    grub_boots("pc", CdBus::VirtioScsi, Firmware::SeaBios);
+    boots(
+        grub_iso,
+        "pc",
+        CdBus::VirtioScsi,
+        Firmware::SeaBios,
+        &GRUB_MARKERS,
+    );
 }
 
 #[test]
 fn workload_grub_boots_uefi_q35() {
-    grub_boots("q35", CdBus::VirtioScsi, Firmware::Ovmf);
+    boots(
+        grub_iso,
+        "q35",
+        CdBus::VirtioScsi,
+        Firmware::Ovmf,
+        &GRUB_MARKERS,
+    );
 }
 
-const LINUX_MARKERS: [&str; 3] = [LINUX_START, LINUX_MOUNTED, LINUX_DONE];
-
-fn linux_boots(machine: &str, bus: CdBus) {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = linux_iso(dir.path(), 2 << 20) else {
-        return;
-    };
-    boot(
-        dir.path(),
-        &iso,
-        machine,
-        bus,
+#[test]
+fn workload_linux_boots_ide() {
+    boots(
+        linux_iso,
+        "pc",
+        CdBus::Builtin,
         Firmware::SeaBios,
         &LINUX_MARKERS,
     );
 }
 
 #[test]
-fn workload_linux_boots_ide() {
-    linux_boots("pc", CdBus::Builtin);
-}
-
-#[test]
 fn workload_linux_boots_virtio_scsi() {
-    linux_boots("pc", CdBus::VirtioScsi);
+    boots(
+        linux_iso,
+        "pc",
+        CdBus::VirtioScsi,
+        Firmware::SeaBios,
+        &LINUX_MARKERS,
+    );
 }
 
 /// Prints marker times for GRUB and Linux boots on each bus (run with
@@ -185,7 +202,7 @@ fn workload_guest_times() {
     ];
     for (what, iso, machine, bus, fw) in runs {
         let markers: &[&'static str] = if what.starts_with("grub") {
-            &[GRUB_START, GRUB_DONE]
+            &GRUB_MARKERS
         } else {
             &LINUX_MARKERS
         };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use roxmltree::Node;
 
-use super::{child, children, issue};
+use super::{child, children};
 use crate::model::{
     Aio, Bus, CacheMode, ConfigIssue, Controller, Drive, IssueKind, Media, Source, VmDefinition,
 };
@@ -52,7 +52,7 @@ fn check_iothread(
 ) {
     if let Some(t) = t {
         if !defined.iter().any(|x| x == t) {
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 IssueKind::Dangling,
                 format!("iothread=\"{t}\""),
                 context,
@@ -65,7 +65,7 @@ fn check_iothread(
 fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
     let issues = &mut def.issues;
     let mut invalid = |attr: &str, v: &str, why: &str| {
-        issues.push(issue(
+        issues.push(ConfigIssue::new(
             IssueKind::Invalid,
             format!("{attr}=\"{v}\""),
             ctx,
@@ -87,7 +87,9 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
     let bus_name = target.and_then(|t| t.attribute("bus")).or_else(|| {
         // libvirt derives the bus from the target name when it is missing.
         let dev = dev?;
-        Some(match &dev[..dev.len().min(2)] {
+        // `get`: the name is host input and may start with a multi-byte
+        // character, where `[..2]` would panic.
+        Some(match dev.get(..2).unwrap_or(dev) {
             "hd" => "ide",
             "sd" => "scsi",
             "vd" => "virtio",
@@ -129,7 +131,7 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
             .filter(|v| *v != "default")
     };
     let cache = attr("cache").map(|v| {
-        crate::qemu::cache_of(v).unwrap_or_else(|| {
+        CacheMode::from_name(v).unwrap_or_else(|| {
             invalid(
                 "cache",
                 v,
@@ -138,14 +140,11 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
             CacheMode::Other(v.to_string())
         })
     });
-    let aio = attr("io").map(|v| match v {
-        "threads" => Aio::Threads,
-        "native" => Aio::Native,
-        "io_uring" => Aio::IoUring,
-        other => {
-            invalid("io", other, "io must be threads, native or io_uring");
-            Aio::Other(other.to_string())
-        }
+    let aio = attr("io").map(|v| {
+        Aio::from_name(v).unwrap_or_else(|| {
+            invalid("io", v, "io must be threads, native or io_uring");
+            Aio::Other(v.to_string())
+        })
     });
     let format = attr("type").map(str::to_string);
     let mut iothread = attr("iothread").map(str::to_string);

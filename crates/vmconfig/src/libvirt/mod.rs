@@ -108,37 +108,13 @@ pub(crate) fn children<'a, 'i: 'a>(
         .filter(move |c| c.is_element() && c.tag_name().name() == name)
 }
 
-pub(crate) fn issue(
-    kind: IssueKind,
-    option: String,
-    context: &str,
-    message: String,
-) -> ConfigIssue {
-    ConfigIssue {
-        kind,
-        option,
-        context: context.to_string(),
-        message,
-    }
-}
-
 fn domain(root: Node<'_, '_>, origin: Origin) -> VmDefinition {
     let mut def = VmDefinition {
         name: child(root, "name")
             .and_then(|n| n.text())
             .map(|t| t.trim().to_string()),
-        origin,
         domain_type: root.attribute("type").map(str::to_string),
-        accel: Vec::new(),
-        machine: None,
-        firmware: Firmware::Default,
-        kernel: None,
-        initrd: None,
-        drives: Vec::new(),
-        controllers: Vec::new(),
-        iothreads: Vec::new(),
-        memory_bytes: None,
-        issues: Vec::new(),
+        ..VmDefinition::new(origin)
     };
     match def.domain_type.as_deref() {
         Some("kvm") => def.accel.push(Accel::Kvm),
@@ -151,11 +127,11 @@ fn domain(root: Node<'_, '_>, origin: Origin) -> VmDefinition {
         let value = m.text().unwrap_or_default().trim();
         match (value.parse::<u64>().ok(), unit_bytes(unit)) {
             (Some(v), Some(u)) => def.memory_bytes = v.checked_mul(u),
-            _ => def.issues.push(issue(
+            _ => def.issues.push(ConfigIssue::new(
                 IssueKind::Invalid,
                 format!("<memory unit=\"{unit}\">{value}</memory>"),
                 "<memory>",
-                "The memory size does not parse".into(),
+                "The memory size does not parse",
             )),
         }
     }
@@ -260,11 +236,11 @@ fn iothreads(root: Node<'_, '_>, def: &mut VmDefinition) {
                     next += 1;
                 }
             }
-            Err(_) => def.issues.push(issue(
+            Err(_) => def.issues.push(ConfigIssue::new(
                 IssueKind::Invalid,
                 format!("<iothreads>{text}</iothreads>"),
                 "<iothreads>",
-                "The iothread count is not a number".into(),
+                "The iothread count is not a number",
             )),
         }
     }
@@ -407,13 +383,8 @@ mod tests {
         assert_eq!(nbd.cache, Some(CacheMode::Other("fast".into())));
         assert_eq!((blk.bus.clone(), blk.boot_order), (Bus::Ide, None));
         assert!(matches!(blk.source, Source::Block { .. }));
-        let found: Vec<(IssueKind, &str, &str)> = d
-            .issues
-            .iter()
-            .map(|i| (i.kind, i.option.as_str(), i.context.as_str()))
-            .collect();
         assert_eq!(
-            found,
+            d.issue_summary(),
             [
                 (IssueKind::Invalid, "cache=\"fast\"", "<disk> #3"),
                 (
@@ -439,6 +410,14 @@ mod tests {
             (Some(2), Some(1))
         );
         assert!(d.issues.is_empty());
+    }
+
+    #[test]
+    fn non_ascii_target_name_does_not_panic() {
+        let xml = "<domain><devices><disk type='file' device='cdrom'>\
+                   <target dev='\u{20ac}x'/></disk></devices></domain>";
+        let d = parse_domain_xml(xml, origin()).unwrap();
+        assert_eq!(d.drives[0].bus, Bus::Other(String::new()));
     }
 
     #[test]

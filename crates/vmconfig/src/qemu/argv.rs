@@ -37,21 +37,7 @@ pub(crate) struct Collected {
 
 pub(crate) fn collect(argv: &[String], origin: Origin) -> Collected {
     let mut c = Collected {
-        def: VmDefinition {
-            name: None,
-            origin,
-            domain_type: None,
-            accel: Vec::new(),
-            machine: None,
-            firmware: Firmware::Default,
-            kernel: None,
-            initrd: None,
-            drives: Vec::new(),
-            controllers: Vec::new(),
-            iothreads: Vec::new(),
-            memory_bytes: None,
-            issues: Vec::new(),
-        },
+        def: VmDefinition::new(origin),
         machine_opts: Opts::default(),
         drives: Vec::new(),
         blockdevs: Vec::new(),
@@ -110,12 +96,9 @@ pub(crate) fn collect(argv: &[String], origin: Origin) -> Collected {
 
 impl Collected {
     fn issue(&mut self, kind: IssueKind, option: &str, context: String, message: String) {
-        self.def.issues.push(ConfigIssue {
-            kind,
-            option: option.to_string(),
-            context,
-            message,
-        });
+        self.def
+            .issues
+            .push(ConfigIssue::new(kind, option, context, message));
     }
 
     /// A JSON-or-QemuOpts argument; an unparsable JSON one becomes an issue.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::argv::Piece;
 use super::opts::{parse_bool, Opts};
-use super::resolve::{cache_of, checked_aio, issue, Out};
+use super::resolve::{checked_aio, Out};
 use super::source::{protocol_source, source_from_filename};
 use crate::model::{Bus, CacheMode, ConfigIssue, Drive, Firmware, IssueKind, Media, Source};
 
@@ -98,7 +98,7 @@ pub(crate) fn drive_from_opts(
     let o = &p.opts;
     let ctx = p.context.as_str();
     let invalid = |issues: &mut Vec<ConfigIssue>, key: &str, v: &str, why: &str| {
-        issues.push(issue(
+        issues.push(ConfigIssue::new(
             IssueKind::Invalid,
             format!("{key}={v}"),
             ctx,
@@ -109,7 +109,7 @@ pub(crate) fn drive_from_opts(
         for (k, v) in &o.pairs {
             if !DRIVE_KEYS.contains(&k.as_str()) && !DRIVE_PREFIXES.iter().any(|x| k.starts_with(x))
             {
-                issues.push(issue(
+                issues.push(ConfigIssue::new(
                     IssueKind::Unknown,
                     format!("{k}={v}"),
                     ctx,
@@ -159,12 +159,12 @@ pub(crate) fn drive_from_opts(
         readonly = Some(true);
     }
     let cache = o.get("cache").map(|v| {
-        cache_of(v).unwrap_or_else(|| {
-            issues.push(issue(
+        CacheMode::from_name(v).unwrap_or_else(|| {
+            issues.push(ConfigIssue::new(
                 IssueKind::Invalid,
                 format!("cache={v}"),
                 ctx,
-                "cache must be writeback, none, writethrough, directsync or unsafe".into(),
+                "cache must be writeback, none, writethrough, directsync or unsafe",
             ));
             CacheMode::Other(v.to_string())
         })

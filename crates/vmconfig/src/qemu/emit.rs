@@ -186,27 +186,13 @@ fn drive_opts(d: &Drive, id: &str) -> String {
         o.push(format!("readonly={}", on_off(r)));
     }
     if let Some(c) = &d.cache {
-        let mode = match c {
-            crate::model::CacheMode::Writeback => "writeback",
-            crate::model::CacheMode::None => "none",
-            crate::model::CacheMode::Writethrough => "writethrough",
-            crate::model::CacheMode::Directsync => "directsync",
-            crate::model::CacheMode::Unsafe => "unsafe",
-            crate::model::CacheMode::Other(s) => s,
-        };
-        o.push(format!("cache={}", escape(mode)));
+        o.push(format!("cache={}", escape(c.as_str())));
     }
     if let Some(direct) = d.cache_direct {
         o.push(format!("cache.direct={}", on_off(direct)));
     }
     if let Some(aio) = &d.aio {
-        let name = match aio {
-            crate::model::Aio::Threads => "threads",
-            crate::model::Aio::Native => "native",
-            crate::model::Aio::IoUring => "io_uring",
-            crate::model::Aio::Other(s) => s,
-        };
-        o.push(format!("aio={}", escape(name)));
+        o.push(format!("aio={}", escape(aio.as_str())));
     }
     o.join(",")
 }
@@ -327,18 +313,11 @@ mod tests {
     pub(crate) fn def(machine: Option<&str>, drives: Vec<Drive>) -> VmDefinition {
         VmDefinition {
             name: Some("t,1".into()),
-            origin: Origin::Isotune,
-            domain_type: None,
             accel: vec![Accel::Kvm, Accel::Tcg],
             machine: machine.map(str::to_string),
-            firmware: Firmware::Default,
-            kernel: None,
-            initrd: None,
             drives,
-            controllers: Vec::new(),
-            iothreads: Vec::new(),
             memory_bytes: Some(1 << 30),
-            issues: Vec::new(),
+            ..VmDefinition::new(Origin::Isotune)
         }
     }
 

@@ -18,7 +18,6 @@ mod source;
 
 pub(crate) use argv::firmware_from_bios;
 pub use emit::to_argv;
-pub(crate) use resolve::cache_of;
 pub use shell::split_cmdline;
 
 use crate::model::{Origin, VmDefinition};
@@ -161,13 +160,8 @@ mod tests {
              -drive file=/b.iso,media=cdrom,dmqueue_size=1024,dmblksz=4096,aio=fast,cache=quick \
              -device ide-cd,drive=nope,dma=on -device virtio-blk-pci,drive=x,iothread=io9 -drive if=none,id=x -device",
         );
-        let found: Vec<(IssueKind, &str, &str)> = d
-            .issues
-            .iter()
-            .map(|i| (i.kind, i.option.as_str(), i.context.as_str()))
-            .collect();
         assert_eq!(
-            found,
+            d.issue_summary(),
             [
                 (IssueKind::Unknown, "-enable-dma", "argument 10"),
                 (IssueKind::Invalid, "-device", "argument 19"),

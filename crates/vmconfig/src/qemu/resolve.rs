@@ -11,10 +11,9 @@ use super::argv::{Collected, Piece};
 use super::devices::{classify, known_property, DevClass};
 use super::drive::drive_from_opts;
 use super::opts::Opts;
-use super::source::{aio_of, walk, Chain};
+use super::source::{walk, Chain};
 use crate::model::{
-    Aio, Bus, CacheMode, ConfigIssue, Controller, Drive, Firmware, IssueKind, Media, Source,
-    VmDefinition,
+    Aio, Bus, ConfigIssue, Controller, Drive, Firmware, IssueKind, Media, Source, VmDefinition,
 };
 
 pub(crate) struct Out {
@@ -47,7 +46,7 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
         }
         for (k, v) in &d.opts.pairs {
             if !known_property(driver, k) {
-                issues.push(issue(
+                issues.push(ConfigIssue::new(
                     IssueKind::Unknown,
                     format!("{k}={v}"),
                     &d.context,
@@ -77,7 +76,7 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
         walk(&p.opts, &nodes, &mut chain, 0);
         hidden.extend(chain.visited.into_iter().skip(1));
         if let Some(name) = chain.dangling {
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 IssueKind::Dangling,
                 format!("file={name}"),
                 &p.context,
@@ -156,7 +155,7 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
                 match found {
                     Some(k) => k,
                     None => {
-                        issues.push(issue(
+                        issues.push(ConfigIssue::new(
                             IssueKind::Dangling,
                             format!("drive={x}"),
                             &d.context,
@@ -194,7 +193,7 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
     for o in &out {
         if o.attachable && !o.used {
             let id = o.drive.id.clone().unwrap_or_default();
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 IssueKind::Dangling,
                 id.clone(),
                 &o.context,
@@ -211,20 +210,6 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
     def
 }
 
-pub(crate) fn issue(
-    kind: IssueKind,
-    option: String,
-    context: &str,
-    message: String,
-) -> ConfigIssue {
-    ConfigIssue {
-        kind,
-        option,
-        context: context.to_string(),
-        message,
-    }
-}
-
 fn check_iothread(
     defined: &[String],
     iothread: Option<&str>,
@@ -233,7 +218,7 @@ fn check_iothread(
 ) {
     if let Some(t) = iothread {
         if !defined.iter().any(|x| x == t) {
-            issues.push(issue(
+            issues.push(ConfigIssue::new(
                 IssueKind::Dangling,
                 format!("iothread={t}"),
                 &d.context,
@@ -244,43 +229,21 @@ fn check_iothread(
 }
 
 pub(crate) fn checked_aio(v: &str, context: &str, issues: &mut Vec<ConfigIssue>) -> Aio {
-    aio_of(v).unwrap_or_else(|| {
-        issues.push(issue(
+    Aio::from_name(v).unwrap_or_else(|| {
+        issues.push(ConfigIssue::new(
             IssueKind::Invalid,
             format!("aio={v}"),
             context,
-            "aio must be threads, native or io_uring".into(),
+            "aio must be threads, native or io_uring",
         ));
         Aio::Other(v.to_string())
-    })
-}
-
-pub(crate) fn cache_of(v: &str) -> Option<CacheMode> {
-    Some(match v {
-        "writeback" => CacheMode::Writeback,
-        "none" => CacheMode::None,
-        "writethrough" => CacheMode::Writethrough,
-        "directsync" => CacheMode::Directsync,
-        "unsafe" => CacheMode::Unsafe,
-        _ => return None,
     })
 }
 
 fn empty_drive(id: Option<&str>) -> Drive {
     Drive {
         id: id.map(str::to_string),
-        media: Media::Cdrom,
-        bus: Bus::None,
-        device: None,
-        controller: None,
-        source: Source::Empty,
-        format: None,
-        cache: None,
-        cache_direct: None,
-        aio: None,
-        readonly: None,
-        iothread: None,
-        boot_order: None,
+        ..Drive::new(Media::Cdrom, Bus::None, Source::Empty)
     }
 }
 
@@ -354,7 +317,7 @@ fn attach(
     }
     if dangling_bus {
         let b = bus_prop.unwrap_or_default();
-        issues.push(issue(
+        issues.push(ConfigIssue::new(
             IssueKind::Dangling,
             format!("bus={b}"),
             &d.context,
@@ -365,11 +328,11 @@ fn attach(
         match v.parse::<i64>() {
             Ok(n) if n >= 0 => drive.boot_order = u32::try_from(n).ok(),
             Ok(_) => {}
-            Err(_) => issues.push(issue(
+            Err(_) => issues.push(ConfigIssue::new(
                 IssueKind::Invalid,
                 format!("bootindex={v}"),
                 &d.context,
-                "bootindex must be a number".into(),
+                "bootindex must be a number",
             )),
         }
     }

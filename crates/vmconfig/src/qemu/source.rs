@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::opts::{parse_bool, parse_size, Opts};
-use crate::model::{Aio, Source};
+use crate::model::Source;
 
 /// Format drivers: a layer that interprets the bytes below it.
 pub(crate) fn is_format_driver(d: &str) -> bool {
@@ -215,15 +215,6 @@ pub(crate) fn walk(o: &Opts, nodes: &HashMap<String, Opts>, chain: &mut Chain, d
 }
 
 /// The model's name for an `aio=` value; `None` for an invalid one.
-pub(crate) fn aio_of(v: &str) -> Option<Aio> {
-    match v {
-        "threads" => Some(Aio::Threads),
-        "native" => Some(Aio::Native),
-        "io_uring" => Some(Aio::IoUring),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::opts::{parse_json, parse_opts};
