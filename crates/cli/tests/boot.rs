@@ -457,6 +457,22 @@ fn grub_and_linux_workloads_boot_to_their_markers() {
             "^isotune: linux-done",
         ],
     );
+    // The firmware phase (GRUB loading the kernel and initramfs, up to the
+    // `linux` marker) reads 2048 bytes per request on IDE, more on
+    // virtio-scsi; the phases are told apart by the counters at each marker.
+    let firmware_phase = |name: &str| {
+        let phases = config(&v, name)["summary"]["phase_reads"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(phases[0]["until"], "linux", "{phases:#?}");
+        assert_eq!(phases.last().unwrap()["until"], "end", "{phases:#?}");
+        phases[0]["median_bytes_per_request"].as_f64().unwrap()
+    };
+    // (A few odd-sized reads, e.g. of the boot image, shift the mean by a
+    // fraction of a byte.)
+    assert!((firmware_phase("ide") - 2048.0).abs() < 8.0);
+    assert!(firmware_phase("virtio-scsi") > 8192.0);
     for name in ["ide", "virtio-scsi"] {
         let run = &config(&v, name)["runs"][0];
         let phases = &run["phases"];

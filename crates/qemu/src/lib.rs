@@ -14,7 +14,7 @@ mod serial;
 pub use error::{Error, ErrorKind, QmpError, Result};
 pub use launch::{find_qemu, AccelChoice, AccelUsed, QemuBinary, QemuVersion};
 pub use qmp::Qmp;
-pub use run::{run_boot, EndReason, RunResult, RunSpec, SerialLine};
+pub use run::{run_boot, EndReason, ReadCounters, RunResult, RunSpec, SerialLine};
 
 pub mod matrix;
 pub mod rank;

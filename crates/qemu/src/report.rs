@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::matrix::{BootConfig, SkippedConfig};
 use crate::rank::{rank, VsBaseline};
+use crate::run::ReadCounters;
 
 /// Version of the JSON schema of [`BootReport`].
 pub const SCHEMA_VERSION: u32 = 1;
@@ -91,6 +92,9 @@ pub struct RunRecord {
     pub end: String,
     /// Seconds from `cont` to each phase marker that was seen.
     pub phases: BTreeMap<String, f64>,
+    /// The ISO's read counters when each phase marker was seen.
+    #[serde(default)]
+    pub phase_reads: BTreeMap<String, ReadCounters>,
     /// Bytes the guest read from the ISO (`query-blockstats` rd_bytes).
     pub rd_bytes: u64,
     /// Read requests (`rd_operations`).
@@ -108,6 +112,78 @@ impl RunRecord {
     pub fn bytes_per_request(&self) -> Option<f64> {
         (self.rd_operations > 0).then(|| self.rd_bytes as f64 / self.rd_operations as f64)
     }
+}
+
+/// What the guest read in one phase (medians over the runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReads {
+    /// The marker that ends the phase, or `end`.
+    pub until: String,
+    /// Median bytes read in the phase.
+    pub median_rd_bytes: f64,
+    /// Median read requests in the phase.
+    pub median_rd_operations: f64,
+    /// Median bytes per request in the phase (runs with no request left out).
+    pub median_bytes_per_request: Option<f64>,
+}
+
+/// One run's reads split at its markers, in the order they were seen.
+fn run_phases(r: &RunRecord) -> Vec<(String, u64, u64)> {
+    let mut seen: Vec<(&String, f64)> = r
+        .phases
+        .iter()
+        .filter(|(m, _)| r.phase_reads.contains_key(*m))
+        .map(|(m, t)| (m, *t))
+        .collect();
+    seen.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut out = Vec::new();
+    let (mut bytes, mut ops) = (0u64, 0u64);
+    for (m, _) in seen {
+        let c = r.phase_reads[m];
+        out.push((
+            m.clone(),
+            c.rd_bytes.saturating_sub(bytes),
+            c.rd_operations.saturating_sub(ops),
+        ));
+        (bytes, ops) = (c.rd_bytes.max(bytes), c.rd_operations.max(ops));
+    }
+    out.push((
+        "end".to_owned(),
+        r.rd_bytes.saturating_sub(bytes),
+        r.rd_operations.saturating_sub(ops),
+    ));
+    out
+}
+
+fn phase_reads(runs: &[RunRecord]) -> Vec<PhaseReads> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    for r in runs {
+        for (name, b, o) in run_phases(r) {
+            if !order.contains(&name) {
+                order.push(name.clone());
+            }
+            by.entry(name).or_default().push((b, o));
+        }
+    }
+    // `end` last whatever the order the runs met the markers in.
+    order.retain(|n| n != "end");
+    order.push("end".to_owned());
+    order
+        .into_iter()
+        .filter_map(|until| {
+            let v = by.get(&until)?;
+            Some(PhaseReads {
+                median_rd_bytes: med(v.iter().map(|x| x.0 as f64))?,
+                median_rd_operations: med(v.iter().map(|x| x.1 as f64))?,
+                median_bytes_per_request: med(v
+                    .iter()
+                    .filter(|x| x.1 > 0)
+                    .map(|x| x.0 as f64 / x.1 as f64)),
+                until,
+            })
+        })
+        .collect()
 }
 
 /// A configuration's medians.
@@ -137,6 +213,9 @@ pub struct ConfigSummary {
     pub median_backend_share: Option<f64>,
     /// Median QEMU CPU seconds.
     pub median_qemu_cpu_seconds: Option<f64>,
+    /// What was read in each phase, in boot order: up to each marker, then
+    /// from the last marker to the end (`end`).
+    pub phase_reads: Vec<PhaseReads>,
     /// Against the baseline (absent for the baseline itself).
     pub vs_baseline: Option<VsBaseline>,
 }
@@ -180,6 +259,11 @@ pub fn summarize(configs: &mut [ConfigResult], baseline: usize) {
                 .filter(|r| r.seconds > 0.0)
                 .map(|r| r.rd_total_time_ns as f64 / 1e9 / r.seconds)),
             median_qemu_cpu_seconds: med(c.runs.iter().map(|r| r.qemu_cpu_seconds)),
+            phase_reads: if c.runs.is_empty() {
+                Vec::new()
+            } else {
+                phase_reads(&c.runs)
+            },
             vs_baseline: r.vs_baseline,
         };
     }
@@ -200,6 +284,7 @@ impl ConfigSummary {
             median_bytes_per_request: None,
             median_backend_share: None,
             median_qemu_cpu_seconds: None,
+            phase_reads: Vec::new(),
             vs_baseline: None,
         }
     }
@@ -225,6 +310,13 @@ mod tests {
             seconds,
             end: "marker".to_owned(),
             phases: BTreeMap::from([("start".to_owned(), seconds / 10.0)]),
+            phase_reads: BTreeMap::from([(
+                "start".to_owned(),
+                ReadCounters {
+                    rd_bytes: 4096,
+                    rd_operations: 2,
+                },
+            )]),
             rd_bytes,
             rd_operations: ops,
             rd_total_time_ns: (seconds * 1e8) as u64,
@@ -273,5 +365,12 @@ mod tests {
         assert!((configs[2].summary.phase_median_seconds["start"] - 0.105).abs() < 1e-9);
         assert!((configs[0].summary.median_backend_share.unwrap() - 0.1).abs() < 1e-6);
         assert!(configs[2].summary.vs_baseline.unwrap().speedup > 3.5);
+        let phases = &configs[0].summary.phase_reads;
+        assert_eq!(phases.len(), 2);
+        assert_eq!(phases[0].until, "start");
+        assert_eq!(phases[0].median_bytes_per_request, Some(2048.0));
+        assert_eq!(phases[1].until, "end");
+        assert_eq!(phases[1].median_rd_bytes, ((1 << 20) - 4096) as f64);
+        assert_eq!(phases[1].median_rd_operations, 510.0);
     }
 }

@@ -129,6 +129,15 @@ pub struct SerialLine {
     pub text: String,
 }
 
+/// Read counters of the measured device at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReadCounters {
+    /// Bytes read so far.
+    pub rd_bytes: u64,
+    /// Read requests so far.
+    pub rd_operations: u64,
+}
+
 /// The measurements of one boot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -142,6 +151,11 @@ pub struct RunResult {
     /// First appearance of each marker, seconds since `cont`; markers never
     /// seen are absent.
     pub marker_seconds: BTreeMap<String, f64>,
+    /// The device's read counters when each marker was first seen (read
+    /// right after the line arrived: reads the guest issued before printing
+    /// it and that are still in flight may be missing), so each phase's
+    /// bytes per request can be told apart. Empty without a `device`.
+    pub marker_reads: BTreeMap<String, ReadCounters>,
     /// The last serial lines (at most 200).
     pub serial: Vec<SerialLine>,
     /// Bytes the guest read from the device.
@@ -220,6 +234,7 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
         started_epoch: 0.0,
         lines: VecDeque::new(),
         markers: BTreeMap::new(),
+        marker_reads: BTreeMap::new(),
     };
     let result = run.measure(&sock);
     // Drop order: the guard kills the group, then `dir` is removed.
@@ -250,6 +265,7 @@ struct Running<'a> {
     started_epoch: f64,
     lines: VecDeque<SerialLine>,
     markers: BTreeMap<String, f64>,
+    marker_reads: BTreeMap<String, ReadCounters>,
 }
 
 impl Running<'_> {
@@ -299,6 +315,7 @@ impl Running<'_> {
             end,
             elapsed_seconds,
             marker_seconds: std::mem::take(&mut self.markers),
+            marker_reads: std::mem::take(&mut self.marker_reads),
             serial: self.lines.drain(..).collect(),
             rd_bytes: counters.rd_bytes,
             rd_operations: counters.rd_operations,
@@ -376,6 +393,7 @@ impl Running<'_> {
                 // QEMU closed stdout: it is exiting; QMP will say so.
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
             }
+            self.counters_at_new_markers(qmp)?;
             self.check_cancel()?;
             let now = Instant::now();
             if let Some((t, until)) = marker_end {
@@ -432,6 +450,27 @@ impl Running<'_> {
                 }
             }
         }
+    }
+
+    /// Reads the device's counters for markers seen since the last call.
+    fn counters_at_new_markers(&mut self, qmp: &mut Qmp<UnixStream>) -> Result<()> {
+        let spec = self.spec;
+        let Some(dev) = &spec.device else {
+            return Ok(());
+        };
+        if self.markers.len() == self.marker_reads.len() {
+            return Ok(());
+        }
+        let c = self.counters(qmp, dev)?;
+        for name in self.markers.keys() {
+            self.marker_reads
+                .entry(name.clone())
+                .or_insert(ReadCounters {
+                    rd_bytes: c.rd_bytes,
+                    rd_operations: c.rd_operations,
+                });
+        }
+        Ok(())
     }
 
     /// Records a serial line; returns its time when it is the `until` marker.

@@ -228,6 +228,7 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
                     seconds: r.seconds,
                     end: render::word(&r.end),
                     phases: r.marker_seconds,
+                    phase_reads: r.marker_reads,
                     rd_bytes: r.rd_bytes,
                     rd_operations: r.rd_operations,
                     rd_total_time_ns: r.rd_total_time_ns,

@@ -102,6 +102,26 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
     (header, rows)
 }
 
+/// `to start 10.00 KiB in 5 requests (2048 B each); to end ...`
+fn phases_line(c: &ConfigResult) -> String {
+    c.summary
+        .phase_reads
+        .iter()
+        .map(|p| {
+            format!(
+                "to {} {} in {:.0} requests{}",
+                p.until,
+                bytes(p.median_rd_bytes as u64),
+                p.median_rd_operations,
+                p.median_bytes_per_request
+                    .map(|b| format!(" ({b:.0} B each)"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The terminal report.
 pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()> {
     writeln!(
@@ -147,6 +167,15 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
             .map(|u| format!("the line matching {u:?}"))
             .unwrap_or_else(|| "the guest stopping or ISO reads settling".to_owned())
     )?;
+    if !r.markers.is_empty() {
+        writeln!(out, "reads by phase (medians):")?;
+        for c in r.ranked() {
+            if c.summary.phase_reads.is_empty() {
+                continue;
+            }
+            writeln!(out, "  {}: {}", c.config.name, phases_line(c))?;
+        }
+    }
     for s in &r.skipped {
         writeln!(out, "skipped {}: {}", s.config.name, s.reason)?;
     }
@@ -188,6 +217,14 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
     for row in rows {
         let cells: Vec<String> = row.cells.iter().map(|c| c.replace('|', "\\|")).collect();
         writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    if !r.markers.is_empty() {
+        writeln!(out, "\nReads by phase (medians):\n")?;
+        for c in r.ranked() {
+            if !c.summary.phase_reads.is_empty() {
+                writeln!(out, "- `{}`: {}", c.config.name, phases_line(c))?;
+            }
+        }
     }
     if !r.skipped.is_empty() {
         writeln!(out, "\nSkipped:\n")?;
