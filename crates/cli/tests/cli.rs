@@ -71,7 +71,16 @@ fn version_help_completions_and_man() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("isotune "));
-    for sub in ["check", "inspect", "verify", "bench", "completions", "man"] {
+    for sub in [
+        "check",
+        "inspect",
+        "verify",
+        "bench",
+        "doctor",
+        "boot",
+        "completions",
+        "man",
+    ] {
         isotune().args([sub, "--help"]).assert().success();
     }
     for shell in ["bash", "zsh", "fish"] {
@@ -93,6 +102,8 @@ fn version_help_completions_and_man() {
         .assert()
         .success();
     assert!(dir.path().join("isotune-verify.1").is_file());
+    assert!(dir.path().join("isotune-doctor.1").is_file());
+    assert!(dir.path().join("isotune-boot.1").is_file());
 }
 
 #[test]
