@@ -39,9 +39,10 @@ pub enum ColorChoice {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The main job: verify the image and inspect what a boot reads from it,
-    /// in one prioritised report. With no ISO, audits a sample image isotune
-    /// writes itself.
+    /// The main job: verify the image, inspect what a boot reads, run the
+    /// doctor for this ISO (host, storage, the VMs using it) and a short
+    /// bench, in one prioritised report. With no ISO, audits a sample image
+    /// isotune writes itself.
     Check(CheckArgs),
     /// Show an ISO's structure: volume descriptors, namespaces, El Torito
     /// boot entries, hybrid MBR/GPT partitions, the files a boot reads and

@@ -109,11 +109,11 @@ pub struct BootArgs {
     pub marker: Vec<(String, String)>,
 
     /// End a run when the guest has read nothing from the ISO for SECONDS.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
     pub settle: Option<f64>,
 
     /// Give up on a run after SECONDS.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
     pub timeout: f64,
 
     /// Guest memory, MiB.
@@ -172,6 +172,13 @@ choice_parser!(firmware, FirmwareChoice);
 choice_parser!(cache, CacheChoice);
 choice_parser!(aio, AioChoice);
 
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v <= 86_400.0 => Ok(v),
+        _ => Err("expected a number of seconds above 0 (at most 86400)".to_owned()),
+    }
+}
+
 fn marker(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((name, re)) if !name.is_empty() && !re.is_empty() => {
@@ -218,6 +225,8 @@ mod tests {
         assert!(b.iso.is_none());
         assert!(Cli::try_parse_from(["isotune", "boot", "--bus", "floppy"]).is_err());
         assert!(Cli::try_parse_from(["isotune", "boot", "--marker", "nothing"]).is_err());
+        assert!(Cli::try_parse_from(["isotune", "boot", "--timeout", "0"]).is_err());
+        assert!(Cli::try_parse_from(["isotune", "boot", "--settle", "-1"]).is_err());
     }
 
     #[test]

@@ -333,46 +333,57 @@ fn ctrl_c_stops_qemu_and_removes_everything() {
     let Some(_) = qemu() else {
         return;
     };
-    let tmp = tmpdir();
-    let bin = assert_cmd::cargo::cargo_bin("isotune");
-    let mut child = Command::new(bin)
-        .env("TMPDIR", tmp.path())
-        .args([
-            "boot",
-            "--accel",
-            "tcg",
-            "--payload-mib",
-            "512",
-            "--runs",
-            "3",
-            "--bus",
-            "ide",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    // SIGINT (Ctrl-C) while QEMU runs, SIGTERM (systemd, timeout(1), a CI
+    // cancel) likewise, and SIGINT while the built-in image is still being
+    // written, before any QEMU.
+    let cases = [
+        (rustix::process::Signal::INT, true),
+        (rustix::process::Signal::TERM, true),
+        (rustix::process::Signal::INT, false),
+    ];
+    for (signal, wait_for_qemu) in cases {
+        let tmp = tmpdir();
+        let bin = assert_cmd::cargo::cargo_bin("isotune");
+        let payload = if wait_for_qemu { "512" } else { "1024" };
+        let mut child = Command::new(bin)
+            .env("TMPDIR", tmp.path())
+            .args(["boot", "--accel", "tcg", "--runs", "3", "--bus", "ide"])
+            .args(["--payload-mib", payload])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let needle = tmp.path().to_string_lossy().into_owned();
+        if wait_for_qemu {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while qemu_processes_mentioning(&needle).is_empty() {
+                assert!(Instant::now() < deadline, "QEMU never started");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        } else {
+            // Until the image file exists and is being written.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while entries(tmp.path()).is_empty() {
+                assert!(Instant::now() < deadline, "no image written");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+            signal,
+        )
         .unwrap();
-    // Wait until QEMU runs, then interrupt isotune as a terminal would.
-    let needle = tmp.path().to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while qemu_processes_mentioning(&needle).is_empty() {
-        assert!(Instant::now() < deadline, "QEMU never started");
-        std::thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        let status = child.wait().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(2), "{signal:?}: {err}");
+        assert!(err.contains("interrupted"), "{signal:?}: {err}");
+        assert_nothing_left(tmp.path());
     }
-    std::thread::sleep(Duration::from_millis(500));
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let start = Instant::now();
-    let status = child.wait().unwrap();
-    assert!(start.elapsed() < Duration::from_secs(10));
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(2), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    assert_nothing_left(tmp.path());
 }
 
 /// The two realistic workloads of issue 5 through `isotune boot`: GRUB

@@ -223,6 +223,28 @@ fn bad_input_is_one_line_exit_2() {
             "{args:?} not named in: {err}"
         );
     }
+    // With something else to analyse, a bad input is a warning.
+    let good = dir.path().join("good.xml");
+    std::fs::write(
+        &good,
+        "<domain type='kvm'><name>good</name><devices><disk type='file' device='cdrom'>\
+         <source file='/isos/x.iso'/><target dev='hdc' bus='ide'/></disk></devices></domain>",
+    )
+    .unwrap();
+    let (v, code) = json(
+        isotune()
+            .args(["doctor", "--json", "--iso", "/nonexistent/x.iso", "--xml"])
+            .arg(&bad)
+            .arg("--xml")
+            .arg(&good),
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["facts"]["vms"][0]["name"], "good");
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains("bad.xml") && warnings.contains("/nonexistent/x.iso"),
+        "{warnings}"
+    );
     // A truncated command line and unknown options are findings, not errors.
     let (v, code) = json(isotune().args([
         "doctor",

@@ -19,6 +19,11 @@ pub fn sysctl_note(name: &str) -> Option<&'static str> {
              an ISO fetched over a long or lossy network path, and for a server sending to many \
              clients."
         }
+        "net.ipv4.tcp_available_congestion_control" => {
+            "The congestion algorithms this kernel offers (read-only list; the one in use is \
+             net.ipv4.tcp_congestion_control): irrelevant to local ISO reads; bbr matters at \
+             most for a server sending ISOs over long or lossy network paths."
+        }
         "net.core.rmem_max" | "net.core.wmem_max" | "net.ipv4.tcp_rmem" | "net.ipv4.tcp_wmem" => {
             "Socket buffer limits: irrelevant to a local ISO; larger receive buffers help only an \
              ISO read over a high-latency, high-bandwidth network path (NFS, HTTP)."
@@ -59,6 +64,7 @@ mod tests {
             "net.core.somaxconn",
             "net.core.netdev_max_backlog",
             "net.ipv4.tcp_congestion_control",
+            "net.ipv4.tcp_available_congestion_control",
             "vm.dirty_ratio",
             "vm.dirty_background_bytes",
         ] {
@@ -70,6 +76,9 @@ mod tests {
         assert!(sysctl_note("net.core.somaxconn")
             .unwrap()
             .contains("irrelevant to a local ISO"));
+        let available = sysctl_note("net.ipv4.tcp_available_congestion_control").unwrap();
+        assert!(available.contains("irrelevant to local ISO reads"));
+        assert!(available.contains("bbr"));
         assert_eq!(sysctl_note("kernel.pid_max"), None);
     }
 }

@@ -9,17 +9,35 @@
 //! Limitations:
 //! - A partition has no `queue/` directory: its queue fields are left
 //!   `None`; the disk layer right below it carries the values that apply.
-//! - A loop device's backing file is recorded, not followed: it lives on
-//!   another filesystem whose chain is a separate question.
+//! - A loop device is followed through its backing file: the layer below a
+//!   loop device is the top of the chain under the file system holding
+//!   `loop/backing_file` (so an image on a spinning disk shows that disk).
+//!   On the live root that device comes from `statx` on the backing file;
+//!   a backing file reported as `(deleted)` or that cannot be stat'ed is a
+//!   warning and the chain stops at the loop device. A captured tree cannot
+//!   be stat'ed: its device comes from the backing file's line in the
+//!   tree's `isotune-capture.tsv` (`PATH<TAB>MAJ:MIN<TAB>SIZE`), and without
+//!   one the chain silently stops at the loop device. So when capturing a
+//!   host whose ISO sits on a loop device, pass the backing file's path to
+//!   `scripts/capture-host` as an extra PATH: that records its device and
+//!   the chain under it, and the captured chain is complete.
 //! - iSCSI and FC disks show up as `sd*` and are classed by rotation like
 //!   local disks.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
-use crate::mounts::parse_dev;
-use crate::read::{exists, list_dir, read_bool, read_opt, read_parsed, resolve, Warnings};
+use crate::file::statx_size_dev;
+use crate::mounts::{choose, parse_dev, MountEntry};
+use crate::read::{exists, list_dir, read_bool, read_opt, read_parsed, resolve, why, Warnings};
 use crate::{BlockLayer, DevNum, DeviceClass, LayerKind, SysRoot};
+
+/// The file of a captured tree that lists each captured PATH with its
+/// device number and size (written by `scripts/capture-host`).
+const CAPTURE_TSV: &str = "/isotune-capture.tsv";
+
+/// What `loop/backing_file` ends with when the file has been removed.
+const DELETED: &str = " (deleted)";
 
 /// Deepest layer visited (the top is depth 0).
 pub const MAX_DEPTH: usize = 16;
@@ -29,15 +47,21 @@ pub const MAX_LAYERS: usize = 256;
 /// The chain under device `dev`, top first. `source` is the mount source,
 /// used when `dev` has no `/sys/dev/block` entry (btrfs and overlay report
 /// an anonymous `0:N`) and the source names a block device (`/dev/sdb2`,
-/// `/dev/mapper/NAME`).
+/// `/dev/mapper/NAME`). `mounts` (the tree's mountinfo) gives the mount
+/// source of a loop device's backing file in the same way.
 pub(crate) fn storage_chain(
     root: &SysRoot,
     dev: DevNum,
     source: Option<&str>,
+    mounts: &[MountEntry],
     w: &mut Warnings,
 ) -> Vec<BlockLayer> {
     let Some(top) = find_top(root, dev, source, w) else {
         return Vec::new();
+    };
+    let mut backing = Backing {
+        mounts,
+        captured: None,
     };
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -56,7 +80,15 @@ pub(crate) fn storage_chain(
             );
             break;
         }
-        let (layer, below_dirs) = read_layer(root, &dir, &name, w);
+        let (mut layer, mut below_dirs) = read_layer(root, &dir, &name, w);
+        if let LayerKind::Loop {
+            backing_file: Some(file),
+            ..
+        } = &layer.kind
+        {
+            below_dirs = backing.top(root, &dir, file, w).into_iter().collect();
+            layer.below = dir_names(&below_dirs);
+        }
         out.push(layer);
         if depth == MAX_DEPTH {
             if !below_dirs.is_empty() {
@@ -102,6 +134,98 @@ fn find_top(
         w.add(&link, "not found");
     }
     None
+}
+
+/// Finds the device under a loop device's backing file.
+struct Backing<'a> {
+    /// The tree's mounts (the source of a backing file on an anonymous
+    /// device).
+    mounts: &'a [MountEntry],
+    /// A captured tree's `isotune-capture.tsv`, `(PATH, device)` per line,
+    /// read on first use (empty when the tree has none).
+    captured: Option<Vec<(PathBuf, DevNum)>>,
+}
+
+impl Backing<'_> {
+    /// The `/sys/devices/...` directory of the top of the chain under the
+    /// backing file `file` of the loop device at `dir`; `None` (the chain
+    /// stops at the loop device) when it cannot be told.
+    fn top(
+        &mut self,
+        root: &SysRoot,
+        dir: &Path,
+        file: &Path,
+        w: &mut Warnings,
+    ) -> Option<PathBuf> {
+        let entry = dir.join("loop/backing_file");
+        if file
+            .as_os_str()
+            .as_encoded_bytes()
+            .ends_with(DELETED.as_bytes())
+        {
+            w.add(
+                &entry,
+                "the backing file was deleted: the chain stops at the loop device",
+            );
+            return None;
+        }
+        let dev = if root.is_live() {
+            match statx_size_dev(file) {
+                Ok((_, dev)) => dev,
+                Err(e) => {
+                    w.add(
+                        &entry,
+                        format_args!("cannot stat {}: {}", file.display(), why(&e)),
+                    );
+                    return None;
+                }
+            }
+        } else {
+            self.captured(root, w)
+                .iter()
+                .find(|(p, _)| p == file)
+                .map(|&(_, dev)| dev)?
+        };
+        let source = choose(self.mounts, file, dev).map(|m| m.facts.source.as_str());
+        find_top(root, dev, source, w)
+    }
+
+    /// The lines of the tree's `isotune-capture.tsv`.
+    fn captured(&mut self, root: &SysRoot, w: &mut Warnings) -> &[(PathBuf, DevNum)] {
+        self.captured.get_or_insert_with(|| {
+            let abs = Path::new(CAPTURE_TSV);
+            read_opt(root, abs, w)
+                .map(|text| parse_capture(&text, abs, w))
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// `PATH<TAB>MAJ:MIN<TAB>SIZE` lines (the path may itself hold a tab: the
+/// last two fields are split off). A malformed line is a warning.
+fn parse_capture(text: &str, abs: &Path, w: &mut Warnings) -> Vec<(PathBuf, DevNum)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let mut fields = line.rsplitn(3, '\t');
+        let (_size, dev, path) = (fields.next(), fields.next(), fields.next());
+        match (path, dev.and_then(parse_dev)) {
+            (Some(path), Some(dev)) if path.starts_with('/') => {
+                out.push((PathBuf::from(path), dev));
+            }
+            _ => w.add(abs, format_args!("line {}: cannot parse {line:?}", i + 1)),
+        }
+    }
+    out
+}
+
+/// The kernel names (last components) of layer directories.
+fn dir_names(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .filter_map(|d| d.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .collect()
 }
 
 fn resolved(root: &SysRoot, abs: &Path, w: &mut Warnings) -> Option<PathBuf> {
@@ -176,10 +300,7 @@ fn read_layer(
     } else {
         (LayerKind::Disk, slaves(root, dir, w))
     };
-    let below = below_dirs
-        .iter()
-        .filter_map(|d| d.file_name().and_then(|n| n.to_str()).map(str::to_string))
-        .collect();
+    let below = dir_names(&below_dirs);
     let mut layer = BlockLayer {
         name: name.to_string(),
         dev,
@@ -353,6 +474,7 @@ mod tests {
                 minor: 0,
             },
             None,
+            &[],
             &mut w,
         );
         let names: Vec<_> = chain.iter().map(|l| l.name.as_str()).collect();
@@ -393,6 +515,7 @@ mod tests {
                 minor: 41,
             },
             Some("/dev/mapper/vg-root"),
+            &[],
             &mut w,
         );
         assert_eq!(chain.len(), MAX_DEPTH + 1);
@@ -425,6 +548,7 @@ mod tests {
                 minor: 40,
             },
             Some("/dev/sda"),
+            &[],
             &mut w,
         );
         assert_eq!(chain.len(), 1);
@@ -433,9 +557,14 @@ mod tests {
         assert_eq!(w.0.len(), 2, "{:?}", w.0);
         // No entry for a real device number is a warning; an anonymous one is not.
         let mut w = Warnings::default();
-        assert!(
-            storage_chain(&SysRoot::at(d), DevNum { major: 8, minor: 9 }, None, &mut w).is_empty()
-        );
+        assert!(storage_chain(
+            &SysRoot::at(d),
+            DevNum { major: 8, minor: 9 },
+            None,
+            &[],
+            &mut w
+        )
+        .is_empty());
         assert_eq!(w.0, ["/sys/dev/block/8:9: not found"]);
         let mut w = Warnings::default();
         assert!(storage_chain(
@@ -445,6 +574,7 @@ mod tests {
                 minor: 52
             },
             Some("fs:/x"),
+            &[],
             &mut w
         )
         .is_empty());

@@ -177,7 +177,9 @@ pub enum LayerKind {
     },
     /// A loop device.
     Loop {
-        /// `loop/backing_file`.
+        /// `loop/backing_file`, as read (ending in ` (deleted)` when the
+        /// file has been removed). The layers under the file system holding
+        /// it follow the loop layer in the chain.
         backing_file: Option<PathBuf>,
         /// `loop/dio` (direct I/O to the backing file).
         direct_io: Option<bool>,
@@ -215,7 +217,8 @@ pub struct BlockLayer {
     pub kind: LayerKind,
     /// Its class.
     pub class: DeviceClass,
-    /// Names of the layers directly below (`slaves/`, a partition's disk).
+    /// Names of the layers directly below (`slaves/`, a partition's disk,
+    /// the top layer under a loop device's backing file).
     pub below: Vec<String>,
     /// `queue/rotational`.
     pub rotational: Option<bool>,

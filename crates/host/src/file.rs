@@ -18,13 +18,19 @@ use crate::{DevNum, Error, FileFacts, SysRoot};
 /// Size in bytes and device number of `path` on this machine (`statx`,
 /// following symlinks).
 pub fn stat_file(path: &Path) -> Result<(u64, DevNum), Error> {
+    statx_size_dev(path).map_err(|e| Error::new(path, e))
+}
+
+/// [`stat_file`] with the bare io error (the storage chain turns it into a
+/// warning when it stats a loop device's backing file).
+pub(crate) fn statx_size_dev(path: &Path) -> io::Result<(u64, DevNum)> {
     let st = statx(
         CWD,
         path,
         AtFlags::empty(),
         StatxFlags::SIZE | StatxFlags::TYPE,
     )
-    .map_err(|e| Error::new(path, io::Error::from(e)))?;
+    .map_err(io::Error::from)?;
     Ok((
         st.stx_size,
         DevNum {
@@ -50,7 +56,13 @@ pub fn file_facts_at(root: &SysRoot, path: &Path, size_bytes: u64, dev: DevNum) 
     if mount.is_none() && !mounts.is_empty() {
         w.add(info, format_args!("no mount holds {}", path.display()));
     }
-    let storage = storage_chain(root, dev, mount.as_ref().map(|m| m.source.as_str()), &mut w);
+    let storage = storage_chain(
+        root,
+        dev,
+        mount.as_ref().map(|m| m.source.as_str()),
+        &mounts,
+        &mut w,
+    );
     FileFacts {
         path: path.to_path_buf(),
         size_bytes,

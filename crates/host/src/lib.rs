@@ -17,7 +17,9 @@
 //!   the ISOs they hold open).
 //! - `file`: [`stat_file`], [`file_facts_at`], [`file_facts`], built on
 //!   `mounts` (`/proc/self/mountinfo`, network filesystems) and `blockdev`
-//!   (the `/sys/dev/block` chain: partitions, dm, md, loop, disks).
+//!   (the `/sys/dev/block` chain: partitions, dm, md, loop, disks; a loop
+//!   device is followed through its backing file, which a capture must
+//!   list as an extra PATH for the captured chain to be complete).
 //! - `read`: reading entries under the root, warnings, and resolving a
 //!   captured tree's symlinks inside the tree.
 //! - `error`: [`Error`].

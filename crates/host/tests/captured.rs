@@ -236,8 +236,11 @@ fn nfs_tree_cifs_and_sshfs() {
     assert!(f.warnings.is_empty(), "{:?}", f.warnings);
 }
 
+/// The ISO's file system is on /dev/loop0, whose backing file sits on an
+/// HDD partition: the chain goes through the loop device down to the disk
+/// (the capture lists the backing file as an extra PATH).
 #[test]
-fn loop_device_records_its_backing_file_only() {
+fn loop_device_is_followed_down_to_the_disk() {
     let h = host_facts(&tree("loop"));
     assert!(h.warnings.is_empty(), "{:?}", h.warnings);
     assert!(h.accel.vmx && h.accel.hypervisor && h.accel.kvm_device);
@@ -246,8 +249,8 @@ fn loop_device_records_its_backing_file_only() {
     let f = file("loop", "/mnt/image/isos/alpine-virt-3.20.iso", dev(7, 0));
     assert!(f.warnings.is_empty(), "{:?}", f.warnings);
     assert_eq!(f.mount.unwrap().mount_point, Path::new("/mnt/image"));
-    assert_eq!(names(&f.storage), ["loop0"]);
-    let l = &f.storage[0];
+    assert_eq!(names(&f.storage), ["loop0", "sda1", "sda"]);
+    let (l, part, disk) = (&f.storage[0], &f.storage[1], &f.storage[2]);
     assert_eq!(
         l.kind,
         LayerKind::Loop {
@@ -259,7 +262,87 @@ fn loop_device_records_its_backing_file_only() {
         (l.class, l.scheduler.as_deref(), l.read_ahead_kb),
         (DeviceClass::Stacked, Some("none"), Some(128))
     );
-    assert!(l.below.is_empty());
+    assert_eq!(l.rotational, Some(false), "the loop device's own flag");
+    assert_eq!(l.below, ["sda1"]);
+    assert_eq!(
+        (&part.kind, part.dev, part.below.as_slice()),
+        (&LayerKind::Partition, dev(8, 1), &["sda".to_string()][..])
+    );
+    assert_eq!(
+        (&disk.kind, disk.class, disk.dev),
+        (&LayerKind::Disk, DeviceClass::Hdd, dev(8, 0))
+    );
+    assert_eq!(disk.rotational, Some(true));
+    assert_eq!(
+        (disk.scheduler.as_deref(), disk.read_ahead_kb),
+        (Some("mq-deadline"), Some(256))
+    );
+    assert_eq!(disk.model.as_deref(), Some("WDC WD40EFRX-68N"));
+    assert!(disk.below.is_empty());
+}
+
+/// A capture without a line for the backing file (older captures, or the
+/// backing file not given as a PATH): the chain stops at the loop device,
+/// as before, without a warning.
+#[test]
+fn loop_device_without_its_backing_file_captured_stops_there() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(tree("loop").root(), dir.path());
+    let tsv = dir.path().join("isotune-capture.tsv");
+    let kept: String = std::fs::read_to_string(&tsv)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("/var/lib/images/"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&tsv, kept).unwrap();
+    let f = file_facts_at(
+        &SysRoot::at(dir.path()),
+        Path::new("/mnt/image/isos/alpine-virt-3.20.iso"),
+        1,
+        dev(7, 0),
+    );
+    assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+    assert_eq!(names(&f.storage), ["loop0"]);
+    assert!(f.storage[0].below.is_empty());
+    // A deleted backing file is a warning, and the chain stops too.
+    let bf = dir
+        .path()
+        .join("sys/devices/virtual/block/loop0/loop/backing_file");
+    std::fs::write(&bf, "/var/lib/images/disk.img (deleted)\n").unwrap();
+    let tsv_line = "/var/lib/images/disk.img (deleted)\t8:1\t1\n";
+    std::fs::write(&tsv, tsv_line).unwrap();
+    let f = file_facts_at(
+        &SysRoot::at(dir.path()),
+        Path::new("/mnt/image/isos/alpine-virt-3.20.iso"),
+        1,
+        dev(7, 0),
+    );
+    assert_eq!(names(&f.storage), ["loop0"]);
+    assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+    assert!(
+        f.warnings[0].starts_with("/sys/devices/virtual/block/loop0/loop/backing_file: ")
+            && f.warnings[0].contains("deleted"),
+        "{:?}",
+        f.warnings
+    );
+}
+
+/// Copies a test tree, symlinks as links.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let t = e.file_type().unwrap();
+        if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if t.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
 }
 
 #[test]

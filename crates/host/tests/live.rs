@@ -131,3 +131,114 @@ fn a_capture_reads_like_the_live_host() {
     assert_eq!(h_cap.sysctls, h_live.sysctls);
     assert!(h_cap.warnings.is_empty(), "{:?}", h_cap.warnings);
 }
+
+/// Undoes what a test set up (mounts, loop devices), last first, even when
+/// the test fails.
+#[derive(Default)]
+struct Undo(Vec<Command>);
+
+impl Undo {
+    fn push(&mut self, program: &str, args: &[&Path]) {
+        let mut c = Command::new(program);
+        c.args(args);
+        self.0.push(c);
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        while let Some(mut c) = self.0.pop() {
+            match c.output() {
+                Ok(o) if o.status.success() => {}
+                r => eprintln!("cleanup {c:?} failed: {r:?}"),
+            }
+        }
+    }
+}
+
+/// Runs `program ARGS`; `None` (with a note) when it cannot be run or fails.
+fn try_run(program: &str, args: &[&Path]) -> Option<String> {
+    let out = Command::new(program).args(args).output();
+    match out {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        r => {
+            eprintln!("skipping: {program} {args:?}: {r:?}");
+            None
+        }
+    }
+}
+
+/// Makes an ext4 image of `mib` MiB at `image`, attaches it to a loop
+/// device and mounts it on `mnt`; `None` when that is not possible here.
+fn loop_mount(undo: &mut Undo, image: &Path, mib: u64, mnt: &Path) -> Option<PathBuf> {
+    let f = std::fs::File::create(image).unwrap();
+    f.set_len(mib << 20).unwrap();
+    drop(f);
+    let dev = PathBuf::from(try_run(
+        "losetup",
+        &[Path::new("--find"), Path::new("--show"), image],
+    )?);
+    undo.push("losetup", &[Path::new("-d"), &dev]);
+    try_run("mkfs.ext4", &[Path::new("-q"), &dev])?;
+    std::fs::create_dir_all(mnt).unwrap();
+    try_run("mount", &[&dev, mnt])?;
+    undo.push("umount", &[mnt]);
+    Some(dev)
+}
+
+/// An ISO on a file system on a loop device: the chain goes through the
+/// loop device to the chain under its backing file (also for a loop device
+/// whose backing file is on another loop device); a deleted backing file
+/// is a warning and the chain stops at the loop device.
+#[test]
+fn a_file_on_a_loop_device_has_the_chain_under_the_backing_file() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipping: losetup and mount need root");
+        return;
+    }
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let mut undo = Undo::default();
+    let (outer_img, outer_mnt) = (dir.path().join("outer.img"), dir.path().join("outer"));
+    if loop_mount(&mut undo, &outer_img, 64, &outer_mnt).is_none() {
+        return;
+    }
+    let iso = outer_mnt.join("a.iso");
+    std::fs::write(&iso, vec![0u8; 8192]).unwrap();
+    let f = file_facts(&SysRoot::live(), &iso).unwrap();
+    let under = file_facts(&SysRoot::live(), &outer_img).unwrap();
+    let outer_img = std::fs::canonicalize(&outer_img).unwrap();
+    assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+    let l = &f.storage[0];
+    assert!(l.name.starts_with("loop"), "{f:#?}");
+    assert_eq!(l.dev, f.device.unwrap());
+    assert!(
+        matches!(&l.kind, LayerKind::Loop { backing_file: Some(b), .. } if *b == outer_img),
+        "{f:#?}"
+    );
+    assert_eq!(f.storage[1..], under.storage[..], "{f:#?}");
+    if let Some(next) = under.storage.first() {
+        assert_eq!(l.below, std::slice::from_ref(&next.name));
+    }
+
+    // A loop device whose backing file is on the first one.
+    let (inner_img, inner_mnt) = (outer_mnt.join("inner.img"), dir.path().join("inner"));
+    if loop_mount(&mut undo, &inner_img, 8, &inner_mnt).is_none() {
+        return;
+    }
+    let iso2 = inner_mnt.join("b.iso");
+    std::fs::write(&iso2, vec![0u8; 4096]).unwrap();
+    let f2 = file_facts(&SysRoot::live(), &iso2).unwrap();
+    assert!(f2.warnings.is_empty(), "{:?}", f2.warnings);
+    assert_eq!(f2.storage.len(), f.storage.len() + 1, "{f2:#?}");
+    assert_eq!(f2.storage[1..], f.storage[..], "{f2:#?}");
+    assert_eq!(f2.storage[0].below, std::slice::from_ref(&l.name));
+
+    // The inner image deleted while attached and mounted.
+    std::fs::remove_file(&inner_img).unwrap();
+    let f3 = file_facts(&SysRoot::live(), &iso2).unwrap();
+    assert_eq!(f3.storage.len(), 1, "{f3:#?}");
+    assert!(f3.storage[0].below.is_empty());
+    assert_eq!(f3.warnings.len(), 1, "{:?}", f3.warnings);
+    assert!(f3.warnings[0].contains("deleted"), "{:?}", f3.warnings);
+    drop(undo);
+}

@@ -51,11 +51,15 @@ struct Workload {
 
 /// Runs `isotune boot`.
 pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
+    // First, so an interrupt while the image or the copies are written
+    // still removes them (their guards drop on the early return).
+    let cancel = cancel_flag();
     let qemu = find_qemu()?;
     let version = qemu
         .version()
         .with_context(|| format!("cannot run {}", qemu.path.display()))?;
     let work = workload(args)?;
+    interrupted(&cancel)?;
     let mut notes = Vec::new();
 
     // Accelerator: `auto` means KVM when it is real. On a paravirtual nested
@@ -164,9 +168,18 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         std::fs::copy(&work.iso, &copy)
             .with_context(|| format!("cannot copy {} to {}", work.iso.display(), copy.display()))?;
         copies.push((dir.clone(), copy));
+        interrupted(&cancel)?;
+    }
+    // Written data must reach the disk before a run can drop it from the
+    // page cache (dirty pages cannot be dropped).
+    let mut written: Vec<&Path> = vec![work.iso.as_path()];
+    written.extend(copies.iter().map(|(_, p)| -> &Path { p }));
+    for p in written {
+        if let Ok(f) = std::fs::File::open(p) {
+            let _ = f.sync_all();
+        }
     }
 
-    let cancel = cancel_flag();
     let memory_bytes = args.memory_mib << 20;
     let mut results: Vec<ConfigResult> = matrix
         .configs
@@ -389,7 +402,15 @@ fn workload(args: &BootArgs) -> Result<Workload> {
     }
 }
 
-/// A flag set by Ctrl-C (SIGINT) and SIGTERM; the runner polls it.
+/// Stops with the one-line interrupt error once the flag is set.
+fn interrupted(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::SeqCst) {
+        bail!("interrupted: QEMU stopped, temporary files removed, nothing reported");
+    }
+    Ok(())
+}
+
+/// A flag set by Ctrl-C (SIGINT), SIGTERM and SIGHUP; the runner polls it.
 fn cancel_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();

@@ -175,9 +175,12 @@ pub fn gather(ctx: &Context, iso: &Path, sample: bool, args: &CheckArgs) -> Resu
     let mut findings = findings(&verify, &inspect);
     let doctor = doctor(iso, &verify, args)?;
     // The image rules of the doctor see the same facts verify reported
-    // above, with less detail: keep one finding per id.
+    // above, with less detail: keep verify's. Every other finding stays,
+    // one per VM, drive or device.
     for f in &doctor.findings {
-        if !findings.iter().any(|g| g.id == f.id) {
+        let duplicate =
+            f.layer == isotune_doctor::Layer::Image && findings.iter().any(|g| g.id == f.id);
+        if !duplicate {
             findings.push(f.into());
         }
     }
@@ -237,7 +240,16 @@ fn doctor(
     let mut vms = Vec::new();
     let mut unrelated = 0usize;
     for x in &args.xml {
-        for vm in d::load_xml(x, &mut warnings)? {
+        // The ISO is being analysed whatever happens to the XML: a bad
+        // file is a warning, not the end of the check.
+        let loaded = match d::load_xml(x, &mut warnings) {
+            Ok(v) => v,
+            Err(e) => {
+                warnings.push(format!("not examined: {e:#}"));
+                Vec::new()
+            }
+        };
+        for vm in loaded {
             if d::uses_iso(&vm, iso) {
                 vms.push(vm);
             } else {

@@ -3,10 +3,10 @@
 //! command lines and running QEMU processes), runs the rules of
 //! `isotune-doctor` over them and renders the findings.
 //!
-//! Input that cannot be used becomes a warning when other input remains
-//! (one malformed file in a directory of domain XML); an input the user
-//! named explicitly that cannot be read at all (a missing ISO, a malformed
-//! XML file) is an error, exit 2, naming the file.
+//! Input that cannot be used (a missing ISO, a malformed XML file, an
+//! unterminated quote in a command line, one bad file in a directory of
+//! domain XML) becomes a warning when other input could be analysed; only
+//! when nothing could is it an error: exit 2, one line naming the file.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -87,27 +87,48 @@ pub fn gather(args: &DoctorArgs) -> Result<DoctorReport> {
         None => SysRoot::live(),
     };
     let mut warnings = Vec::new();
+    // An input that cannot be used at all is kept as an error here: it
+    // becomes a warning when other input could be analysed, and the
+    // command's one-line error (exit 2) when nothing could.
+    let mut failed: Vec<anyhow::Error> = Vec::new();
     let host = isotune_host::host_facts(&root);
     let mut files = Vec::new();
     let mut images = Vec::new();
     for iso in &args.iso {
-        if root.is_live() {
-            let (f, image) = iso_facts(iso)?;
-            files.push(f);
-            images.extend(image);
+        let facts = if root.is_live() {
+            iso_facts(iso).map(|(f, image)| {
+                images.extend(image);
+                f
+            })
         } else {
-            files.push(captured_file_facts(&root, iso)?);
+            captured_file_facts(&root, iso)
+        };
+        match facts {
+            Ok(f) => files.push(f),
+            Err(e) => failed.push(e),
         }
     }
     let mut vms = Vec::new();
     for x in &args.xml {
-        vms.extend(load_xml(x, &mut warnings)?);
+        match load_xml(x, &mut warnings) {
+            Ok(v) => vms.extend(v),
+            Err(e) => failed.push(e),
+        }
     }
     for (i, line) in args.qemu_cmdline.iter().enumerate() {
-        vms.push(cmdline_vm(line).with_context(|| format!("--qemu-cmdline #{}", i + 1))?);
+        match cmdline_vm(line).with_context(|| format!("--qemu-cmdline #{}", i + 1)) {
+            Ok(v) => vms.push(v),
+            Err(e) => failed.push(e),
+        }
     }
     if args.running {
         vms.extend(running_vms(&host));
+    }
+    if !failed.is_empty() {
+        if files.is_empty() && vms.is_empty() {
+            return Err(failed.remove(0));
+        }
+        warnings.extend(failed.iter().map(|e| format!("not examined: {e:#}")));
     }
     Ok(diagnose(host, files, images, vms, warnings))
 }
@@ -243,14 +264,15 @@ pub fn load_xml(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<VmDefinit
         .context("standard input")?;
         return Ok(vec![vm]);
     }
-    let results = isotune_vmconfig::load_xml(path).with_context(|| path.display().to_string())?;
+    // The library's errors name the file.
+    let results = isotune_vmconfig::load_xml(path)?;
     let single = !path.is_dir();
     let mut vms = Vec::new();
-    for (file, r) in results {
+    for (_file, r) in results {
         match r {
             Ok(vm) => vms.push(vm),
-            Err(e) if single => return Err(e).with_context(|| file.display().to_string()),
-            Err(e) => warnings.push(format!("{}: {e}", file.display())),
+            Err(e) if single => return Err(e.into()),
+            Err(e) => warnings.push(format!("{:#}", anyhow::Error::from(e))),
         }
     }
     if vms.is_empty() && !path.is_dir() {

@@ -24,10 +24,16 @@ fn versus(c: &ConfigResult, baseline: &str) -> String {
     match &c.summary.vs_baseline {
         None => "-".to_owned(),
         Some(v) => {
-            let ci = v
-                .speedup_ci95
-                .map(|(lo, hi)| format!(" [{lo:.2}, {hi:.2}]"))
-                .unwrap_or_default();
+            // Fieller's interval is unbounded when the baseline's mean is
+            // not clearly above zero (too few or too spread runs): say so
+            // instead of leaving the verdict without its interval.
+            let ci = match v.speedup_ci95 {
+                Some((lo, hi)) => format!(" [{lo:.2}, {hi:.2}]"),
+                None if v.verdict != Verdict::NoSignificantChange => {
+                    " [interval unbounded]".to_owned()
+                }
+                None => String::new(),
+            };
             let verdict = match v.verdict {
                 Verdict::Faster => "faster",
                 Verdict::Slower => "slower",
@@ -137,9 +143,13 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
         if r.runs_per_config == 1 { "" } else { "s" },
         if r.warm { "warm" } else { "cold" },
         r.qemu.version,
-        r.accel_used.as_deref().unwrap_or("unknown"),
+        r.accel_used.clone().unwrap_or_else(|| format!(
+            "{} asked, no run got far enough to tell",
+            r.accel_requested
+        )),
     )?;
-    if r.kvm_pvm && r.accel_used.as_deref() != Some("tcg") {
+    let kvm_used = r.accel_used.as_deref().is_some_and(|a| a != "tcg");
+    if r.kvm_pvm && kvm_used {
         writeln!(
             out,
             "{}",
@@ -167,7 +177,7 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
             .map(|u| format!("the line matching {u:?}"))
             .unwrap_or_else(|| "the guest stopping or ISO reads settling".to_owned())
     )?;
-    if !r.markers.is_empty() {
+    if r.configs.iter().any(|c| !c.summary.phase_reads.is_empty()) && !r.markers.is_empty() {
         writeln!(out, "reads by phase (medians):")?;
         for c in r.ranked() {
             if c.summary.phase_reads.is_empty() {
@@ -218,7 +228,7 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
         let cells: Vec<String> = row.cells.iter().map(|c| c.replace('|', "\\|")).collect();
         writeln!(out, "| {} |", cells.join(" | "))?;
     }
-    if !r.markers.is_empty() {
+    if r.configs.iter().any(|c| !c.summary.phase_reads.is_empty()) && !r.markers.is_empty() {
         writeln!(out, "\nReads by phase (medians):\n")?;
         for c in r.ranked() {
             if !c.summary.phase_reads.is_empty() {

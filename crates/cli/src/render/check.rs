@@ -77,7 +77,18 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
         rate(r.verify.throughput_bytes_per_second)
     )?;
     for d in &r.verify.digests {
-        writeln!(out, "  {:<11} {}", d.algorithm.to_string(), d.hex)?;
+        let matched: Vec<String> = d
+            .expected
+            .iter()
+            .filter(|e| e.matches)
+            .map(|e| super::verify::source(&e.source))
+            .collect();
+        let note = if matched.is_empty() {
+            String::new()
+        } else {
+            format!("  (matches {})", matched.join(", "))
+        };
+        writeln!(out, "  {:<11} {}{note}", d.algorithm.to_string(), d.hex)?;
     }
     if let Some(i) = &r.verify.implanted {
         writeln!(out, "  implanted   {}", word(&i.status))?;
@@ -90,6 +101,17 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
             bytes(f.size),
             word(&f.role)
         )?;
+    }
+    for l in &r.doctor.facts.files {
+        for layer in &l.storage {
+            writeln!(out, "  device      {}", super::doctor::layer_line(layer))?;
+        }
+    }
+    if let (None, Some(why)) = (&r.bench, &r.bench_skipped) {
+        writeln!(out, "  bench       skipped: {why}")?;
+    }
+    for w in &r.doctor.warnings {
+        writeln!(out, "  warning     {w}")?;
     }
     if r.sample {
         writeln!(

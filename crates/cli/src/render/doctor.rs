@@ -197,7 +197,8 @@ fn host_lines(out: &mut dyn Write, h: &HostFacts) -> io::Result<()> {
     writeln!(out, "  accel     {}", accel.join("; "))
 }
 
-fn layer_line(l: &BlockLayer) -> String {
+/// One storage layer: name, class, rotational, scheduler, readahead, model.
+pub fn layer_line(l: &BlockLayer) -> String {
     let mut parts = vec![format!("{} ({})", l.name, word(&l.class))];
     if let Some(r) = l.rotational {
         parts.push(if r { "rotational" } else { "non-rotational" }.to_owned());

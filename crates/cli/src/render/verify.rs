@@ -173,7 +173,8 @@ fn truncation_row(t: &TruncationResult, color: bool) -> Vec<String> {
     vec!["truncation".to_owned(), status(word, color), detail]
 }
 
-fn source(s: &ExpectedSource) -> String {
+/// Where an expected digest came from: `--expect` or `FILE line N`.
+pub fn source(s: &ExpectedSource) -> String {
     match s {
         ExpectedSource::Argument => "--expect".to_owned(),
         ExpectedSource::SumsFile { path, line, .. } => format!("{} line {line}", path.display()),

@@ -59,12 +59,21 @@ fn asks_kvm(vm: &VmDefinition) -> bool {
     vm.accel.contains(&Accel::Kvm) || vm.domain_type.as_deref() == Some("kvm")
 }
 
+/// Whether the VM runs under TCG: a libvirt domain of type 'qemu', or a
+/// command line whose first accelerator is TCG (QEMU takes the first one
+/// that works, and TCG always works) or that names none (QEMU's default).
 fn tcg_only(vm: &VmDefinition) -> bool {
     match vm.domain_type.as_deref() {
         Some("qemu") => true,
         Some("kvm") => false,
-        _ => vm.accel.iter().all(|a| *a == Accel::Tcg),
+        _ => vm.accel.first().is_none_or(|a| *a == Accel::Tcg),
     }
+}
+
+/// Whether KVM is asked for, but only after TCG (`-accel tcg -accel kvm`),
+/// so it is never used.
+fn kvm_after_tcg(vm: &VmDefinition) -> bool {
+    vm.accel.first() == Some(&Accel::Tcg) && vm.accel.contains(&Accel::Kvm)
 }
 
 fn host_evidence(accel: &AccelFacts) -> Vec<String> {
@@ -159,21 +168,32 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
             if pvm {
                 continue;
             }
-            let mut fix = vm_fix(vm);
+            let shadowed = vm.domain_type.is_none() && kvm_after_tcg(vm);
+            let (title, mut fix) = if shadowed {
+                (
+                    format!(
+                        "{} runs under TCG: tcg is listed before kvm, and QEMU takes the first \
+                         accelerator that works",
+                        vm_label(vm)
+                    ),
+                    "Put kvm first: `-accel kvm -accel tcg` (or `-machine accel=kvm:tcg`); \
+                     QEMU then falls back to TCG only when KVM is unavailable."
+                        .to_string(),
+                )
+            } else {
+                (
+                    format!(
+                        "{} runs under TCG: every instruction is emulated",
+                        vm_label(vm)
+                    ),
+                    vm_fix(vm),
+                )
+            };
             if let (Some(h), true) = (host, kvm != Kvm::Usable) {
                 evidence.extend(host_evidence(h));
                 fix = format!("{} Then: {fix}", host_fix(h));
             }
-            out.push(NO_KVM.finding(
-                Severity::Warn,
-                format!(
-                    "{} runs under TCG: every instruction is emulated",
-                    vm_label(vm)
-                ),
-                vm_label(vm),
-                evidence,
-                fix,
-            ));
+            out.push(NO_KVM.finding(Severity::Warn, title, vm_label(vm), evidence, fix));
         } else if asks_kvm(vm) && kvm != Kvm::Usable {
             let Some(h) = host else { continue };
             evidence.extend(host_evidence(h));
@@ -282,6 +302,65 @@ mod tests {
         let f = no_kvm(&facts);
         assert_eq!(f.len(), 1);
         assert!(f[0].fix.contains("-accel kvm"));
+    }
+
+    #[test]
+    fn tcg_listed_before_kvm_runs_under_tcg() {
+        let mut facts = healthy();
+        facts.vms = vec![qemu_vm()];
+        facts.vms[0].accel = vec![Accel::Tcg, Accel::Kvm];
+        let f = no_kvm(&facts);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(f[0].title.contains("runs under TCG"), "{}", f[0].title);
+        assert!(f[0].fix.contains("`-accel kvm -accel tcg`"), "{}", f[0].fix);
+        assert!(
+            f[0].evidence[0].ends_with("tcg, kvm"),
+            "{:?}",
+            f[0].evidence
+        );
+        // kvm first falls back to TCG only without KVM: nothing to say here.
+        facts.vms[0].accel = vec![Accel::Kvm, Accel::Tcg];
+        assert!(no_kvm(&facts).is_empty());
+    }
+
+    #[test]
+    fn parsed_command_lines_tcg_first_and_qemu_kvm() {
+        let parse = |argv: &[&str]| {
+            let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+            isotune_vmconfig::parse_argv(&argv, Origin::QemuCmdline)
+        };
+        let mut facts = healthy();
+        facts.vms = vec![parse(&[
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg,thread=multi",
+            "-accel",
+            "kvm",
+            "-cdrom",
+            "/x.iso",
+        ])];
+        let f = no_kvm(&facts);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].fix.contains("-accel kvm -accel tcg"), "{}", f[0].fix);
+        // RHEL's qemu-kvm defaults to KVM: no TCG finding.
+        facts.vms = vec![parse(&[
+            "/usr/libexec/qemu-kvm",
+            "-m",
+            "2G",
+            "-cdrom",
+            "/x.iso",
+        ])];
+        assert!(no_kvm(&facts).is_empty(), "{:?}", no_kvm(&facts));
+        // ...but a plain qemu-system binary without an accelerator is TCG.
+        facts.vms = vec![parse(&[
+            "qemu-system-x86_64",
+            "-m",
+            "2G",
+            "-cdrom",
+            "/x.iso",
+        ])];
+        assert_eq!(no_kvm(&facts).len(), 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! O_DIRECT, iothreads on buses that cannot use them, references to things
 //! that are not defined.
 
-use isotune_vmconfig::{Aio, Bus, IssueKind, Media};
+use isotune_vmconfig::{Aio, Bus, ConfigIssue, IssueKind, Media, VmDefinition};
 
 use crate::describe::{
     drive_name, drive_subject, is_iso_source, issue_subject, virsh_edit, vm_label, where_to_edit,
@@ -89,12 +89,14 @@ fn aio_native_needs_direct(facts: &Facts) -> Vec<Finding> {
 pub(crate) const IOTHREAD_IGNORED: Rule = Rule {
     id: "drive.iothread-ignored",
     layer: Layer::VmConfig,
-    severity: Severity::Warn,
+    severity: Severity::Error,
     title: "An iothread given to a device that cannot use it",
     why: "Only virtio-blk and virtio-scsi run their I/O in an iothread. IDE, AHCI/SATA \
           and other controllers (lsilogic, USB) always run in QEMU's main loop, so an \
-          iothread given to them does nothing (libvirt rejects it, QEMU has no such \
-          property there); the drive is no faster than without it.",
+          iothread given to them does nothing: libvirt rejects it, and QEMU has no such \
+          property there and refuses to start (\"Property 'ide-cd.iothread' not found\"). \
+          The drive is no faster than without it; for a cdrom, virtio-scsi with the \
+          iothread on the controller is what runs its I/O outside the main loop.",
     reference: "https://www.qemu.org/docs/master/system/invocation.html (-object iothread, \
                 virtio-blk-pci/virtio-scsi-pci iothread=); \
                 https://libvirt.org/formatdomain.html#iothreads-allocation",
@@ -109,19 +111,72 @@ fn iothread_ignored(facts: &Facts) -> Vec<Finding> {
             if matches!(d.bus, Bus::Virtio | Bus::Scsi) {
                 continue;
             }
-            let bus = format!("{:?}", d.bus).to_lowercase();
+            let bus = bus_name(&d.bus);
+            let name = drive_name(i, d);
+            let cd = d.media == Media::Cdrom;
+            let mut evidence = vec![format!("bus: {bus}"), format!("iothread: {io}")];
+            if let Some(dev) = &d.device {
+                evidence.push(format!("device: {dev}"));
+            }
+            let (severity, title, fix) = match Style::of(vm) {
+                // On a command line the iothread is a `-device` property
+                // QEMU does not have there: it will not start.
+                Style::Qemu => {
+                    let dev = d.device.as_deref().unwrap_or("ide-cd");
+                    let id = d.id.as_deref().unwrap_or("DRIVE");
+                    let fix = if cd {
+                        format!(
+                            "Remove iothread= from the {dev} device of drive {name}, or move the \
+                             cdrom to virtio-scsi with the iothread on the controller: \
+                             `-device virtio-scsi-pci,id=scsi0,iothread={io} \
+                             -device scsi-cd,drive={id},bus=scsi0.0`"
+                        )
+                    } else {
+                        format!(
+                            "Remove iothread= from the {dev} device of drive {name}, or move the \
+                             disk to virtio-blk, which takes the iothread itself: \
+                             `-device virtio-blk-pci,drive={id},iothread={io}`"
+                        )
+                    };
+                    (
+                        Severity::Error,
+                        format!(
+                            "iothread={io} on {bus} drive {name}: QEMU has no such property \
+                             there and will not start"
+                        ),
+                        fix,
+                    )
+                }
+                Style::Libvirt => {
+                    let fix = if cd {
+                        format!(
+                            "`{}`, and in the <disk> with target {name}: remove iothread='{io}' \
+                             from <driver>, or move the cdrom to virtio-scsi with the iothread on \
+                             the controller: <controller type='scsi' model='virtio-scsi'>\
+                             <driver iothread='{io}'/></controller> and <target dev='sda' bus='scsi'/>",
+                            virsh_edit(vm)
+                        )
+                    } else {
+                        format!(
+                            "`{}`, and in the <disk> with target {name}: remove iothread='{io}' \
+                             from <driver>, or move the disk to <target dev='vda' bus='virtio'/>, \
+                             where <driver iothread='{io}'/> applies",
+                            virsh_edit(vm)
+                        )
+                    };
+                    (
+                        Severity::Warn,
+                        format!("iothread {io} on {bus} drive {name} does nothing"),
+                        fix,
+                    )
+                }
+            };
             out.push(IOTHREAD_IGNORED.finding(
-                Severity::Warn,
-                format!("iothread {io} on {bus} drive {} does nothing", drive_name(i, d)),
+                severity,
+                title,
                 drive_subject(vm, i, d),
-                vec![format!("bus: {bus}"), format!("iothread: {io}")],
-                format!(
-                    "Move drive {} to virtio-scsi (cdrom) or virtio-blk (disk) and give the iothread \
-                     to that device: `-device virtio-scsi-pci,id=scsi0,iothread={io}` / libvirt \
-                     <controller type='scsi' model='virtio-scsi'><driver iothread='{io}'/></controller>; \
-                     or drop the iothread.",
-                    drive_name(i, d)
-                ),
+                evidence,
+                fix,
             ));
         }
         for c in &vm.controllers {
@@ -144,6 +199,31 @@ fn iothread_ignored(facts: &Facts) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// `ide`, `sata`, `usb`, or the name of another bus.
+fn bus_name(bus: &Bus) -> String {
+    match bus {
+        Bus::Other(name) if name.is_empty() => "unknown".to_string(),
+        Bus::Other(name) => name.clone(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Whether `issue` is an `iothread=` property QEMU refuses on a front end
+/// that `drive.iothread-ignored` already reports for this VM (an IDE, AHCI,
+/// USB or floppy device): `config.unknown-option` leaves it out so the
+/// problem is reported once, with the useful fix.
+pub(crate) fn reported_as_iothread_ignored(vm: &VmDefinition, issue: &ConfigIssue) -> bool {
+    if issue.kind != IssueKind::Unknown {
+        return false;
+    }
+    let Some(value) = issue.option.strip_prefix("iothread=") else {
+        return false;
+    };
+    vm.drives
+        .iter()
+        .any(|d| d.iothread.as_deref() == Some(value) && !matches!(d.bus, Bus::Virtio | Bus::Scsi))
 }
 
 /// `drive.dangling-reference`.
@@ -232,6 +312,108 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].subject, "VM \"web1\" controller sata0");
         assert!(iothread_ignored(&healthy()).is_empty());
+    }
+
+    fn parse_argv(argv: &str) -> VmDefinition {
+        let argv: Vec<String> = argv.split_whitespace().map(str::to_string).collect();
+        isotune_vmconfig::parse_argv(&argv, isotune_vmconfig::Origin::QemuCmdline)
+    }
+
+    fn parse_xml(xml: &str) -> VmDefinition {
+        let origin = isotune_vmconfig::Origin::LibvirtXml {
+            path: "/etc/libvirt/qemu/t.xml".into(),
+        };
+        isotune_vmconfig::parse_domain_xml(xml, origin).unwrap()
+    }
+
+    fn only(vm: VmDefinition) -> Facts {
+        Facts {
+            vms: vec![vm],
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn iothread_on_libvirt_ide_or_sata_cdrom_fires_with_the_libvirt_fix() {
+        for bus in ["ide", "sata"] {
+            let xml = format!(
+                "<domain type='kvm'><name>w</name><iothreads>1</iothreads><devices>
+                 <disk type='file' device='cdrom'>
+                   <driver name='qemu' type='raw' iothread='1'/>
+                   <source file='/isos/a.iso'/><target dev='hdc' bus='{bus}'/><readonly/>
+                 </disk></devices></domain>"
+            );
+            let facts = only(parse_xml(&xml));
+            let f = iothread_ignored(&facts);
+            assert_eq!(f.len(), 1, "{bus}: {f:?}");
+            assert_eq!(f[0].severity, Severity::Warn);
+            assert_eq!(
+                f[0].title,
+                format!("iothread 1 on {bus} drive hdc does nothing")
+            );
+            assert!(f[0].fix.starts_with("`virsh edit w`"), "{}", f[0].fix);
+            assert!(f[0].fix.contains("remove iothread='1'"), "{}", f[0].fix);
+            assert!(f[0].fix.contains("model='virtio-scsi'"), "{}", f[0].fix);
+        }
+    }
+
+    #[test]
+    fn iothread_on_ide_cd_argv_is_one_error_not_an_unknown_option() {
+        for argv in [
+            "qemu-system-x86_64 -enable-kvm -object iothread,id=io0 \
+             -drive if=none,id=cd,file=/x.iso,media=cdrom,format=raw \
+             -device ide-cd,drive=cd,iothread=io0",
+            "qemu-system-x86_64 -enable-kvm -M q35 -object iothread,id=io0 -device ahci,id=ahci0 \
+             -drive if=none,id=cd,file=/x.iso,media=cdrom,format=raw \
+             -device ide-cd,drive=cd,bus=ahci0.0,iothread=io0",
+        ] {
+            let facts = only(parse_argv(argv));
+            let f = iothread_ignored(&facts);
+            assert_eq!(f.len(), 1, "{f:?}");
+            assert_eq!(f[0].severity, Severity::Error);
+            assert!(f[0].title.contains("will not start"), "{}", f[0].title);
+            assert!(
+                f[0].fix
+                    .starts_with("Remove iothread= from the ide-cd device of drive cd"),
+                "{}",
+                f[0].fix
+            );
+            assert!(
+                f[0].fix
+                    .contains("move the cdrom to virtio-scsi with the iothread on the controller"),
+                "{}",
+                f[0].fix
+            );
+            assert!(f[0].fix.contains("iothread=io0"), "{}", f[0].fix);
+            // Reported once: the parser's Unknown issue is not a second finding.
+            let all = crate::rules::diagnose(&facts);
+            let ids: Vec<&str> = all.iter().map(|f| f.id).collect();
+            assert_eq!(
+                ids.iter()
+                    .filter(|id| **id == "drive.iothread-ignored")
+                    .count(),
+                1,
+                "{ids:?}"
+            );
+            assert!(!ids.contains(&"config.unknown-option"), "{ids:?}");
+        }
+    }
+
+    #[test]
+    fn unrelated_unknown_iothread_is_still_an_unknown_option() {
+        // `iothread=` on a scsi-cd: not kept on the drive (the controller's
+        // iothread applies), so the generic finding stays.
+        let facts = only(parse_argv(
+            "qemu-system-x86_64 -enable-kvm -object iothread,id=io0 -device virtio-scsi-pci,id=s0 \
+             -drive if=none,id=cd,file=/x.iso,media=cdrom,format=raw \
+             -device scsi-cd,drive=cd,bus=s0.0,iothread=io0",
+        ));
+        assert!(iothread_ignored(&facts).is_empty());
+        let ids: Vec<&str> = crate::rules::diagnose(&facts)
+            .iter()
+            .map(|f| f.id)
+            .collect();
+        assert!(ids.contains(&"config.unknown-option"), "{ids:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use isotune_vmconfig::{ConfigIssue, IssueKind, VmDefinition};
 use crate::describe::{issue_subject, where_to_edit, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::rules::drive::reported_as_iothread_ignored;
 use crate::rules::Rule;
 
 /// A myth: an option that does not exist, and what to do instead.
@@ -53,9 +54,11 @@ const MYTHS: &[Myth] = &[
     },
 ];
 
+/// The key of an option as the parsers write it: `-enable-dma`,
+/// `dmqueue_size=1024`, libvirt's `dmqueue_size='1024'` or `<dmqueue_size>`.
 fn normalise(option: &str) -> String {
-    let key = option.trim().trim_start_matches('-');
-    let key = key.split(['=', ' ']).next().unwrap_or(key);
+    let key = option.trim().trim_start_matches(['-', '<']);
+    let key = key.split(['=', ' ', '>', '/']).next().unwrap_or(key);
     key.to_ascii_lowercase()
 }
 
@@ -141,6 +144,9 @@ fn unknown_option(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
         for issue in &vm.issues {
+            if reported_as_iothread_ignored(vm, issue) {
+                continue;
+            }
             let what = match issue.kind {
                 IssueKind::Unknown if myth_of(&issue.option).is_none() => "unknown option",
                 IssueKind::Invalid => "invalid value",
@@ -179,6 +185,9 @@ mod tests {
             "DMBLKSZ=4096",
             "sriov",
             "sriov_enable=1",
+            "dmqueue_size='1024'",
+            "<dmqueue_size>",
+            "<enable-dma/>",
         ] {
             assert!(myth_of(o).is_some(), "{o}");
         }
@@ -211,6 +220,49 @@ mod tests {
         let f = nonexistent_option(&facts);
         assert_eq!(f[0].severity, Severity::Warn);
         assert!(f[0].fix.contains("virtqueue_size"));
+    }
+
+    #[test]
+    fn myths_in_literal_libvirt_xml_warn_and_others_are_unknown_options() {
+        let xml = "<domain type='kvm'><name>w</name><devices>
+          <disk type='file' device='cdrom'>
+            <driver name='qemu' type='raw' dmqueue_size='1024' dmblksz='4096' turbo='on'/>
+            <source file='/isos/a.iso'/><target dev='sda' bus='sata'/><readonly/>
+            <dmqueue_size>1024</dmqueue_size><enable-dma/><sriov enable='yes'/><fancy/>
+          </disk></devices></domain>";
+        let origin = isotune_vmconfig::Origin::LibvirtXml {
+            path: "/etc/libvirt/qemu/w.xml".into(),
+        };
+        let vm = isotune_vmconfig::parse_domain_xml(xml, origin).unwrap();
+        let facts = Facts {
+            vms: vec![vm],
+            ..Facts::default()
+        };
+        let f = nonexistent_option(&facts);
+        let titles: Vec<&str> = f.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "`<dmqueue_size>` does not exist: libvirt drops it, so it never had an effect",
+                "`<enable-dma>` does not exist: libvirt drops it, so it never had an effect",
+                "`<sriov>` does not exist: libvirt drops it, so it never had an effect",
+                "`dmqueue_size='1024'` does not exist: libvirt drops it, so it never had an effect",
+                "`dmblksz='4096'` does not exist: libvirt drops it, so it never had an effect",
+            ]
+        );
+        for finding in &f {
+            assert_eq!(finding.severity, Severity::Warn);
+            assert_eq!(finding.subject, "VM \"w\" <disk> #1");
+            assert!(finding.fix.contains("`virsh edit w`"), "{}", finding.fix);
+        }
+        assert!(f[3].fix.contains("virtqueue_size"), "{}", f[3].fix);
+        let u = unknown_option(&facts);
+        let titles: Vec<&str> = u.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["unknown option `<fancy>`", "unknown option `turbo='on'`"]
+        );
+        assert!(u.iter().all(|f| f.severity == Severity::Warn));
     }
 
     #[test]

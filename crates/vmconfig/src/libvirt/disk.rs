@@ -63,6 +63,7 @@ fn check_iothread(
 }
 
 fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
+    unknown_xml(d, ctx, &mut def.issues);
     let issues = &mut def.issues;
     let mut invalid = |attr: &str, v: &str, why: &str| {
         issues.push(ConfigIssue::new(
@@ -177,13 +178,14 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
         (addressed.is_some() || def.controllers.iter().any(|c| c.id.as_deref() == Some(&id)))
             .then_some(id)
     });
+    // SCSI disks run in their controller's iothread. On other buses a
+    // `<driver iothread=...>` is kept as written even where it cannot work
+    // (IDE, SATA, USB): the doctor reports it (`drive.iothread-ignored`).
     if bus == Bus::Scsi {
         let hba = def.controllers.iter().find(|c| c.id == controller);
         iothread = hba.and_then(|c| c.iothread.clone());
     } else if bus == Bus::Virtio {
         check_iothread(&def.iothreads, iothread.as_deref(), ctx, &mut def.issues);
-    } else {
-        iothread = None;
     }
     Drive {
         id: dev.map(str::to_string),
@@ -199,6 +201,92 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
         readonly,
         iothread,
         boot_order,
+    }
+}
+
+/// The attributes of a disk's `<driver>` that libvirt knows
+/// (<https://libvirt.org/formatdomain.html#hard-drives-floppy-disks-cdroms>).
+const DRIVER_ATTRIBUTES: &[&str] = &[
+    "name",
+    "type",
+    "cache",
+    "error_policy",
+    "rerror_policy",
+    "io",
+    "ioeventfd",
+    "event_idx",
+    "copy_on_read",
+    "discard",
+    "discard_no_unref",
+    "detect_zeroes",
+    "iothread",
+    "queues",
+    "queue_size",
+    "packed",
+    "page_per_vq",
+    "ats",
+    "iommu",
+];
+
+/// The child elements of `<disk>` that libvirt knows (same page).
+/// `privateData` only appears in the status XML libvirt keeps for a running
+/// domain (`/run/libvirt/qemu/*.xml`).
+const DISK_CHILDREN: &[&str] = &[
+    "driver",
+    "source",
+    "target",
+    "readonly",
+    "shareable",
+    "transient",
+    "boot",
+    "address",
+    "alias",
+    "serial",
+    "wwn",
+    "vendor",
+    "product",
+    "blockio",
+    "iotune",
+    "backingStore",
+    "mirror",
+    "auth",
+    "encryption",
+    "geometry",
+    "throttlefilters",
+    "backenddomain",
+    "privateData",
+];
+
+/// Attributes of `<driver>` and child elements of `<disk>` libvirt does not
+/// know (`dmqueue_size='1024'`, `<dmqueue_size>`): libvirt drops them
+/// silently, so they are issues of kind [`IssueKind::Unknown`]. Names in
+/// another XML namespace belong to someone else and are left alone.
+fn unknown_xml(d: Node<'_, '_>, ctx: &str, issues: &mut Vec<ConfigIssue>) {
+    for c in d.children().filter(|c| c.is_element()) {
+        let tag = c.tag_name();
+        if tag.namespace().is_some() || DISK_CHILDREN.contains(&tag.name()) {
+            continue;
+        }
+        issues.push(ConfigIssue::new(
+            IssueKind::Unknown,
+            format!("<{}>", tag.name()),
+            ctx,
+            format!("libvirt has no <{}> element in <disk>", tag.name()),
+        ));
+    }
+    let Some(driver) = child(d, "driver") else {
+        return;
+    };
+    for a in driver.attributes() {
+        if a.namespace().is_some() || DRIVER_ATTRIBUTES.contains(&a.name()) {
+            continue;
+        }
+        issues.push(ConfigIssue::new(
+            IssueKind::Unknown,
+            format!("{}='{}'", a.name(), a.value()),
+            ctx,
+            format!("libvirt's disk <driver> has no attribute {}", a.name()),
+        ));
     }
 }
 

@@ -3,8 +3,11 @@
 //! memory, `<os>` (machine, firmware, direct kernel boot, boot devices),
 //! iothreads, controllers and disks (`disk`).
 //!
-//! libvirt XML is large; elements this parser does not use are ignored.
-//! Invalid values (`cache="fast"`) become [`ConfigIssue`]s. `<qemu:arg>`
+//! libvirt XML is large; elements this parser does not use are ignored,
+//! except in `<disk>`, where elements and `<driver>` attributes libvirt does
+//! not know (`<driver dmqueue_size='1024'/>`) become [`ConfigIssue`]s of kind
+//! `Unknown` (libvirt drops them silently). Invalid values (`cache="fast"`)
+//! become [`ConfigIssue`]s too. `<qemu:arg>`
 //! pass-through arguments are parsed as a QEMU command line and only their
 //! issues are kept (an `-enable-dma` smuggled in there is still a finding).
 
@@ -410,6 +413,59 @@ mod tests {
             (Some(2), Some(1))
         );
         assert!(d.issues.is_empty());
+    }
+
+    #[test]
+    fn iothread_on_ide_or_sata_is_kept() {
+        let xml = "<domain type='kvm'><iothreads>1</iothreads><devices>
+          <disk type='file' device='cdrom'>
+            <driver name='qemu' type='raw' iothread='1'/>
+            <source file='/isos/a.iso'/><target dev='hdc' bus='ide'/><readonly/>
+          </disk>
+          <disk type='file' device='cdrom'>
+            <driver name='qemu' type='raw' iothread='1'/>
+            <source file='/isos/b.iso'/><target dev='sdb' bus='sata'/>
+          </disk></devices></domain>";
+        let d = parse_domain_xml(xml, origin()).unwrap();
+        assert_eq!(
+            (d.drives[0].bus.clone(), d.drives[0].iothread.as_deref()),
+            (Bus::Ide, Some("1"))
+        );
+        assert_eq!(
+            (d.drives[1].bus.clone(), d.drives[1].iothread.as_deref()),
+            (Bus::Sata, Some("1"))
+        );
+        assert!(d.issues.is_empty(), "{:?}", d.issues);
+    }
+
+    #[test]
+    fn unknown_driver_attributes_and_disk_elements() {
+        let xml = "<domain type='kvm'><devices>
+          <disk type='file' device='disk'>
+            <driver name='qemu' type='raw' cache='none' io='native' discard='unmap'
+                    detect_zeroes='on' queues='4' queue_size='256'/>
+            <source file='/d.img'/><target dev='vda' bus='virtio'/>
+            <serial>x</serial><blockio logical_block_size='512'/><iotune/>
+          </disk>
+          <disk type='file' device='cdrom'>
+            <driver name='qemu' type='raw' dmqueue_size='1024' dmblksz='4096'/>
+            <source file='/isos/a.iso'/><target dev='sda' bus='sata'/><readonly/>
+            <dmqueue_size>1024</dmqueue_size>
+            <enable-dma/>
+          </disk></devices></domain>";
+        let d = parse_domain_xml(xml, origin()).unwrap();
+        assert_eq!(
+            d.issue_summary(),
+            [
+                (IssueKind::Unknown, "<dmqueue_size>", "<disk> #2"),
+                (IssueKind::Unknown, "<enable-dma>", "<disk> #2"),
+                (IssueKind::Unknown, "dmqueue_size='1024'", "<disk> #2"),
+                (IssueKind::Unknown, "dmblksz='4096'", "<disk> #2"),
+            ]
+        );
+        // The rest of the disk is still read.
+        assert_eq!(d.drives[1].format.as_deref(), Some("raw"));
+        assert_eq!(d.drives[1].bus, Bus::Sata);
     }
 
     #[test]

@@ -91,7 +91,19 @@ pub(crate) fn collect(argv: &[String], origin: Origin) -> Collected {
             }
         }
     }
+    if c.def.accel.is_empty() && kvm_by_default(argv.first().map(String::as_str)) {
+        c.def.accel.push(Accel::Kvm);
+    }
     c
+}
+
+/// Whether the binary picks KVM when no accelerator is given: RHEL's
+/// `/usr/libexec/qemu-kvm` (its machine types default to KVM) and Debian's
+/// `kvm` wrapper (`qemu-system-x86_64 -enable-kvm "$@"`).
+fn kvm_by_default(argv0: Option<&str>) -> bool {
+    let Some(argv0) = argv0 else { return false };
+    let base = argv0.rsplit('/').next().unwrap_or(argv0);
+    matches!(base, "qemu-kvm" | "kvm")
 }
 
 impl Collected {
@@ -298,6 +310,40 @@ mod tests {
         assert!(matches!(d.firmware, Firmware::Uefi { .. }));
         assert_eq!(d.iothreads, ["io0", "io1"]);
         assert!(d.issues.is_empty(), "{:?}", d.issues);
+    }
+
+    #[test]
+    fn qemu_kvm_and_kvm_default_to_kvm() {
+        let c = collect(
+            &argv("/usr/libexec/qemu-kvm -m 2G -cdrom /x.iso"),
+            Origin::QemuCmdline,
+        );
+        assert_eq!(c.def.accel, [Accel::Kvm]);
+        let c = collect(&argv("kvm -m 2G"), Origin::QemuCmdline);
+        assert_eq!(c.def.accel, [Accel::Kvm]);
+        // An explicit accelerator wins.
+        let c = collect(
+            &argv("/usr/libexec/qemu-kvm -accel tcg"),
+            Origin::QemuCmdline,
+        );
+        assert_eq!(c.def.accel, [Accel::Tcg]);
+        // Other binaries keep QEMU's default (TCG): nothing said.
+        for bin in ["qemu-system-x86_64", "/usr/bin/kvm-ok", "qemu"] {
+            let c = collect(&argv(&format!("{bin} -m 2G")), Origin::QemuCmdline);
+            assert!(c.def.accel.is_empty(), "{bin}");
+        }
+        assert!(collect(&[], Origin::QemuCmdline).def.accel.is_empty());
+    }
+
+    #[test]
+    fn accelerators_keep_their_order() {
+        let c = collect(
+            &argv("qemu -accel tcg,thread=multi -accel kvm"),
+            Origin::QemuCmdline,
+        );
+        assert_eq!(c.def.accel, [Accel::Tcg, Accel::Kvm]);
+        let c = collect(&argv("qemu -machine pc,accel=tcg:kvm"), Origin::QemuCmdline);
+        assert_eq!(c.def.accel, [Accel::Tcg, Accel::Kvm]);
     }
 
     #[test]

@@ -179,6 +179,55 @@ mod tests {
     }
 
     #[test]
+    fn iothread_on_ide_and_ahci_is_kept_and_reported() {
+        let d = parse(
+            "-object iothread,id=io0 -drive if=none,id=cd,file=/x.iso,media=cdrom \
+             -device ide-cd,drive=cd,iothread=io0",
+        );
+        let cd = &d.drives[0];
+        assert_eq!((cd.bus.clone(), cd.media), (Bus::Ide, Media::Cdrom));
+        assert_eq!(cd.iothread.as_deref(), Some("io0"));
+        assert_eq!(
+            d.issue_summary(),
+            [(IssueKind::Unknown, "iothread=io0", "-device #1")]
+        );
+        assert!(
+            d.issues[0].message.contains("'ide-cd.iothread' not found"),
+            "{}",
+            d.issues[0].message
+        );
+        let d = parse(
+            "-M q35 -object iothread,id=io0 -device ahci,id=ahci0 \
+             -drive if=none,id=cd,file=/x.iso -device ide-cd,drive=cd,bus=ahci0.0,iothread=io0",
+        );
+        assert_eq!(d.drives[0].bus, Bus::Sata);
+        assert_eq!(d.drives[0].iothread.as_deref(), Some("io0"));
+        assert_eq!(
+            d.issue_summary(),
+            [(IssueKind::Unknown, "iothread=io0", "-device #2")]
+        );
+        // scsi-cd keeps its controller's iothread, not its own.
+        let d = parse(
+            "-object iothread,id=io0 -device virtio-scsi-pci,id=scsi0 \
+             -drive if=none,id=cd,file=/x.iso -device scsi-cd,drive=cd,bus=scsi0.0",
+        );
+        assert_eq!(d.drives[0].iothread, None);
+    }
+
+    #[test]
+    fn accel_defaults_follow_the_binary() {
+        let argv: Vec<String> = ["/usr/libexec/qemu-kvm", "-m", "2G", "-cdrom", "/x.iso"]
+            .map(String::from)
+            .into();
+        assert_eq!(parse_argv(&argv, Origin::QemuCmdline).accel, [Accel::Kvm]);
+        assert!(parse("-m 2G -cdrom /x.iso").accel.is_empty());
+        assert_eq!(
+            parse("-accel tcg,thread=multi -accel kvm").accel,
+            [Accel::Tcg, Accel::Kvm]
+        );
+    }
+
+    #[test]
     fn odd_input_does_not_panic() {
         for s in [
             "",

@@ -46,11 +46,21 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
         }
         for (k, v) in &d.opts.pairs {
             if !known_property(driver, k) {
+                let message = if k == "iothread" {
+                    // Kept on the drive too (see `attach`), where the doctor
+                    // reports it as `drive.iothread-ignored`.
+                    format!(
+                        "{driver} has no property iothread (QEMU: \"Property \
+                         '{driver}.iothread' not found\"): only virtio devices run in an iothread"
+                    )
+                } else {
+                    format!("{driver} has no property {k}")
+                };
                 issues.push(ConfigIssue::new(
                     IssueKind::Unknown,
                     format!("{k}={v}"),
                     &d.context,
-                    format!("{driver} has no property {k}"),
+                    message,
                 ));
             }
         }
@@ -313,6 +323,14 @@ fn attach(
         other => {
             drive.media = media;
             drive.bus = other;
+        }
+    }
+    if !matches!(drive.bus, Bus::Virtio | Bus::Scsi) {
+        // QEMU refuses `iothread=` on IDE, AHCI, USB and floppy front ends
+        // (an `Unknown` issue says so); keeping it on the drive lets the
+        // doctor explain what to do instead.
+        if let Some(t) = d.opts.get("iothread") {
+            drive.iothread = Some(t.to_string());
         }
     }
     if dangling_bus {
