@@ -184,6 +184,25 @@ fn human_table_and_skipped_combinations() {
         .stdout(predicate::str::contains("skipped ide/q35"))
         .stdout(predicate::str::contains("IDE needs machine pc"))
         .stdout(predicate::str::contains("aio=native needs cache=none"));
+    // --baseline takes a configuration's name or its unique prefix.
+    let out = isotune()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "boot",
+            "--json",
+            "--accel",
+            "tcg",
+            "--payload-mib",
+            "1",
+            "--runs",
+            "1",
+        ])
+        .args(["--bus", "ide,virtio-scsi", "--baseline", "virtio"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["baseline"], "virtio-scsi");
+    assert!(config(&v, "virtio-scsi")["summary"]["vs_baseline"].is_null());
     // When nothing is left to run, it says why.
     isotune()
         .env("TMPDIR", tmp.path())

@@ -407,11 +407,14 @@ impl Running<'_> {
                     return Ok((EndReason::Marker, t, None));
                 }
             } else if now >= deadline {
-                let last = self.lines.back().map(|l| l.text.as_str()).unwrap_or("");
+                let last = match self.lines.back() {
+                    Some(l) => format!("last serial line: {:?}", l.text),
+                    None => "the guest printed nothing on the serial port".to_owned(),
+                };
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
-                        "The boot did not finish within {} s (last serial line: {last:?})",
+                        "The boot did not finish within {} s ({last})",
                         self.spec.timeout.as_secs_f64()
                     ),
                 ));

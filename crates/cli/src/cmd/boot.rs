@@ -125,10 +125,23 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
     }
     let baseline = match &args.baseline {
         None => 0,
+        // The exact name, else the one configuration it is a prefix of
+        // (`--baseline virtio` for `virtio-scsi/q35/...`).
         Some(name) => matrix
             .configs
             .iter()
             .position(|c| &c.name == name)
+            .or_else(|| {
+                let mut hits = matrix
+                    .configs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.name.starts_with(name.as_str()));
+                match (hits.next(), hits.next()) {
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            })
             .with_context(|| {
                 let names: Vec<&str> = matrix.configs.iter().map(|c| c.name.as_str()).collect();
                 format!(
