@@ -18,6 +18,13 @@ fn isotune() -> Bin {
     Bin::cargo_bin("isotune").unwrap()
 }
 
+/// `isotune boot --accel tcg` with a private TMPDIR (see [`tmpdir`]).
+fn boot_cmd(tmp: &Path) -> Bin {
+    let mut cmd = isotune();
+    cmd.env("TMPDIR", tmp).args(["boot", "--accel", "tcg"]);
+    cmd
+}
+
 fn qemu() -> Option<PathBuf> {
     common::tool("qemu-system-x86_64")
 }
@@ -88,18 +95,8 @@ fn builtin_workload_on_every_bus_ranks_virtio_scsi_above_ide() {
     let out_dir = tempfile::tempdir().unwrap();
     let chart = out_dir.path().join("boot.svg");
     let md = out_dir.path().join("boot.md");
-    let out = isotune()
-        .env("TMPDIR", tmp.path())
-        .args([
-            "boot",
-            "--json",
-            "--accel",
-            "tcg",
-            "--payload-mib",
-            "2",
-            "--runs",
-            "2",
-        ])
+    let out = boot_cmd(tmp.path())
+        .args(["--json", "--payload-mib", "2", "--runs", "2"])
         .arg("--chart")
         .arg(&chart)
         .arg("--markdown")
@@ -159,12 +156,8 @@ fn human_table_and_skipped_combinations() {
         return;
     }
     let tmp = tmpdir();
-    isotune()
-        .env("TMPDIR", tmp.path())
+    boot_cmd(tmp.path())
         .args([
-            "boot",
-            "--accel",
-            "tcg",
             "--payload-mib",
             "1",
             "--runs",
@@ -185,18 +178,8 @@ fn human_table_and_skipped_combinations() {
         .stdout(predicate::str::contains("IDE needs machine pc"))
         .stdout(predicate::str::contains("aio=native needs cache=none"));
     // --baseline takes a configuration's name or its unique prefix.
-    let out = isotune()
-        .env("TMPDIR", tmp.path())
-        .args([
-            "boot",
-            "--json",
-            "--accel",
-            "tcg",
-            "--payload-mib",
-            "1",
-            "--runs",
-            "1",
-        ])
+    let out = boot_cmd(tmp.path())
+        .args(["--json", "--payload-mib", "1", "--runs", "1"])
         .args(["--bus", "ide,virtio-scsi", "--baseline", "virtio"])
         .output()
         .unwrap();
@@ -204,17 +187,8 @@ fn human_table_and_skipped_combinations() {
     assert_eq!(v["baseline"], "virtio-scsi");
     assert!(config(&v, "virtio-scsi")["summary"]["vs_baseline"].is_null());
     // When nothing is left to run, it says why.
-    isotune()
-        .env("TMPDIR", tmp.path())
-        .args([
-            "boot",
-            "--accel",
-            "tcg",
-            "--cache",
-            "writeback",
-            "--aio",
-            "native",
-        ])
+    boot_cmd(tmp.path())
+        .args(["--cache", "writeback", "--aio", "native"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("nothing to run"));
@@ -229,13 +203,9 @@ fn storage_copies_are_booted_and_removed() {
     let tmp = tmpdir();
     let a = tempfile::tempdir_in("/var/tmp").unwrap();
     let b = tempfile::tempdir_in("/dev/shm").unwrap();
-    let out = isotune()
-        .env("TMPDIR", tmp.path())
+    let out = boot_cmd(tmp.path())
         .args([
-            "boot",
             "--json",
-            "--accel",
-            "tcg",
             "--payload-mib",
             "1",
             "--runs",
@@ -276,11 +246,8 @@ fn a_timeout_or_a_missing_marker_is_a_failed_run_and_leaves_nothing() {
     let tmp = tmpdir();
     let run = |extra: &[&str]| -> Value {
         let start = Instant::now();
-        let out = isotune()
-            .env("TMPDIR", tmp.path())
-            .args([
-                "boot", "--json", "--accel", "tcg", "--runs", "1", "--bus", "ide",
-            ])
+        let out = boot_cmd(tmp.path())
+            .args(["--json", "--runs", "1", "--bus", "ide"])
             .args(extra)
             .output()
             .unwrap();
@@ -332,10 +299,8 @@ fn bad_input_is_one_line_exit_2() {
         if qemu().is_none() && env.is_empty() {
             continue;
         }
-        let mut cmd = isotune();
-        cmd.env("TMPDIR", dir.path())
-            .args(["boot", "--accel", "tcg", "--runs", "1"])
-            .args(&args);
+        let mut cmd = boot_cmd(dir.path());
+        cmd.args(["--runs", "1"]).args(&args);
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -425,18 +390,8 @@ fn grub_and_linux_workloads_boot_to_their_markers() {
         return;
     };
     let boot = |iso: &Path, extra: &[&str]| -> Value {
-        let out = isotune()
-            .env("TMPDIR", tmp.path())
-            .args([
-                "boot",
-                "--json",
-                "--accel",
-                "tcg",
-                "--runs",
-                "1",
-                "--timeout",
-                "120",
-            ])
+        let out = boot_cmd(tmp.path())
+            .args(["--json", "--runs", "1", "--timeout", "120"])
             .arg(iso)
             .args(extra)
             .output()

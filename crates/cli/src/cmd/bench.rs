@@ -89,21 +89,8 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
         }
     }
 
-    let align = request_alignment(&target);
     let size_limit = args.size;
-    let mut built: Vec<(String, WorkloadSpec, Vec<Request>)> = Vec::new();
-    for spec in &specs {
-        let requests = spec
-            .build(target.size_bytes(), align, size_limit, &trace)
-            .with_context(|| {
-                format!(
-                    "{}: cannot build the {} workload",
-                    args.iso.display(),
-                    spec.default_name()
-                )
-            })?;
-        built.push((spec.default_name(), spec.clone(), requests));
-    }
+    let built = build(&target, &specs, size_limit, &trace)?;
     let max_request = built
         .iter()
         .flat_map(|(_, _, r)| r.iter().map(|q| q.len as usize))
@@ -140,25 +127,7 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
         size_limit_bytes: size_limit,
         runtime_limit: args.runtime.map(Duration::from_secs_f64),
     };
-    let bars = Bars {
-        quiet: ctx.quiet,
-        bar: RefCell::new(None),
-    };
-    let mut results = Vec::new();
-    for (name, spec, requests) in &built {
-        let r = run_workload(
-            &target,
-            opened.engine.as_mut(),
-            name,
-            spec,
-            requests,
-            &config,
-            &bars,
-        )
-        .with_context(|| format!("the {name} workload failed"))?;
-        results.push(r);
-    }
-    bars.run_finished();
+    let results = run_all(ctx, &target, opened.engine.as_mut(), &built, &config)?;
 
     let notice = (!notices.is_empty()).then(|| notices.join("; "));
     let mut report = BenchReport::new(TargetInfo::of(&target), notice, results);
@@ -359,20 +328,7 @@ pub fn quick(ctx: &Context, iso: &Path) -> Result<BenchReport> {
             Vec::new()
         }
     };
-    let align = request_alignment(&target);
-    let mut built = Vec::new();
-    for spec in specs {
-        let requests = spec
-            .build(target.size_bytes(), align, None, &trace)
-            .with_context(|| {
-                format!(
-                    "{}: cannot build the {} workload",
-                    iso.display(),
-                    spec.default_name()
-                )
-            })?;
-        built.push((spec.default_name(), spec, requests));
-    }
+    let built = build(&target, &specs, None, &trace)?;
     let mut opened = open_engine(
         &target,
         &EngineConfig {
@@ -390,26 +346,58 @@ pub fn quick(ctx: &Context, iso: &Path) -> Result<BenchReport> {
         size_limit_bytes: None,
         runtime_limit: Some(Duration::from_millis(2500)),
     };
+    let results = run_all(ctx, &target, opened.engine.as_mut(), &built, &config)?;
+    let notice = (!notices.is_empty()).then(|| notices.join("; "));
+    Ok(BenchReport::new(TargetInfo::of(&target), notice, results))
+}
+
+/// A workload ready to run: its name, spec and requests.
+type Built = (String, WorkloadSpec, Vec<Request>);
+
+/// Builds each workload's requests for `target`.
+fn build(
+    target: &Target,
+    specs: &[WorkloadSpec],
+    size_limit: Option<u64>,
+    trace: &[TraceExtent],
+) -> Result<Vec<Built>> {
+    let align = request_alignment(target);
+    specs
+        .iter()
+        .map(|spec| {
+            let requests = spec
+                .build(target.size_bytes(), align, size_limit, trace)
+                .with_context(|| {
+                    format!(
+                        "{}: cannot build the {} workload",
+                        target.path().display(),
+                        spec.default_name()
+                    )
+                })?;
+            Ok((spec.default_name(), spec.clone(), requests))
+        })
+        .collect()
+}
+
+/// Runs the workloads in order, one progress bar per run.
+fn run_all(
+    ctx: &Context,
+    target: &Target,
+    engine: &mut dyn isotune_bench::engine::Engine,
+    built: &[Built],
+    config: &RunConfig,
+) -> Result<Vec<isotune_bench::result::WorkloadResult>> {
     let bars = Bars {
         quiet: ctx.quiet,
         bar: RefCell::new(None),
     };
     let mut results = Vec::new();
-    for (name, spec, requests) in &built {
+    for (name, spec, requests) in built {
         results.push(
-            run_workload(
-                &target,
-                opened.engine.as_mut(),
-                name,
-                spec,
-                requests,
-                &config,
-                &bars,
-            )
-            .with_context(|| format!("the {name} workload failed"))?,
+            run_workload(target, engine, name, spec, requests, config, &bars)
+                .with_context(|| format!("the {name} workload failed"))?,
         );
     }
     bars.run_finished();
-    let notice = (!notices.is_empty()).then(|| notices.join("; "));
-    Ok(BenchReport::new(TargetInfo::of(&target), notice, results))
+    Ok(results)
 }

@@ -183,15 +183,6 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         copies.push((dir.clone(), copy));
         interrupted(&cancel)?;
     }
-    // Written data must reach the disk before a run can drop it from the
-    // page cache (dirty pages cannot be dropped).
-    let mut written: Vec<&Path> = vec![work.iso.as_path()];
-    written.extend(copies.iter().map(|(_, p)| -> &Path { p }));
-    for p in written {
-        if let Ok(f) = std::fs::File::open(p) {
-            let _ = f.sync_all();
-        }
-    }
 
     let memory_bytes = args.memory_mib << 20;
     let mut results: Vec<ConfigResult> = matrix
