@@ -440,7 +440,14 @@ impl Running<'_> {
                         .unwrap_or(polled);
                     return Ok(match marker_end {
                         Some((t, _)) => (EndReason::Marker, t, Some(st.status)),
-                        None => (EndReason::Shutdown, at, Some(st.status)),
+                        // The guest stopped after every line it printed:
+                        // the event's wall-clock time can read a fraction
+                        // of a millisecond before the monotonic time of its
+                        // last line, so never end before that line.
+                        None => {
+                            let last = self.lines.back().map_or(0.0, |l| l.seconds);
+                            (EndReason::Shutdown, at.max(last), Some(st.status))
+                        }
                     });
                 }
             }
