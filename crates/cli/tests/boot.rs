@@ -106,7 +106,8 @@ fn builtin_workload_on_every_bus_ranks_virtio_scsi_above_ide() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

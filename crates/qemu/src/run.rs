@@ -39,6 +39,9 @@ const SETTLE_POLL: Duration = Duration::from_millis(100);
 /// After the final marker, how long to wait at most for the guest to stop
 /// so that the reads it started are counted.
 const AFTER_MARKER: Duration = Duration::from_secs(2);
+/// When the guest has stopped, how long to wait for serial lines still on
+/// their way from the pipe.
+const SERIAL_DRAIN: Duration = Duration::from_millis(100);
 /// Timeout of one QMP command.
 const QMP_IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Serial lines kept in the result.
@@ -438,6 +441,16 @@ impl Running<'_> {
                         })
                         .filter(|t| (0.0..=polled).contains(t))
                         .unwrap_or(polled);
+                    // The guest's last lines are already in the pipe, but
+                    // the reader thread may not have passed them on yet:
+                    // take them (the final marker among them) before
+                    // deciding how the boot ended.
+                    while let Ok(line) = self.serial.recv_timeout(SERIAL_DRAIN) {
+                        if let Some(t) = self.take_line(line) {
+                            marker_end.get_or_insert((t, now));
+                        }
+                    }
+                    self.counters_at_new_markers(qmp)?;
                     return Ok(match marker_end {
                         Some((t, _)) => (EndReason::Marker, t, Some(st.status)),
                         // The guest stopped after every line it printed:
