@@ -21,12 +21,82 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        if std::env::var("ISOTUNE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("required tool `{name}` is not installed (run scripts/setup)");
-        }
-        eprintln!("skipping: `{name}` is not installed");
+        skip(&format!("`{name}` is not installed (run scripts/setup)"));
     }
     found
+}
+
+/// Skips the calling test for `reason` (a missing tool, no root, no io_uring,
+/// tmpfs where a disk filesystem is needed, ...): under
+/// `ISOTUNE_REQUIRE_TOOLS=1` it panics instead, so CI never passes by
+/// skipping. Otherwise it notes the skip on stderr and, when
+/// `ISOTUNE_SKIP_LOG` names a file, appends one line to it, which
+/// `scripts/test` counts as a skipped test. Call it and `return`:
+///
+/// ```ignore
+/// if !is_root() { return isotune_testutil::skip("needs root"); }
+/// ```
+pub fn skip(reason: &str) {
+    if std::env::var("ISOTUNE_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("required for this test but unavailable (ISOTUNE_REQUIRE_TOOLS=1): {reason}");
+    }
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
+    eprintln!("skipping {name}: {reason}");
+    if let Some(log) = std::env::var_os("ISOTUNE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{name}\t{reason}");
+        }
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*) for test data: the same seed
+/// gives the same bytes on every machine. Not for anything but tests.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (0 is replaced by a fixed non-zero value).
+    pub fn new(seed: u64) -> Self {
+        Self(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Fills `buf` with random bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        self.fill(&mut v);
+        v
+    }
 }
 
 /// Runs a command to completion and returns its stdout; panics with its
