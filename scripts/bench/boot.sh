@@ -7,7 +7,8 @@
 #     its initrd, as an installer's GRUB does;
 #   - Linux (the Debian cloud kernel + a busybox initramfs that mounts the
 #     cdrom and reads the payload), IDE (ata_piix) vs virtio-scsi.
-# TCG on this project's machines (see DESIGN.md: /dev/kvm is kvm_pvm).
+# TCG: on a host whose /dev/kvm is kvm_pvm (nested paravirtual KVM) firmware
+# code runs far slower under KVM than TCG (scripts/bench/accel.sh).
 #
 #   scripts/bench/boot.sh [OUTDIR]      (RUNS=5 PAYLOAD_MIB=64 by default)
 set -euo pipefail
