@@ -14,7 +14,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::{grub, syslinux, walk, BootFile, BootFiles, BootRole, NotLoaded, MAX_CONFIG_BYTES};
+use super::{
+    grub, modules, syslinux, walk, BootFile, BootFiles, BootRole, NotLoaded, MAX_CONFIG_BYTES,
+};
 use crate::eltorito::{BootCatalog, BootEntry, Platform};
 use crate::image::IsoImage;
 use crate::{Anomaly, Extent, FileEntry, FileKind, ReadAt, Result, Severity};
@@ -191,7 +193,17 @@ impl Discovery<'_> {
         self.push(file);
     }
 
-    fn configs(&mut self, fam: Family, bios_image: Option<&str>, default_boot: bool) {
+    /// Walks the configurations of loader family `fam` and adds what they
+    /// name. `platform` is GRUB's module directory name for the firmware
+    /// path taken (`i386-pc`, `x86_64-efi`), `None` when no catalog entry
+    /// starts this loader (its own files are then not listed).
+    fn configs(
+        &mut self,
+        fam: Family,
+        bios_image: Option<&str>,
+        platform: Option<&str>,
+        default_boot: bool,
+    ) {
         let media = self.media;
         let errors = RefCell::new(Vec::new());
         let mut read = |p: &str| -> std::result::Result<String, NotLoaded> {
@@ -217,26 +229,36 @@ impl Discovery<'_> {
             }
         };
         let exists = |p: &str| matches!(media.lookup(p), Ok(Some(e)) if e.kind == FileKind::File);
+        let bios_dir = bios_image.map(walk::dirname);
+        let mut own: Vec<(String, BootRole)> = Vec::new();
         let walk = match fam {
             Family::Syslinux => {
-                let own = bios_image.map(walk::dirname).into_iter().flat_map(|d| {
-                    let d = if d == "/" { String::new() } else { d };
-                    [format!("{d}/isolinux.cfg"), format!("{d}/syslinux.cfg")]
-                });
-                let roots: Vec<String> = own
+                let dirs = bios_dir.iter().map(|d| d.trim_end_matches('/').to_owned());
+                let roots: Vec<String> = dirs
+                    .clone()
+                    .flat_map(|d| [format!("{d}/isolinux.cfg"), format!("{d}/syslinux.cfg")])
                     .chain(SYSLINUX_ROOTS.iter().map(|s| (*s).to_owned()))
                     .collect();
-                match roots.iter().find(|r| exists(r)) {
-                    Some(root) => syslinux::walk_syslinux(root, &mut read),
-                    None => return,
+                let Some(root) = roots.iter().find(|r| exists(r)) else {
+                    return;
+                };
+                // Since syslinux 5.00 isolinux.bin loads ldlinux.c32 from
+                // its own directory before any configuration.
+                if platform.is_some() {
+                    own.extend(dirs.map(|d| (format!("{d}/ldlinux.c32"), BootRole::Module)));
                 }
+                syslinux::walk_syslinux(root, &mut read)
             }
             Family::Grub => {
                 let roots: Vec<&str> = GRUB_ROOTS.iter().copied().filter(|r| exists(r)).collect();
-                if roots.is_empty() {
-                    return;
+                let Some(first) = roots.first() else { return };
+                let prefix = walk::dirname(first);
+                let walk = grub::walk_grub(&roots, &mut read);
+                if let Some(platform) = platform {
+                    let dir = format!("{}/{platform}", prefix.trim_end_matches('/'));
+                    own = modules::grub_files(&dir, &walk.needs, &mut |p| read(p).ok());
                 }
-                grub::walk_grub(&roots, &mut read)
+                walk
             }
         };
         for e in errors.into_inner() {
@@ -244,27 +266,93 @@ impl Discovery<'_> {
                 .anomalies
                 .push(Anomaly::new("boot.unreadable-file", Severity::Warn, e));
         }
-        self.out.anomalies.extend(walk.anomalies);
+        for mut a in walk.anomalies {
+            if !default_boot && a.severity == Severity::Warn && a.id == "boot.missing-file" {
+                a.severity = Severity::Info;
+            }
+            self.out.anomalies.push(a);
+        }
+        // The loader's own files: what is missing is built in.
+        for (path, role) in own {
+            if let Found::File(f) = self.find(&path) {
+                self.push(file(f, role, None, default_boot));
+            }
+        }
         for r in walk.refs {
-            match self.find(&r.path) {
-                Found::File(f) => self.push(BootFile {
-                    path: f.path,
-                    size: f.size,
-                    extents: f.extents,
-                    role: r.role,
-                    source: r.source,
-                    default_boot: default_boot && r.default_boot,
-                }),
+            let default = default_boot && r.default_boot;
+            let found = match self.find(&r.path) {
+                Found::Not(NotLoaded::Missing) if r.role == BootRole::Module => {
+                    self.find_module(&r.path, bios_dir.as_deref())
+                }
+                found => found,
+            };
+            match found {
+                Found::File(f) => {
+                    let libs = match r.role {
+                        BootRole::Module => modules::syslinux_libraries(&f.path),
+                        _ => &[],
+                    };
+                    let dir = walk::dirname(&f.path);
+                    let source = r.source.clone();
+                    self.push(file(f, r.role, r.source, default));
+                    for lib in libs {
+                        let path = format!("{}/{lib}", dir.trim_end_matches('/'));
+                        if let Found::File(f) = self.find(&path) {
+                            self.push(file(f, BootRole::Module, source.clone(), default));
+                        }
+                    }
+                }
                 // Configuration files the walk could not read are reported by it.
                 Found::Not(why) if r.role != BootRole::Config => {
                     let from = r.source.as_deref().unwrap_or("a boot configuration");
-                    self.out
-                        .anomalies
-                        .extend(walk::not_loaded(from, &r.path, why));
+                    // Only what the default boot needs to start is a warning.
+                    let needed = matches!(
+                        r.role,
+                        BootRole::Kernel | BootRole::Initrd | BootRole::Module
+                    );
+                    if let Some(mut a) = walk::not_loaded(from, &r.path, why) {
+                        if !(default && needed) {
+                            a.severity = Severity::Info;
+                        }
+                        self.out.anomalies.push(a);
+                    }
                 }
                 Found::Not(_) => {}
             }
         }
+    }
+
+    /// A syslinux module the configuration names relative to its working
+    /// directory, looked for where the loader also searches: its own
+    /// directory and the usual syslinux directories.
+    fn find_module(&mut self, path: &str, bios_dir: Option<&str>) -> Found {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let dirs = bios_dir.into_iter().chain([
+            "/isolinux",
+            "/boot/isolinux",
+            "/syslinux",
+            "/boot/syslinux",
+        ]);
+        for d in dirs {
+            let candidate = format!("{}/{name}", d.trim_end_matches('/'));
+            if candidate != path {
+                if let found @ Found::File(_) = self.find(&candidate) {
+                    return found;
+                }
+            }
+        }
+        Found::Not(NotLoaded::Missing)
+    }
+}
+
+fn file(f: FileEntry, role: BootRole, source: Option<String>, default_boot: bool) -> BootFile {
+    BootFile {
+        path: f.path,
+        size: f.size,
+        extents: f.extents,
+        role,
+        source,
+        default_boot,
     }
 }
 
@@ -285,7 +373,7 @@ pub(super) fn discover_in(media: &dyn Media, catalog: Option<&BootCatalog>) -> B
     if let Some(bios) = bios {
         d.image(bios, BootRole::ElToritoBios, true);
         if let Some(fam) = bios.path.as_deref().and_then(family) {
-            d.configs(fam, bios.path.as_deref(), true);
+            d.configs(fam, bios.path.as_deref(), Some("i386-pc"), true);
             done.push(fam);
         }
     }
@@ -293,13 +381,13 @@ pub(super) fn discover_in(media: &dyn Media, catalog: Option<&BootCatalog>) -> B
         let default_boot = bios.is_none();
         d.image(efi, BootRole::ElToritoEfi, default_boot);
         if !done.contains(&Family::Grub) {
-            d.configs(Family::Grub, None, default_boot);
+            d.configs(Family::Grub, None, Some("x86_64-efi"), default_boot);
             done.push(Family::Grub);
         }
     }
     for fam in [Family::Syslinux, Family::Grub] {
         if !done.contains(&fam) {
-            d.configs(fam, None, false);
+            d.configs(fam, None, None, false);
         }
     }
     d.out
@@ -483,6 +571,10 @@ mod tests {
                  label more\n config /isolinux/more.cfg\n",
             ),
             ("/isolinux/more.cfg", "label x\n kernel /x/vmlinuz\n"),
+            ("/isolinux/ldlinux.c32", "ld"),
+            ("/isolinux/vesamenu.c32", "vm"),
+            ("/isolinux/libcom32.c32", "lc"),
+            ("/isolinux/libutil.c32", "lu"),
             (
                 "/boot/grub/grub.cfg",
                 "menuentry a {\n linux /live/vmlinuz\n initrd /live/initrd.img /live/grub.img\n}\n",
@@ -510,7 +602,11 @@ mod tests {
             listed(&found),
             [
                 "el-torito-bios /isolinux/isolinux.bin *",
+                "module /isolinux/ldlinux.c32 *",
                 "config /isolinux/isolinux.cfg *",
+                "module /isolinux/vesamenu.c32 *",
+                "module /isolinux/libcom32.c32 *",
+                "module /isolinux/libutil.c32 *",
                 "config /isolinux/menu.cfg *",
                 "config /isolinux/more.cfg",
                 "kernel /live/vmlinuz *",
@@ -532,7 +628,11 @@ mod tests {
             default,
             [
                 "/isolinux/isolinux.bin",
+                "/isolinux/ldlinux.c32",
                 "/isolinux/isolinux.cfg",
+                "/isolinux/vesamenu.c32",
+                "/isolinux/libcom32.c32",
+                "/isolinux/libutil.c32",
                 "/isolinux/menu.cfg",
                 "/live/vmlinuz",
                 "/live/initrd.img",
@@ -602,6 +702,160 @@ mod tests {
             ]
         );
         assert_eq!(found.anomalies[1].severity, Severity::Error);
+    }
+
+    /// Issue "boot.missing-file fired nine times on a healthy ISO": entries
+    /// that boot another disk (`set root=`, `search --set=root --file`, a
+    /// device prefix, a configfile there), multiboot module arguments and
+    /// kernel arguments are not the image's files; files of non-default
+    /// entries that are missing are notes, not warnings.
+    #[test]
+    fn regression_no_false_missing_files_for_other_disks_and_arguments() {
+        let grub_cfg = "\
+serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+set default=0
+menuentry 'Live' {
+  linux /live/vmlinuz root=/dev/sr0 init=/bin/sh boot=live exec
+  initrd /live/initrd.img
+}
+menuentry 'First hard disk' {
+  set root=(hd0,msdos1)
+  linux /vmlinuz-on-disk root=/dev/sda1
+  configfile /boot/grub/grub.cfg-on-disk
+  chainloader +1
+}
+menuentry 'Disk found by search' {
+  search --no-floppy --set=root --file /something-not-on-the-iso
+  linux /boot/vmlinuz-on-disk
+  initrd /boot/initrd-on-disk
+}
+menuentry 'Explicit device' {
+  linux (hd1,gpt2)/vmlinuz init=/bin/sh
+  configfile (hd0,msdos1)/boot/grub/grub.cfg
+}
+menuentry 'Hurd' {
+  insmod ext2
+  multiboot /boot/gnumach.gz root=part:1:device:wd0 console=com0
+  module /hurd/ext2fs.static ext2fs --multiboot-command-line='${kernel-command-line}'
+  module /lib/ld.so.1 exec /hurd/exec '$(exec-task=task-create)'
+}
+menuentry 'Back on the cdrom' {
+  search --set=root --file /live/vmlinuz
+  linux /live/vmlinuz2 quiet
+}
+";
+        let fake = Fake::new(&[
+            ("/boot/grub/i386-pc/eltorito.img", "core"),
+            ("/boot/grub/grub.cfg", grub_cfg),
+            (
+                "/boot/grub/i386-pc/command.lst",
+                "linux: linux\ninitrd: linux\n*serial: serial\nterminal_input: terminal\n*multiboot: multiboot\n",
+            ),
+            ("/boot/grub/i386-pc/terminal.lst", "iserial: serial\noserial: serial\n"),
+            (
+                "/boot/grub/i386-pc/moddep.lst",
+                "normal: boot\nlinux: boot relocator\nserial: terminfo\next2: fshelp\n",
+            ),
+            ("/boot/grub/i386-pc/normal.mod", "n"),
+            ("/boot/grub/i386-pc/boot.mod", "b"),
+            ("/boot/grub/i386-pc/relocator.mod", "r"),
+            ("/boot/grub/i386-pc/linux.mod", "l"),
+            ("/boot/grub/i386-pc/terminfo.mod", "t"),
+            ("/boot/grub/i386-pc/serial.mod", "s"),
+            ("/boot/grub/i386-pc/ext2.mod", "e"),
+            ("/live/vmlinuz", "k"),
+            ("/live/initrd.img", "i"),
+        ]);
+        let bios = fake.lba("/boot/grub/i386-pc/eltorito.img");
+        let cat = catalog(&[(
+            Platform::Bios,
+            bios,
+            Some("/boot/grub/i386-pc/eltorito.img"),
+        )]);
+        let found = discover_in(&fake, Some(&cat));
+        let warnings: Vec<_> = found
+            .anomalies
+            .iter()
+            .filter(|a| a.severity > Severity::Info)
+            .collect();
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        let notes: Vec<_> = found.anomalies.iter().map(|a| a.message.as_str()).collect();
+        assert_eq!(
+            notes,
+            [
+                "/boot/grub/grub.cfg names /boot/gnumach.gz, which is not in the image",
+                "/boot/grub/grub.cfg names /hurd/ext2fs.static, which is not in the image",
+                "/boot/grub/grub.cfg names /lib/ld.so.1, which is not in the image",
+                "/boot/grub/grub.cfg names /live/vmlinuz2, which is not in the image",
+            ]
+        );
+        // The default boot: GRUB's lists, normal and the modules of the
+        // commands and terminals it uses, after their dependencies; the
+        // Hurd entry's `insmod ext2` is not on the default path.
+        assert_eq!(
+            listed(&found),
+            [
+                "el-torito-bios /boot/grub/i386-pc/eltorito.img *",
+                "loader-data /boot/grub/i386-pc/command.lst *",
+                "loader-data /boot/grub/i386-pc/terminal.lst *",
+                "loader-data /boot/grub/i386-pc/moddep.lst *",
+                "module /boot/grub/i386-pc/boot.mod *",
+                "module /boot/grub/i386-pc/normal.mod *",
+                "module /boot/grub/i386-pc/terminfo.mod *",
+                "module /boot/grub/i386-pc/serial.mod *",
+                "module /boot/grub/i386-pc/relocator.mod *",
+                "module /boot/grub/i386-pc/linux.mod *",
+                "config /boot/grub/grub.cfg *",
+                "kernel /live/vmlinuz *",
+                "initrd /live/initrd.img *",
+            ]
+        );
+    }
+
+    /// isolinux: `APPEND` arguments are not files, a `COM32` chain to a
+    /// disk is not a kernel, and a missing kernel of a non-default label is
+    /// a note.
+    #[test]
+    fn regression_isolinux_arguments_and_other_labels() {
+        let fake = Fake::new(&[
+            ("/isolinux/isolinux.bin", "bin"),
+            ("/isolinux/ldlinux.c32", "ld"),
+            (
+                "/isolinux/isolinux.cfg",
+                "default live\nlabel live\n kernel /live/vmlinuz\n append root=/dev/sr0 init=/bin/sh initrd=/live/initrd.img ext2fs exec\n\
+                 label hd\n com32 chain.c32\n append hd0 1\n\
+                 label old\n kernel /old/vmlinuz\n",
+            ),
+            ("/live/vmlinuz", "k"),
+            ("/live/initrd.img", "i"),
+        ]);
+        let bios = fake.lba("/isolinux/isolinux.bin");
+        let cat = catalog(&[(Platform::Bios, bios, Some("/isolinux/isolinux.bin"))]);
+        let found = discover_in(&fake, Some(&cat));
+        let got: Vec<_> = found
+            .anomalies
+            .iter()
+            .map(|a| (a.severity, a.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                Severity::Info,
+                "/isolinux/isolinux.cfg names /old/vmlinuz, which is not in the image"
+            )]
+        );
+        assert_eq!(
+            listed(&found),
+            [
+                "el-torito-bios /isolinux/isolinux.bin *",
+                "module /isolinux/ldlinux.c32 *",
+                "config /isolinux/isolinux.cfg *",
+                "kernel /live/vmlinuz *",
+                "initrd /live/initrd.img *",
+            ]
+        );
     }
 
     #[test]
