@@ -34,6 +34,7 @@ use crate::partition::read_partitions;
 use crate::{Anomaly, Extent, FileEntry, FileKind, ReadAt, Result};
 
 mod discovery;
+pub mod estimate;
 pub mod grub;
 mod index;
 mod modules;
