@@ -87,7 +87,16 @@ struct Discovery<'a> {
     out: BootFiles,
     /// Index in `out.files` of each path, lower case.
     seen: HashMap<String, usize>,
+    /// `boot.missing-file` anomalies past [`MAX_MISSING_REPORTED`], by
+    /// severity (summarised at the end).
+    missing_more: HashMap<Severity, usize>,
+    missing_reported: usize,
 }
+
+/// Most `boot.missing-file` anomalies reported one by one; the rest are
+/// counted in one summary per severity (a configuration naming thousands of
+/// missing files gets a few lines, not thousands).
+pub(super) const MAX_MISSING_REPORTED: usize = 32;
 
 impl Discovery<'_> {
     /// Looks a path up, following symbolic links a few hops; errors become anomalies.
@@ -270,7 +279,7 @@ impl Discovery<'_> {
             if !default_boot && a.severity == Severity::Warn && a.id == "boot.missing-file" {
                 a.severity = Severity::Info;
             }
-            self.out.anomalies.push(a);
+            self.anomaly(a);
         }
         // The loader's own files: what is missing is built in.
         for (path, role) in own {
@@ -314,12 +323,42 @@ impl Discovery<'_> {
                         if !(default && needed) {
                             a.severity = Severity::Info;
                         }
-                        self.out.anomalies.push(a);
+                        self.anomaly(a);
                     }
                 }
                 Found::Not(_) => {}
             }
         }
+    }
+
+    /// Adds an anomaly, counting `boot.missing-file` past the cap.
+    fn anomaly(&mut self, a: Anomaly) {
+        if a.id == "boot.missing-file" {
+            if self.missing_reported >= MAX_MISSING_REPORTED {
+                *self.missing_more.entry(a.severity).or_default() += 1;
+                return;
+            }
+            self.missing_reported += 1;
+        }
+        self.out.anomalies.push(a);
+    }
+
+    /// The summaries of the missing files not reported one by one.
+    fn finish(mut self) -> BootFiles {
+        let mut more: Vec<(Severity, usize)> = self.missing_more.into_iter().collect();
+        more.sort();
+        for (severity, n) in more.into_iter().rev() {
+            self.out.anomalies.push(Anomaly::new(
+                "boot.missing-file",
+                severity,
+                format!(
+                    "{n} more file{} named by the boot configurations {} not in the image (not listed one by one)",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "is" } else { "are" }
+                ),
+            ));
+        }
+        self.out
     }
 
     /// A syslinux module the configuration names relative to its working
@@ -361,6 +400,8 @@ pub(super) fn discover_in(media: &dyn Media, catalog: Option<&BootCatalog>) -> B
         media,
         out: BootFiles::default(),
         seen: HashMap::new(),
+        missing_more: HashMap::new(),
+        missing_reported: 0,
     };
     let pick = |p: Platform| {
         catalog.and_then(|c| {
@@ -390,7 +431,7 @@ pub(super) fn discover_in(media: &dyn Media, catalog: Option<&BootCatalog>) -> B
             d.configs(fam, None, None, false);
         }
     }
-    d.out
+    d.finish()
 }
 
 #[cfg(test)]
