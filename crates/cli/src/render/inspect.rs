@@ -220,6 +220,13 @@ fn boot_read(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
             bytes(e.bytes),
             bytes(e.file_bytes)
         )?;
+        if let Some(b) = e.block_bytes {
+            writeln!(
+                out,
+                "  counted    in whole {} blocks, GRUB's disk-cache unit",
+                bytes(b)
+            )?;
+        }
         writeln!(out, "  covers     {}", covers.join(" + "))?;
     }
     if e.excluded.is_empty() {

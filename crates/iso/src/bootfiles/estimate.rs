@@ -10,6 +10,14 @@
 //! to find them. An installer or live system then reads its root image
 //! (squashfs, EROFS, an `install.img`) through the kernel's cdrom driver:
 //! that is a different phase, often larger than everything before it.
+//!
+//! GRUB reads the disk through a cache of [`GRUB_BLOCK_BYTES`] blocks
+//! (`GRUB_DISK_CACHE_BITS` = 6: 64 sectors of 512 bytes), aligned on the
+//! disk: every file or directory it reads costs the whole blocks it
+//! touches, so twenty small modules cost twenty blocks. When GRUB loads
+//! the default boot, `bytes` counts the union of those blocks over the
+//! trace; isolinux reads 2 KiB sectors and loads only the segments of its
+//! `.c32` modules, so there the trace is summed as it is.
 
 use std::ops::ControlFlow;
 
@@ -17,6 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{BootFile, BootRole};
 use crate::{FileEntry, FileKind, IsoImage, ReadAt};
+
+/// GRUB's disk cache block: what one read of a small file costs.
+pub const GRUB_BLOCK_BYTES: u64 = 32 * 1024;
 
 /// Most root images listed.
 const MAX_EXCLUDED: usize = 16;
@@ -98,8 +109,13 @@ pub struct ExcludedImage {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootReadEstimate {
     /// Bytes read: the boot trace of the default boot's files (volume
-    /// descriptors, the directories on their paths, the files).
+    /// descriptors, the directories on their paths, the files), in whole
+    /// `block_bytes` blocks when the loader reads that way.
     pub bytes: u64,
+    /// The loader's read unit when it is larger than a sector (GRUB:
+    /// [`GRUB_BLOCK_BYTES`]); `None`: reads are counted as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_bytes: Option<u64>,
     /// The default boot's files alone, in bytes.
     pub file_bytes: u64,
     /// How many files the default boot reads.
@@ -135,13 +151,56 @@ pub fn estimate<R: ReadAt>(image: &IsoImage<R>, files: &[BootFile]) -> BootReadE
         }
     }
     covers.sort_by_key(|p| *p as u8);
+    let grub = default.iter().any(|f| {
+        let p = f.path.to_ascii_lowercase();
+        (f.role == BootRole::Module && p.ends_with(".mod"))
+            || (matches!(f.role, BootRole::ElToritoBios | BootRole::ElToritoEfi)
+                && p.contains("grub"))
+    });
+    let block_bytes = grub.then_some(GRUB_BLOCK_BYTES);
+    let bytes = match block_bytes {
+        Some(b) => blocks_bytes(
+            trace.iter().map(|t| (t.offset, t.len)),
+            b,
+            image.file_size(),
+        ),
+        None => trace.iter().map(|t| t.len).sum(),
+    };
     BootReadEstimate {
-        bytes: trace.iter().map(|t| t.len).sum(),
+        bytes,
+        block_bytes,
         file_bytes: default.iter().map(|f| f.size).sum(),
         files: default.len(),
         covers,
         excluded: root_images(image),
     }
+}
+
+/// The bytes of the distinct `block`-aligned blocks the ranges touch,
+/// the last block cut at `end` (the image's size).
+fn blocks_bytes(ranges: impl Iterator<Item = (u64, u64)>, block: u64, end: u64) -> u64 {
+    let mut spans: Vec<(u64, u64)> = ranges
+        .filter(|(_, len)| *len > 0)
+        .map(|(off, len)| {
+            let first = off / block;
+            let last = off.saturating_add(len - 1) / block;
+            (first, last)
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut total = 0u64;
+    let mut next = 0u64;
+    for (first, last) in spans {
+        let first = first.max(next);
+        if first > last {
+            continue;
+        }
+        let start = first * block;
+        let stop = ((last + 1) * block).min(end.max(start));
+        total += stop - start;
+        next = last + 1;
+    }
+    total
 }
 
 /// Whether a path is named like a root filesystem image.
@@ -194,6 +253,17 @@ fn root_images<R: ReadAt>(image: &IsoImage<R>) -> Vec<ExcludedImage> {
 mod tests {
     use super::*;
     use crate::writer::{BootImage, FileSource, IsoWriter};
+
+    #[test]
+    fn grub_blocks_are_counted_once() {
+        let b = GRUB_BLOCK_BYTES;
+        // Two small files in one block, one straddling two, one far away.
+        let ranges = [(100, 10), (2048, 10), (b - 1, 2), (10 * b, 1)];
+        assert_eq!(blocks_bytes(ranges.into_iter(), b, u64::MAX), 3 * b);
+        // The last block stops at the end of the image.
+        assert_eq!(blocks_bytes([(10 * b, 1)].into_iter(), b, 10 * b + 5), 5);
+        assert_eq!(blocks_bytes([(0, 0)].into_iter(), b, u64::MAX), 0);
+    }
 
     #[test]
     fn root_image_names() {
