@@ -746,6 +746,57 @@ menuentry b {
         );
     }
 
+    /// Fonts, themes and backgrounds the default boot loads are refs of
+    /// their own roles; the needs list what GRUB must load for them.
+    #[test]
+    fn fonts_themes_backgrounds_and_needs() {
+        let files = [
+            (
+                "/boot/grub/grub.cfg",
+                "insmod all_video\nloadfont unicode\nloadfont /boot/grub/fonts/dejavu.pf2\n\
+                 set theme=/boot/grub/themes/t/theme.txt\nterminal_output gfxterm\n\
+                 menuentry a {\n background_image /splash.png\n linux /k\n}\n\
+                 menuentry b {\n insmod ext2\n linux (hd0,gpt2)/k\n}\n",
+            ),
+            (
+                "/boot/grub/themes/t/theme.txt",
+                "desktop-image: \"bg.png\"\ntitle-font: \"DejaVu Sans 12\"\n+ label { font = \"../../fonts/term.pf2\" }\n",
+            ),
+        ];
+        let mut load = loader_from(&files);
+        let walk = walk_grub(&["/boot/grub/grub.cfg"], &mut load);
+        assert_eq!(
+            paths(&walk),
+            [
+                "config /boot/grub/grub.cfg",
+                "font /boot/grub/fonts/unicode.pf2",
+                "font /boot/grub/fonts/dejavu.pf2",
+                "theme /boot/grub/themes/t/theme.txt",
+                "theme /boot/grub/themes/t/bg.png",
+                "font /boot/grub/fonts/term.pf2",
+                "kernel /k",
+                "theme /splash.png",
+            ]
+        );
+        assert!(walk.refs.iter().all(|r| r.default_boot));
+        let needs: Vec<String> = walk.needs.iter().map(|n| format!("{n:?}")).collect();
+        assert!(
+            needs.contains(&"Module(\"all_video\")".to_owned()),
+            "{needs:?}"
+        );
+        assert!(
+            needs.contains(&"Terminal(\"ogfxterm\")".to_owned()),
+            "{needs:?}"
+        );
+        assert!(
+            needs.contains(&"Command(\"background_image\")".to_owned()),
+            "{needs:?}"
+        );
+        // Entry b is not the default: its insmod is not needed.
+        assert!(!needs.contains(&"Module(\"ext2\")".to_owned()), "{needs:?}");
+        assert!(walk.anomalies.is_empty(), "{:?}", walk.anomalies);
+    }
+
     #[test]
     fn hostile_configs_are_bounded() {
         let mut text = String::from("menuentry a {\n linux /k\n initrd");
