@@ -34,7 +34,10 @@ use crate::partition::read_partitions;
 use crate::{Anomaly, Extent, FileEntry, FileKind, ReadAt, Result};
 
 mod discovery;
+pub mod estimate;
 pub mod grub;
+mod index;
+mod modules;
 pub mod syslinux;
 mod walk;
 
@@ -61,6 +64,40 @@ pub enum BootRole {
     Kernel,
     /// An initrd (or multiboot module).
     Initrd,
+    /// A boot loader module: a GRUB `.mod` (`normal`, what `insmod` and
+    /// the commands used load, with their `moddep.lst` dependencies), a
+    /// syslinux `.c32` (`ldlinux.c32`, the `UI` module and its libraries).
+    Module,
+    /// A boot loader's data file: GRUB's `command.lst`, `moddep.lst`...
+    LoaderData,
+    /// A font (`loadfont`, a theme's fonts).
+    Font,
+    /// A theme file or a background image (`set theme=`,
+    /// `background_image`, syslinux `MENU BACKGROUND`).
+    Theme,
+}
+
+impl BootRole {
+    /// The role's JSON name (`kernel`, `el-torito-bios`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootRole::ElToritoBios => "el-torito-bios",
+            BootRole::ElToritoEfi => "el-torito-efi",
+            BootRole::Config => "config",
+            BootRole::Kernel => "kernel",
+            BootRole::Initrd => "initrd",
+            BootRole::Module => "module",
+            BootRole::LoaderData => "loader-data",
+            BootRole::Font => "font",
+            BootRole::Theme => "theme",
+        }
+    }
+}
+
+impl std::fmt::Display for BootRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One file a boot reads.
@@ -154,6 +191,10 @@ pub struct ConfigWalk {
     pub refs: Vec<ConfigRef>,
     /// Missing configuration files and unresolvable paths.
     pub anomalies: Vec<Anomaly>,
+    /// What the default boot asks of GRUB (commands, `insmod`, terminals):
+    /// the modules it loads. Empty for syslinux.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<grub::GrubNeed>,
 }
 
 /// The image's El Torito catalog with each entry's `path` (and the size an
@@ -208,7 +249,7 @@ pub fn boot_catalog<R: ReadAt>(image: &IsoImage<R>) -> Result<Option<BootCatalog
 /// `catalog` should come from [`boot_catalog`] (paths resolved). Nothing
 /// here fails: unreadable or missing files become anomalies.
 pub fn discover<R: ReadAt>(image: &IsoImage<R>, catalog: Option<&BootCatalog>) -> BootFiles {
-    discovery::discover_in(image, catalog)
+    discovery::discover_in(&index::Indexed::new(image), catalog)
 }
 
 #[cfg(test)]

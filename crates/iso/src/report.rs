@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bootfiles::estimate::{estimate, BootReadEstimate};
 use crate::bootfiles::{self, BootFile};
 use crate::eltorito::BootCatalog;
 use crate::md5record::{self, ImplantedMd5};
@@ -21,7 +22,7 @@ use crate::{
 
 /// Version of the JSON schema of [`InspectReport`]; bumped on any change
 /// that could break a consumer (renames, removals, meaning changes).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What to gather besides the always-present summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,6 +106,10 @@ pub struct InspectReport {
     pub partitions: Vec<Partition>,
     /// The files a boot reads, in load order.
     pub boot_files: Vec<BootFile>,
+    /// What the default boot reads up to the kernel's start, what that
+    /// covers, and the root filesystem images it leaves out (schema 2).
+    #[serde(default)]
+    pub boot_read: BootReadEstimate,
     /// The implantisomd5 record, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implanted_md5: Option<ImplantedMd5>,
@@ -170,6 +175,7 @@ pub fn inspect<R: ReadAt>(image: &IsoImage<R>, options: InspectOptions) -> Resul
 
     let boot = bootfiles::discover(image, catalog.as_ref());
     anomalies.extend(boot.anomalies.iter().cloned());
+    let boot_read = estimate(image, &boot.files);
 
     let files = match options.files {
         Some(ns) => {
@@ -198,6 +204,7 @@ pub fn inspect<R: ReadAt>(image: &IsoImage<R>, options: InspectOptions) -> Resul
         el_torito,
         partitions: layout.partitions.clone(),
         boot_files: boot.files,
+        boot_read,
         implanted_md5: md5record::parse(&pvd.application_use),
         anomalies,
         descriptors: image.descriptors().clone(),

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bootfiles::{BootFile, BootRole};
+use crate::bootfiles::BootFile;
 use crate::descriptor::VolumeDescriptor;
 use crate::{Extent, IsoImage, Namespace, ReadAt, Result, SECTOR_SIZE};
 
@@ -79,13 +79,7 @@ pub fn boot_trace<R: ReadAt>(
                 push_extents(&mut out, &entry.extents, &format!("directory {prefix}"));
             }
         }
-        let role = match file.role {
-            BootRole::ElToritoBios => "el-torito-bios",
-            BootRole::ElToritoEfi => "el-torito-efi",
-            BootRole::Config => "config",
-            BootRole::Kernel => "kernel",
-            BootRole::Initrd => "initrd",
-        };
+        let role = file.role.as_str();
         push_extents(&mut out, &file.extents, &format!("{role} {}", file.path));
     }
     Ok(out)

@@ -26,6 +26,11 @@ fn bytes(n: usize, seed: u8) -> Vec<u8> {
 /// A boot tree: isolinux + GRUB configs, kernels, initrds, an EFI image.
 fn boot_tree(root: &Path) {
     common::put(root, "isolinux/isolinux.bin", &bytes(6000, 1));
+    // What isolinux loads itself: ldlinux.c32, the UI module, its libraries.
+    common::put(root, "isolinux/ldlinux.c32", &bytes(3000, 7));
+    common::put(root, "isolinux/vesamenu.c32", &bytes(2500, 8));
+    common::put(root, "isolinux/libcom32.c32", &bytes(2200, 9));
+    common::put(root, "isolinux/libutil.c32", &bytes(2100, 10));
     common::put(
         root,
         "isolinux/isolinux.cfg",
@@ -333,9 +338,13 @@ fn isoinfo_lbas(isoinfo: &Path, iso: &Path, rock_ridge: bool) -> HashMap<String,
     map
 }
 
-const EXPECTED_ORDER: [(&str, BootRole); 10] = [
+const EXPECTED_ORDER: [(&str, BootRole); 14] = [
     ("/isolinux/isolinux.bin", BootRole::ElToritoBios),
+    ("/isolinux/ldlinux.c32", BootRole::Module),
     ("/isolinux/isolinux.cfg", BootRole::Config),
+    ("/isolinux/vesamenu.c32", BootRole::Module),
+    ("/isolinux/libcom32.c32", BootRole::Module),
+    ("/isolinux/libutil.c32", BootRole::Module),
     ("/isolinux/txt.cfg", BootRole::Config),
     ("/casper/vmlinuz", BootRole::Kernel),
     ("/casper/initrd.gz", BootRole::Initrd),
@@ -373,7 +382,7 @@ fn check_boot_files(iso: &Path, lbas: &HashMap<String, (u64, u64)>, lower: bool)
         assert_eq!((f.extents[0].lba, f.size), (lba, size), "{}", f.path);
     }
     assert_eq!(
-        found.files[4]
+        found.files[8]
             .source
             .as_deref()
             .map(str::to_ascii_lowercase)

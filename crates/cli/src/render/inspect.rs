@@ -175,16 +175,11 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
     if r.boot_files.is_empty() {
         writeln!(out, "\nboot files   none found")?;
     } else {
-        let total: u64 = r
-            .boot_files
-            .iter()
-            .filter(|f| f.default_boot)
-            .map(|f| f.size)
-            .sum();
         writeln!(
             out,
-            "\nboot files in load order (the default boot reads {}: the rows marked *)",
-            bytes(total)
+            "\nboot files in load order (the rows marked * are the default boot's: {} in {} files)",
+            bytes(r.boot_read.file_bytes),
+            r.boot_read.files
         )?;
         let mut t = table([
             "",
@@ -210,6 +205,49 @@ fn boot(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
             ]);
         }
         writeln!(out, "{}", t.trim_fmt())?;
+    }
+    boot_read(out, r)
+}
+
+/// The boot-read estimate: the figure, what it covers, what it leaves out.
+fn boot_read(out: &mut dyn Write, r: &InspectReport) -> io::Result<()> {
+    let e = &r.boot_read;
+    if e.files > 0 {
+        let covers: Vec<String> = e.covers.iter().map(ToString::to_string).collect();
+        writeln!(
+            out,
+            "\nboot reads   {} up to the kernel's start ({} of files plus the volume descriptors and directories on their paths)",
+            bytes(e.bytes),
+            bytes(e.file_bytes)
+        )?;
+        if let Some(b) = e.block_bytes {
+            writeln!(
+                out,
+                "  counted    in whole {} blocks, GRUB's disk-cache unit",
+                bytes(b)
+            )?;
+        }
+        writeln!(out, "  covers     {}", covers.join(" + "))?;
+    }
+    if e.excluded.is_empty() {
+        if e.files > 0 {
+            writeln!(out, "  excludes   no root filesystem image found")?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  excludes   the root filesystem image{} the booted system mounts later:",
+        if e.excluded.len() == 1 { "" } else { "s" }
+    )?;
+    for x in &e.excluded {
+        writeln!(
+            out,
+            "             {} ({}, {})",
+            x.path,
+            word(&x.kind),
+            bytes(x.size_bytes)
+        )?;
     }
     Ok(())
 }

@@ -9,14 +9,48 @@
 //! depth limit. `if` conditions are not evaluated: every branch is read.
 //! Device prefixes such as `($root)` or `(cd0)` are dropped.
 //!
+//! Files on another device are not the image's: a path with a device
+//! prefix other than a cdrom (`(hd0,msdos1)/...`, `(loop)/...`), and every
+//! path after `set root=` names such a device or after `search --set=root
+//! --file F` for a file the image lacks (in a menu entry until its end, at
+//! the top level until root is set again). Only the file operands of a
+//! command are paths: `linux`/`multiboot`/`module` take one file and then
+//! arguments (`root=...`, `init=/bin/sh`, a Hurd `module`'s `ext2fs` or
+//! `exec`), `initrd` takes files only; `insmod` names modules.
+//!
+//! Besides files, the walk records what the default boot asks of GRUB
+//! itself ([`GrubNeed`]: the commands it runs, `insmod` modules, terminals),
+//! which discovery turns into module files through the image's
+//! `command.lst`, `terminal.lst` and `moddep.lst`; `loadfont` fonts and
+//! `set theme=` / `background_image` files are refs of their own roles.
+//!
 //! The default entry follows `set default=` (an index, `N>M` into a submenu,
 //! a title or an `--id`), else the first entry: that is what an unattended
 //! boot loads.
 
 use std::collections::HashMap;
 
-use super::walk::{resolve, Loader, Menu, MenuEntry, MAX_MENU_ENTRIES};
+use serde::{Deserialize, Serialize};
+
+use super::walk::{dirname, resolve, Loader, Menu, MenuEntry, MAX_MENU_ENTRIES};
 use super::{BootRole, ConfigRef, ConfigWalk, LoadFn};
+
+/// Something a GRUB configuration asks of GRUB that loads a module.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum GrubNeed {
+    /// A command word (`linux`, `search`...): its module comes from
+    /// `command.lst`.
+    Command(String),
+    /// A module named by `insmod`.
+    Module(String),
+    /// A terminal (`iserial`, `ogfxterm`: `i`/`o` plus the name given to
+    /// `terminal_input`/`terminal_output`): its module from `terminal.lst`.
+    Terminal(String),
+}
+
+/// Most needs one walk records.
+const MAX_NEEDS: usize = 256;
 
 /// Walks the GRUB configurations `roots` (absolute paths, in order; the
 /// first one's default entry is the default) and everything they source,
@@ -26,6 +60,8 @@ pub fn walk_grub(roots: &[&str], load: &mut LoadFn<'_>) -> ConfigWalk {
     let mut menus = Vec::new();
     for root in roots {
         let mut ctx = Context::default();
+        // GRUB sets `prefix` to the directory it found its configuration in.
+        ctx.vars.insert("prefix".to_owned(), dirname(root));
         let (id, previous) = loader.begin_menu();
         let read = read_file(&mut loader, &mut ctx, root, None, 0);
         loader.end_menu(previous);
@@ -41,6 +77,9 @@ pub fn walk_grub(roots: &[&str], load: &mut LoadFn<'_>) -> ConfigWalk {
 struct Context {
     vars: HashMap<String, String>,
     items: Vec<Item>,
+    /// `root` names a device other than the cdrom: paths without a device
+    /// prefix are not on the image.
+    root_away: bool,
 }
 
 struct Item {
@@ -51,9 +90,10 @@ struct Item {
     sub: Vec<(String, Option<String>, MenuEntry)>,
 }
 
-/// What an open `{` belongs to.
+/// What an open `{` belongs to; an entry keeps the `root_away` to restore
+/// at its end.
 enum Block {
-    Entry,
+    Entry(bool),
     Submenu,
     Other,
 }
@@ -108,10 +148,15 @@ fn read_file(
         for cmd in tokenize(line, &ctx.vars) {
             let Some(word) = cmd.first() else { continue };
             let args = &cmd[1..];
-            let in_entry = stack.iter().any(|b| matches!(b, Block::Entry));
+            let in_entry = stack.iter().any(|b| matches!(b, Block::Entry(_)));
+            if !matches!(word.as_str(), "}" | "menuentry" | "submenu") {
+                need(loader, ctx, in_entry, GrubNeed::Command(word.clone()));
+            }
             match word.as_str() {
                 "}" => {
-                    stack.pop();
+                    if let Some(Block::Entry(saved)) = stack.pop() {
+                        ctx.root_away = saved;
+                    }
                 }
                 "menuentry" | "submenu" => {
                     let (title, id) = title_and_id(args);
@@ -134,33 +179,86 @@ fn read_file(
                         stack.push(if word == "submenu" {
                             Block::Submenu
                         } else {
-                            Block::Entry
+                            Block::Entry(ctx.root_away)
                         });
                     }
                 }
                 "set" => {
                     for a in args.iter().filter(|a| !a.starts_with('-')) {
                         assign(ctx, a);
+                        if let Some(theme) = a.strip_prefix("theme=") {
+                            read_theme(loader, ctx, in_entry, theme, path, depth);
+                        }
                     }
                 }
                 w if !in_entry && w.contains('=') && !w.starts_with('=') => assign(ctx, w),
+                "search" | "search.file" | "search.fs_file" | "search.fs_uuid"
+                | "search.fs_label" => {
+                    search(loader, ctx, word, args);
+                }
+                "insmod" => {
+                    for m in args.iter().filter(|a| !a.starts_with('-')) {
+                        need(loader, ctx, in_entry, GrubNeed::Module(m.clone()));
+                    }
+                }
+                "terminal_input" | "terminal_output" => {
+                    let io = if word == "terminal_input" { 'i' } else { 'o' };
+                    for t in args.iter().filter(|a| !a.starts_with('-')) {
+                        need(
+                            loader,
+                            ctx,
+                            in_entry,
+                            GrubNeed::Terminal(format!("{io}{t}")),
+                        );
+                    }
+                }
+                "loadfont" => {
+                    for f in args.iter().filter(|a| !a.starts_with('-')) {
+                        let file = if f.contains('/') || f.ends_with(".pf2") {
+                            f.clone()
+                        } else {
+                            let prefix = ctx.vars.get("prefix").cloned().unwrap_or_default();
+                            format!("{prefix}/fonts/{f}.pf2")
+                        };
+                        add_file(loader, ctx, in_entry, &file, BootRole::Font, path);
+                    }
+                }
+                "background_image" => {
+                    if let Some(f) = operands(args).next() {
+                        add_file(loader, ctx, in_entry, f, BootRole::Theme, path);
+                    }
+                }
+                // Kernels and multiboot modules: one file, then its arguments.
                 "linux" | "linuxefi" | "linux16" | "multiboot" | "multiboot2" => {
-                    if let Some(k) = files(args).next() {
+                    if let Some(k) = operands(args).next() {
                         add_file(loader, ctx, in_entry, k, BootRole::Kernel, path);
                     }
                 }
-                "initrd" | "initrdefi" | "initrd16" | "module" | "module2" => {
-                    for f in files(args) {
+                "module" | "module2" => {
+                    if let Some(m) = operands(args).next() {
+                        add_file(loader, ctx, in_entry, m, BootRole::Initrd, path);
+                    }
+                }
+                "initrd" | "initrdefi" | "initrd16" => {
+                    for f in operands(args) {
+                        // `newc:NAME:PATH` adds PATH to the archive as NAME.
+                        let f = match f.strip_prefix("newc:") {
+                            Some(rest) => rest.split_once(':').map_or(rest, |(_, p)| p),
+                            None => f,
+                        };
                         add_file(loader, ctx, in_entry, f, BootRole::Initrd, path);
                     }
                 }
                 "source" | "configfile" | "." => {
-                    if let Some(p) = args.first().and_then(|a| resolve("/", a)) {
+                    if args.first().is_some_and(|a| on_other_device(ctx, a)) {
+                        // Another disk's configuration (a "boot from disk" entry).
+                    } else if let Some(p) = args.first().and_then(|a| resolve("/", a)) {
                         if in_entry {
                             // Read only if this entry is chosen: a chained menu.
                             let mut sub = Context {
                                 vars: ctx.vars.clone(),
                                 items: Vec::new(),
+                                root_away: ctx.root_away,
                             };
                             let (id, previous) = loader.begin_menu();
                             let read = read_file(loader, &mut sub, &p, Some(path), depth + 1);
@@ -185,9 +283,109 @@ fn read_file(
     Some(())
 }
 
-/// Files named on a `linux`/`initrd` line: the words that are not options.
-fn files(args: &[String]) -> impl Iterator<Item = &String> {
+/// The operands of a command: the words that are not options.
+fn operands(args: &[String]) -> impl Iterator<Item = &String> {
     args.iter().filter(|a| !a.starts_with("--"))
+}
+
+/// Records a need: in an entry for that entry, else for the menu read.
+fn need(loader: &mut Loader<'_>, ctx: &mut Context, in_entry: bool, n: GrubNeed) {
+    match current_entry(ctx) {
+        Some(e) if in_entry => {
+            if e.needs.len() < MAX_NEEDS && !e.needs.contains(&n) {
+                e.needs.push(n);
+            }
+        }
+        _ => loader.need(n),
+    }
+}
+
+/// `search ... --set[=root] --file F`: root moves away from the cdrom when
+/// the image has no `F`. Searches by UUID or label are assumed to find the
+/// image (what boot media use them for).
+fn search(loader: &mut Loader<'_>, ctx: &mut Context, word: &str, args: &[String]) {
+    let mut sets_root = false;
+    let mut by_file = matches!(word, "search.file" | "search.fs_file");
+    let mut term = None;
+    for a in args {
+        match a.as_str() {
+            "--set" | "-s" | "--set=root" => sets_root = true,
+            "--file" | "-f" => by_file = true,
+            s if s.starts_with("--set=") || s.starts_with('-') => {}
+            s if term.is_none() => term = Some(s.to_owned()),
+            _ => {}
+        }
+    }
+    if !(sets_root && by_file) {
+        return;
+    }
+    if let Some(p) = term.as_deref().and_then(|t| resolve("/", t)) {
+        ctx.root_away = !loader.exists(&p);
+    }
+}
+
+/// Reads a `theme.txt` and records it and the images and fonts it names
+/// (quoted words ending in an image or font extension, relative to its
+/// directory).
+fn read_theme(
+    loader: &mut Loader<'_>,
+    ctx: &mut Context,
+    in_entry: bool,
+    theme: &str,
+    cfg: &str,
+    depth: usize,
+) {
+    if on_other_device(ctx, theme) {
+        return;
+    }
+    let Some(p) = resolve("/", theme) else {
+        loader.unresolved(theme, cfg);
+        return;
+    };
+    add_file(loader, ctx, in_entry, &p, BootRole::Theme, cfg);
+    let Some(text) = loader.peek(&p, depth + 1) else {
+        return;
+    };
+    let dir = dirname(&p);
+    let exts = [".png", ".jpg", ".jpeg", ".tga", ".pf2"];
+    let mut named = Vec::new();
+    for piece in text.split('"').skip(1).step_by(2) {
+        let lower = piece.to_ascii_lowercase();
+        if exts.iter().any(|e| lower.ends_with(e)) {
+            named.push(piece.to_owned());
+        }
+    }
+    for f in named.iter().take(32) {
+        if let Some(f) = resolve(&dir, f) {
+            let role = if f.ends_with(".pf2") {
+                BootRole::Font
+            } else {
+                BootRole::Theme
+            };
+            add_file(loader, ctx, in_entry, &f, role, &p);
+        }
+    }
+}
+
+/// The device a GRUB path names (`(hd0,msdos1)/x` -> `hd0,msdos1`), if any.
+fn device(word: &str) -> Option<&str> {
+    let rest = word.strip_prefix('(')?;
+    let (dev, _) = rest.split_once(')')?;
+    Some(dev.trim_matches(|c| c == '(' || c == '\''))
+}
+
+/// Whether a device name is the cdrom GRUB booted from (`cd0`, `cd`).
+fn is_cdrom(dev: &str) -> bool {
+    dev.to_ascii_lowercase().starts_with("cd")
+}
+
+/// `word` names a file on a device other than the image.
+fn on_other_device(ctx: &Context, word: &str) -> bool {
+    match device(word) {
+        Some("$root" | "${root}" | "") => ctx.root_away,
+        Some(dev) => !is_cdrom(dev),
+        None => ctx.root_away,
+    }
 }
 
 fn add_file(
@@ -200,20 +398,28 @@ fn add_file(
 ) {
     // Outside a menu entry a kernel line runs when the file is read; such
     // configs are rare on boot media and are ignored.
-    if !in_entry {
+    // Fonts and themes set up at the top level belong to the menu.
+    let menu_file = matches!(role, BootRole::Font | BootRole::Theme);
+    if !in_entry && !menu_file {
+        return;
+    }
+    if on_other_device(ctx, word) {
         return;
     }
     let Some(p) = resolve("/", word) else {
         loader.unresolved(word, cfg);
         return;
     };
-    if let Some(e) = current_entry(ctx) {
-        let r = ConfigRef::new(p, role, cfg);
-        if role == BootRole::Kernel {
-            e.set_kernel(r);
-        } else {
-            e.add(r);
+    let r = ConfigRef::new(p, role, cfg);
+    match current_entry(ctx) {
+        Some(e) if in_entry => {
+            if role == BootRole::Kernel {
+                e.set_kernel(r);
+            } else {
+                e.add(r);
+            }
         }
+        _ => loader.file(r),
     }
 }
 
@@ -228,7 +434,12 @@ fn current_entry(ctx: &mut Context) -> Option<&mut MenuEntry> {
 fn assign(ctx: &mut Context, a: &str) {
     if let Some((k, v)) = a.split_once('=') {
         let valid = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if valid {
+        if valid && k == "root" {
+            // Kept out of the variables: `($root)` and unprefixed paths
+            // follow `root_away`.
+            let dev = device(v).unwrap_or(v);
+            ctx.root_away = !(dev.is_empty() || is_cdrom(dev) || dev.starts_with('$'));
+        } else if valid {
             ctx.vars.insert(k.to_owned(), v.to_owned());
         }
     }
@@ -356,197 +567,4 @@ fn tokenize(line: &str, vars: &HashMap<String, String>) -> Vec<Vec<String>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tests::{default_paths, loader_from, paths};
-    use super::*;
-
-    #[test]
-    fn tokenizer_quotes_variables_and_separators() {
-        let mut vars = HashMap::new();
-        vars.insert("k".to_owned(), "/casper/vmlinuz".to_owned());
-        let t = tokenize(
-            r#"linux	$k "a b" 'c $k' ${k}x $unset; initrd /i # comment"#,
-            &vars,
-        );
-        assert_eq!(
-            t,
-            [
-                vec![
-                    "linux",
-                    "/casper/vmlinuz",
-                    "a b",
-                    "c $k",
-                    "/casper/vmlinuzx",
-                    "$unset"
-                ],
-                vec!["initrd", "/i"],
-            ]
-        );
-    }
-
-    #[test]
-    fn default_entry_first_then_others() {
-        let files = [
-            (
-                "/boot/grub/grub.cfg",
-                "set timeout=5\nset default=1\nset kdir=/casper\nloadfont unicode\n\
-                 if [ x$feature_menuentry_id = xy ]; then\n  menuentry_id_option=\"--id\"\nfi\n\
-                 menuentry \"Try Ubuntu\" --class ubuntu {\n\tset gfxpayload=keep\n\tlinux\t$kdir/vmlinuz boot=casper ---\n\tinitrd\t$kdir/initrd\n}\n\
-                 menuentry 'Safe graphics' {\n  linux ($root)/casper/vmlinuz nomodeset\n  initrd /casper/initrd /casper/extra.img\n}\n\
-                 submenu 'Advanced' {\n  menuentry 'Debug' {\n    linux16 /casper/vmlinuz-debug\n    initrd16 $unknown/initrd\n  }\n}\n\
-                 menuentry 'UEFI Firmware Settings' { fwsetup; }\n",
-            ),
-        ];
-        let mut load = loader_from(&files);
-        let walk = walk_grub(&["/boot/grub/grub.cfg"], &mut load);
-        assert_eq!(
-            paths(&walk),
-            [
-                "config /boot/grub/grub.cfg",
-                "kernel /casper/vmlinuz",
-                "initrd /casper/initrd",
-                "initrd /casper/extra.img",
-                "kernel /casper/vmlinuz-debug",
-            ]
-        );
-        let ids: Vec<_> = walk.anomalies.iter().map(|a| a.id.as_str()).collect();
-        assert_eq!(ids, ["boot.unresolved-variable"]);
-    }
-
-    #[test]
-    fn default_by_title_id_and_submenu_path() {
-        let cfg = |default: &str| {
-            format!(
-                "set default=\"{default}\"\nmenuentry 'A' {{ linux /a; }}\n\
-                 menuentry 'B' --id b-id {{\n linuxefi /b\n initrdefi /b.img\n}}\n\
-                 submenu 'S' {{\n menuentry 'S0' {{\n linux /s0\n }}\n menuentry 'S1' {{\n linux /s1\n }}\n}}\n"
-            )
-        };
-        for (default, first) in [
-            ("B", "/b"),
-            ("b-id", "/b"),
-            ("2>1", "/s1"),
-            ("2", "/s0"),
-            ("${saved}", "/a"),
-            ("9", "/a"),
-        ] {
-            let text = cfg(default);
-            let files = [("/EFI/BOOT/grub.cfg", text.as_str())];
-            let mut load = loader_from(&files);
-            let walk = walk_grub(&["/EFI/BOOT/grub.cfg"], &mut load);
-            assert_eq!(walk.refs[1].path, first, "default {default}");
-        }
-    }
-
-    #[test]
-    fn source_configfile_and_missing_files() {
-        let files = [
-            (
-                "/boot/grub/loopback.cfg",
-                "source /boot/grub/grub.cfg\n",
-            ),
-            (
-                "/boot/grub/grub.cfg",
-                "set prefix=($root)/boot/grub\nsource $prefix/theme.cfg\nsource ${prefix}/entries.cfg\n\
-                 menuentry 'more' {\n configfile /boot/grub/more.cfg\n}\nsource $nowhere/x.cfg\n",
-            ),
-            ("/boot/grub/entries.cfg", "menuentry 'Live' {\n linux /live/vmlinuz\n initrd /live/initrd.img\n}\n"),
-            ("/boot/grub/more.cfg", "menuentry 'x' {\n linux /x/vmlinuz\n}\nconfigfile /boot/grub/more.cfg\n"),
-        ];
-        let mut load = loader_from(&files);
-        let walk = walk_grub(
-            &["/boot/grub/grub.cfg", "/boot/grub/loopback.cfg"],
-            &mut load,
-        );
-        assert_eq!(
-            paths(&walk),
-            [
-                "config /boot/grub/grub.cfg",
-                "config /boot/grub/entries.cfg",
-                "config /boot/grub/more.cfg",
-                "config /boot/grub/loopback.cfg",
-                "kernel /live/vmlinuz",
-                "initrd /live/initrd.img",
-                "kernel /x/vmlinuz",
-            ]
-        );
-        let ids: Vec<_> = walk
-            .anomalies
-            .iter()
-            .map(|a| (a.id.as_str(), a.severity))
-            .collect();
-        assert_eq!(
-            ids,
-            [
-                ("boot.missing-file", crate::Severity::Warn),
-                ("boot.unresolved-variable", crate::Severity::Info)
-            ]
-        );
-        assert!(walk.anomalies[0].message.contains("/boot/grub/theme.cfg"));
-        // The first root and what it sources are read by the default boot;
-        // a configfile in a non-default entry and the second root are not.
-        assert_eq!(
-            default_paths(&walk),
-            [
-                "/boot/grub/grub.cfg",
-                "/boot/grub/entries.cfg",
-                "/live/vmlinuz",
-                "/live/initrd.img",
-            ]
-        );
-    }
-
-    #[test]
-    fn default_entry_configfile_is_read_by_the_default_boot() {
-        let files = [
-            (
-                "/boot/grub/grub.cfg",
-                "set default=1
-menuentry a {
- configfile /a.cfg
-}
-menuentry b {
- configfile /b.cfg
-}
-",
-            ),
-            (
-                "/a.cfg",
-                "menuentry a1 {
- linux /a/vmlinuz
-}
-",
-            ),
-            (
-                "/b.cfg",
-                "menuentry b1 {
- linux /b/vmlinuz
- initrd /b/initrd
-}
-",
-            ),
-        ];
-        let mut load = loader_from(&files);
-        let walk = walk_grub(&["/boot/grub/grub.cfg"], &mut load);
-        assert_eq!(
-            default_paths(&walk),
-            ["/boot/grub/grub.cfg", "/b.cfg", "/b/vmlinuz", "/b/initrd"]
-        );
-    }
-
-    #[test]
-    fn hostile_configs_are_bounded() {
-        let mut text = String::from("menuentry a {\n linux /k\n initrd");
-        for i in 0..100_000 {
-            text.push_str(&format!(" /i{i}"));
-        }
-        text.push_str("\n}\n");
-        for i in 0..10_000 {
-            text.push_str(&format!("menuentry e{i} {{ linux /k{i}; }}\n{{{{{{\n"));
-        }
-        let files = [("/g.cfg", text.as_str())];
-        let mut load = loader_from(&files);
-        let walk = walk_grub(&["/g.cfg"], &mut load);
-        assert!(walk.refs.len() < 300, "{}", walk.refs.len());
-    }
-}
+mod tests;

@@ -8,6 +8,12 @@
 //! paths resolve against the working directory, which is the directory of the
 //! top configuration (as isolinux does), or the one a `CONFIG` names.
 //!
+//! The loader's own files are refs too: the `UI` module (or a module
+//! `DEFAULT` names, the pre-4.00 way to start a menu) as
+//! [`BootRole::Module`], `MENU BACKGROUND` as [`BootRole::Theme`], `FONT`
+//! as [`BootRole::Font`]; discovery adds `ldlinux.c32` and the libraries
+//! a module links.
+//!
 //! The default entry is the `ONTIMEOUT` label, else the `MENU DEFAULT` label,
 //! else the `DEFAULT` label (or command line), else the first label: that is
 //! what an unattended boot loads.
@@ -206,11 +212,27 @@ fn read_file(
                     "default" if !st.labels.is_empty() => {
                         st.menu_default = Some(st.labels.len() - 1);
                     }
+                    "background" => {
+                        let file = split_word(sub_rest).0;
+                        if !file.starts_with('#') {
+                            menu_file(loader, st, file, BootRole::Theme, path);
+                        }
+                    }
                     _ => {}
                 }
             }
             "text" => in_text = arg.eq_ignore_ascii_case("help"),
-            "default" => st.defaults.push(rest.to_owned()),
+            "default" => {
+                if is_module(arg) {
+                    menu_file(loader, st, arg, BootRole::Module, path);
+                }
+                st.defaults.push(rest.to_owned());
+            }
+            "ui" => {
+                // `UI menu.c32` or `UI vesamenu.c32 extra.cfg`.
+                menu_file(loader, st, arg, BootRole::Module, path);
+            }
+            "font" => menu_file(loader, st, arg, BootRole::Font, path),
             "ontimeout" => st.ontimeout = Some(rest.to_owned()),
             "label" if st.labels.len() >= MAX_MENU_ENTRIES => {}
             "label" => st.labels.push(Label {
@@ -267,6 +289,13 @@ fn read_file(
     Some(())
 }
 
+/// A file the menu itself loads (its UI module, background, font).
+fn menu_file(loader: &mut Loader<'_>, st: &State, arg: &str, role: BootRole, cfg: &str) {
+    if let Some(p) = resolve(&st.cwd, arg) {
+        loader.file(ConfigRef::new(p, role, cfg));
+    }
+}
+
 fn include(loader: &mut Loader<'_>, st: &mut State, arg: &str, from: &str, depth: usize) {
     if let Some(p) = resolve(&st.cwd, arg) {
         read_file(loader, st, &p, Some(from), depth + 1);
@@ -314,7 +343,9 @@ mod tests {
                 "config /isolinux/isolinux.cfg",
                 "config /isolinux/menu.cfg",
                 "config /isolinux/stdmenu.cfg",
+                "theme /isolinux/splash.png",
                 "config /isolinux/txt.cfg",
+                "module /isolinux/vesamenu.c32",
                 "kernel /install.amd/vmlinuz",
                 "initrd /install.amd/initrd.gz",
                 "initrd /extra/fw.cpio",
@@ -325,7 +356,7 @@ mod tests {
             walk.refs[1].source.as_deref(),
             Some("/isolinux/isolinux.cfg")
         );
-        assert_eq!(walk.refs[4].source.as_deref(), Some("/isolinux/txt.cfg"));
+        assert_eq!(walk.refs[6].source.as_deref(), Some("/isolinux/txt.cfg"));
         assert!(walk.anomalies.is_empty(), "{:?}", walk.anomalies);
     }
 
@@ -343,6 +374,7 @@ mod tests {
             paths(&walk),
             [
                 "config /boot/isolinux/isolinux.cfg",
+                "module /boot/isolinux/menu.c32",
                 "kernel /casper/vmlinuz",
                 "initrd /casper/initrd",
                 "kernel /boot/isolinux/vmlinuz",
@@ -428,6 +460,7 @@ label b
             paths(&walk),
             [
                 "config /isolinux/isolinux.cfg",
+                "module /isolinux/vesamenu.c32",
                 "config /isolinux/menu.cfg",
                 "config /isolinux/live.cfg",
                 "config /isolinux/other.cfg",
@@ -441,6 +474,7 @@ label b
             default_paths(&walk),
             [
                 "/isolinux/isolinux.cfg",
+                "/isolinux/vesamenu.c32",
                 "/isolinux/menu.cfg",
                 "/isolinux/live.cfg",
                 "/a/vmlinuz",

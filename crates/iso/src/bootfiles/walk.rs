@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 
+use super::grub::GrubNeed;
 use super::{BootRole, ConfigRef, ConfigWalk, NotLoaded, MAX_CONFIGS, MAX_DEPTH, MAX_REFS};
 use crate::{Anomaly, Severity};
 
@@ -25,12 +26,17 @@ pub(super) struct Menu {
 }
 
 /// One menu entry: its kernel first, then its initrds, and any menus it
-/// chains to (syslinux `CONFIG`, GRUB `configfile` inside an entry).
+/// chains to (syslinux `CONFIG`, GRUB `configfile` inside an entry), and
+/// what it asks of GRUB.
 #[derive(Debug, Default)]
 pub(super) struct MenuEntry {
     pub(super) files: Vec<ConfigRef>,
     pub(super) chain: Vec<Menu>,
+    pub(super) needs: Vec<GrubNeed>,
 }
+
+/// Most needs kept outside entries.
+const MAX_MENU_NEEDS: usize = 512;
 
 /// Most entries one menu keeps (labels, menu entries, submenu entries).
 pub(super) const MAX_MENU_ENTRIES: usize = 256;
@@ -57,9 +63,15 @@ impl MenuEntry {
 pub(super) struct Loader<'a> {
     read: &'a mut super::LoadFn<'a>,
     visited: HashSet<String>,
-    /// The files read, each with the id of the menu it belongs to.
+    /// The files read (and the fonts and themes set up outside entries),
+    /// each with the id of the menu it belongs to.
     configs: Vec<(ConfigRef, usize)>,
+    /// GRUB needs outside entries, with their menu.
+    needs: Vec<(GrubNeed, usize)>,
     anomalies: Vec<Anomaly>,
+    /// Missing configuration files, with the menu that named them: a
+    /// warning only when the default boot reads that menu.
+    missing: Vec<(Anomaly, usize)>,
     /// The menu being read.
     menu: usize,
     menus: usize,
@@ -71,7 +83,9 @@ impl<'a> Loader<'a> {
             read,
             visited: HashSet::new(),
             configs: Vec::new(),
+            needs: Vec::new(),
             anomalies: Vec::new(),
+            missing: Vec::new(),
             menu: 0,
             menus: 0,
         }
@@ -119,10 +133,42 @@ impl<'a> Loader<'a> {
             }
             Err(why) => {
                 if let Some(a) = from.and_then(|from| not_loaded(from, path, why)) {
-                    self.anomalies.push(a);
+                    self.missing.push((a, self.menu));
                 }
                 None
             }
+        }
+    }
+
+    /// Whether the image has a file at `path` (a GRUB `search --file`).
+    pub(super) fn exists(&mut self, path: &str) -> bool {
+        (self.read)(path).is_ok()
+    }
+
+    /// The text of a data file (a GRUB theme) that another ref records;
+    /// read once, within the same limits as configuration files.
+    pub(super) fn peek(&mut self, path: &str, depth: usize) -> Option<String> {
+        if depth > MAX_DEPTH
+            || self.visited.len() >= MAX_CONFIGS
+            || !self.visited.insert(path.to_owned())
+        {
+            return None;
+        }
+        (self.read)(path).ok()
+    }
+
+    /// A file the menu being read loads outside its entries (a font, a
+    /// theme).
+    pub(super) fn file(&mut self, r: ConfigRef) {
+        if self.configs.len() < MAX_REFS && !self.configs.iter().any(|(c, _)| c.path == r.path) {
+            self.configs.push((r, self.menu));
+        }
+    }
+
+    /// A GRUB need of the menu being read, outside its entries.
+    pub(super) fn need(&mut self, n: GrubNeed) {
+        if self.needs.len() < MAX_MENU_NEEDS && !self.needs.iter().any(|(m, _)| *m == n) {
+            self.needs.push((n, self.menu));
         }
     }
 
@@ -141,6 +187,7 @@ impl<'a> Loader<'a> {
     pub(super) fn finish(self, menus: Vec<Menu>) -> ConfigWalk {
         let mut default_files = Vec::new();
         let mut default_menus = HashSet::new();
+        let mut needs: Vec<GrubNeed> = Vec::new();
         if let Some(first) = menus.first() {
             let mut menu = first;
             // The default entry, following chained menus to their defaults.
@@ -150,6 +197,7 @@ impl<'a> Loader<'a> {
                     break;
                 };
                 default_files.extend(e.files.iter());
+                needs.extend(e.needs.iter().cloned());
                 match e.chain.first() {
                     Some(next) => menu = next,
                     None => break,
@@ -164,6 +212,20 @@ impl<'a> Loader<'a> {
                 r
             })
             .collect();
+        let menu_needs = self
+            .needs
+            .into_iter()
+            .filter(|(_, m)| default_menus.contains(m));
+        let mut needs: Vec<GrubNeed> = menu_needs.map(|(n, _)| n).chain(needs).collect();
+        let mut seen_needs = HashSet::new();
+        needs.retain(|n| seen_needs.insert(n.clone()));
+        let mut anomalies = self.anomalies;
+        for (mut a, menu) in self.missing {
+            if !default_menus.contains(&menu) {
+                a.severity = Severity::Info;
+            }
+            anomalies.push(a);
+        }
         let mut seen: HashSet<String> = refs.iter().map(|r| r.path.clone()).collect();
         let mut push = |r: &ConfigRef, default_boot: bool, refs: &mut Vec<ConfigRef>| {
             if refs.len() < MAX_REFS && seen.insert(r.path.clone()) {
@@ -189,7 +251,8 @@ impl<'a> Loader<'a> {
         rest.iter().for_each(|r| push(r, false, &mut refs));
         ConfigWalk {
             refs,
-            anomalies: self.anomalies,
+            anomalies,
+            needs,
         }
     }
 }
