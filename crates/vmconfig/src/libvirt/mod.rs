@@ -146,6 +146,7 @@ fn domain(root: Node<'_, '_>, origin: Origin) -> VmDefinition {
     if let Some(devices) = child(root, "devices") {
         disk::devices(devices, &mut def);
     }
+    def.boot_devices = boot_devs.iter().map(|d| d.to_string()).collect();
     if !def.drives.iter().any(|d| d.boot_order.is_some()) {
         let mut n = 1;
         for dev in boot_devs {

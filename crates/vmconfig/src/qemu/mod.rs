@@ -100,6 +100,28 @@ mod tests {
         assert_eq!(d.drives[1].bus, Bus::Virtio);
     }
 
+    /// A Proxmox VE command line (qemu-server 8) as `ps` shows it: `-id` is
+    /// Proxmox's own option and must not be reported as unknown.
+    #[test]
+    fn proxmox_command_line_has_no_issues() {
+        let d = parse(
+            "-id 100 -name vm100,debug-threads=on -no-shutdown \
+             -chardev socket,id=qmp,path=/var/run/qemu-server/100.qmp,server=on,wait=off \
+             -mon chardev=qmp,mode=control -pidfile /var/run/qemu-server/100.pid -daemonize \
+             -smbios type=1,uuid=7b3c2a40-0a0e-4c3e-9d6f-2f0f7e5f9c11 -smp 2,sockets=1,cores=2,maxcpus=2 \
+             -nodefaults -boot menu=on,strict=on,reboot-timeout=1000 -vnc unix:/var/run/qemu-server/100.vnc,password=on \
+             -cpu kvm64,enforce,+kvm_pv_eoi,+kvm_pv_unhalt -m 2048 \
+             -iscsi initiator-name=iqn.1993-08.org.debian:01:abc \
+             -drive file=/var/lib/vz/template/iso/debian.iso,if=none,id=drive-ide2,media=cdrom,aio=io_uring \
+             -device ide-cd,bus=ide.1,unit=0,drive=drive-ide2,id=ide2,bootindex=101 \
+             -machine type=pc-i440fx-8.1+pve0",
+        );
+        assert!(d.issues.is_empty(), "{:?}", d.issues);
+        assert_eq!(d.name.as_deref(), Some("vm100"));
+        assert_eq!(d.drives.len(), 1);
+        assert_eq!(d.drives[0].bus, Bus::Ide);
+    }
+
     #[test]
     fn legacy_shorthands_follow_the_machine() {
         let pc = parse("-cdrom /a.iso -hda disk.img -boot d");
