@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::FixEdit;
 
 mod accel;
 mod cache;
@@ -66,7 +67,29 @@ impl Rule {
             evidence,
             why: self.why.to_string(),
             fix,
+            edit: None,
             reference: self.reference.to_string(),
+        }
+    }
+
+    /// A finding whose fix is `edit`: the text is rendered from it, then
+    /// `note` (an alternative the user may prefer) follows.
+    pub(crate) fn finding_edit(
+        &self,
+        severity: Severity,
+        title: String,
+        subject: String,
+        evidence: Vec<String>,
+        edit: FixEdit,
+        note: &str,
+    ) -> Finding {
+        let mut fix = edit.render();
+        if !note.is_empty() {
+            fix = format!("{fix}\n{note}");
+        }
+        Finding {
+            edit: Some(edit),
+            ..self.finding(severity, title, subject, evidence, fix)
         }
     }
 

@@ -3,9 +3,12 @@
 
 use isotune_vmconfig::{Bus, Drive, Firmware, Media, Source, VmDefinition};
 
-use crate::describe::{drive_name, drive_subject, is_iso_source, source_label, virsh_edit, Style};
+use crate::describe::{
+    drive_name, drive_subject, is_iso_source, source_label, virsh_edit, where_to_edit, Style,
+};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::{ArgvEdit, Attr, DomainEdit, DriveRef, FixEdit};
 use crate::rules::net::libvirt_network_source;
 use crate::rules::Rule;
 
@@ -32,6 +35,8 @@ pub(crate) const CDROM_IDE_BUS: Rule = Rule {
 fn cdrom_ide_bus(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
+        // Targets and ids the fixes of this VM's other cdroms already took.
+        let mut taken: Vec<String> = Vec::new();
         for (i, d) in vm.drives.iter().enumerate() {
             if d.media != Media::Cdrom || d.bus != Bus::Ide || d.source == Source::Empty {
                 continue;
@@ -53,16 +58,38 @@ fn cdrom_ide_bus(facts: &Facts) -> Vec<Finding> {
                     k.display()
                 ));
             }
-            out.push(CDROM_IDE_BUS.finding(
-                Severity::Warn,
-                format!(
-                    "cdrom {} is on the IDE bus: 2 KiB firmware reads, slow guest reads",
-                    drive_name(i, d)
+            if !vm.boot_devices.is_empty() {
+                evidence.push(format!(
+                    "boot: <os><boot dev='{}'/> (kept: libvirt refuses per-device boot order next to it)",
+                    vm.boot_devices.join("'/><boot dev='")
+                ));
+            }
+            let title = format!(
+                "cdrom {} is on the IDE bus: 2 KiB firmware reads, slow guest reads",
+                drive_name(i, d)
+            );
+            let subject = drive_subject(vm, i, d);
+            let finding = match ide_fix(vm, i, d, &mut taken) {
+                Some((edit, note)) => CDROM_IDE_BUS.finding_edit(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    edit,
+                    &note,
                 ),
-                drive_subject(vm, i, d),
-                evidence,
-                ide_fix(vm, i, d),
-            ));
+                None => CDROM_IDE_BUS.finding(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    format!(
+                        "Attach the cdrom to a virtio-scsi controller ({})",
+                        where_to_edit(vm)
+                    ),
+                ),
+            };
+            out.push(finding);
         }
     }
     out
@@ -94,28 +121,88 @@ fn virtio_scsi(vm: &VmDefinition) -> Option<Option<&str>> {
         .map(|c| c.id.as_deref())
 }
 
-/// The first `sdX` target not used by another drive.
-fn free_sd(vm: &VmDefinition) -> String {
+/// The first `sdX` target not used by another drive nor taken by another
+/// fix of this VM.
+fn free_sd(vm: &VmDefinition, taken: &[String]) -> String {
     (b'a'..=b'z')
         .map(|c| format!("sd{}", c as char))
         .find(|n| {
-            !vm.drives
-                .iter()
-                .any(|d| d.id.as_deref() == Some(n.as_str()))
+            !taken.contains(n)
+                && !vm
+                    .drives
+                    .iter()
+                    .any(|d| d.id.as_deref() == Some(n.as_str()))
         })
         .unwrap_or_else(|| "sdz".into())
 }
 
-fn ide_fix(vm: &VmDefinition, i: usize, d: &Drive) -> String {
-    let boot = d.boot_order;
+/// A drive id (`cd1`) not used by another drive nor taken by another fix.
+fn free_id(vm: &VmDefinition, taken: &[String]) -> String {
+    (0..)
+        .map(|n| format!("cd{n}"))
+        .find(|n| !taken.contains(n) && !vm.drives.iter().any(|d| d.id.as_deref() == Some(n)))
+        .unwrap_or_default()
+}
+
+/// The index of a libvirt SCSI controller (`scsi1` -> 1).
+fn scsi_index(id: Option<&str>) -> Option<u32> {
+    id?.strip_prefix("scsi")?.parse().ok()
+}
+
+/// The structured fix moving IDE cdrom `d` to virtio-scsi, and a note on the
+/// SATA alternative. `taken` collects the targets/ids this VM's fixes use.
+fn ide_fix(
+    vm: &VmDefinition,
+    i: usize,
+    d: &Drive,
+    taken: &mut Vec<String>,
+) -> Option<(FixEdit, String)> {
     match Style::of(vm) {
         Style::Libvirt => {
-            let target = free_sd(vm);
-            let controller = match virtio_scsi(vm) {
-                Some(_) => String::new(),
-                None => "  <controller type='scsi' model='virtio-scsi'/>\n".into(),
+            let old = d.id.clone()?;
+            let target = free_sd(vm, taken);
+            taken.push(target.clone());
+            let mut edits = Vec::new();
+            let index = match virtio_scsi(vm) {
+                Some(id) => scsi_index(id).unwrap_or(0),
+                None => {
+                    let index = vm
+                        .controllers
+                        .iter()
+                        .filter_map(|c| scsi_index(c.id.as_deref()))
+                        .max()
+                        .map_or(0, |m| m + 1);
+                    edits.push(DomainEdit::EnsureScsiController {
+                        model: "virtio-scsi".into(),
+                        xml: format!(
+                            "<controller type='scsi' index='{index}' model='virtio-scsi'/>"
+                        ),
+                    });
+                    index
+                }
             };
-            let boot = boot.map_or(String::new(), |n| format!("    <boot order='{n}'/>\n"));
+            // libvirt puts sdX on controller 0 unless told otherwise.
+            let address = if index == 0 {
+                String::new()
+            } else {
+                let unit = u32::from(target.as_bytes()[2] - b'a');
+                format!(
+                    "  <address type='drive' controller='{index}' bus='0' target='0' unit='{unit}'/>\n"
+                )
+            };
+            // Per-device boot order only when the domain already uses it:
+            // libvirt refuses it next to <os><boot dev=.../>.
+            let boot = match d.boot_order {
+                Some(n) if vm.boot_devices.is_empty() => format!("  <boot order='{n}'/>\n"),
+                _ => String::new(),
+            };
+            let xml = format!(
+                "{disk}\n  <driver name='qemu' type='raw'/>\n  {source}\n  \
+                 <target dev='{target}' bus='scsi'/>\n{address}  <readonly/>\n{boot}</disk>",
+                disk = libvirt_disk_open(&d.source, "cdrom"),
+                source = libvirt_source(&d.source),
+            );
+            edits.push(DomainEdit::ReplaceDisk { target: old, xml });
             let sata = if is_q35(vm) {
                 format!("<target dev='{target}' bus='sata'/> (q35 has AHCI built in)")
             } else {
@@ -124,42 +211,81 @@ fn ide_fix(vm: &VmDefinition, i: usize, d: &Drive) -> String {
                      on pc machines consider q35)"
                 )
             };
-            format!(
-                "`{edit}`, and in <devices> replace the <disk> with target {name} by:\n\
-                 {controller}  {disk}\n\
-                 \x20   <driver name='qemu' type='raw'/>\n\
-                 \x20   {source}\n\
-                 \x20   <target dev='{target}' bus='scsi'/>\n\
-                 \x20   <readonly/>\n\
-                 {boot}  </disk>\n\
-                 If the guest has no virtio-scsi driver (Windows without virtio-win), use {sata} instead.",
-                edit = virsh_edit(vm),
-                name = drive_name(i, d),
-                disk = libvirt_disk_open(&d.source, "cdrom"),
-                source = libvirt_source(&d.source),
-            )
+            let edit = FixEdit::Domain {
+                open: virsh_edit(vm),
+                edits,
+            };
+            Some((
+                edit,
+                format!("If the guest has no virtio-scsi driver (Windows without virtio-win), use {sata} instead."),
+            ))
         }
         Style::Qemu => {
-            let id = d.id.clone().unwrap_or_else(|| "cd0".into());
-            let (ctl_arg, ctl) = match virtio_scsi(vm) {
-                Some(Some(cid)) => (String::new(), cid.to_string()),
-                _ => ("-device virtio-scsi-pci,id=scsi0 ".into(), "scsi0".into()),
+            let id = free_id(vm, taken);
+            taken.push(id.clone());
+            let mut edits = Vec::new();
+            let ctl = match virtio_scsi(vm) {
+                Some(Some(cid)) => cid.to_string(),
+                _ => {
+                    edits.push(ArgvEdit::EnsureController {
+                        id: "scsi0".into(),
+                        args: vec!["-device".into(), "virtio-scsi-pci,id=scsi0".into()],
+                    });
+                    "scsi0".into()
+                }
             };
-            let boot = boot.map_or(String::new(), |n| format!(",bootindex={n}"));
+            let boot = d
+                .boot_order
+                .map_or(String::new(), |n| format!(",bootindex={n}"));
+            edits.push(ArgvEdit::ReplaceDrive {
+                drive: DriveRef {
+                    id: drive_name(i, d),
+                    source: d.source.clone(),
+                },
+                args: vec![
+                    "-drive".into(),
+                    format!(
+                        "if=none,id={id},media=cdrom,format=raw,readonly=on,{}",
+                        qemu_file_opts(&d.source)
+                    ),
+                    "-device".into(),
+                    format!("scsi-cd,bus={ctl}.0,drive={id}{boot}"),
+                ],
+            });
             let sata = if is_q35(vm) {
                 format!("`-device ide-cd,bus=ide.0,drive={id}{boot}` (q35's built-in AHCI)")
             } else {
                 format!("`-device ahci,id=ahci0 -device ide-cd,bus=ahci0.0,drive={id}{boot}`")
             };
-            format!(
-                "Replace the cdrom's -cdrom/-drive/-device arguments by:\n\
-                 {ctl_arg}-drive if=none,id={id},media=cdrom,format=raw,readonly=on,{file} \
-                 -device scsi-cd,bus={ctl}.0,drive={id}{boot}\n\
-                 If the guest has no virtio-scsi driver (Windows without virtio-win), attach it \
-                 with {sata} instead.",
-                file = qemu_file_opts(&d.source),
-            )
+            Some((
+                FixEdit::Argv { edits },
+                format!(
+                    "If the guest has no virtio-scsi driver (Windows without virtio-win), attach it \
+                     with {sata} instead of the scsi-cd device."
+                ),
+            ))
         }
+    }
+}
+
+/// A libvirt fix made of one edit of the disk `d` (by its target dev).
+pub(crate) fn domain_edit(
+    vm: &VmDefinition,
+    _i: usize,
+    d: &Drive,
+    edit: impl FnOnce(String) -> DomainEdit,
+) -> Option<FixEdit> {
+    Some(FixEdit::Domain {
+        open: virsh_edit(vm),
+        edits: vec![edit(d.id.clone()?)],
+    })
+}
+
+/// How argv edits find drive `d` (the `i`th).
+pub(crate) fn drive_ref(i: usize, d: &Drive) -> DriveRef {
+    DriveRef {
+        id: drive_name(i, d),
+        source: d.source.clone(),
     }
 }
 
@@ -281,25 +407,34 @@ fn format_not_raw(facts: &Facts) -> Vec<Finding> {
                     )
                 }
             };
-            let fix = match style {
-                Style::Libvirt => format!(
-                    "`{}`, and in the <disk> with target {}: <driver name='qemu' type='raw'/>",
-                    virsh_edit(vm),
-                    drive_name(i, d)
-                ),
-                Style::Qemu => format!(
-                    "Add format=raw to the drive: -drive {},format=raw,... (or -blockdev \
-                     driver=raw,file.driver=file,file.filename=PATH)",
-                    qemu_file_opts(&d.source)
-                ),
+            let edit = match style {
+                Style::Libvirt => domain_edit(vm, i, d, |target| DomainEdit::SetDriver {
+                    target,
+                    set: vec![Attr::new("name", "qemu"), Attr::new("type", "raw")],
+                    remove: vec![],
+                }),
+                Style::Qemu => Some(FixEdit::Argv {
+                    edits: vec![ArgvEdit::DriveOptions {
+                        drive: drive_ref(i, d),
+                        set: vec![Attr::new("format", "raw")],
+                        remove: vec![],
+                    }],
+                }),
             };
-            out.push(FORMAT_NOT_RAW.finding(
-                severity,
-                title,
-                drive_subject(vm, i, d),
-                vec![seen, format!("media: {:?}", d.media).to_lowercase()],
-                fix,
-            ));
+            let evidence = vec![seen, format!("media: {:?}", d.media).to_lowercase()];
+            let subject = drive_subject(vm, i, d);
+            out.push(match edit {
+                Some(edit) => {
+                    FORMAT_NOT_RAW.finding_edit(severity, title, subject, evidence, edit, "")
+                }
+                None => FORMAT_NOT_RAW.finding(
+                    severity,
+                    title,
+                    subject,
+                    evidence,
+                    format!("Declare the format raw ({})", where_to_edit(vm)),
+                ),
+            });
         }
     }
     out
@@ -335,43 +470,52 @@ fn not_readonly(facts: &Facts) -> Vec<Finding> {
                 continue;
             }
             let ide = matches!(d.bus, Bus::Ide | Bus::Sata);
+            let edit = match (Style::of(vm), ide) {
+                (Style::Libvirt, false) => {
+                    domain_edit(vm, i, d, |target| DomainEdit::AddDiskChild {
+                        target,
+                        name: "readonly".into(),
+                    })
+                }
+                (Style::Qemu, false) => Some(FixEdit::Argv {
+                    edits: vec![ArgvEdit::DriveOptions {
+                        drive: drive_ref(i, d),
+                        set: vec![Attr::new("readonly", "on")],
+                        remove: vec![],
+                    }],
+                }),
+                _ => None,
+            };
             let fix = match (Style::of(vm), ide) {
-                (Style::Libvirt, false) => format!(
-                    "`{}`, and add <readonly/> inside the <disk> with target {}",
-                    virsh_edit(vm),
-                    drive_name(i, d)
-                ),
-                (Style::Libvirt, true) => format!(
+                (Style::Libvirt, _) => format!(
                     "`{}`, and make the <disk> with target {} a cdrom: <disk type='file' \
                      device='cdrom'> ... <readonly/> (IDE/SATA disks cannot be read-only)",
                     virsh_edit(vm),
                     drive_name(i, d)
                 ),
-                (Style::Qemu, false) => format!(
-                    "Add readonly=on to the drive: -drive {},format=raw,readonly=on,...",
-                    qemu_file_opts(&d.source)
-                ),
-                (Style::Qemu, true) => format!(
+                (Style::Qemu, _) => format!(
                     "Attach it as a cdrom instead (ide-hd cannot be read-only): -drive \
                      if=none,id=cd0,media=cdrom,format=raw,readonly=on,{} -device ide-cd,drive=cd0",
                     qemu_file_opts(&d.source)
                 ),
             };
-            out.push(NOT_READONLY.finding(
-                Severity::Warn,
-                format!("{} is a writable disk", path.display()),
-                drive_subject(vm, i, d),
-                vec![
-                    "media: disk".to_string(),
-                    format!(
-                            "readonly: {}",
-                            d.readonly
-                                .map_or("not set", |r| if r { "on" } else { "off" })
-                        ),
-                    format!("bus: {:?}", d.bus).to_lowercase(),
-                ],
-                fix,
-            ));
+            let title = format!("{} is a writable disk", path.display());
+            let subject = drive_subject(vm, i, d);
+            let evidence = vec![
+                "media: disk".to_string(),
+                format!(
+                    "readonly: {}",
+                    d.readonly
+                        .map_or("not set", |r| if r { "on" } else { "off" })
+                ),
+                format!("bus: {:?}", d.bus).to_lowercase(),
+            ];
+            out.push(match edit {
+                Some(edit) => {
+                    NOT_READONLY.finding_edit(Severity::Warn, title, subject, evidence, edit, "")
+                }
+                None => NOT_READONLY.finding(Severity::Warn, title, subject, evidence, fix),
+            });
         }
     }
     out
@@ -408,8 +552,10 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert!(
             f[0].fix.contains(
-                "-device virtio-scsi-pci,id=scsi0 -drive if=none,id=hdc,media=cdrom,format=raw,\
-             readonly=on,file=/isos/x.iso -device scsi-cd,bus=scsi0.0,drive=hdc,bootindex=1"
+                "Add `-device virtio-scsi-pci,id=scsi0` (unless a controller scsi0 is there \
+                 already)\nReplace the arguments defining drive hdc (its -cdrom/-drive/-device) \
+                 by: `-drive if=none,id=cd0,media=cdrom,format=raw,readonly=on,file=/isos/x.iso \
+                 -device scsi-cd,bus=scsi0.0,drive=cd0,bootindex=1`"
             ),
             "{}",
             f[0].fix
@@ -450,7 +596,11 @@ mod tests {
         let f = format_not_raw(&facts);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Info);
-        assert!(f[0].fix.contains("file=/isos/x.iso,format=raw"));
+        assert!(
+            f[0].fix.contains("On drive sda: set format=raw"),
+            "{}",
+            f[0].fix
+        );
     }
 
     #[test]

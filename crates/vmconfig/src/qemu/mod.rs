@@ -22,6 +22,30 @@ pub use shell::split_cmdline;
 
 use crate::model::{Origin, VmDefinition};
 
+/// Where each option of `argv` starts and ends (`argv[0]`, the binary, is
+/// not an option): `-cdrom /a.iso` is one span of two arguments, `-S` one of
+/// one. Spans follow the same argument table as [`parse_argv`], so a program
+/// editing a command line removes or rewrites whole options.
+pub fn option_spans(argv: &[String]) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let name = argv[i]
+            .strip_prefix("--")
+            .or_else(|| argv[i].strip_prefix('-'))
+            .filter(|n| !n.is_empty());
+        let len = match name.map(options::takes_arg) {
+            Some(Some(true)) => 2,
+            Some(None) if argv.get(i + 1).is_some_and(|n| !n.starts_with('-')) => 2,
+            _ => 1,
+        };
+        let end = (i + len).min(argv.len());
+        spans.push(i..end);
+        i = end;
+    }
+    spans
+}
+
 /// Parses a QEMU argv (`argv[0]` is the binary). Never fails: options it does
 /// not know, invalid values and references to nothing become
 /// [`VmDefinition::issues`].
