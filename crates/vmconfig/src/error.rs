@@ -32,6 +32,23 @@ pub enum ErrorKind {
     /// A file or directory could not be read.
     #[error("Cannot read")]
     Io,
+    /// Elements nest deeper than any domain does (the parser would recurse
+    /// that deep).
+    #[error("Elements nest deeper than {max_depth} levels (line {line})")]
+    TooDeep {
+        /// The limit.
+        max_depth: usize,
+        /// 1-based line where the limit was passed.
+        line: usize,
+    },
+    /// One attribute value or text run is longer than any domain needs.
+    #[error("A value at line {line} is longer than {max_bytes} bytes")]
+    ValueTooLong {
+        /// The limit, bytes.
+        max_bytes: usize,
+        /// 1-based line where the value starts.
+        line: usize,
+    },
 }
 
 /// The error of every fallible function in this crate.

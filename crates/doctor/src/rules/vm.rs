@@ -36,7 +36,7 @@ fn cdrom_ide_bus(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
         // Targets and ids the fixes of this VM's other cdroms already took.
-        let mut taken: Vec<String> = Vec::new();
+        let mut taken = Taken::new(vm);
         for (i, d) in vm.drives.iter().enumerate() {
             if d.media != Media::Cdrom || d.bus != Bus::Ide || d.source == Source::Empty {
                 continue;
@@ -121,27 +121,64 @@ fn virtio_scsi(vm: &VmDefinition) -> Option<Option<&str>> {
         .map(|c| c.id.as_deref())
 }
 
-/// The first `sdX` target not used by another drive nor taken by another
-/// fix of this VM.
-fn free_sd(vm: &VmDefinition, taken: &[String]) -> String {
-    (b'a'..=b'z')
-        .map(|c| format!("sd{}", c as char))
-        .find(|n| {
-            !taken.contains(n)
-                && !vm
-                    .drives
-                    .iter()
-                    .any(|d| d.id.as_deref() == Some(n.as_str()))
-        })
-        .unwrap_or_else(|| "sdz".into())
+/// What the fixes of one VM have used so far: targets and ids are picked
+/// across all its findings, each in constant time (a VM with 32,000 cdroms
+/// must not make the doctor quadratic).
+struct Taken<'a> {
+    /// Ids of the VM's drives.
+    used: std::collections::HashSet<&'a str>,
+    /// Targets and ids handed out by earlier fixes.
+    given: std::collections::HashSet<String>,
+    /// Where the next search starts.
+    next_sd: usize,
+    next_cd: usize,
 }
 
-/// A drive id (`cd1`) not used by another drive nor taken by another fix.
-fn free_id(vm: &VmDefinition, taken: &[String]) -> String {
-    (0..)
-        .map(|n| format!("cd{n}"))
-        .find(|n| !taken.contains(n) && !vm.drives.iter().any(|d| d.id.as_deref() == Some(n)))
-        .unwrap_or_default()
+impl<'a> Taken<'a> {
+    fn new(vm: &'a VmDefinition) -> Taken<'a> {
+        Taken {
+            used: vm.drives.iter().filter_map(|d| d.id.as_deref()).collect(),
+            given: Default::default(),
+            next_sd: 0,
+            next_cd: 0,
+        }
+    }
+
+    /// The next free `sdX` target (`sda`..`sdz`, `sdaa`.., as libvirt names them).
+    fn sd(&mut self) -> String {
+        loop {
+            let name = format!("sd{}", letters(self.next_sd));
+            self.next_sd += 1;
+            if !self.used.contains(name.as_str()) && self.given.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
+
+    /// The next free drive id (`cd0`, `cd1`, ...).
+    fn cd(&mut self) -> String {
+        loop {
+            let name = format!("cd{}", self.next_cd);
+            self.next_cd += 1;
+            if !self.used.contains(name.as_str()) && self.given.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
+}
+
+/// `a`..`z`, `aa`.. for 0, 1, ... (libvirt's disk target suffixes).
+fn letters(mut n: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'a' + (n % 26) as u8);
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The index of a libvirt SCSI controller (`scsi1` -> 1).
@@ -155,13 +192,12 @@ fn ide_fix(
     vm: &VmDefinition,
     i: usize,
     d: &Drive,
-    taken: &mut Vec<String>,
+    taken: &mut Taken<'_>,
 ) -> Option<(FixEdit, String)> {
     match Style::of(vm) {
         Style::Libvirt => {
             let old = d.id.clone()?;
-            let target = free_sd(vm, taken);
-            taken.push(target.clone());
+            let target = taken.sd();
             let mut edits = Vec::new();
             let index = match virtio_scsi(vm) {
                 Some(id) => scsi_index(id).unwrap_or(0),
@@ -185,7 +221,7 @@ fn ide_fix(
             let address = if index == 0 {
                 String::new()
             } else {
-                let unit = u32::from(target.as_bytes()[2] - b'a');
+                let unit = taken.next_sd - 1;
                 format!(
                     "  <address type='drive' controller='{index}' bus='0' target='0' unit='{unit}'/>\n"
                 )
@@ -221,8 +257,7 @@ fn ide_fix(
             ))
         }
         Style::Qemu => {
-            let id = free_id(vm, taken);
-            taken.push(id.clone());
+            let id = taken.cd();
             let mut edits = Vec::new();
             let ctl = match virtio_scsi(vm) {
                 Some(Some(cid)) => cid.to_string(),
@@ -538,6 +573,55 @@ mod tests {
         assert!(fix.contains("<target dev='sda' bus='scsi'/>"), "{fix}");
         assert!(fix.contains("<boot order='1'/>"), "{fix}");
         assert!(fix.contains("virsh edit web1"));
+    }
+
+    #[test]
+    fn target_letters_follow_libvirt() {
+        assert_eq!(letters(0), "a");
+        assert_eq!(letters(25), "z");
+        assert_eq!(letters(26), "aa");
+        assert_eq!(letters(27), "ab");
+        assert_eq!(letters(26 + 26 * 26), "aaa");
+    }
+
+    /// Regression (hostile-input issue): doctor time was quadratic in the
+    /// number of cdrom disks (32,000 took 15 s). Each fix now picks its
+    /// target in constant time; the targets stay distinct.
+    #[test]
+    fn many_ide_cdroms_are_linear_and_get_distinct_targets() {
+        let n = 32_000;
+        let mut xml = String::from(
+            "<domain type='kvm'><name>many</name><os><boot dev='cdrom'/></os><devices>",
+        );
+        for k in 0..n {
+            xml += &format!(
+                "<disk type='file' device='cdrom'><source file='/isos/{k}.iso'/>\
+                 <target dev='hd{}' bus='ide'/><readonly/></disk>",
+                letters(k)
+            );
+        }
+        xml += "</devices></domain>";
+        let origin = isotune_vmconfig::Origin::LibvirtXml {
+            path: "many.xml".into(),
+        };
+        let vm = isotune_vmconfig::parse_domain_xml(&xml, origin).unwrap();
+        let facts = Facts {
+            vms: vec![vm],
+            ..Facts::default()
+        };
+        let found = cdrom_ide_bus(&facts);
+        assert_eq!(found.len(), n);
+        let targets: std::collections::HashSet<String> = found
+            .iter()
+            .map(|f| match &f.edit {
+                Some(FixEdit::Domain { edits, .. }) => match edits.last() {
+                    Some(DomainEdit::ReplaceDisk { xml, .. }) => xml.clone(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(targets.len(), n);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! issues are kept (an `-enable-dma` smuggled in there is still a finding).
 
 mod disk;
+pub mod limits;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,7 @@ pub fn parse_domain_xml(text: &str, origin: Origin) -> Result<VmDefinition, Erro
         Some(p) => e.with_path(p),
         None => e,
     };
+    limits::check(text).map_err(located)?;
     let doc = match Document::parse(text) {
         Ok(doc) => doc,
         Err(e) => match first_document(text).and_then(|t| Document::parse(t).ok()) {

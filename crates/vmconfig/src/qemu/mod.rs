@@ -292,3 +292,25 @@ mod tests {
         assert!(d.drives.is_empty());
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    /// Regression (hostile-input issue): a huge argv and huge option values
+    /// parse in one pass.
+    #[test]
+    fn huge_argv_and_values_parse() {
+        let mut argv = vec!["qemu-system-x86_64".to_string()];
+        for k in 0..20_000 {
+            argv.push("-drive".into());
+            argv.push(format!("if=none,id=d{k},file=/isos/{k}.iso,media=cdrom"));
+            argv.push("-device".into());
+            argv.push(format!("ide-cd,drive=d{k}"));
+        }
+        argv.push("-drive".into());
+        argv.push(format!("file=/{}.iso,aio=native", "x".repeat(4 << 20)));
+        let d = parse_argv(&argv, Origin::QemuCmdline);
+        assert_eq!(d.drives.len(), 20_001);
+    }
+}
