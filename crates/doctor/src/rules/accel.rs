@@ -164,10 +164,9 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
         }
         let host = facts.host.as_ref().map(|h| &h.accel);
         if tcg_only(vm) {
-            // On a PVM host TCG is the right choice: accel.nested-pvm explains why.
-            if pvm {
-                continue;
-            }
+            // The domain's own choice of TCG is always reported; the host
+            // facts only decide how bad it is, and the evidence says which
+            // facts the verdict used.
             let shadowed = vm.domain_type.is_none() && kvm_after_tcg(vm);
             let (title, mut fix) = if shadowed {
                 (
@@ -189,11 +188,36 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
                     vm_fix(vm),
                 )
             };
-            if let (Some(h), true) = (host, kvm != Kvm::Usable) {
-                evidence.extend(host_evidence(h));
-                fix = format!("{} Then: {fix}", host_fix(h));
-            }
-            out.push(NO_KVM.finding(Severity::Warn, title, vm_label(vm), evidence, fix));
+            let severity = match host {
+                None => {
+                    evidence.push(
+                        "host: not examined, so whether KVM is usable there is unknown".into(),
+                    );
+                    Severity::Warn
+                }
+                Some(h) if pvm => {
+                    evidence.extend(host_evidence(h));
+                    evidence.push(
+                        "host KVM: paravirtual nested (kvm_pvm), where TCG is the better \
+                         choice (see accel.nested-pvm); on a host with real KVM this is an error"
+                            .into(),
+                    );
+                    fix = format!("On a host with real KVM: {fix}");
+                    Severity::Warn
+                }
+                Some(h) if kvm != Kvm::Usable => {
+                    evidence.extend(host_evidence(h));
+                    evidence.push("host KVM: not usable".into());
+                    fix = format!("{} Then: {fix}", host_fix(h));
+                    Severity::Warn
+                }
+                Some(h) => {
+                    evidence.extend(host_evidence(h));
+                    evidence.push("host KVM: usable, yet this VM does not use it".into());
+                    Severity::Error
+                }
+            };
+            out.push(NO_KVM.finding(severity, title, vm_label(vm), evidence, fix));
         } else if asks_kvm(vm) && kvm != Kvm::Usable {
             let Some(h) = host else { continue };
             evidence.extend(host_evidence(h));
@@ -289,9 +313,48 @@ mod tests {
     fn libvirt_qemu_domain_runs_under_tcg() {
         let f = no_kvm(&example("accel.no-kvm").unwrap());
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].severity, Severity::Warn);
+        // The host has usable KVM: an error.
+        assert_eq!(f[0].severity, Severity::Error);
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e == "host KVM: usable, yet this VM does not use it"));
         assert!(f[0].fix.contains("<domain type='kvm'>"));
         assert!(no_kvm(&healthy()).is_empty());
+    }
+
+    /// The same XML gets a TCG finding wherever isotune runs; only its
+    /// severity and evidence follow the host facts.
+    #[test]
+    fn tcg_domain_is_reported_on_any_host_saying_which_facts_were_used() {
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.host = None;
+        let f = no_kvm(&facts);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|e| e.starts_with("host: not examined")),
+            "{:?}",
+            f[0].evidence
+        );
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.host.as_mut().unwrap().accel.kvm_device = false;
+        let f = no_kvm(&facts);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(f[0].evidence.iter().any(|e| e == "/dev/kvm: absent"));
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.host.as_mut().unwrap().accel.pvm = true;
+        let f = no_kvm(&facts);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(f[0].evidence.iter().any(|e| e.contains("kvm_pvm")));
+        // And it leads the report on a KVM host.
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.vms[0].drives[0].bus = isotune_vmconfig::Bus::Ide;
+        facts.vms[0].drives[0].aio = Some(isotune_vmconfig::Aio::Native);
+        let all = crate::diagnose(&facts);
+        assert_eq!(all[0].id, "accel.no-kvm", "{all:#?}");
     }
 
     #[test]
@@ -311,7 +374,7 @@ mod tests {
         facts.vms[0].accel = vec![Accel::Tcg, Accel::Kvm];
         let f = no_kvm(&facts);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].severity, Severity::Warn);
+        assert_eq!(f[0].severity, Severity::Error);
         assert!(f[0].title.contains("runs under TCG"), "{}", f[0].title);
         assert!(f[0].fix.contains("`-accel kvm -accel tcg`"), "{}", f[0].fix);
         assert!(
@@ -395,14 +458,17 @@ mod tests {
     }
 
     #[test]
-    fn pvm_host_is_reported_and_tcg_there_is_not() {
+    fn pvm_host_is_reported_and_tcg_there_is_a_warning() {
         let mut facts = example("accel.nested-pvm").unwrap();
         let f = nested_pvm(&facts);
         assert_eq!(f.len(), 1);
         assert!(f[0].evidence.iter().any(|e| e.contains("VM \"web1\"")));
         facts.vms[0].domain_type = Some("qemu".into());
         facts.vms[0].accel = vec![Accel::Tcg];
-        assert!(no_kvm(&facts).is_empty());
+        // TCG is reported, as a warning that names the paravirtual KVM.
+        let f = no_kvm(&facts);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(f[0].evidence.iter().any(|e| e.contains("kvm_pvm")));
         assert!(nested_pvm(&healthy()).is_empty());
     }
 }
