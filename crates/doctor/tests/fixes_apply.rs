@@ -218,6 +218,26 @@ fn libvirt_fixes_define_and_clear_their_findings() {
             ],
             "drive.iothread-ignored",
         ),
+        // A TCG domain (type='qemu'), and folklore in the <disk>.
+        (
+            &[
+                "--import",
+                "--xml",
+                "./@type=qemu",
+                "--disk",
+                "path=A.iso,device=cdrom,bus=scsi",
+                "--xml",
+                "xpath.create=./devices/disk/driver",
+                "--xml",
+                "./devices/disk/driver/@dmqueue_size=1024",
+                "--xml",
+                "xpath.create=./devices/disk/enable-dma",
+                "--boot",
+                "cdrom",
+            ],
+            &["accel.no-kvm", "myth.nonexistent-option"],
+            "myth.nonexistent-option",
+        ),
         // An ISO attached as a writable virtio disk.
         (
             &[
@@ -366,6 +386,14 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
             "-M q35 -drive file=A.iso,if=virtio,format=raw",
             &["drive.not-readonly"],
         ),
+        // Folklore, and TCG listed before KVM (not `-machine accel=tcg:kvm`:
+        // the test's QEMU gets `-accel tcg`, which QEMU refuses next to it).
+        (
+            "-M q35 -accel tcg -accel kvm -enable-dma -drive file=A.iso,if=none,id=c,media=cdrom,\
+             format=raw,dmqueue_size=1024 -device virtio-scsi-pci,id=scsi0 \
+             -device scsi-cd,drive=c,bus=scsi0.0",
+            &["accel.no-kvm", "myth.nonexistent-option"],
+        ),
         (
             "-M q35 -drive file=B.iso,if=none,id=c,media=cdrom,format=qcow2 \
              -device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=c,bus=scsi0.0",
@@ -381,11 +409,33 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
                 "{id} did not fire on {line}: {before:#?}"
             );
         }
-        for f in &before {
-            let Some(FixEdit::Argv { edits }) = &f.edit else {
-                panic!("{}: not an argv fix", f.id)
-            };
-            let fixed = apply_to_argv(&original, edits)
+        let edits_of = |f: &Finding| match &f.edit {
+            Some(FixEdit::Argv { edits }) => edits.clone(),
+            other => panic!("{}: not an argv fix: {other:?}", f.id),
+        };
+        for (k, f) in before.iter().enumerate() {
+            let fixed = apply_to_argv(&original, &edits_of(f))
+                .unwrap_or_else(|e| panic!("{} on {line}: {e}", f.id));
+            assert!(
+                count(&diagnose_argv(&fixed), f.id) < count(&before, f.id),
+                "{} still fires after its fix on {line}:\n{}\n{fixed:?}",
+                f.id,
+                f.fix
+            );
+            if start_paused(dir.path(), &fixed).is_ok() {
+                continue;
+            }
+            // QEMU may refuse because of another finding (aio=native, an
+            // ISO declared qcow2): with every other fix applied first, this
+            // fix must leave a command line QEMU starts.
+            let mut base = original.clone();
+            for (j, g) in before.iter().enumerate() {
+                if j != k {
+                    base = apply_to_argv(&base, &edits_of(g))
+                        .unwrap_or_else(|e| panic!("{} on {line}: {e}", g.id));
+                }
+            }
+            let fixed = apply_to_argv(&base, &edits_of(f))
                 .unwrap_or_else(|e| panic!("{} on {line}: {e}", f.id));
             start_paused(dir.path(), &fixed).unwrap_or_else(|e| {
                 panic!(
@@ -393,13 +443,7 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
                     f.id, f.fix
                 )
             });
-            let after = diagnose_argv(&fixed);
-            assert!(
-                count(&after, f.id) < count(&before, f.id),
-                "{} still fires after its fix on {line}:\n{}\n{fixed:?}",
-                f.id,
-                f.fix
-            );
+            assert_eq!(count(&diagnose_argv(&fixed), f.id), 0, "{fixed:?}");
         }
         // Every IDE cdrom fix of the command line at once.
         if count(&before, "cdrom.ide-bus") == 0 {

@@ -65,6 +65,27 @@ fn apply_one(argv: &[String], edit: &ArgvEdit) -> Result<Vec<String>, FixError> 
             out[span.start + 1] = set_opts(&opts, set, remove);
             Ok(out)
         }
+        ArgvEdit::RemoveOption { option } => Ok(remove_option(argv, option)),
+        ArgvEdit::SetAccel { accels } => {
+            let spans = option_spans(argv);
+            let mut out = vec![argv[0].clone()];
+            for s in &spans {
+                let name = argv[s.start].trim_start_matches('-');
+                match name {
+                    "accel" | "enable-kvm" | "no-kvm" => continue,
+                    "machine" | "M" if s.len() == 2 => {
+                        out.push(argv[s.start].clone());
+                        out.push(set_opts(&argv[s.start + 1], &[], &["accel".into()]));
+                    }
+                    _ => out.extend(argv[s.clone()].iter().cloned()),
+                }
+            }
+            for a in accels {
+                out.push("-accel".into());
+                out.push(a.clone());
+            }
+            Ok(out)
+        }
         ArgvEdit::RemoveDeviceProperty { drive, key } => {
             let mut out = argv.to_vec();
             for s in option_spans(argv) {
@@ -75,6 +96,28 @@ fn apply_one(argv: &[String], edit: &ArgvEdit) -> Result<Vec<String>, FixError> 
             Ok(out)
         }
     }
+}
+
+/// `argv` without `option`: whole options named so, or the `key=value`
+/// item inside any option's argument.
+fn remove_option(argv: &[String], option: &str) -> Vec<String> {
+    let mut out = vec![argv[0].clone()];
+    for s in option_spans(argv) {
+        if argv[s.start] == option {
+            continue;
+        }
+        out.push(argv[s.start].clone());
+        if let Some(value) = argv.get(s.start + 1).filter(|_| s.len() == 2) {
+            let items = split_opts(value);
+            if !value.trim_start().starts_with('{') && items.iter().any(|i| i == option) {
+                let kept: Vec<String> = items.into_iter().filter(|i| i != option).collect();
+                out.push(kept.join(","));
+            } else {
+                out.push(value.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The options defining the drive.
@@ -203,6 +246,30 @@ mod tests {
             id: id.into(),
             source: Source::File { path: path.into() },
         }
+    }
+
+    #[test]
+    fn options_and_items_are_removed_and_accelerators_replaced() {
+        let a = argv("-enable-dma -M pc,accel=tcg -drive file=/a.iso,dmqueue_size=1024,format=raw");
+        let out = apply_to_argv(
+            &a,
+            &[
+                ArgvEdit::RemoveOption {
+                    option: "-enable-dma".into(),
+                },
+                ArgvEdit::RemoveOption {
+                    option: "dmqueue_size=1024".into(),
+                },
+                ArgvEdit::SetAccel {
+                    accels: vec!["kvm".into(), "tcg".into()],
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            argv("-M pc -drive file=/a.iso,format=raw -accel kvm -accel tcg")
+        );
     }
 
     #[test]

@@ -62,6 +62,16 @@ fn apply_one(text: &str, edit: &DomainEdit) -> Result<String, FixError> {
                 }
             }
         }
+        DomainEdit::RemoveDiskChild { target, name } => {
+            let disk = disk(devices, target)?;
+            let mut out = text.to_string();
+            // Last first, so earlier ranges stay valid.
+            let ranges: Vec<_> = elements(disk, name).map(|c| c.range()).collect();
+            for r in ranges.into_iter().rev() {
+                out = splice(&out, r, "");
+            }
+            Ok(out)
+        }
         DomainEdit::AddDiskChild { target, name } => {
             let disk = disk(devices, target)?;
             if element(disk, name).is_some() {

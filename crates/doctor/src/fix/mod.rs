@@ -91,6 +91,13 @@ pub enum DomainEdit {
         /// Attributes to remove.
         remove: Vec<String>,
     },
+    /// Remove every child element `name` of the disk.
+    RemoveDiskChild {
+        /// The disk's target dev.
+        target: String,
+        /// The element name.
+        name: String,
+    },
     /// Add an empty child element (`<readonly/>`) to the disk unless it has one.
     AddDiskChild {
         /// The disk's target dev.
@@ -139,6 +146,19 @@ pub enum ArgvEdit {
         set: Vec<Attr>,
         /// Keys to remove.
         remove: Vec<String>,
+    },
+    /// Remove an option: a whole one (`-enable-dma`, with its argument when
+    /// it has one), or a `key=value` item inside any option's argument
+    /// (`dmqueue_size=1024`).
+    RemoveOption {
+        /// The option as written.
+        option: String,
+    },
+    /// Replace every accelerator option (`-accel`, `-enable-kvm`,
+    /// `-machine accel=`) by `-accel` options for `accels`, in order.
+    SetAccel {
+        /// `kvm`, `tcg`.
+        accels: Vec<String>,
     },
     /// Remove a property from the `-device` that uses the drive.
     RemoveDeviceProperty {
@@ -219,6 +239,9 @@ fn render_domain(e: &DomainEdit) -> String {
         DomainEdit::AddDiskChild { target, name } => {
             format!("- add <{name}/> inside the <disk> with target {target}")
         }
+        DomainEdit::RemoveDiskChild { target, name } => {
+            format!("- remove <{name}> from the <disk> with target {target}")
+        }
     }
 }
 
@@ -257,6 +280,14 @@ fn render_argv(e: &ArgvEdit) -> String {
                 s += &format!("remove {}=", remove.join("=, "));
             }
             s + " (a -cdrom becomes -drive media=cdrom,if=ide,index=2,file=...)"
+        }
+        ArgvEdit::RemoveOption { option } => format!("Remove `{}`", shell_quote(option)),
+        ArgvEdit::SetAccel { accels } => {
+            let args: Vec<String> = accels.iter().map(|a| format!("-accel {a}")).collect();
+            format!(
+                "Replace the accelerator options (-accel, -enable-kvm, -machine accel=) by `{}`",
+                args.join(" ")
+            )
         }
         ArgvEdit::RemoveDeviceProperty { drive, key } => {
             format!(

@@ -7,6 +7,7 @@ use isotune_vmconfig::{Accel, Origin, VmDefinition};
 use crate::describe::{virsh_edit, vm_label, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::{ArgvEdit, DomainEdit, FixEdit};
 use crate::rules::Rule;
 
 /// `accel.no-kvm`.
@@ -66,7 +67,9 @@ fn tcg_only(vm: &VmDefinition) -> bool {
     match vm.domain_type.as_deref() {
         Some("qemu") => true,
         Some("kvm") => false,
-        _ => vm.accel.first().is_none_or(|a| *a == Accel::Tcg),
+        // Another hypervisor (xen, lxc, libvirt's test driver): not QEMU's TCG.
+        Some(_) => vm.accel.first() == Some(&Accel::Tcg),
+        None => vm.accel.first().is_none_or(|a| *a == Accel::Tcg),
     }
 }
 
@@ -131,13 +134,6 @@ fn host_fix(accel: &AccelFacts) -> String {
     }
 }
 
-fn vm_fix(vm: &VmDefinition) -> String {
-    match Style::of(vm) {
-        Style::Libvirt => format!("`{}`, and set <domain type='kvm'>", virsh_edit(vm)),
-        Style::Qemu => "Add `-accel kvm` (or `-accel kvm -accel tcg` to fall back), replacing any `-accel tcg` / `accel=tcg`".into(),
-    }
-}
-
 fn no_kvm(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     let pvm = facts.host.as_ref().is_some_and(|h| h.accel.pvm);
@@ -168,24 +164,17 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
             // facts only decide how bad it is, and the evidence says which
             // facts the verdict used.
             let shadowed = vm.domain_type.is_none() && kvm_after_tcg(vm);
-            let (title, mut fix) = if shadowed {
-                (
-                    format!(
-                        "{} runs under TCG: tcg is listed before kvm, and QEMU takes the first \
-                         accelerator that works",
-                        vm_label(vm)
-                    ),
-                    "Put kvm first: `-accel kvm -accel tcg` (or `-machine accel=kvm:tcg`); \
-                     QEMU then falls back to TCG only when KVM is unavailable."
-                        .to_string(),
+            let mut note = String::new();
+            let title = if shadowed {
+                format!(
+                    "{} runs under TCG: tcg is listed before kvm, and QEMU takes the first \
+                     accelerator that works",
+                    vm_label(vm)
                 )
             } else {
-                (
-                    format!(
-                        "{} runs under TCG: every instruction is emulated",
-                        vm_label(vm)
-                    ),
-                    vm_fix(vm),
+                format!(
+                    "{} runs under TCG: every instruction is emulated",
+                    vm_label(vm)
                 )
             };
             let severity = match host {
@@ -202,13 +191,13 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
                          choice (see accel.nested-pvm); on a host with real KVM this is an error"
                             .into(),
                     );
-                    fix = format!("On a host with real KVM: {fix}");
+                    note = "On a host with real KVM only.".to_string();
                     Severity::Warn
                 }
                 Some(h) if kvm != Kvm::Usable => {
                     evidence.extend(host_evidence(h));
                     evidence.push("host KVM: not usable".into());
-                    fix = format!("{} Then: {fix}", host_fix(h));
+                    note = format!("Before that, on the host: {}", host_fix(h));
                     Severity::Warn
                 }
                 Some(h) => {
@@ -217,7 +206,31 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
                     Severity::Error
                 }
             };
-            out.push(NO_KVM.finding(severity, title, vm_label(vm), evidence, fix));
+            let edit = match Style::of(vm) {
+                Style::Libvirt => FixEdit::Domain {
+                    open: virsh_edit(vm),
+                    edits: vec![DomainEdit::DomainType {
+                        value: "kvm".into(),
+                    }],
+                },
+                Style::Qemu => FixEdit::Argv {
+                    edits: vec![ArgvEdit::SetAccel {
+                        accels: if shadowed {
+                            vec!["kvm".into(), "tcg".into()]
+                        } else {
+                            vec!["kvm".into()]
+                        },
+                    }],
+                },
+            };
+            if !shadowed && Style::of(vm) == Style::Qemu {
+                note = format!(
+                    "{note} (`-accel kvm -accel tcg` falls back to TCG where KVM is missing)"
+                )
+                .trim()
+                .to_string();
+            }
+            out.push(NO_KVM.finding_edit(severity, title, vm_label(vm), evidence, edit, &note));
         } else if asks_kvm(vm) && kvm != Kvm::Usable {
             let Some(h) = host else { continue };
             evidence.extend(host_evidence(h));
