@@ -248,6 +248,16 @@ fn libvirt_fixes_define_and_clear_their_findings() {
             &["drive.not-readonly"],
             "drive.not-readonly",
         ),
+        // A writable SATA disk cannot be read-only: it becomes a cdrom.
+        (
+            &[
+                "--import",
+                "--disk",
+                "path=A.iso,device=disk,bus=sata,format=raw",
+            ],
+            &["drive.not-readonly"],
+            "drive.not-readonly",
+        ),
     ];
     for (args, expect, together) in cases {
         let Some(xml) = virt_install(&a, &b, args) else {
@@ -384,6 +394,10 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
         ),
         (
             "-M q35 -drive file=A.iso,if=virtio,format=raw",
+            &["drive.not-readonly"],
+        ),
+        (
+            "-M pc -drive file=A.iso,if=ide,format=raw",
             &["drive.not-readonly"],
         ),
         // Folklore, and TCG listed before KVM (not `-machine accel=tcg:kvm`:

@@ -519,21 +519,50 @@ fn not_readonly(facts: &Facts) -> Vec<Finding> {
                         remove: vec![],
                     }],
                 }),
-                _ => None,
+                // IDE/SATA disks (ide-hd) cannot be read-only: attach the
+                // ISO as a cdrom on the same bus.
+                (Style::Libvirt, true) => {
+                    let bus = if d.bus == Bus::Ide { "ide" } else { "sata" };
+                    domain_edit(vm, i, d, |target| {
+                        let boot = match d.boot_order {
+                            Some(n) if vm.boot_devices.is_empty() => {
+                                format!("  <boot order='{n}'/>\n")
+                            }
+                            _ => String::new(),
+                        };
+                        DomainEdit::ReplaceDisk {
+                            xml: format!(
+                                "{}\n  <driver name='qemu' type='raw'/>\n  {}\n  \
+                                 <target dev='{target}' bus='{bus}'/>\n  <readonly/>\n{boot}</disk>",
+                                libvirt_disk_open(&d.source, "cdrom"),
+                                libvirt_source(&d.source),
+                            ),
+                            target,
+                        }
+                    })
+                }
+                (Style::Qemu, true) => {
+                    let id = Taken::new(vm).cd();
+                    let boot = d
+                        .boot_order
+                        .map_or(String::new(), |n| format!(",bootindex={n}"));
+                    Some(FixEdit::Argv {
+                        edits: vec![ArgvEdit::ReplaceDrive {
+                            drive: drive_ref(i, d),
+                            args: vec![
+                                "-drive".into(),
+                                format!(
+                                    "if=none,id={id},media=cdrom,format=raw,readonly=on,{}",
+                                    qemu_file_opts(&d.source)
+                                ),
+                                "-device".into(),
+                                format!("ide-cd,drive={id}{boot}"),
+                            ],
+                        }],
+                    })
+                }
             };
-            let fix = match (Style::of(vm), ide) {
-                (Style::Libvirt, _) => format!(
-                    "`{}`, and make the <disk> with target {} a cdrom: <disk type='file' \
-                     device='cdrom'> ... <readonly/> (IDE/SATA disks cannot be read-only)",
-                    virsh_edit(vm),
-                    drive_name(i, d)
-                ),
-                (Style::Qemu, _) => format!(
-                    "Attach it as a cdrom instead (ide-hd cannot be read-only): -drive \
-                     if=none,id=cd0,media=cdrom,format=raw,readonly=on,{} -device ide-cd,drive=cd0",
-                    qemu_file_opts(&d.source)
-                ),
-            };
+            let fix = format!("Attach it read-only ({})", where_to_edit(vm));
             let title = format!("{} is a writable disk", path.display());
             let subject = drive_subject(vm, i, d);
             let evidence = vec![
