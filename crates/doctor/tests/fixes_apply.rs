@@ -415,9 +415,17 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
         ),
     ];
     for (line, expect) in cases {
-        let original = argv(line, &a, &b);
+        check_argv(dir.path(), line, &argv(line, &a, &b), expect);
+    }
+}
+
+/// Applies each fix of `original` (a command line written as `line`) and
+/// starts QEMU with the result; then every IDE cdrom fix at once.
+fn check_argv(dir: &Path, line: &str, original: &[String], expect: &[&str]) {
+    {
+        let original = original.to_vec();
         let before = diagnose_argv(&original);
-        for id in *expect {
+        for id in expect {
             assert!(
                 count(&before, id) > 0,
                 "{id} did not fire on {line}: {before:#?}"
@@ -436,7 +444,7 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
                 f.id,
                 f.fix
             );
-            if start_paused(dir.path(), &fixed).is_ok() {
+            if start_paused(dir, &fixed).is_ok() {
                 continue;
             }
             // QEMU may refuse because of another finding (aio=native, an
@@ -451,7 +459,7 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
             }
             let fixed = apply_to_argv(&base, &edits_of(f))
                 .unwrap_or_else(|e| panic!("{} on {line}: {e}", f.id));
-            start_paused(dir.path(), &fixed).unwrap_or_else(|e| {
+            start_paused(dir, &fixed).unwrap_or_else(|e| {
                 panic!(
                     "QEMU refuses the fix of {} for {line}: {e}\nfix: {}\n{fixed:?}",
                     f.id, f.fix
@@ -461,7 +469,7 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
         }
         // Every IDE cdrom fix of the command line at once.
         if count(&before, "cdrom.ide-bus") == 0 {
-            continue;
+            return;
         }
         let mut all = original.clone();
         for f in before.iter().filter(|f| f.id == "cdrom.ide-bus") {
@@ -470,7 +478,88 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
             };
             all = apply_to_argv(&all, edits).unwrap();
         }
-        start_paused(dir.path(), &all).unwrap_or_else(|e| panic!("{line}: {e}\n{all:?}"));
+        start_paused(dir, &all).unwrap_or_else(|e| panic!("{line}: {e}\n{all:?}"));
         assert_eq!(count(&diagnose_argv(&all), "cdrom.ide-bus"), 0, "{all:?}");
     }
+}
+
+// ---- HTTP ISOs --------------------------------------------------------
+
+/// `busybox httpd` serving `dir` on a free local port (it answers Range
+/// requests, which QEMU's curl driver needs), killed when dropped.
+struct Httpd {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Httpd {
+    fn start(dir: &Path) -> Option<Httpd> {
+        let busybox = isotune_testutil::tool("busybox")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(busybox)
+            .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
+            .arg(dir)
+            .spawn()
+            .expect("cannot start busybox httpd");
+        let server = Httpd { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(server);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("busybox httpd did not listen on port {port}");
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn http_iso_readahead_fixes_work() {
+    let Some((dir, a, b)) = isos() else { return };
+    if isotune_testutil::tool("qemu-system-x86_64").is_none()
+        || isotune_testutil::tool("virsh").is_none()
+    {
+        return;
+    }
+    let Some(httpd) = Httpd::start(dir.path()) else {
+        return;
+    };
+    let port = httpd.port;
+    // libvirt: a network cdrom as virt-install writes it.
+    let host = format!(
+        "type=network,source.protocol=http,source.name=/a.iso,source.host0.name=127.0.0.1,\
+         source.host0.port={port},device=cdrom,bus=scsi"
+    );
+    let Some(xml) = virt_install(&a, &b, &["--import", "--disk", &host, "--boot", "cdrom"]) else {
+        return;
+    };
+    check_domain(
+        dir.path(),
+        &xml,
+        &["net.curl-readahead"],
+        "net.curl-readahead",
+    );
+    // QEMU: the URL as a -drive file and as -cdrom.
+    let url = format!("http://127.0.0.1:{port}/a.iso");
+    for line in [
+        format!(
+            "-M pc -drive file={url},if=none,id=c,media=cdrom,format=raw \
+             -device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=c,bus=scsi0.0"
+        ),
+        format!("-M pc -cdrom {url}"),
+    ] {
+        let original = argv(&line, &a, &b);
+        check_argv(dir.path(), &line, &original, &["net.curl-readahead"]);
+    }
+    drop(httpd);
 }

@@ -62,6 +62,15 @@ fn apply_one(text: &str, edit: &DomainEdit) -> Result<String, FixError> {
                 }
             }
         }
+        DomainEdit::SetSourceChild { target, name, xml } => {
+            let disk = disk(devices, target)?;
+            let source =
+                element(disk, "source").ok_or_else(|| FixError::NoSource(target.clone()))?;
+            match element(source, name) {
+                Some(old) => Ok(splice(text, old.range(), xml)),
+                None => Ok(insert_child(text, source, xml)),
+            }
+        }
         DomainEdit::RemoveDiskChild { target, name } => {
             let disk = disk(devices, target)?;
             let mut out = text.to_string();

@@ -91,6 +91,16 @@ pub enum DomainEdit {
         /// Attributes to remove.
         remove: Vec<String>,
     },
+    /// Put `xml` in the disk's `<source>` in place of its `name` children
+    /// (`<readahead size='1048576'/>`).
+    SetSourceChild {
+        /// The disk's target dev.
+        target: String,
+        /// The element name.
+        name: String,
+        /// The element.
+        xml: String,
+    },
     /// Remove every child element `name` of the disk.
     RemoveDiskChild {
         /// The disk's target dev.
@@ -179,6 +189,9 @@ pub enum FixError {
     /// The domain has no `<devices>`.
     #[error("the domain has no <devices>")]
     NoDevices,
+    /// The disk has no `<source>`.
+    #[error("the <disk> with target {0} has no <source>")]
+    NoSource(String),
     /// No `<disk>` has this target.
     #[error("no <disk> has target {0}")]
     NoDisk(String),
@@ -238,6 +251,9 @@ fn render_domain(e: &DomainEdit) -> String {
         }
         DomainEdit::AddDiskChild { target, name } => {
             format!("- add <{name}/> inside the <disk> with target {target}")
+        }
+        DomainEdit::SetSourceChild { target, xml, .. } => {
+            format!("- in the <source> of the <disk> with target {target}: {xml}")
         }
         DomainEdit::RemoveDiskChild { target, name } => {
             format!("- remove <{name}> from the <disk> with target {target}")
