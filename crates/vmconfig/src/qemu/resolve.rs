@@ -132,18 +132,15 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
             pos: p.pos,
             drive: Drive {
                 id: Some(name.to_string()),
-                media: Media::Disk,
-                bus: Bus::None,
-                device: None,
-                controller: None,
-                source: chain.source.unwrap_or(Source::Empty),
                 format: chain.format,
-                cache: None,
                 cache_direct: chain.cache_direct,
                 aio,
                 readonly: chain.readonly,
-                iothread: None,
-                boot_order: None,
+                ..Drive::new(
+                    Media::Disk,
+                    Bus::None,
+                    chain.source.unwrap_or(Source::Empty),
+                )
             },
             context: p.context.clone(),
             attachable: true,
