@@ -22,7 +22,10 @@ pub(crate) const NO_KVM: Rule = Rule {
           storage does. QEMU's default accelerator is TCG, so a command line without \
           `-accel kvm` (or `-enable-kvm`) and a libvirt domain of type 'qemu' both run \
           emulated. A VM that asks only for KVM on a host without a usable /dev/kvm does \
-          not start at all.",
+          not start at all. A VM's own choice of TCG is reported wherever isotune runs \
+          (the same XML gets the same finding): as an error, and first, when the host \
+          has usable KVM; as a warning naming what the host has when it has no usable \
+          KVM, only a paravirtual nested one (kvm_pvm), or was not examined.",
     reference: "https://www.qemu.org/docs/master/system/invocation.html (-accel); \
                 https://libvirt.org/formatdomain.html#element-and-attribute-overview (<domain type=>); \
                 https://www.linux-kvm.org/page/FAQ",
