@@ -257,20 +257,29 @@ fn bus_name(bus: &Bus) -> String {
     }
 }
 
-/// Whether `issue` is an `iothread=` property QEMU refuses on a front end
-/// that `drive.iothread-ignored` already reports for this VM (an IDE, AHCI,
-/// USB or floppy device): `config.unknown-option` leaves it out so the
-/// problem is reported once, with the useful fix.
-pub(crate) fn reported_as_iothread_ignored(vm: &VmDefinition, issue: &ConfigIssue) -> bool {
-    if issue.kind != IssueKind::Unknown {
-        return false;
-    }
-    let Some(value) = issue.option.strip_prefix("iothread=") else {
-        return false;
-    };
+/// The iothreads given to front ends that cannot use them (IDE, AHCI, USB,
+/// floppy), which `drive.iothread-ignored` reports for this VM.
+pub(crate) fn ignored_iothreads(vm: &VmDefinition) -> std::collections::HashSet<&str> {
     vm.drives
         .iter()
-        .any(|d| d.iothread.as_deref() == Some(value) && !matches!(d.bus, Bus::Virtio | Bus::Scsi))
+        .filter(|d| !matches!(d.bus, Bus::Virtio | Bus::Scsi))
+        .filter_map(|d| d.iothread.as_deref())
+        .collect()
+}
+
+/// Whether `issue` is an `iothread=` property QEMU refuses on a front end
+/// that `drive.iothread-ignored` already reports for this VM (`ignored` is
+/// [`ignored_iothreads`]): `config.unknown-option` leaves it out so the
+/// problem is reported once, with the useful fix.
+pub(crate) fn reported_as_iothread_ignored(
+    ignored: &std::collections::HashSet<&str>,
+    issue: &ConfigIssue,
+) -> bool {
+    issue.kind == IssueKind::Unknown
+        && issue
+            .option
+            .strip_prefix("iothread=")
+            .is_some_and(|v| ignored.contains(v))
 }
 
 /// `drive.dangling-reference`.
@@ -407,6 +416,27 @@ mod tests {
             );
             assert!(f[0].fix.contains("model='virtio-scsi'"), "{}", f[0].fix);
         }
+    }
+
+    /// Regression (hostile-input issue): each `iothread=` issue looked
+    /// through every drive; 20,000 of them must stay linear.
+    #[test]
+    fn many_iothread_cdroms_on_argv_are_linear() {
+        let n = 20_000;
+        let mut argv = String::from("qemu-system-x86_64 -object iothread,id=io0");
+        for k in 0..n {
+            argv += &format!(
+                " -drive if=none,id=c{k},file=/x{k}.iso,media=cdrom,format=raw \
+                 -device ide-cd,drive=c{k},iothread=io0"
+            );
+        }
+        let facts = only(parse_argv(&argv));
+        let all = crate::diagnose(&facts);
+        assert_eq!(
+            all.iter().filter(|f| f.id == IOTHREAD_IGNORED.id).count(),
+            n
+        );
+        assert!(all.iter().all(|f| f.id != "config.unknown-option"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::describe::{issue_subject, virsh_edit, where_to_edit, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, DomainEdit, FixEdit};
-use crate::rules::drive::reported_as_iothread_ignored;
+use crate::rules::drive::{ignored_iothreads, reported_as_iothread_ignored};
 use crate::rules::Rule;
 
 /// A myth: an option that does not exist, and what to do instead.
@@ -189,8 +189,10 @@ pub(crate) const UNKNOWN_OPTION: Rule = Rule {
 fn unknown_option(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
+        // Once per VM: one lookup per issue keeps this linear.
+        let ignored = ignored_iothreads(vm);
         for issue in &vm.issues {
-            if reported_as_iothread_ignored(vm, issue) {
+            if reported_as_iothread_ignored(&ignored, issue) {
                 continue;
             }
             let what = match issue.kind {
