@@ -155,8 +155,14 @@ impl<'a> Taken<'a> {
         }
     }
 
-    /// The next free drive id (`cd0`, `cd1`, ...).
-    fn cd(&mut self) -> String {
+    /// A free drive id for the VM's drive `i`: `cd{i}` when free, so that
+    /// fixes of different rules for different drives never pick the same id,
+    /// else the next free `cdN`.
+    fn cd(&mut self, i: usize) -> String {
+        let preferred = format!("cd{i}");
+        if !self.used.contains(preferred.as_str()) && self.given.insert(preferred.clone()) {
+            return preferred;
+        }
         loop {
             let name = format!("cd{}", self.next_cd);
             self.next_cd += 1;
@@ -257,7 +263,7 @@ fn ide_fix(
             ))
         }
         Style::Qemu => {
-            let id = taken.cd();
+            let id = taken.cd(i);
             let mut edits = Vec::new();
             let ctl = match virtio_scsi(vm) {
                 Some(Some(cid)) => cid.to_string(),
@@ -542,7 +548,7 @@ fn not_readonly(facts: &Facts) -> Vec<Finding> {
                     })
                 }
                 (Style::Qemu, true) => {
-                    let id = Taken::new(vm).cd();
+                    let id = Taken::new(vm).cd(i);
                     let boot = d
                         .boot_order
                         .map_or(String::new(), |n| format!(",bootindex={n}"));
