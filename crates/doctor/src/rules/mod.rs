@@ -15,6 +15,7 @@ use crate::fix::FixEdit;
 
 mod accel;
 mod cache;
+mod cdrom;
 mod drive;
 mod fs;
 mod image;
@@ -103,7 +104,7 @@ impl Rule {
 pub static RULES: &[Rule] = &[
     image::TRUNCATED,
     image::MD5_MISMATCH,
-    vm::CDROM_IDE_BUS,
+    cdrom::CDROM_IDE_BUS,
     vm::FORMAT_NOT_RAW,
     vm::NOT_READONLY,
     drive::AIO_NATIVE_NEEDS_DIRECT,
