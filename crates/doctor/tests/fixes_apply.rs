@@ -248,6 +248,16 @@ fn libvirt_fixes_define_and_clear_their_findings() {
             &["drive.not-readonly"],
             "drive.not-readonly",
         ),
+        // An iothread the domain does not define.
+        (
+            &[
+                "--import",
+                "--disk",
+                "path=A.iso,device=disk,bus=virtio,driver.iothread=5,readonly=on,format=raw",
+            ],
+            &["drive.dangling-reference"],
+            "drive.dangling-reference",
+        ),
         // A writable SATA disk cannot be read-only: it becomes a cdrom.
         (
             &[
@@ -399,6 +409,12 @@ fn qemu_argv_fixes_start_and_clear_their_findings() {
         (
             "-M pc -drive file=A.iso,if=ide,format=raw",
             &["drive.not-readonly"],
+        ),
+        // References to an iothread and a bus nobody defines.
+        (
+            "-M q35 -drive file=A.iso,if=none,id=c,media=cdrom,format=raw \
+             -device virtio-scsi-pci,id=scsi0,iothread=io9 -device scsi-cd,drive=c,bus=scsi1.0",
+            &["drive.dangling-reference"],
         ),
         // Folklore, and TCG listed before KVM (not `-machine accel=tcg:kvm`:
         // the test's QEMU gets `-accel tcg`, which QEMU refuses next to it).

@@ -10,6 +10,7 @@ use crate::describe::{
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
+use crate::rules::myth::removal;
 use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
@@ -302,17 +303,39 @@ fn dangling_reference(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
         for issue in vm.issues.iter().filter(|i| i.kind == IssueKind::Dangling) {
-            out.push(DANGLING_REFERENCE.finding(
-                Severity::Warn,
-                format!("{} refers to something not defined", issue.option),
-                issue_subject(vm, issue),
-                vec![format!("{}: {}", issue.option, issue.message)],
-                format!(
-                    "Define what {} refers to, or remove it ({}).",
-                    issue.option,
-                    where_to_edit(vm)
+            let title = format!("{} refers to something not defined", issue.option);
+            let subject = issue_subject(vm, issue);
+            let evidence = vec![format!("{}: {}", issue.option, issue.message)];
+            let note = format!("Or define what {} refers to.", issue.option);
+            // Removing an iothread or bus reference leaves a device QEMU and
+            // libvirt accept (the default bus, the main loop); removing a
+            // drive reference may not (virtio-blk needs one), so that one
+            // stays a text fix.
+            let removable = ["iothread=", "bus="]
+                .iter()
+                .any(|p| issue.option.starts_with(p));
+            let edit = removable.then(|| removal(vm, issue)).flatten();
+            out.push(match edit {
+                Some(edit) => DANGLING_REFERENCE.finding_edit(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    edit,
+                    &note,
                 ),
-            ));
+                None => DANGLING_REFERENCE.finding(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    format!(
+                        "Define what {} refers to, or remove it ({}).",
+                        issue.option,
+                        where_to_edit(vm)
+                    ),
+                ),
+            });
         }
     }
     out

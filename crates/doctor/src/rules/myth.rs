@@ -100,7 +100,7 @@ fn remove_fix(vm: &VmDefinition, issue: &ConfigIssue) -> String {
 /// The edit removing the option `issue` is about: the option itself on a
 /// command line; on a libvirt `<disk>`, the `<driver>` attribute or the
 /// child element. `None` elsewhere (`<qemu:commandline>`).
-fn removal(vm: &VmDefinition, issue: &ConfigIssue) -> Option<FixEdit> {
+pub(crate) fn removal(vm: &VmDefinition, issue: &ConfigIssue) -> Option<FixEdit> {
     match Style::of(vm) {
         Style::Qemu => Some(FixEdit::Argv {
             edits: vec![ArgvEdit::RemoveOption {
