@@ -40,6 +40,10 @@ pub struct Finding {
     pub why: String,
     /// The exact fix: a command, an XML snippet or QEMU arguments.
     pub fix: String,
+    /// The fix in a form a program applies to the VM definition (`fix` is
+    /// rendered from it), for VM findings that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edit: Option<crate::fix::FixEdit>,
     /// Where it is documented (QEMU, libvirt, kernel).
     pub reference: String,
 }

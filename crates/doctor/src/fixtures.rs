@@ -106,55 +106,47 @@ pub(crate) fn image() -> ImageFacts {
 pub(crate) fn cdrom() -> Drive {
     Drive {
         id: Some("sda".into()),
-        media: Media::Cdrom,
-        bus: Bus::Scsi,
         device: Some("scsi-cd".into()),
         controller: Some("scsi0".into()),
-        source: Source::File {
-            path: PathBuf::from(ISO),
-        },
         format: Some("raw".into()),
-        cache: None,
-        cache_direct: None,
-        aio: None,
         readonly: Some(true),
-        iothread: None,
         boot_order: Some(1),
+        ..Drive::new(
+            Media::Cdrom,
+            Bus::Scsi,
+            Source::File {
+                path: PathBuf::from(ISO),
+            },
+        )
     }
 }
 
 pub(crate) fn disk() -> Drive {
     Drive {
         id: Some("vda".into()),
-        media: Media::Disk,
-        bus: Bus::Virtio,
         device: Some("virtio-blk-pci".into()),
-        controller: None,
-        source: Source::File {
-            path: PathBuf::from("/var/lib/libvirt/images/web1.qcow2"),
-        },
         format: Some("qcow2".into()),
         cache: Some(CacheMode::None),
-        cache_direct: None,
         aio: Some(Aio::Native),
-        readonly: None,
         iothread: Some("1".into()),
         boot_order: Some(2),
+        ..Drive::new(
+            Media::Disk,
+            Bus::Virtio,
+            Source::File {
+                path: PathBuf::from("/var/lib/libvirt/images/web1.qcow2"),
+            },
+        )
     }
 }
 
 pub(crate) fn vm() -> VmDefinition {
     VmDefinition {
         name: Some("web1".into()),
-        origin: Origin::LibvirtXml {
-            path: PathBuf::from("/etc/libvirt/qemu/web1.xml"),
-        },
         domain_type: Some("kvm".into()),
         accel: vec![Accel::Kvm],
         machine: Some("pc-q35-8.2".into()),
         firmware: Firmware::Uefi { code: None },
-        kernel: None,
-        initrd: None,
         drives: vec![cdrom(), disk()],
         controllers: vec![Controller {
             id: Some("scsi0".into()),
@@ -163,7 +155,9 @@ pub(crate) fn vm() -> VmDefinition {
         }],
         iothreads: vec!["1".into()],
         memory_bytes: Some(4 * GIB),
-        issues: vec![],
+        ..VmDefinition::new(Origin::LibvirtXml {
+            path: PathBuf::from("/etc/libvirt/qemu/web1.xml"),
+        })
     }
 }
 

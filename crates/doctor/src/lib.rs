@@ -16,6 +16,7 @@ mod catalog;
 mod describe;
 pub mod facts;
 pub mod finding;
+pub mod fix;
 #[cfg(test)]
 mod fixtures;
 mod rules;

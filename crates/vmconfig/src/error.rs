@@ -32,6 +32,30 @@ pub enum ErrorKind {
     /// A file or directory could not be read.
     #[error("Cannot read")]
     Io,
+    /// The file is not something to read a definition from (a FIFO, a
+    /// socket, a directory) or is larger than the cap for XML files.
+    #[error("Refused: {reason}")]
+    Refused {
+        /// Why, without the file name (`is a FIFO, expected a regular file`).
+        reason: String,
+    },
+    /// Elements nest deeper than any domain does (the parser would recurse
+    /// that deep).
+    #[error("Elements nest deeper than {max_depth} levels (line {line})")]
+    TooDeep {
+        /// The limit.
+        max_depth: usize,
+        /// 1-based line where the limit was passed.
+        line: usize,
+    },
+    /// One attribute value or text run is longer than any domain needs.
+    #[error("A value at line {line} is longer than {max_bytes} bytes")]
+    ValueTooLong {
+        /// The limit, bytes.
+        max_bytes: usize,
+        /// 1-based line where the value starts.
+        line: usize,
+    },
 }
 
 /// The error of every fallible function in this crate.
@@ -49,6 +73,7 @@ pub struct Error {
 fn render(kind: &ErrorKind, path: Option<&Path>) -> String {
     match (kind, path) {
         (ErrorKind::Io, Some(p)) => format!("Cannot read {}", p.display()),
+        (ErrorKind::Refused { reason }, Some(p)) => format!("{}: {reason}", p.display()),
         (kind, Some(p)) => format!("{kind} in {}", p.display()),
         (kind, None) => kind.to_string(),
     }

@@ -24,4 +24,4 @@ pub mod qemu;
 pub use error::{Error, ErrorKind};
 pub use libvirt::{load_xml, parse_domain_xml};
 pub use model::*;
-pub use qemu::{parse_argv, split_cmdline, to_argv};
+pub use qemu::{option_spans, parse_argv, split_cmdline, to_argv};

@@ -50,6 +50,11 @@ pub struct VmDefinition {
     pub kernel: Option<PathBuf>,
     /// `-initrd` / `<initrd>`.
     pub initrd: Option<PathBuf>,
+    /// libvirt `<os><boot dev=...>` in order (`cdrom`, `hd`). libvirt refuses
+    /// per-device `<boot order>` next to them, so a fix must keep whichever
+    /// boot scheme the domain uses. Empty for command lines.
+    #[serde(default)]
+    pub boot_devices: Vec<String>,
     /// Every drive (cdroms and disks).
     pub drives: Vec<Drive>,
     /// Storage controllers (virtio-scsi, AHCI, IDE).
@@ -77,6 +82,7 @@ impl VmDefinition {
             firmware: Firmware::Default,
             kernel: None,
             initrd: None,
+            boot_devices: Vec::new(),
             drives: Vec::new(),
             controllers: Vec::new(),
             iothreads: Vec::new(),

@@ -35,20 +35,17 @@ fn setup() -> Option<(tempfile::TempDir, PathBuf)> {
 fn cdrom(iso: &Path, bus: Bus, device: &str) -> Drive {
     Drive {
         id: Some("cd0".into()),
-        media: Media::Cdrom,
-        bus,
         device: Some(device.into()),
-        controller: None,
-        source: Source::File {
-            path: iso.to_path_buf(),
-        },
         format: Some("raw".into()),
-        cache: None,
-        cache_direct: None,
-        aio: None,
         readonly: Some(true),
-        iothread: None,
         boot_order: Some(1),
+        ..Drive::new(
+            Media::Cdrom,
+            bus,
+            Source::File {
+                path: iso.to_path_buf(),
+            },
+        )
     }
 }
 

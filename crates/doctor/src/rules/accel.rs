@@ -7,6 +7,7 @@ use isotune_vmconfig::{Accel, Origin, VmDefinition};
 use crate::describe::{virsh_edit, vm_label, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::{ArgvEdit, DomainEdit, FixEdit};
 use crate::rules::Rule;
 
 /// `accel.no-kvm`.
@@ -21,7 +22,10 @@ pub(crate) const NO_KVM: Rule = Rule {
           storage does. QEMU's default accelerator is TCG, so a command line without \
           `-accel kvm` (or `-enable-kvm`) and a libvirt domain of type 'qemu' both run \
           emulated. A VM that asks only for KVM on a host without a usable /dev/kvm does \
-          not start at all.",
+          not start at all. A VM's own choice of TCG is reported wherever isotune runs \
+          (the same XML gets the same finding): as an error, and first, when the host \
+          has usable KVM; as a warning naming what the host has when it has no usable \
+          KVM, only a paravirtual nested one (kvm_pvm), or was not examined.",
     reference: "https://www.qemu.org/docs/master/system/invocation.html (-accel); \
                 https://libvirt.org/formatdomain.html#element-and-attribute-overview (<domain type=>); \
                 https://www.linux-kvm.org/page/FAQ",
@@ -66,7 +70,9 @@ fn tcg_only(vm: &VmDefinition) -> bool {
     match vm.domain_type.as_deref() {
         Some("qemu") => true,
         Some("kvm") => false,
-        _ => vm.accel.first().is_none_or(|a| *a == Accel::Tcg),
+        // Another hypervisor (xen, lxc, libvirt's test driver): not QEMU's TCG.
+        Some(_) => vm.accel.first() == Some(&Accel::Tcg),
+        None => vm.accel.first().is_none_or(|a| *a == Accel::Tcg),
     }
 }
 
@@ -131,13 +137,6 @@ fn host_fix(accel: &AccelFacts) -> String {
     }
 }
 
-fn vm_fix(vm: &VmDefinition) -> String {
-    match Style::of(vm) {
-        Style::Libvirt => format!("`{}`, and set <domain type='kvm'>", virsh_edit(vm)),
-        Style::Qemu => "Add `-accel kvm` (or `-accel kvm -accel tcg` to fall back), replacing any `-accel tcg` / `accel=tcg`".into(),
-    }
-}
-
 fn no_kvm(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     let pvm = facts.host.as_ref().is_some_and(|h| h.accel.pvm);
@@ -164,36 +163,77 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
         }
         let host = facts.host.as_ref().map(|h| &h.accel);
         if tcg_only(vm) {
-            // On a PVM host TCG is the right choice: accel.nested-pvm explains why.
-            if pvm {
-                continue;
-            }
+            // The domain's own choice of TCG is always reported; the host
+            // facts only decide how bad it is, and the evidence says which
+            // facts the verdict used.
             let shadowed = vm.domain_type.is_none() && kvm_after_tcg(vm);
-            let (title, mut fix) = if shadowed {
-                (
-                    format!(
-                        "{} runs under TCG: tcg is listed before kvm, and QEMU takes the first \
-                         accelerator that works",
-                        vm_label(vm)
-                    ),
-                    "Put kvm first: `-accel kvm -accel tcg` (or `-machine accel=kvm:tcg`); \
-                     QEMU then falls back to TCG only when KVM is unavailable."
-                        .to_string(),
+            let mut note = String::new();
+            let title = if shadowed {
+                format!(
+                    "{} runs under TCG: tcg is listed before kvm, and QEMU takes the first \
+                     accelerator that works",
+                    vm_label(vm)
                 )
             } else {
-                (
-                    format!(
-                        "{} runs under TCG: every instruction is emulated",
-                        vm_label(vm)
-                    ),
-                    vm_fix(vm),
+                format!(
+                    "{} runs under TCG: every instruction is emulated",
+                    vm_label(vm)
                 )
             };
-            if let (Some(h), true) = (host, kvm != Kvm::Usable) {
-                evidence.extend(host_evidence(h));
-                fix = format!("{} Then: {fix}", host_fix(h));
+            let severity = match host {
+                None => {
+                    evidence.push(
+                        "host: not examined, so whether KVM is usable there is unknown".into(),
+                    );
+                    Severity::Warn
+                }
+                Some(h) if pvm => {
+                    evidence.extend(host_evidence(h));
+                    evidence.push(
+                        "host KVM: paravirtual nested (kvm_pvm), where TCG is the better \
+                         choice (see accel.nested-pvm); on a host with real KVM this is an error"
+                            .into(),
+                    );
+                    note = "On a host with real KVM only.".to_string();
+                    Severity::Warn
+                }
+                Some(h) if kvm != Kvm::Usable => {
+                    evidence.extend(host_evidence(h));
+                    evidence.push("host KVM: not usable".into());
+                    note = format!("Before that, on the host: {}", host_fix(h));
+                    Severity::Warn
+                }
+                Some(h) => {
+                    evidence.extend(host_evidence(h));
+                    evidence.push("host KVM: usable, yet this VM does not use it".into());
+                    Severity::Error
+                }
+            };
+            let edit = match Style::of(vm) {
+                Style::Libvirt => FixEdit::Domain {
+                    open: virsh_edit(vm),
+                    edits: vec![DomainEdit::DomainType {
+                        value: "kvm".into(),
+                    }],
+                },
+                Style::Qemu => FixEdit::Argv {
+                    edits: vec![ArgvEdit::SetAccel {
+                        accels: if shadowed {
+                            vec!["kvm".into(), "tcg".into()]
+                        } else {
+                            vec!["kvm".into()]
+                        },
+                    }],
+                },
+            };
+            if !shadowed && Style::of(vm) == Style::Qemu {
+                note = format!(
+                    "{note} (`-accel kvm -accel tcg` falls back to TCG where KVM is missing)"
+                )
+                .trim()
+                .to_string();
             }
-            out.push(NO_KVM.finding(Severity::Warn, title, vm_label(vm), evidence, fix));
+            out.push(NO_KVM.finding_edit(severity, title, vm_label(vm), evidence, edit, &note));
         } else if asks_kvm(vm) && kvm != Kvm::Usable {
             let Some(h) = host else { continue };
             evidence.extend(host_evidence(h));
@@ -289,9 +329,48 @@ mod tests {
     fn libvirt_qemu_domain_runs_under_tcg() {
         let f = no_kvm(&example("accel.no-kvm").unwrap());
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].severity, Severity::Warn);
+        // The host has usable KVM: an error.
+        assert_eq!(f[0].severity, Severity::Error);
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e == "host KVM: usable, yet this VM does not use it"));
         assert!(f[0].fix.contains("<domain type='kvm'>"));
         assert!(no_kvm(&healthy()).is_empty());
+    }
+
+    /// The same XML gets a TCG finding wherever isotune runs; only its
+    /// severity and evidence follow the host facts.
+    #[test]
+    fn tcg_domain_is_reported_on_any_host_saying_which_facts_were_used() {
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.host = None;
+        let f = no_kvm(&facts);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|e| e.starts_with("host: not examined")),
+            "{:?}",
+            f[0].evidence
+        );
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.host.as_mut().unwrap().accel.kvm_device = false;
+        let f = no_kvm(&facts);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(f[0].evidence.iter().any(|e| e == "/dev/kvm: absent"));
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.host.as_mut().unwrap().accel.pvm = true;
+        let f = no_kvm(&facts);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(f[0].evidence.iter().any(|e| e.contains("kvm_pvm")));
+        // And it leads the report on a KVM host.
+        let mut facts = example("accel.no-kvm").unwrap();
+        facts.vms[0].drives[0].bus = isotune_vmconfig::Bus::Ide;
+        facts.vms[0].drives[0].aio = Some(isotune_vmconfig::Aio::Native);
+        let all = crate::diagnose(&facts);
+        assert_eq!(all[0].id, "accel.no-kvm", "{all:#?}");
     }
 
     #[test]
@@ -311,7 +390,7 @@ mod tests {
         facts.vms[0].accel = vec![Accel::Tcg, Accel::Kvm];
         let f = no_kvm(&facts);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].severity, Severity::Warn);
+        assert_eq!(f[0].severity, Severity::Error);
         assert!(f[0].title.contains("runs under TCG"), "{}", f[0].title);
         assert!(f[0].fix.contains("`-accel kvm -accel tcg`"), "{}", f[0].fix);
         assert!(
@@ -395,14 +474,17 @@ mod tests {
     }
 
     #[test]
-    fn pvm_host_is_reported_and_tcg_there_is_not() {
+    fn pvm_host_is_reported_and_tcg_there_is_a_warning() {
         let mut facts = example("accel.nested-pvm").unwrap();
         let f = nested_pvm(&facts);
         assert_eq!(f.len(), 1);
         assert!(f[0].evidence.iter().any(|e| e.contains("VM \"web1\"")));
         facts.vms[0].domain_type = Some("qemu".into());
         facts.vms[0].accel = vec![Accel::Tcg];
-        assert!(no_kvm(&facts).is_empty());
+        // TCG is reported, as a warning that names the paravirtual KVM.
+        let f = no_kvm(&facts);
+        assert_eq!(f[0].severity, Severity::Warn);
+        assert!(f[0].evidence.iter().any(|e| e.contains("kvm_pvm")));
         assert!(nested_pvm(&healthy()).is_empty());
     }
 }

@@ -5,11 +5,13 @@
 use isotune_vmconfig::{Aio, Bus, ConfigIssue, IssueKind, Media, VmDefinition};
 
 use crate::describe::{
-    drive_name, drive_subject, is_iso_source, issue_subject, virsh_edit, vm_label, where_to_edit,
-    Style,
+    drive_name, drive_subject, is_iso_source, issue_subject, vm_label, where_to_edit, Style,
 };
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
+use crate::rules::myth::removal;
+use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
 /// `drive.aio-native-needs-direct`.
@@ -38,48 +40,81 @@ fn aio_native_needs_direct(facts: &Facts) -> Vec<Finding> {
             }
             let iso = d.media == Media::Cdrom || is_iso_source(&d.source);
             let name = drive_name(i, d);
-            let fix = match (Style::of(vm), iso) {
-                (Style::Libvirt, true) => format!(
-                    "`{}`, and in the <disk> with target {name}: <driver name='qemu' type='raw' io='io_uring'/> \
-                     (or io='threads'; keep the page cache for a read-only ISO)",
-                    virsh_edit(vm)
-                ),
-                (Style::Libvirt, false) => format!(
-                    "`{}`, and in the <disk> with target {name}: <driver name='qemu' cache='none' io='native' .../>",
-                    virsh_edit(vm)
-                ),
-                (Style::Qemu, true) => format!(
-                    "On drive {name}: replace aio=native by aio=io_uring (or aio=threads), keeping the page cache"
-                ),
-                (Style::Qemu, false) => format!(
-                    "On drive {name}: add cache=none (or cache.direct=on) next to aio=native, \
-                     or use aio=io_uring / aio=threads"
-                ),
+            let (set, remove) = if iso {
+                (vec![Attr::new("aio", "io_uring")], vec![])
+            } else {
+                (
+                    vec![Attr::new("cache", "none")],
+                    vec!["cache.direct".to_string()],
+                )
             };
-            out.push(AIO_NATIVE_NEEDS_DIRECT.finding(
-                Severity::Error,
-                format!("drive {name} asks for aio=native without O_DIRECT: QEMU will not start"),
-                drive_subject(vm, i, d),
-                vec![
-                    "aio: native".to_string(),
+            let edit = match Style::of(vm) {
+                Style::Libvirt => {
+                    let set = if iso {
+                        vec![Attr::new("io", "io_uring")]
+                    } else {
+                        vec![Attr::new("cache", "none")]
+                    };
+                    domain_edit(vm, i, d, |target| DomainEdit::SetDriver {
+                        target,
+                        set,
+                        remove: vec![],
+                    })
+                }
+                Style::Qemu => Some(FixEdit::Argv {
+                    edits: vec![ArgvEdit::DriveOptions {
+                        drive: drive_ref(i, d),
+                        set,
+                        remove,
+                    }],
+                }),
+            };
+            let note = if iso {
+                "(or aio=threads / io='threads'; keep the page cache for a read-only ISO)"
+            } else {
+                "(or keep the cache and use aio=io_uring / io='io_uring')"
+            };
+            let title =
+                format!("drive {name} asks for aio=native without O_DIRECT: QEMU will not start");
+            let subject = drive_subject(vm, i, d);
+            let evidence = vec![
+                "aio: native".to_string(),
+                format!(
+                    "cache: {}",
+                    d.cache
+                        .as_ref()
+                        .map_or("not set (writeback)".to_string(), |c| format!("{c:?}")
+                            .to_lowercase())
+                ),
+                format!(
+                    "cache.direct: {}",
+                    d.cache_direct.map_or("not set".to_string(), |b| if b {
+                        "on".into()
+                    } else {
+                        "off".into()
+                    })
+                ),
+            ];
+            out.push(match edit {
+                Some(edit) => AIO_NATIVE_NEEDS_DIRECT.finding_edit(
+                    Severity::Error,
+                    title,
+                    subject,
+                    evidence,
+                    edit,
+                    note,
+                ),
+                None => AIO_NATIVE_NEEDS_DIRECT.finding(
+                    Severity::Error,
+                    title,
+                    subject,
+                    evidence,
                     format!(
-                            "cache: {}",
-                            d.cache
-                                .as_ref()
-                                .map_or("not set (writeback)".to_string(), |c| format!("{c:?}")
-                                    .to_lowercase())
-                        ),
-                    format!(
-                        "cache.direct: {}",
-                        d.cache_direct.map_or("not set".to_string(), |b| if b {
-                            "on".into()
-                        } else {
-                            "off".into()
-                        })
+                        "Use aio=io_uring, or add cache=none ({})",
+                        where_to_edit(vm)
                     ),
-                ],
-                fix,
-            ));
+                ),
+            });
         }
     }
     out
@@ -126,15 +161,13 @@ fn iothread_ignored(facts: &Facts) -> Vec<Finding> {
                     let id = d.id.as_deref().unwrap_or("DRIVE");
                     let fix = if cd {
                         format!(
-                            "Remove iothread= from the {dev} device of drive {name}, or move the \
-                             cdrom to virtio-scsi with the iothread on the controller: \
+                            "Or move the cdrom to virtio-scsi with the iothread on the controller: \
                              `-device virtio-scsi-pci,id=scsi0,iothread={io} \
                              -device scsi-cd,drive={id},bus=scsi0.0`"
                         )
                     } else {
                         format!(
-                            "Remove iothread= from the {dev} device of drive {name}, or move the \
-                             disk to virtio-blk, which takes the iothread itself: \
+                            "Or move the {dev} disk to virtio-blk, which takes the iothread itself: \
                              `-device virtio-blk-pci,drive={id},iothread={io}`"
                         )
                     };
@@ -150,18 +183,14 @@ fn iothread_ignored(facts: &Facts) -> Vec<Finding> {
                 Style::Libvirt => {
                     let fix = if cd {
                         format!(
-                            "`{}`, and in the <disk> with target {name}: remove iothread='{io}' \
-                             from <driver>, or move the cdrom to virtio-scsi with the iothread on \
+                            "Or move the cdrom to virtio-scsi with the iothread on \
                              the controller: <controller type='scsi' model='virtio-scsi'>\
-                             <driver iothread='{io}'/></controller> and <target dev='sda' bus='scsi'/>",
-                            virsh_edit(vm)
+                             <driver iothread='{io}'/></controller> and <target dev='sda' bus='scsi'/>"
                         )
                     } else {
                         format!(
-                            "`{}`, and in the <disk> with target {name}: remove iothread='{io}' \
-                             from <driver>, or move the disk to <target dev='vda' bus='virtio'/>, \
-                             where <driver iothread='{io}'/> applies",
-                            virsh_edit(vm)
+                            "Or move the disk to <target dev='vda' bus='virtio'/>, \
+                             where <driver iothread='{io}'/> applies"
                         )
                     };
                     (
@@ -171,13 +200,32 @@ fn iothread_ignored(facts: &Facts) -> Vec<Finding> {
                     )
                 }
             };
-            out.push(IOTHREAD_IGNORED.finding(
-                severity,
-                title,
-                drive_subject(vm, i, d),
-                evidence,
-                fix,
-            ));
+            let edit = match Style::of(vm) {
+                Style::Libvirt => domain_edit(vm, i, d, |target| DomainEdit::SetDriver {
+                    target,
+                    set: vec![],
+                    remove: vec!["iothread".into()],
+                }),
+                Style::Qemu => Some(FixEdit::Argv {
+                    edits: vec![ArgvEdit::RemoveDeviceProperty {
+                        drive: drive_ref(i, d),
+                        key: "iothread".into(),
+                    }],
+                }),
+            };
+            let subject = drive_subject(vm, i, d);
+            out.push(match edit {
+                Some(edit) => {
+                    IOTHREAD_IGNORED.finding_edit(severity, title, subject, evidence, edit, &fix)
+                }
+                None => IOTHREAD_IGNORED.finding(
+                    severity,
+                    title,
+                    subject,
+                    evidence,
+                    format!("Remove iothread={io} from drive {name}. {fix}"),
+                ),
+            });
         }
         for c in &vm.controllers {
             let Some(io) = &c.iothread else { continue };
@@ -210,20 +258,29 @@ fn bus_name(bus: &Bus) -> String {
     }
 }
 
-/// Whether `issue` is an `iothread=` property QEMU refuses on a front end
-/// that `drive.iothread-ignored` already reports for this VM (an IDE, AHCI,
-/// USB or floppy device): `config.unknown-option` leaves it out so the
-/// problem is reported once, with the useful fix.
-pub(crate) fn reported_as_iothread_ignored(vm: &VmDefinition, issue: &ConfigIssue) -> bool {
-    if issue.kind != IssueKind::Unknown {
-        return false;
-    }
-    let Some(value) = issue.option.strip_prefix("iothread=") else {
-        return false;
-    };
+/// The iothreads given to front ends that cannot use them (IDE, AHCI, USB,
+/// floppy), which `drive.iothread-ignored` reports for this VM.
+pub(crate) fn ignored_iothreads(vm: &VmDefinition) -> std::collections::HashSet<&str> {
     vm.drives
         .iter()
-        .any(|d| d.iothread.as_deref() == Some(value) && !matches!(d.bus, Bus::Virtio | Bus::Scsi))
+        .filter(|d| !matches!(d.bus, Bus::Virtio | Bus::Scsi))
+        .filter_map(|d| d.iothread.as_deref())
+        .collect()
+}
+
+/// Whether `issue` is an `iothread=` property QEMU refuses on a front end
+/// that `drive.iothread-ignored` already reports for this VM (`ignored` is
+/// [`ignored_iothreads`]): `config.unknown-option` leaves it out so the
+/// problem is reported once, with the useful fix.
+pub(crate) fn reported_as_iothread_ignored(
+    ignored: &std::collections::HashSet<&str>,
+    issue: &ConfigIssue,
+) -> bool {
+    issue.kind == IssueKind::Unknown
+        && issue
+            .option
+            .strip_prefix("iothread=")
+            .is_some_and(|v| ignored.contains(v))
 }
 
 /// `drive.dangling-reference`.
@@ -246,17 +303,39 @@ fn dangling_reference(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
         for issue in vm.issues.iter().filter(|i| i.kind == IssueKind::Dangling) {
-            out.push(DANGLING_REFERENCE.finding(
-                Severity::Warn,
-                format!("{} refers to something not defined", issue.option),
-                issue_subject(vm, issue),
-                vec![format!("{}: {}", issue.option, issue.message)],
-                format!(
-                    "Define what {} refers to, or remove it ({}).",
-                    issue.option,
-                    where_to_edit(vm)
+            let title = format!("{} refers to something not defined", issue.option);
+            let subject = issue_subject(vm, issue);
+            let evidence = vec![format!("{}: {}", issue.option, issue.message)];
+            let note = format!("Or define what {} refers to.", issue.option);
+            // Removing an iothread or bus reference leaves a device QEMU and
+            // libvirt accept (the default bus, the main loop); removing a
+            // drive reference may not (virtio-blk needs one), so that one
+            // stays a text fix.
+            let removable = ["iothread=", "bus="]
+                .iter()
+                .any(|p| issue.option.starts_with(p));
+            let edit = removable.then(|| removal(vm, issue)).flatten();
+            out.push(match edit {
+                Some(edit) => DANGLING_REFERENCE.finding_edit(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    edit,
+                    &note,
                 ),
-            ));
+                None => DANGLING_REFERENCE.finding(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    format!(
+                        "Define what {} refers to, or remove it ({}).",
+                        issue.option,
+                        where_to_edit(vm)
+                    ),
+                ),
+            });
         }
     }
     out
@@ -274,7 +353,7 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Error);
         assert!(
-            f[0].fix.contains("cache='none' io='native'"),
+            f[0].fix.contains("target vda: <driver cache='none'/>"),
             "{}",
             f[0].fix
         );
@@ -352,9 +431,35 @@ mod tests {
                 format!("iothread 1 on {bus} drive hdc does nothing")
             );
             assert!(f[0].fix.starts_with("`virsh edit w`"), "{}", f[0].fix);
-            assert!(f[0].fix.contains("remove iothread='1'"), "{}", f[0].fix);
+            assert!(
+                f[0].fix
+                    .contains("target hdc: remove iothread from <driver>"),
+                "{}",
+                f[0].fix
+            );
             assert!(f[0].fix.contains("model='virtio-scsi'"), "{}", f[0].fix);
         }
+    }
+
+    /// Regression (hostile-input issue): each `iothread=` issue looked
+    /// through every drive; 20,000 of them must stay linear.
+    #[test]
+    fn many_iothread_cdroms_on_argv_are_linear() {
+        let n = 20_000;
+        let mut argv = String::from("qemu-system-x86_64 -object iothread,id=io0");
+        for k in 0..n {
+            argv += &format!(
+                " -drive if=none,id=c{k},file=/x{k}.iso,media=cdrom,format=raw \
+                 -device ide-cd,drive=c{k},iothread=io0"
+            );
+        }
+        let facts = only(parse_argv(&argv));
+        let all = crate::diagnose(&facts);
+        assert_eq!(
+            all.iter().filter(|f| f.id == IOTHREAD_IGNORED.id).count(),
+            n
+        );
+        assert!(all.iter().all(|f| f.id != "config.unknown-option"));
     }
 
     #[test]
@@ -374,7 +479,7 @@ mod tests {
             assert!(f[0].title.contains("will not start"), "{}", f[0].title);
             assert!(
                 f[0].fix
-                    .starts_with("Remove iothread= from the ide-cd device of drive cd"),
+                    .starts_with("Remove iothread= from the -device that uses drive cd"),
                 "{}",
                 f[0].fix
             );

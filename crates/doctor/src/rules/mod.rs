@@ -11,9 +11,11 @@ use serde::Serialize;
 
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::FixEdit;
 
 mod accel;
 mod cache;
+mod cdrom;
 mod drive;
 mod fs;
 mod image;
@@ -66,7 +68,29 @@ impl Rule {
             evidence,
             why: self.why.to_string(),
             fix,
+            edit: None,
             reference: self.reference.to_string(),
+        }
+    }
+
+    /// A finding whose fix is `edit`: the text is rendered from it, then
+    /// `note` (an alternative the user may prefer) follows.
+    pub(crate) fn finding_edit(
+        &self,
+        severity: Severity,
+        title: String,
+        subject: String,
+        evidence: Vec<String>,
+        edit: FixEdit,
+        note: &str,
+    ) -> Finding {
+        let mut fix = edit.render();
+        if !note.is_empty() {
+            fix = format!("{fix}\n{note}");
+        }
+        Finding {
+            edit: Some(edit),
+            ..self.finding(severity, title, subject, evidence, fix)
         }
     }
 
@@ -80,7 +104,7 @@ impl Rule {
 pub static RULES: &[Rule] = &[
     image::TRUNCATED,
     image::MD5_MISMATCH,
-    vm::CDROM_IDE_BUS,
+    cdrom::CDROM_IDE_BUS,
     vm::FORMAT_NOT_RAW,
     vm::NOT_READONLY,
     drive::AIO_NATIVE_NEEDS_DIRECT,
@@ -98,16 +122,25 @@ pub static RULES: &[Rule] = &[
 ];
 
 /// Runs every rule; findings come most severe first, then by layer, id and
-/// subject.
+/// subject, except that a VM running under TCG leads its severity: it is
+/// the biggest single cause of a slow install.
 pub fn diagnose(facts: &Facts) -> Vec<Finding> {
     let mut findings: Vec<Finding> = RULES.iter().flat_map(|r| (r.check)(facts)).collect();
     findings.sort_by(|a, b| {
-        (Reverse(a.severity), a.layer, a.id, &a.subject).cmp(&(
-            Reverse(b.severity),
-            b.layer,
-            b.id,
-            &b.subject,
-        ))
+        (
+            Reverse(a.severity),
+            a.id != accel::NO_KVM.id,
+            a.layer,
+            a.id,
+            &a.subject,
+        )
+            .cmp(&(
+                Reverse(b.severity),
+                b.id != accel::NO_KVM.id,
+                b.layer,
+                b.id,
+                &b.subject,
+            ))
     });
     findings
 }
@@ -205,12 +238,8 @@ mod tests {
         assert!(found.len() >= 3);
         for pair in found.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
-            assert!(
-                (Reverse(a.severity), a.layer, a.id) <= (Reverse(b.severity), b.layer, b.id),
-                "{} before {}",
-                a.id,
-                b.id
-            );
+            let key = |f: &Finding| (Reverse(f.severity), f.id != "accel.no-kvm", f.layer, f.id);
+            assert!(key(a) <= key(b), "{} before {}", a.id, b.id);
         }
         assert_eq!(found[0].id, "image.truncated");
     }

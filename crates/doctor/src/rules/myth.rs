@@ -4,10 +4,11 @@
 
 use isotune_vmconfig::{ConfigIssue, IssueKind, VmDefinition};
 
-use crate::describe::{issue_subject, where_to_edit, Style};
+use crate::describe::{issue_subject, virsh_edit, where_to_edit, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
-use crate::rules::drive::reported_as_iothread_ignored;
+use crate::fix::{ArgvEdit, DomainEdit, FixEdit};
+use crate::rules::drive::{ignored_iothreads, reported_as_iothread_ignored};
 use crate::rules::Rule;
 
 /// A myth: an option that does not exist, and what to do instead.
@@ -96,6 +97,44 @@ fn remove_fix(vm: &VmDefinition, issue: &ConfigIssue) -> String {
     format!("Remove `{}` ({}).", issue.option, where_to_edit(vm))
 }
 
+/// The edit removing the option `issue` is about: the option itself on a
+/// command line; on a libvirt `<disk>`, the `<driver>` attribute or the
+/// child element. `None` elsewhere (`<qemu:commandline>`).
+pub(crate) fn removal(vm: &VmDefinition, issue: &ConfigIssue) -> Option<FixEdit> {
+    match Style::of(vm) {
+        Style::Qemu => Some(FixEdit::Argv {
+            edits: vec![ArgvEdit::RemoveOption {
+                option: issue.option.clone(),
+            }],
+        }),
+        Style::Libvirt => {
+            let n: usize = issue.context.strip_prefix("<disk> #")?.parse().ok()?;
+            let target = vm.drives.get(n.checked_sub(1)?)?.id.clone()?;
+            let edit = if let Some(name) = issue
+                .option
+                .strip_prefix('<')
+                .and_then(|o| o.strip_suffix('>'))
+            {
+                DomainEdit::RemoveDiskChild {
+                    target,
+                    name: name.to_string(),
+                }
+            } else {
+                let (name, _) = issue.option.split_once('=')?;
+                DomainEdit::SetDriver {
+                    target,
+                    set: vec![],
+                    remove: vec![name.to_string()],
+                }
+            };
+            Some(FixEdit::Domain {
+                open: virsh_edit(vm),
+                edits: vec![edit],
+            })
+        }
+    }
+}
+
 fn nonexistent_option(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
@@ -110,16 +149,23 @@ fn nonexistent_option(facts: &Facts) -> Vec<Finding> {
                     "libvirt drops it, so it never had an effect",
                 ),
             };
-            out.push(NONEXISTENT_OPTION.finding(
-                severity,
-                format!("`{}` does not exist: {effect}", issue.option),
-                issue_subject(vm, issue),
-                vec![
-                    format!("option: {}", issue.option),
-                    format!("parser: {}", issue.message),
-                ],
-                format!("{} {}", remove_fix(vm, issue), myth.truth),
-            ));
+            let title = format!("`{}` does not exist: {effect}", issue.option);
+            let subject = issue_subject(vm, issue);
+            let evidence = vec![
+                format!("option: {}", issue.option),
+                format!("parser: {}", issue.message),
+            ];
+            out.push(match removal(vm, issue) {
+                Some(edit) => NONEXISTENT_OPTION
+                    .finding_edit(severity, title, subject, evidence, edit, myth.truth),
+                None => NONEXISTENT_OPTION.finding(
+                    severity,
+                    title,
+                    subject,
+                    evidence,
+                    format!("{} {}", remove_fix(vm, issue), myth.truth),
+                ),
+            });
         }
     }
     out
@@ -143,8 +189,10 @@ pub(crate) const UNKNOWN_OPTION: Rule = Rule {
 fn unknown_option(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in &facts.vms {
+        // Once per VM: one lookup per issue keeps this linear.
+        let ignored = ignored_iothreads(vm);
         for issue in &vm.issues {
-            if reported_as_iothread_ignored(vm, issue) {
+            if reported_as_iothread_ignored(&ignored, issue) {
                 continue;
             }
             let what = match issue.kind {

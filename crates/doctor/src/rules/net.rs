@@ -1,11 +1,13 @@
 //! The network path to an ISO that QEMU reads itself: the curl driver
 //! (HTTP/HTTPS/FTP) and its readahead window.
 
-use isotune_vmconfig::{Source, VmDefinition};
+use isotune_vmconfig::{Drive, Source, VmDefinition};
 
 use crate::describe::{bytes, drive_name, drive_subject, virsh_edit, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
+use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
 /// curl's default `readahead`, bytes.
@@ -115,17 +117,30 @@ fn curl_readahead(facts: &Facts) -> Vec<Finding> {
             if let Some(t) = timeout_seconds {
                 evidence.push(format!("timeout: {t} s"));
             }
-            out.push(CURL_READAHEAD.finding(
-                Severity::Warn,
-                format!(
-                    "drive {} reads {url} in {} HTTP requests",
-                    drive_name(i, d),
-                    readahead_bytes.map_or("256 KiB".to_string(), bytes)
+            let title = format!(
+                "drive {} reads {url} in {} HTTP requests",
+                drive_name(i, d),
+                readahead_bytes.map_or("256 KiB".to_string(), bytes)
+            );
+            let subject = drive_subject(vm, i, d);
+            let note = repeated_boots_note(url);
+            out.push(match readahead_edit(vm, i, d, url) {
+                Some(edit) => CURL_READAHEAD.finding_edit(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    edit,
+                    &note,
                 ),
-                drive_subject(vm, i, d),
-                evidence,
-                curl_fix(vm, &drive_name(i, d), url),
-            ));
+                None => CURL_READAHEAD.finding(
+                    Severity::Warn,
+                    title,
+                    subject,
+                    evidence,
+                    format!("{}\n{note}", curl_fix(vm, &drive_name(i, d), url)),
+                ),
+            });
         }
     }
     out
@@ -137,11 +152,6 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
         .next()
         .unwrap_or("http")
         .to_ascii_lowercase();
-    let file = url
-        .rsplit('/')
-        .next()
-        .filter(|f| !f.is_empty())
-        .unwrap_or("image.iso");
     let esc = url.replace(',', ",,");
     let set = match Style::of(vm) {
         Style::Libvirt => {
@@ -158,8 +168,42 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
              media=cdrom,format=raw,readonly=on"
         ),
     };
+    set
+}
+
+/// The readahead fix as an edit: `<readahead size=.../>` in the libvirt
+/// `<source>`, or the drive's protocol options on a command line.
+fn readahead_edit(vm: &VmDefinition, i: usize, d: &Drive, url: &str) -> Option<FixEdit> {
+    let scheme = url.split("://").next()?.to_ascii_lowercase();
+    match Style::of(vm) {
+        Style::Libvirt => domain_edit(vm, i, d, |target| DomainEdit::SetSourceChild {
+            target,
+            name: "readahead".into(),
+            xml: format!("<readahead size='{PROPOSED_READAHEAD}'/>"),
+        }),
+        Style::Qemu => Some(FixEdit::Argv {
+            edits: vec![ArgvEdit::DriveOptions {
+                drive: drive_ref(i, d),
+                set: vec![
+                    Attr::new("file.driver", &scheme),
+                    Attr::new("file.url", url),
+                    Attr::new("file.readahead", "1M"),
+                ],
+                remove: vec!["file".into()],
+            }],
+        }),
+    }
+}
+
+/// What to do when the same ISO is booted again and again.
+fn repeated_boots_note(url: &str) -> String {
+    let file = url
+        .rsplit('/')
+        .next()
+        .filter(|f| !f.is_empty())
+        .unwrap_or("image.iso");
     format!(
-        "{set}\nFor repeated boots, copy it once: `curl -fLo /var/lib/isos/{file} '{url}'` and \
+        "For repeated boots, copy it once: `curl -fLo /var/lib/isos/{file} '{url}'` and \
          attach the local file; or keep it remote behind a local copy-on-read overlay: \
          `qemu-img create -f qcow2 -F raw -b '{url}' /var/lib/isos/{file}.cor.qcow2`, attached \
          with `-blockdev driver=file,filename=/var/lib/isos/{file}.cor.qcow2,node-name=ovf \
@@ -180,7 +224,9 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert!(f[0].evidence[1].contains("curl default"));
         assert!(
-            f[0].fix.contains("<source protocol='https' name='/isos/x.iso'><host name='mirror.example.org'/><readahead size='1048576'/></source>"),
+            f[0].fix.contains(
+                "in the <source> of the <disk> with target sda: <readahead size='1048576'/>"
+            ),
             "{}",
             f[0].fix
         );
@@ -194,9 +240,14 @@ mod tests {
         vm.drives = facts.vms[0].drives.clone();
         facts.vms = vec![vm];
         let f = curl_readahead(&facts);
-        assert!(f[0].fix.starts_with(
-            "-drive file.driver=https,file.url=https://mirror.example.org/isos/x.iso,file.readahead=1M,if=none,id=sda"
-        ), "{}", f[0].fix);
+        assert!(
+            f[0].fix.starts_with(
+                "On drive sda: set file.driver=https,file.url=https://mirror.example.org/isos/x.iso,\
+                 file.readahead=1M, and remove file="
+            ),
+            "{}",
+            f[0].fix
+        );
         if let Source::Http {
             readahead_bytes, ..
         } = &mut facts.vms[0].drives[0].source

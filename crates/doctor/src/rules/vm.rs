@@ -1,165 +1,37 @@
-//! The VM definition's cdrom: the bus it hangs on, its image format, and
-//! whether an ISO attached as a disk is read-only.
+//! The VM definition's drives: the image format of an ISO and whether an
+//! ISO attached as a disk is read-only; the libvirt and QEMU spellings of a
+//! drive's source and the edit helpers the drive rules share.
 
-use isotune_vmconfig::{Bus, Drive, Firmware, Media, Source, VmDefinition};
+use isotune_vmconfig::{Bus, Drive, Media, Source, VmDefinition};
 
-use crate::describe::{drive_name, drive_subject, is_iso_source, source_label, virsh_edit, Style};
+use crate::describe::{
+    drive_name, drive_subject, is_iso_source, source_label, virsh_edit, where_to_edit, Style,
+};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
+use crate::fix::{ArgvEdit, Attr, DomainEdit, DriveRef, FixEdit};
+use crate::rules::cdrom::Taken;
 use crate::rules::net::libvirt_network_source;
 use crate::rules::Rule;
 
-/// `cdrom.ide-bus`.
-pub(crate) const CDROM_IDE_BUS: Rule = Rule {
-    id: "cdrom.ide-bus",
-    layer: Layer::VmConfig,
-    severity: Severity::Warn,
-    title: "A cdrom on the IDE bus",
-    why: "SeaBIOS reads an IDE cdrom one 2048-byte sector per ATAPI command; AHCI (SATA) \
-          and virtio-scsi reach ~16 KiB per request. Measured under TCG: GRUB loading a \
-          16 MB kernel+initrd took 2.2-2.7 s on IDE vs 0.8-1.2 s on virtio-scsi, and GRUB \
-          reading 64 MiB ~11-13 s on IDE vs ~4-5 s on AHCI. Once Linux runs it reads \
-          ~128 KiB per request from IDE and ~930 KiB from virtio-scsi: 64 MiB took 0.95 s \
-          vs 0.40 s. The guest needs a virtio-scsi driver (Linux has one; Windows \
-          installers need the virtio-win drivers); without one, SATA/AHCI is the \
-          driverless improvement (built into q35).",
-    reference: "https://www.qemu.org/docs/master/system/invocation.html (-device, -drive); \
-                https://libvirt.org/formatdomain.html#hard-drives-floppy-disks-cdroms; \
-                https://libvirt.org/formatdomain.html#controllers",
-    check: cdrom_ide_bus,
-};
-
-fn cdrom_ide_bus(facts: &Facts) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for vm in &facts.vms {
-        for (i, d) in vm.drives.iter().enumerate() {
-            if d.media != Media::Cdrom || d.bus != Bus::Ide || d.source == Source::Empty {
-                continue;
-            }
-            let mut evidence = vec![
-                format!(
-                    "bus: IDE (device {})",
-                    d.device.as_deref().unwrap_or("ide-cd")
-                ),
-                format!(
-                    "machine: {}",
-                    vm.machine.as_deref().unwrap_or("not set (pc)")
-                ),
-                format!("firmware: {}", firmware_name(&vm.firmware)),
-            ];
-            if let Some(k) = &vm.kernel {
-                evidence.push(format!(
-                    "direct kernel boot from {}: the firmware does not read the ISO, Linux still does",
-                    k.display()
-                ));
-            }
-            out.push(CDROM_IDE_BUS.finding(
-                Severity::Warn,
-                format!(
-                    "cdrom {} is on the IDE bus: 2 KiB firmware reads, slow guest reads",
-                    drive_name(i, d)
-                ),
-                drive_subject(vm, i, d),
-                evidence,
-                ide_fix(vm, i, d),
-            ));
-        }
-    }
-    out
+/// A libvirt fix made of one edit of the disk `d` (by its target dev).
+pub(crate) fn domain_edit(
+    vm: &VmDefinition,
+    _i: usize,
+    d: &Drive,
+    edit: impl FnOnce(String) -> DomainEdit,
+) -> Option<FixEdit> {
+    Some(FixEdit::Domain {
+        open: virsh_edit(vm),
+        edits: vec![edit(d.id.clone()?)],
+    })
 }
 
-fn firmware_name(fw: &Firmware) -> String {
-    match fw {
-        Firmware::Default => "default (SeaBIOS)".into(),
-        Firmware::Bios { path } => match path {
-            Some(p) => format!("BIOS {}", p.display()),
-            None => "BIOS (SeaBIOS)".into(),
-        },
-        Firmware::Uefi { code } => match code {
-            Some(p) => format!("UEFI {}", p.display()),
-            None => "UEFI (OVMF)".into(),
-        },
-    }
-}
-
-fn is_q35(vm: &VmDefinition) -> bool {
-    vm.machine.as_deref().is_some_and(|m| m.contains("q35"))
-}
-
-/// The id of an existing virtio-scsi controller, when the VM has one.
-fn virtio_scsi(vm: &VmDefinition) -> Option<Option<&str>> {
-    vm.controllers
-        .iter()
-        .find(|c| c.kind.starts_with("virtio-scsi"))
-        .map(|c| c.id.as_deref())
-}
-
-/// The first `sdX` target not used by another drive.
-fn free_sd(vm: &VmDefinition) -> String {
-    (b'a'..=b'z')
-        .map(|c| format!("sd{}", c as char))
-        .find(|n| {
-            !vm.drives
-                .iter()
-                .any(|d| d.id.as_deref() == Some(n.as_str()))
-        })
-        .unwrap_or_else(|| "sdz".into())
-}
-
-fn ide_fix(vm: &VmDefinition, i: usize, d: &Drive) -> String {
-    let boot = d.boot_order;
-    match Style::of(vm) {
-        Style::Libvirt => {
-            let target = free_sd(vm);
-            let controller = match virtio_scsi(vm) {
-                Some(_) => String::new(),
-                None => "  <controller type='scsi' model='virtio-scsi'/>\n".into(),
-            };
-            let boot = boot.map_or(String::new(), |n| format!("    <boot order='{n}'/>\n"));
-            let sata = if is_q35(vm) {
-                format!("<target dev='{target}' bus='sata'/> (q35 has AHCI built in)")
-            } else {
-                format!(
-                    "<target dev='{target}' bus='sata'/> (libvirt adds an AHCI controller; \
-                     on pc machines consider q35)"
-                )
-            };
-            format!(
-                "`{edit}`, and in <devices> replace the <disk> with target {name} by:\n\
-                 {controller}  {disk}\n\
-                 \x20   <driver name='qemu' type='raw'/>\n\
-                 \x20   {source}\n\
-                 \x20   <target dev='{target}' bus='scsi'/>\n\
-                 \x20   <readonly/>\n\
-                 {boot}  </disk>\n\
-                 If the guest has no virtio-scsi driver (Windows without virtio-win), use {sata} instead.",
-                edit = virsh_edit(vm),
-                name = drive_name(i, d),
-                disk = libvirt_disk_open(&d.source, "cdrom"),
-                source = libvirt_source(&d.source),
-            )
-        }
-        Style::Qemu => {
-            let id = d.id.clone().unwrap_or_else(|| "cd0".into());
-            let (ctl_arg, ctl) = match virtio_scsi(vm) {
-                Some(Some(cid)) => (String::new(), cid.to_string()),
-                _ => ("-device virtio-scsi-pci,id=scsi0 ".into(), "scsi0".into()),
-            };
-            let boot = boot.map_or(String::new(), |n| format!(",bootindex={n}"));
-            let sata = if is_q35(vm) {
-                format!("`-device ide-cd,bus=ide.0,drive={id}{boot}` (q35's built-in AHCI)")
-            } else {
-                format!("`-device ahci,id=ahci0 -device ide-cd,bus=ahci0.0,drive={id}{boot}`")
-            };
-            format!(
-                "Replace the cdrom's -cdrom/-drive/-device arguments by:\n\
-                 {ctl_arg}-drive if=none,id={id},media=cdrom,format=raw,readonly=on,{file} \
-                 -device scsi-cd,bus={ctl}.0,drive={id}{boot}\n\
-                 If the guest has no virtio-scsi driver (Windows without virtio-win), attach it \
-                 with {sata} instead.",
-                file = qemu_file_opts(&d.source),
-            )
-        }
+/// How argv edits find drive `d` (the `i`th).
+pub(crate) fn drive_ref(i: usize, d: &Drive) -> DriveRef {
+    DriveRef {
+        id: drive_name(i, d),
+        source: d.source.clone(),
     }
 }
 
@@ -281,25 +153,34 @@ fn format_not_raw(facts: &Facts) -> Vec<Finding> {
                     )
                 }
             };
-            let fix = match style {
-                Style::Libvirt => format!(
-                    "`{}`, and in the <disk> with target {}: <driver name='qemu' type='raw'/>",
-                    virsh_edit(vm),
-                    drive_name(i, d)
-                ),
-                Style::Qemu => format!(
-                    "Add format=raw to the drive: -drive {},format=raw,... (or -blockdev \
-                     driver=raw,file.driver=file,file.filename=PATH)",
-                    qemu_file_opts(&d.source)
-                ),
+            let edit = match style {
+                Style::Libvirt => domain_edit(vm, i, d, |target| DomainEdit::SetDriver {
+                    target,
+                    set: vec![Attr::new("name", "qemu"), Attr::new("type", "raw")],
+                    remove: vec![],
+                }),
+                Style::Qemu => Some(FixEdit::Argv {
+                    edits: vec![ArgvEdit::DriveOptions {
+                        drive: drive_ref(i, d),
+                        set: vec![Attr::new("format", "raw")],
+                        remove: vec![],
+                    }],
+                }),
             };
-            out.push(FORMAT_NOT_RAW.finding(
-                severity,
-                title,
-                drive_subject(vm, i, d),
-                vec![seen, format!("media: {:?}", d.media).to_lowercase()],
-                fix,
-            ));
+            let evidence = vec![seen, format!("media: {:?}", d.media).to_lowercase()];
+            let subject = drive_subject(vm, i, d);
+            out.push(match edit {
+                Some(edit) => {
+                    FORMAT_NOT_RAW.finding_edit(severity, title, subject, evidence, edit, "")
+                }
+                None => FORMAT_NOT_RAW.finding(
+                    severity,
+                    title,
+                    subject,
+                    evidence,
+                    format!("Declare the format raw ({})", where_to_edit(vm)),
+                ),
+            });
         }
     }
     out
@@ -335,43 +216,81 @@ fn not_readonly(facts: &Facts) -> Vec<Finding> {
                 continue;
             }
             let ide = matches!(d.bus, Bus::Ide | Bus::Sata);
-            let fix = match (Style::of(vm), ide) {
-                (Style::Libvirt, false) => format!(
-                    "`{}`, and add <readonly/> inside the <disk> with target {}",
-                    virsh_edit(vm),
-                    drive_name(i, d)
-                ),
-                (Style::Libvirt, true) => format!(
-                    "`{}`, and make the <disk> with target {} a cdrom: <disk type='file' \
-                     device='cdrom'> ... <readonly/> (IDE/SATA disks cannot be read-only)",
-                    virsh_edit(vm),
-                    drive_name(i, d)
-                ),
-                (Style::Qemu, false) => format!(
-                    "Add readonly=on to the drive: -drive {},format=raw,readonly=on,...",
-                    qemu_file_opts(&d.source)
-                ),
-                (Style::Qemu, true) => format!(
-                    "Attach it as a cdrom instead (ide-hd cannot be read-only): -drive \
-                     if=none,id=cd0,media=cdrom,format=raw,readonly=on,{} -device ide-cd,drive=cd0",
-                    qemu_file_opts(&d.source)
-                ),
+            let edit = match (Style::of(vm), ide) {
+                (Style::Libvirt, false) => {
+                    domain_edit(vm, i, d, |target| DomainEdit::AddDiskChild {
+                        target,
+                        name: "readonly".into(),
+                    })
+                }
+                (Style::Qemu, false) => Some(FixEdit::Argv {
+                    edits: vec![ArgvEdit::DriveOptions {
+                        drive: drive_ref(i, d),
+                        set: vec![Attr::new("readonly", "on")],
+                        remove: vec![],
+                    }],
+                }),
+                // IDE/SATA disks (ide-hd) cannot be read-only: attach the
+                // ISO as a cdrom on the same bus.
+                (Style::Libvirt, true) => {
+                    let bus = if d.bus == Bus::Ide { "ide" } else { "sata" };
+                    domain_edit(vm, i, d, |target| {
+                        let boot = match d.boot_order {
+                            Some(n) if vm.boot_devices.is_empty() => {
+                                format!("  <boot order='{n}'/>\n")
+                            }
+                            _ => String::new(),
+                        };
+                        DomainEdit::ReplaceDisk {
+                            xml: format!(
+                                "{}\n  <driver name='qemu' type='raw'/>\n  {}\n  \
+                                 <target dev='{target}' bus='{bus}'/>\n  <readonly/>\n{boot}</disk>",
+                                libvirt_disk_open(&d.source, "cdrom"),
+                                libvirt_source(&d.source),
+                            ),
+                            target,
+                        }
+                    })
+                }
+                (Style::Qemu, true) => {
+                    let id = Taken::new(vm).cd(i);
+                    let boot = d
+                        .boot_order
+                        .map_or(String::new(), |n| format!(",bootindex={n}"));
+                    Some(FixEdit::Argv {
+                        edits: vec![ArgvEdit::ReplaceDrive {
+                            drive: drive_ref(i, d),
+                            args: vec![
+                                "-drive".into(),
+                                format!(
+                                    "if=none,id={id},media=cdrom,format=raw,readonly=on,{}",
+                                    qemu_file_opts(&d.source)
+                                ),
+                                "-device".into(),
+                                format!("ide-cd,drive={id}{boot}"),
+                            ],
+                        }],
+                    })
+                }
             };
-            out.push(NOT_READONLY.finding(
-                Severity::Warn,
-                format!("{} is a writable disk", path.display()),
-                drive_subject(vm, i, d),
-                vec![
-                    "media: disk".to_string(),
-                    format!(
-                            "readonly: {}",
-                            d.readonly
-                                .map_or("not set", |r| if r { "on" } else { "off" })
-                        ),
-                    format!("bus: {:?}", d.bus).to_lowercase(),
-                ],
-                fix,
-            ));
+            let fix = format!("Attach it read-only ({})", where_to_edit(vm));
+            let title = format!("{} is a writable disk", path.display());
+            let subject = drive_subject(vm, i, d);
+            let evidence = vec![
+                "media: disk".to_string(),
+                format!(
+                    "readonly: {}",
+                    d.readonly
+                        .map_or("not set", |r| if r { "on" } else { "off" })
+                ),
+                format!("bus: {:?}", d.bus).to_lowercase(),
+            ];
+            out.push(match edit {
+                Some(edit) => {
+                    NOT_READONLY.finding_edit(Severity::Warn, title, subject, evidence, edit, "")
+                }
+                None => NOT_READONLY.finding(Severity::Warn, title, subject, evidence, fix),
+            });
         }
     }
     out
@@ -381,49 +300,6 @@ fn not_readonly(facts: &Facts) -> Vec<Finding> {
 mod tests {
     use super::*;
     use crate::fixtures::{example, healthy, qemu_vm};
-
-    #[test]
-    fn ide_cdrom_fix_uses_the_path_and_a_free_target() {
-        let f = cdrom_ide_bus(&example("cdrom.ide-bus").unwrap());
-        assert_eq!(f.len(), 1);
-        assert_eq!(f[0].subject, "VM \"web1\" drive hdc (/isos/x.iso)");
-        let fix = &f[0].fix;
-        assert!(fix.contains("<source file='/isos/x.iso'/>"), "{fix}");
-        // web1 already has a virtio-scsi controller: no second one.
-        assert!(!fix.contains("<controller"), "{fix}");
-        assert!(fix.contains("<target dev='sda' bus='scsi'/>"), "{fix}");
-        assert!(fix.contains("<boot order='1'/>"), "{fix}");
-        assert!(fix.contains("virsh edit web1"));
-    }
-
-    #[test]
-    fn ide_cdrom_fix_in_qemu_arguments() {
-        let mut facts = example("cdrom.ide-bus").unwrap();
-        let mut vm = qemu_vm();
-        vm.drives = facts.vms[0].drives.clone();
-        vm.controllers.clear();
-        vm.machine = Some("q35".into());
-        facts.vms = vec![vm];
-        let f = cdrom_ide_bus(&facts);
-        assert_eq!(f.len(), 1);
-        assert!(
-            f[0].fix.contains(
-                "-device virtio-scsi-pci,id=scsi0 -drive if=none,id=hdc,media=cdrom,format=raw,\
-             readonly=on,file=/isos/x.iso -device scsi-cd,bus=scsi0.0,drive=hdc,bootindex=1"
-            ),
-            "{}",
-            f[0].fix
-        );
-        assert!(f[0].fix.contains("bus=ide.0"));
-    }
-
-    #[test]
-    fn ide_disk_or_empty_cdrom_is_not_a_cdrom_finding() {
-        let mut facts = example("cdrom.ide-bus").unwrap();
-        facts.vms[0].drives[0].source = Source::Empty;
-        assert!(cdrom_ide_bus(&facts).is_empty());
-        assert!(cdrom_ide_bus(&healthy()).is_empty());
-    }
 
     #[test]
     fn qcow2_iso_warns_and_overlay_is_info() {
@@ -450,7 +326,11 @@ mod tests {
         let f = format_not_raw(&facts);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Info);
-        assert!(f[0].fix.contains("file=/isos/x.iso,format=raw"));
+        assert!(
+            f[0].fix.contains("On drive sda: set format=raw"),
+            "{}",
+            f[0].fix
+        );
     }
 
     #[test]

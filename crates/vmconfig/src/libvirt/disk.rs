@@ -189,18 +189,15 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
     }
     Drive {
         id: dev.map(str::to_string),
-        media,
-        bus,
         device: qemu_device.map(str::to_string),
         controller,
-        source,
         format,
         cache,
-        cache_direct: None,
         aio,
         readonly,
         iothread,
         boot_order,
+        ..Drive::new(media, bus, source)
     }
 }
 

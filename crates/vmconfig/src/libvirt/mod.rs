@@ -12,6 +12,7 @@
 //! issues are kept (an `-enable-dma` smuggled in there is still a finding).
 
 mod disk;
+pub mod limits;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,7 @@ pub fn parse_domain_xml(text: &str, origin: Origin) -> Result<VmDefinition, Erro
         Some(p) => e.with_path(p),
         None => e,
     };
+    limits::check(text).map_err(located)?;
     let doc = match Document::parse(text) {
         Ok(doc) => doc,
         Err(e) => match first_document(text).and_then(|t| Document::parse(t).ok()) {
@@ -90,12 +92,36 @@ pub fn load_xml(path: &Path) -> Result<Vec<(PathBuf, Result<VmDefinition, Error>
     Ok(files
         .into_iter()
         .map(|p| {
-            let result = std::fs::read_to_string(&p)
-                .map_err(|e| Error::io(&p, e))
+            let result = read_xml(&p)
                 .and_then(|text| parse_domain_xml(&text, Origin::LibvirtXml { path: p.clone() }));
             (p, result)
         })
         .collect())
+}
+
+/// The text of one XML file, read through `isotune-input`: a FIFO or socket
+/// is refused without blocking, and a file over
+/// [`caps::TEXT_FILE_BYTES`](isotune_input::caps::TEXT_FILE_BYTES) is refused
+/// before it is read.
+fn read_xml(path: &Path) -> Result<String, Error> {
+    use isotune_input::{caps, read_to_string_capped, InputError};
+    read_to_string_capped(path, caps::TEXT_FILE_BYTES, "a libvirt XML file").map_err(|e| match e {
+        InputError::Io { source, .. } => Error::io(path, source),
+        InputError::WrongKind { kind, expected, .. } => Error::new(ErrorKind::Refused {
+            reason: format!("is {kind}, expected {expected}"),
+        })
+        .with_path(path),
+        InputError::TooLarge {
+            cap_bytes, what, ..
+        } => Error::new(ErrorKind::Refused {
+            reason: format!("larger than {cap_bytes} bytes, the limit for {what}"),
+        })
+        .with_path(path),
+        other => Error::new(ErrorKind::Refused {
+            reason: other.to_string(),
+        })
+        .with_path(path),
+    })
 }
 
 pub(crate) fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
@@ -146,6 +172,7 @@ fn domain(root: Node<'_, '_>, origin: Origin) -> VmDefinition {
     if let Some(devices) = child(root, "devices") {
         disk::devices(devices, &mut def);
     }
+    def.boot_devices = boot_devs.iter().map(|d| d.to_string()).collect();
     if !def.drives.iter().any(|d| d.boot_order.is_some()) {
         let mut n = 1;
         for dev in boot_devs {

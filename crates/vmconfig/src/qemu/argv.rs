@@ -33,6 +33,8 @@ pub(crate) struct Collected {
     pub(crate) blockdevs: Vec<Piece>,
     pub(crate) devices: Vec<Piece>,
     pub(crate) boot: Option<Opts>,
+    /// How many explicit `-drive` options were seen so far.
+    pub(crate) explicit_drives: usize,
 }
 
 pub(crate) fn collect(argv: &[String], origin: Origin) -> Collected {
@@ -43,6 +45,7 @@ pub(crate) fn collect(argv: &[String], origin: Origin) -> Collected {
         blockdevs: Vec::new(),
         devices: Vec::new(),
         boot: None,
+        explicit_drives: 0,
     };
     let mut i = 1;
     while i < argv.len() {
@@ -178,7 +181,9 @@ impl Collected {
                 };
             }
             "drive" => {
-                let n = self.drives.iter().filter(|p| p.explicit).count() + 1;
+                // Counted, not recounted: a huge argv stays linear.
+                self.explicit_drives += 1;
+                let n = self.explicit_drives;
                 self.drives.push(Piece {
                     pos: i,
                     opts: parse_opts(value, None),

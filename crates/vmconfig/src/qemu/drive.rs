@@ -91,7 +91,7 @@ const INTERFACES: &[&str] = &[
 pub(crate) fn drive_from_opts(
     p: &Piece,
     q35: bool,
-    slots: &mut HashMap<String, HashSet<u32>>,
+    slots: &mut HashMap<String, Slots>,
     firmware: &mut Firmware,
     issues: &mut Vec<ConfigIssue>,
 ) -> Option<Out> {
@@ -225,23 +225,26 @@ pub(crate) fn drive_from_opts(
         pos: p.pos,
         drive: Drive {
             id: Some(id),
-            media,
-            bus,
             device: device.map(str::to_string),
-            controller: None,
-            source,
             format: o.get("format").or(o.get("driver")).map(str::to_string),
             cache,
             cache_direct,
             aio,
             readonly,
-            iothread: None,
-            boot_order: None,
+            ..Drive::new(media, bus, source)
         },
         context: p.context.clone(),
         attachable: iface == "none",
         used: false,
     })
+}
+
+/// The indices taken on one interface.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    used: HashSet<u32>,
+    /// No index below this one is free.
+    first_free: u32,
 }
 
 /// The id QEMU gives a `-drive` without one (`ide1-cd0`, `virtio0`), taking
@@ -251,18 +254,25 @@ fn auto_id(
     o: &Opts,
     cdrom: bool,
     max_devs: u32,
-    slots: &mut HashMap<String, HashSet<u32>>,
+    slots: &mut HashMap<String, Slots>,
 ) -> String {
-    let used = slots.entry(iface.to_string()).or_default();
+    let slots = slots.entry(iface.to_string()).or_default();
     let num = |k: &str| o.get(k).and_then(|v| v.parse::<u32>().ok());
     let index = match (num("index"), num("bus"), num("unit")) {
         (Some(i), _, _) => i,
         (None, b, Some(u)) if max_devs > 0 => {
             b.unwrap_or(0).saturating_mul(max_devs).saturating_add(u)
         }
-        _ => (0..).find(|i| !used.contains(i)).unwrap_or(0),
+        _ => {
+            // Every index below `first_free` is taken: the search resumes
+            // there, so n drives without an index cost O(n), not O(n^2).
+            while slots.used.contains(&slots.first_free) {
+                slots.first_free += 1;
+            }
+            slots.first_free
+        }
     };
-    used.insert(index);
+    slots.used.insert(index);
     let media = match (iface, cdrom) {
         ("ide" | "scsi", true) => "-cd",
         ("ide" | "scsi", false) => "-hd",

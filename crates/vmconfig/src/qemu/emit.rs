@@ -293,20 +293,17 @@ mod tests {
     pub(crate) fn cdrom(id: &str, bus: Bus, device: &str) -> Drive {
         Drive {
             id: Some(id.into()),
-            media: Media::Cdrom,
-            bus,
             device: Some(device.into()),
-            controller: None,
-            source: Source::File {
-                path: "/isos/a,b.iso".into(),
-            },
             format: Some("raw".into()),
-            cache: None,
-            cache_direct: None,
-            aio: None,
             readonly: Some(true),
-            iothread: None,
             boot_order: Some(1),
+            ..Drive::new(
+                Media::Cdrom,
+                bus,
+                Source::File {
+                    path: "/isos/a,b.iso".into(),
+                },
+            )
         }
     }
 

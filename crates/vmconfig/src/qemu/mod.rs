@@ -22,6 +22,30 @@ pub use shell::split_cmdline;
 
 use crate::model::{Origin, VmDefinition};
 
+/// Where each option of `argv` starts and ends (`argv[0]`, the binary, is
+/// not an option): `-cdrom /a.iso` is one span of two arguments, `-S` one of
+/// one. Spans follow the same argument table as [`parse_argv`], so a program
+/// editing a command line removes or rewrites whole options.
+pub fn option_spans(argv: &[String]) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let name = argv[i]
+            .strip_prefix("--")
+            .or_else(|| argv[i].strip_prefix('-'))
+            .filter(|n| !n.is_empty());
+        let len = match name.map(options::takes_arg) {
+            Some(Some(true)) => 2,
+            Some(None) if argv.get(i + 1).is_some_and(|n| !n.starts_with('-')) => 2,
+            _ => 1,
+        };
+        let end = (i + len).min(argv.len());
+        spans.push(i..end);
+        i = end;
+    }
+    spans
+}
+
 /// Parses a QEMU argv (`argv[0]` is the binary). Never fails: options it does
 /// not know, invalid values and references to nothing become
 /// [`VmDefinition::issues`].
@@ -98,6 +122,28 @@ mod tests {
             }
         );
         assert_eq!(d.drives[1].bus, Bus::Virtio);
+    }
+
+    /// A Proxmox VE command line (qemu-server 8) as `ps` shows it: `-id` is
+    /// Proxmox's own option and must not be reported as unknown.
+    #[test]
+    fn proxmox_command_line_has_no_issues() {
+        let d = parse(
+            "-id 100 -name vm100,debug-threads=on -no-shutdown \
+             -chardev socket,id=qmp,path=/var/run/qemu-server/100.qmp,server=on,wait=off \
+             -mon chardev=qmp,mode=control -pidfile /var/run/qemu-server/100.pid -daemonize \
+             -smbios type=1,uuid=7b3c2a40-0a0e-4c3e-9d6f-2f0f7e5f9c11 -smp 2,sockets=1,cores=2,maxcpus=2 \
+             -nodefaults -boot menu=on,strict=on,reboot-timeout=1000 -vnc unix:/var/run/qemu-server/100.vnc,password=on \
+             -cpu kvm64,enforce,+kvm_pv_eoi,+kvm_pv_unhalt -m 2048 \
+             -iscsi initiator-name=iqn.1993-08.org.debian:01:abc \
+             -drive file=/var/lib/vz/template/iso/debian.iso,if=none,id=drive-ide2,media=cdrom,aio=io_uring \
+             -device ide-cd,bus=ide.1,unit=0,drive=drive-ide2,id=ide2,bootindex=101 \
+             -machine type=pc-i440fx-8.1+pve0",
+        );
+        assert!(d.issues.is_empty(), "{:?}", d.issues);
+        assert_eq!(d.name.as_deref(), Some("vm100"));
+        assert_eq!(d.drives.len(), 1);
+        assert_eq!(d.drives[0].bus, Bus::Ide);
     }
 
     #[test]
@@ -244,5 +290,39 @@ mod tests {
         }
         let d = parse_argv(&[], Origin::QemuCmdline);
         assert!(d.drives.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    /// Regression (hostile-input issue): a huge argv and huge option values
+    /// parse in one pass. Tying 30,000 devices to their drives, numbering
+    /// 30,000 drives without an id and naming 30,000 `-drive #N` each
+    /// scanned what came before (80,000 pairs took 30 s, 20,000 took
+    /// 0.45 s); now 80,000 take 1.5 s in a debug build.
+    #[test]
+    fn huge_argv_and_values_parse() {
+        let n = 30_000;
+        let mut argv = vec!["qemu-system-x86_64".to_string()];
+        for k in 0..n {
+            argv.push("-drive".into());
+            argv.push(format!("if=none,id=d{k},file=/isos/{k}.iso,media=cdrom"));
+            argv.push("-device".into());
+            argv.push(format!("ide-cd,drive=d{k}"));
+            argv.push("-drive".into());
+            argv.push(format!("file=/isos/auto{k}.iso,media=cdrom,if=scsi"));
+        }
+        argv.push("-drive".into());
+        argv.push(format!("file=/{}.iso,aio=native", "x".repeat(4 << 20)));
+        let d = parse_argv(&argv, Origin::QemuCmdline);
+        assert_eq!(d.drives.len(), 2 * n + 1);
+        assert_eq!(d.drives[1].id.as_deref(), Some("scsi0-cd0"));
+        assert_eq!(
+            d.drives[2 * n - 1].id.as_deref(),
+            Some(format!("scsi{}-cd{}", (n - 1) / 7, (n - 1) % 7).as_str())
+        );
+        assert!(d.drives.iter().all(|x| x.bus != crate::model::Bus::None));
     }
 }

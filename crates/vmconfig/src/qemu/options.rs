@@ -148,6 +148,11 @@ const WITH_ARG: &[&str] = &[
     "gdb",
     "xen-domid",
     "tb-size",
+    // Proxmox VE's QEMU (pve-qemu): "PVE: Add dummy -id command line
+    // parameter"; qemu-server starts every VM as `/usr/bin/kvm -id VMID ...`.
+    // It is the only option Proxmox adds; its other arguments (`-machine
+    // type=pc+pve0`, `-iscsi`, `-readconfig`) are upstream QEMU.
+    "id",
 ];
 
 /// Whether `name` (without leading dashes) takes an argument; `None` when the
@@ -172,6 +177,8 @@ mod tests {
         assert_eq!(takes_arg("enable-kvm"), Some(false));
         assert_eq!(takes_arg("drive"), Some(true));
         assert_eq!(takes_arg("enable-dma"), None);
+        // Proxmox's `-id VMID`.
+        assert_eq!(takes_arg("id"), Some(true));
         for f in FLAGS {
             assert!(!WITH_ARG.contains(f), "{f} listed twice");
         }

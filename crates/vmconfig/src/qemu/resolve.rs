@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::argv::{Collected, Piece};
 use super::devices::{classify, known_property, DevClass};
-use super::drive::drive_from_opts;
+use super::drive::{drive_from_opts, Slots};
 use super::opts::Opts;
 use super::source::{walk, Chain};
 use crate::model::{
@@ -33,6 +33,7 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
         blockdevs,
         devices,
         boot,
+        ..
     } = c;
     let q35 = def.machine.as_deref().is_some_and(|m| m.contains("q35"));
     let mut issues = std::mem::take(&mut def.issues);
@@ -112,7 +113,7 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
     }
 
     let mut out: Vec<Out> = Vec::new();
-    let mut slots: HashMap<String, HashSet<u32>> = HashMap::new();
+    let mut slots: HashMap<String, Slots> = HashMap::new();
     for p in &drives {
         if let Some(o) = drive_from_opts(p, q35, &mut slots, &mut def.firmware, &mut issues) {
             out.push(o);
@@ -132,18 +133,15 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
             pos: p.pos,
             drive: Drive {
                 id: Some(name.to_string()),
-                media: Media::Disk,
-                bus: Bus::None,
-                device: None,
-                controller: None,
-                source: chain.source.unwrap_or(Source::Empty),
                 format: chain.format,
-                cache: None,
                 cache_direct: chain.cache_direct,
                 aio,
                 readonly: chain.readonly,
-                iothread: None,
-                boot_order: None,
+                ..Drive::new(
+                    Media::Disk,
+                    Bus::None,
+                    chain.source.unwrap_or(Source::Empty),
+                )
             },
             context: p.context.clone(),
             attachable: true,
@@ -151,7 +149,15 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
         });
     }
 
-    // Front ends.
+    // Front ends. Back ends by id, in argv order, so that tying each front
+    // end to its drive is a lookup, not a scan (a hostile argv with 80,000
+    // drives must stay linear).
+    let mut by_id: HashMap<String, std::collections::VecDeque<usize>> = HashMap::new();
+    for (k, o) in out.iter().enumerate() {
+        if let (true, Some(id)) = (o.attachable, o.drive.id.as_deref()) {
+            by_id.entry(id.to_string()).or_default().push_back(k);
+        }
+    }
     for d in &devices {
         let driver = d.opts.get("driver").unwrap_or_default();
         let DevClass::Drive(bus, media) = classify(driver) else {
@@ -159,9 +165,7 @@ pub(crate) fn resolve(c: Collected) -> VmDefinition {
         };
         let k = match d.opts.get("drive") {
             Some(x) => {
-                let found = out
-                    .iter()
-                    .position(|o| o.attachable && !o.used && o.drive.id.as_deref() == Some(x));
+                let found = by_id.get_mut(x).and_then(|q| q.pop_front());
                 match found {
                     Some(k) => k,
                     None => {
