@@ -100,6 +100,7 @@ pub(crate) fn image() -> ImageFacts {
             actual: "0123456789abcdef0123456789abcdef".into(),
             failed_fragment: None,
         }),
+        ..ImageFacts::default()
     }
 }
 
@@ -184,6 +185,7 @@ pub(crate) fn healthy() -> Facts {
         files: vec![file()],
         images: vec![image()],
         vms: vec![vm()],
+        ..Facts::default()
     }
 }
 
@@ -324,7 +326,7 @@ pub(crate) fn example(id: &str) -> Option<Facts> {
                 };
             }))
         }
-        _ => return None,
+        _ => return crate::fixtures_check::example(id),
     }
     Some(f)
 }

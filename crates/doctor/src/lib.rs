@@ -6,6 +6,8 @@
 //! Rules never read the host, so every rule is tested on literal facts.
 //! [`RULES`] is the catalogue and [`diagnose`] runs it; `docs/rules.md` is
 //! generated from it ([`rules_markdown`]) and a test keeps the two equal.
+//! [`Severity`] is defined here (not in the ISO reader), so the rules engine
+//! depends on no parser.
 //! [`sysctl_note`] says what each sysctl the host readers collect does (and
 //! does not do) for ISO reads.
 
@@ -18,6 +20,8 @@ pub mod facts;
 pub mod finding;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod fixtures_check;
 mod rules;
 mod sysctl;
 

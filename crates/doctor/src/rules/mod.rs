@@ -13,6 +13,8 @@ use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 
 mod accel;
+mod bench;
+mod boot;
 mod cache;
 mod drive;
 mod fs;
@@ -79,7 +81,13 @@ impl Rule {
 /// Every rule, grouped by layer.
 pub static RULES: &[Rule] = &[
     image::TRUNCATED,
+    image::INVALID_VOLUME_SIZE,
     image::MD5_MISMATCH,
+    image::DIGEST_MISMATCH,
+    image::UNVERIFIED,
+    boot::ANOMALY,
+    boot::NOT_BOOTABLE,
+    boot::READ_VOLUME,
     vm::CDROM_IDE_BUS,
     vm::FORMAT_NOT_RAW,
     vm::NOT_READONLY,
@@ -94,6 +102,8 @@ pub static RULES: &[Rule] = &[
     cache::ISO_EXCEEDS_MEMORY,
     storage::ROTATIONAL,
     storage::LOW_READAHEAD,
+    bench::COLD_READ,
+    bench::BOOT_TRACE,
     net::CURL_READAHEAD,
 ];
 
