@@ -81,7 +81,7 @@ pub struct DigestCheck {
     pub algorithm: String,
     /// The digest computed, hex.
     pub computed_hex: String,
-    /// Expected values that matched (where each came from).
+    /// Expected values, hex, that matched.
     pub matched: Vec<String>,
     /// Expected values, hex, that did not match.
     pub mismatched_hex: Vec<String>,

@@ -86,6 +86,7 @@ pub(crate) fn file() -> FileFacts {
         storage: vec![part, disk],
         resident_bytes: Some(0),
         warnings: vec![],
+        block_device: false,
     }
 }
 

@@ -29,4 +29,4 @@ pub use catalog::rules_markdown;
 pub use facts::*;
 pub use finding::*;
 pub use rules::{diagnose, Rule, RULES};
-pub use sysctl::sysctl_note;
+pub use sysctl::{sysctl_default, sysctl_note};

@@ -93,6 +93,11 @@ pub struct FileFacts {
     pub resident_bytes: Option<u64>,
     /// Entries that could not be read.
     pub warnings: Vec<String>,
+    /// The path is a block device (`/dev/sr0`, `/dev/loop0`): `size_bytes`
+    /// is the device's, `device` is the device itself, and `storage`
+    /// starts at it (a loop device's layer names its backing file).
+    #[serde(default)]
+    pub block_device: bool,
 }
 
 /// A device number.

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::read::{list_dir, Warnings};
+use crate::read::{list_dir, read_bytes, Warnings};
 use crate::{QemuProcess, SysRoot};
 
 /// Disk-image suffixes that are never an ISO, even when named by `file=`.
@@ -74,10 +74,6 @@ fn read_process(root: &SysRoot, pid: u32, w: &mut Warnings) -> Option<QemuProces
         argv,
         open_isos,
     })
-}
-
-fn read_bytes(root: &SysRoot, abs: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(root.path(crate::read::resolve(root, abs)?))
 }
 
 /// NUL-separated, with the trailing NUL dropped; empty for kernel threads.
