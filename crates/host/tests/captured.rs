@@ -391,3 +391,50 @@ fn wrong_device_numbers_are_warnings() {
         assert_eq!(f.warnings, ["/sys/dev/block/8:99: not found"], "{name}");
     }
 }
+
+/// Hostile-input issue: every file under `--sysroot` was read without a
+/// size or type check (`/dev/zero` reached 4.2 GB; a FIFO hung). Links in
+/// a tree stay inside it (a link to /dev/zero finds nothing); a device node
+/// like /dev/zero in the tree is cut at the 1 MiB cap and a FIFO refused
+/// without blocking: warnings naming the entry, and the rest is still read.
+#[test]
+fn regression_hostile_sysroot_entries_are_warnings_not_hangs() {
+    let Some(mkfifo) = isotune_testutil::tool("mkfifo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    isotune_testutil::put(root, "proc/sys/vm/dirty_ratio", b"20\n");
+    std::fs::create_dir_all(root.join("proc/sys/net/core")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", root.join("proc/cpuinfo")).unwrap();
+    if !rustix::process::geteuid().is_root() {
+        return isotune_testutil::skip("mknod of a /dev/zero node needs root");
+    }
+    let Some(mknod) = isotune_testutil::tool("mknod") else {
+        return;
+    };
+    // /dev/zero's own numbers: 1:5.
+    assert!(std::process::Command::new(mknod)
+        .arg(root.join("proc/meminfo"))
+        .args(["c", "1", "5"])
+        .status()
+        .unwrap()
+        .success());
+    let fifo = root.join("proc/sys/net/core/somaxconn");
+    assert!(std::process::Command::new(mkfifo)
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let h = host_facts(&SysRoot::at(root));
+    assert_eq!(sysctl(&h, "vm.dirty_ratio"), Some("20"));
+    assert_eq!(sysctl(&h, "net.core.somaxconn"), None);
+    assert!(h.memory.is_none());
+    let w = h.warnings.join("\n");
+    assert!(
+        w.contains("/proc/meminfo") && w.contains("larger than 1048576 bytes"),
+        "{w}"
+    );
+    assert!(w.contains("somaxconn") && w.contains("FIFO"), "{w}");
+    assert!(w.contains("/proc/cpuinfo: not found"), "{w}");
+}
