@@ -60,7 +60,7 @@ fn nvme_host() {
         ["/usr/bin/qemu-system-x86_64", "-enable-kvm", "-m", "4096"]
     );
     assert_eq!(
-        q.open_isos,
+        q.open_files,
         [PathBuf::from(
             "/home/alice/Downloads/debian-12.7.0-amd64-netinst.iso"
         )]
@@ -180,15 +180,16 @@ fn nfs() {
     let a = &h.accel;
     assert!(!a.kvm_device && a.hypervisor && !a.vmx && !a.svm);
     assert!(a.kvm_modules.is_empty() && a.nested.is_none() && !a.pvm);
-    // One QEMU (qemu-kvm); the qcow2 disk named by file= is not an ISO and
-    // the ISO opened twice is listed once.
+    // One QEMU (qemu-kvm); every file it holds open is listed once (the
+    // ISO opened twice too); which is a cdrom is the parsed argv's business.
     assert_eq!(h.qemu_processes.len(), 1);
     assert_eq!(h.qemu_processes[0].pid, 4242);
     assert_eq!(
-        h.qemu_processes[0].open_isos,
-        [PathBuf::from(
-            "/mnt/isos/Fedora-Workstation-Live-x86_64-40.ISO"
-        )]
+        h.qemu_processes[0].open_files,
+        [
+            PathBuf::from("/mnt/isos/Fedora-Workstation-Live-x86_64-40.ISO"),
+            PathBuf::from("/var/lib/libvirt/images/fedora.qcow2")
+        ]
     );
 
     let f = file(

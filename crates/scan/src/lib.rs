@@ -41,4 +41,3 @@ pub use iso::boot_trace;
 pub use report::{diagnose, DoctorReport, SysctlNote, Verdict, Warning, SCHEMA_VERSION};
 pub use request::{Progress, ScanRequest, Silent, VmSource};
 pub use scan::{scan, Scan};
-pub use vms::uses_iso;

@@ -62,8 +62,16 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
         let mut kept = Vec::new();
         for vm in vms {
             let from_xml = matches!(vm.origin, isotune_vmconfig::Origin::LibvirtXml { .. });
+            let held = vms::holds_open(&vm, &host, &req.isos);
+            let mut bare = vm.clone();
             match vms::only_drives_using(vm, &req.isos) {
                 Some(vm) => kept.push(vm),
+                // It has the ISO open through a drive the parser did not
+                // resolve: its VM-wide facts still apply.
+                None if held => {
+                    bare.drives.clear();
+                    kept.push(bare);
+                }
                 // Running processes using other images are not news.
                 None => unrelated += usize::from(from_xml),
             }

@@ -96,12 +96,40 @@ pub(crate) fn cmdline_vm(index: usize, line: &str) -> Result<VmDefinition, Error
     Ok(isotune_vmconfig::parse_argv(&argv, Origin::QemuCmdline))
 }
 
-/// Definitions of the QEMU processes running on the host.
+/// Definitions of the QEMU processes running on the host, parsed by
+/// isotune-vmconfig; relative media paths are made absolute against the
+/// process's working directory.
 pub(crate) fn running_vms(host: &HostFacts) -> Vec<VmDefinition> {
     host.qemu_processes
         .iter()
-        .map(|p| isotune_vmconfig::parse_argv(&p.argv, Origin::Process { pid: p.pid }))
+        .map(|p| {
+            let mut vm = isotune_vmconfig::parse_argv(&p.argv, Origin::Process { pid: p.pid });
+            if let Some(cwd) = &p.cwd {
+                for d in &mut vm.drives {
+                    if let Source::File { path } | Source::Block { path } = &mut d.source {
+                        if path.is_relative() {
+                            *path = cwd.join(&*path);
+                        }
+                    }
+                }
+            }
+            vm
+        })
         .collect()
+}
+
+/// Whether the process behind `vm` (a running QEMU) holds one of `isos`
+/// open, whatever its command line says (fd passing, a `-blockdev` the
+/// parser did not resolve).
+pub(crate) fn holds_open(vm: &VmDefinition, host: &HostFacts, isos: &[PathBuf]) -> bool {
+    let Origin::Process { pid } = vm.origin else {
+        return false;
+    };
+    host.qemu_processes
+        .iter()
+        .filter(|p| p.pid == pid)
+        .flat_map(|p| &p.open_files)
+        .any(|f| isos.iter().any(|iso| same_file(f, iso)))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -110,14 +138,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
             (Ok(x), Ok(y)) => x == y,
             _ => false,
         }
-}
-
-/// Whether `vm` has `iso` as a drive's medium (same file after resolving
-/// symlinks).
-pub fn uses_iso(vm: &VmDefinition, iso: &Path) -> bool {
-    vm.drives
-        .iter()
-        .any(|d| d.local_path().is_some_and(|p| same_file(p, iso)))
 }
 
 /// Keeps only the drives of `vm` whose medium is one of `isos` (and the
