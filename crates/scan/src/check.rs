@@ -74,6 +74,17 @@ pub struct CheckReport {
 pub fn check(req: &CheckRequest, progress: &dyn Progress) -> Result<CheckReport, Error> {
     let iso = &req.iso;
     let (file, _) = isotune_input::open_image(iso)?;
+    // The scan first: its page-cache residency is the image's state before
+    // the integrity pass reads all of it.
+    let mut sources: Vec<VmSource> = req.xml.iter().cloned().map(VmSource::LibvirtXml).collect();
+    sources.push(VmSource::Running);
+    let scanned = scan(&ScanRequest {
+        sysroot: None,
+        isos: vec![iso.clone()],
+        sources,
+        vm_isos: false,
+        only_using_isos: true,
+    })?;
     // Walk the whole tree (directory loops, overlapping or out-of-file
     // extents are anomalies) but keep the listing out of the report.
     let inspect = isotune_iso::IsoImage::open(file).ok().and_then(|image| {
@@ -111,15 +122,6 @@ pub fn check(req: &CheckRequest, progress: &dyn Progress) -> Result<CheckReport,
         }
     })?;
 
-    let mut sources: Vec<VmSource> = req.xml.iter().cloned().map(VmSource::LibvirtXml).collect();
-    sources.push(VmSource::Running);
-    let scanned = scan(&ScanRequest {
-        sysroot: None,
-        isos: vec![iso.clone()],
-        sources,
-        vm_isos: false,
-        only_using_isos: true,
-    })?;
     let mut facts: Facts = scanned.facts;
     facts.images = vec![image_facts(iso, &verify, inspect.as_ref())];
 

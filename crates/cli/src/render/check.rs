@@ -51,12 +51,7 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, opts: Options) -> io::Result<
             Severity::Warn => paint("warn ", color, "33"),
             Severity::Info => "info ".to_owned(),
         };
-        let title = if g.findings.len() == 1 {
-            f.title.as_str()
-        } else {
-            isotune_doctor::Rule::by_id(f.id).map_or(f.title.as_str(), |r| r.title)
-        };
-        writeln!(out, "{:>2}. {sev} {title} [{}]", i + 1, f.id)?;
+        writeln!(out, "{:>2}. {sev} {} [{}]", i + 1, f.title, f.id)?;
         for (j, e) in g.shared_evidence().iter().enumerate() {
             writeln!(
                 out,
@@ -132,7 +127,11 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, opts: Options) -> io::Result<
         )?;
     }
     for l in &r.doctor.facts.files {
-        let residency = super::doctor::residency(l);
+        let mut residency = super::doctor::residency(l);
+        if l.resident_bytes.is_some() && !residency.contains("tmpfs") && !residency.is_empty() {
+            // Measured by the scan, before the integrity pass read it all.
+            residency.push_str(" before the check");
+        }
         if let Some(m) = &l.mount {
             writeln!(
                 out,

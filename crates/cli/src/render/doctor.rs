@@ -62,7 +62,7 @@ pub fn ordered(findings: &[Finding]) -> Vec<&Finding> {
     v
 }
 
-/// One rule's findings of one severity, on one or more subjects.
+/// Findings identical but for their subject.
 #[derive(Debug)]
 pub struct Group<'a> {
     /// The findings, in order; the first one is shown in full.
@@ -92,15 +92,16 @@ impl<'a> Group<'a> {
     }
 }
 
-/// [`ordered`] findings grouped by rule and severity: fifty VMs with the
-/// same finding become one group listing fifty subjects.
+/// [`ordered`] findings grouped when identical but for their subject (same
+/// rule, severity and title): fifty VMs with the same finding become one
+/// group listing fifty subjects.
 pub fn groups(findings: &[Finding]) -> Vec<Group<'_>> {
     let mut out: Vec<Group<'_>> = Vec::new();
     for f in ordered(findings) {
-        match out
-            .iter_mut()
-            .find(|g| g.first().id == f.id && g.first().severity == f.severity)
-        {
+        match out.iter_mut().find(|g| {
+            let h = g.first();
+            h.id == f.id && h.severity == f.severity && h.title == f.title
+        }) {
             Some(g) => g.findings.push(f),
             None => out.push(Group { findings: vec![f] }),
         }
@@ -211,11 +212,11 @@ pub fn group_detail(out: &mut dyn Write, n: usize, g: &Group<'_>, color: bool) -
     if g.findings.len() == 1 {
         return finding_detail(out, n, f, color);
     }
-    let rule_title = isotune_doctor::Rule::by_id(f.id).map_or(f.title.as_str(), |r| r.title);
     writeln!(
         out,
-        "{n}. {} {rule_title} [{}] on {} subjects",
+        "{n}. {} {} [{}] on {} subjects",
         severity(f.severity, color),
+        f.title,
         f.id,
         g.findings.len()
     )?;
