@@ -82,7 +82,7 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
     let mut isos: Vec<PathBuf> = req.isos.clone();
     if req.vm_isos {
         for p in vms::local_isos(&vms) {
-            if !isos.iter().any(|q| q == &p) {
+            if !isos.iter().any(|q| vms::same_file(q, &p)) {
                 isos.push(p);
             }
         }

@@ -132,7 +132,7 @@ pub(crate) fn holds_open(vm: &VmDefinition, host: &HostFacts, isos: &[PathBuf]) 
         .any(|f| isos.iter().any(|iso| same_file(f, iso)))
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     a == b
         || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
             (Ok(x), Ok(y)) => x == y,

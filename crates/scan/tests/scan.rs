@@ -68,6 +68,17 @@ fn xml_alone_examines_the_isos_the_vm_uses() {
         .warnings
         .iter()
         .any(|w| w.code() == "not-examined" && w.to_string().contains("gone.iso")));
+
+    // Named both with --iso (another spelling) and by the VM: examined once.
+    let alias = dir.path().join(".").join("a.iso");
+    let s = scan(&ScanRequest {
+        isos: vec![alias],
+        sources: vec![VmSource::LibvirtXml(dir.path().join("vm.xml"))],
+        vm_isos: true,
+        ..ScanRequest::default()
+    })
+    .unwrap();
+    assert_eq!(s.facts.files.len(), 1, "{:?}", s.facts.files);
 }
 
 /// Hostile-input issue: a FIFO given as --xml hung `doctor`; now it is an
