@@ -156,3 +156,49 @@ fn regression_advice_identical_findings_are_grouped() {
         .assert()
         .stdout(predicate::str::contains("on 50 subjects"));
 }
+
+/// Hostile-input issue: a FIFO as the image or as `--xml` must not hang:
+/// one line naming it, exit 2 (a FIFO among `--xml` inputs of a check is a
+/// warning, the image being checked anyway).
+#[test]
+fn regression_hostile_fifo_inputs_do_not_hang() {
+    let Some(mkfifo) = isotune_testutil::tool("mkfifo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.iso");
+    assert!(Command::new(&mkfifo).arg(&fifo).status().unwrap().success());
+    let out = isotune()
+        .args(["check", "--no-bench"])
+        .arg(&fifo)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pipe.iso") && err.contains("FIFO"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    let xml = dir.path().join("pipe.xml");
+    assert!(Command::new(&mkfifo).arg(&xml).status().unwrap().success());
+    let out = isotune()
+        .args(["doctor", "--xml"])
+        .arg(&xml)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pipe.xml"), "{err}");
+
+    let iso = dir.path().join("x.iso");
+    isotune_iso::sample::write_sample(&iso, Default::default()).unwrap();
+    isotune()
+        .args(["check", "--no-bench", "--xml"])
+        .arg(&xml)
+        .arg(&iso)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pipe.xml"));
+}
