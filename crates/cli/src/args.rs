@@ -101,6 +101,11 @@ pub struct CheckArgs {
     /// Skip the short (at most ~10 s) cold-cache read bench.
     #[arg(long)]
     pub no_bench: bool,
+
+    /// Show every finding in full (why, reference) and every sysctl note,
+    /// not only the sysctls that differ from the kernel's default.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// Arguments of `isotune inspect`.

@@ -9,8 +9,9 @@ use isotune_qemu::matrix::{AioChoice, BusChoice, CacheChoice, FirmwareChoice, Ma
 /// Arguments of `isotune doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// An ISO to examine: the storage chain and filesystem under it, the page
-    /// cache, and whether any VM given uses it. Repeatable.
+    /// An ISO (file or block device) to examine: the storage chain and
+    /// filesystem under it, the page cache. The local ISOs of the VMs given
+    /// are examined too. Repeatable.
     #[arg(long, value_name = "PATH")]
     pub iso: Vec<PathBuf>,
 
@@ -42,6 +43,11 @@ pub struct DoctorArgs {
     /// Also write the report as Markdown to FILE.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+
+    /// Show the notes on every sysctl read, not only on those that differ
+    /// from the kernel's default.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// Arguments of `isotune boot`.

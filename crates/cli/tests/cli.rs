@@ -403,11 +403,15 @@ fn bad_input_is_one_line_exit_2() {
         (empty.as_path(), "empty.iso"),
         (garbage.as_path(), "garbage.iso"),
     ] {
-        for sub in [
-            &["inspect"][..],
-            &["verify", "--implanted"][..],
-            &["check"][..],
-        ] {
+        // `check` reads a file that is not a whole image as a failed
+        // truncation check (exit 1, below); it refuses only what it cannot
+        // read at all.
+        let cannot_read = needle == "missing.iso" || needle == "is a directory";
+        let check: &[&str] = if cannot_read { &["check"] } else { &[] };
+        for sub in [&["inspect"][..], &["verify", "--implanted"][..], check] {
+            if sub.is_empty() {
+                continue;
+            }
             let out = isotune().args(sub).arg(path).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{sub:?} {path:?}: {err}");
@@ -415,6 +419,52 @@ fn bad_input_is_one_line_exit_2() {
             assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
             assert!(!err.contains("panicked"), "{err}");
         }
+    }
+}
+
+/// Advice issue: `check` exited 2 on an empty file, a 20 KB fragment and
+/// random bytes; each is a failed truncation check, exit 1, one finding.
+#[test]
+fn regression_advice_fragments_fail_check_with_the_truncation_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = isotune_testutil::Rng::new(7);
+    let random = rng.bytes(200_000);
+    let whole = dir.path().join("whole.iso");
+    isotune_iso::sample::write_sample(&whole, Default::default()).unwrap();
+    let fragment = std::fs::read(&whole).unwrap()[..20_000].to_vec();
+    for (name, bytes) in [
+        ("empty.iso", Vec::new()),
+        ("fragment.iso", fragment),
+        ("random.iso", random),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let out = isotune()
+            .args(["check", "--json", "--no-bench"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let truncated: Vec<&Value> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"] == "image.truncated")
+            .collect();
+        assert_eq!(truncated.len(), 1, "{name}: {v:#}");
+        assert!(truncated[0]["evidence"].is_array());
+        isotune()
+            .args(["check", "--no-bench"])
+            .arg(&path)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("[image.truncated]"));
     }
 }
 

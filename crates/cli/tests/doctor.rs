@@ -69,7 +69,7 @@ fn myths_in_a_command_line_are_errors_with_the_real_knob() {
         "qemu-system-x86_64 -m 2G -enable-kvm -enable-dma -drive file=/isos/x.iso,media=cdrom,dmqueue_size=1024,format=raw",
     ]));
     assert_eq!(code, 1);
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["verdict"], "fail");
     let myths: Vec<&Value> = v["findings"]
         .as_array()
@@ -483,4 +483,63 @@ fn check_runs_the_doctor_and_a_short_bench() {
     assert_eq!(workloads.len(), 2);
     let warnings = v["doctor"]["warnings"].to_string();
     assert!(warnings.contains("does not use"), "{warnings}");
+}
+
+/// Advice issue: the sysctl notes are shown with `--explain`, or for a
+/// value that differs from the kernel's default.
+#[test]
+fn regression_advice_sysctl_notes_only_when_changed_or_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    common::put(dir.path(), "proc/sys/vm/dirty_ratio", b"20\n");
+    common::put(dir.path(), "proc/sys/net/core/somaxconn", b"128\n");
+    let run = |explain: bool| {
+        let mut cmd = isotune();
+        cmd.args(["doctor", "--sysroot"]).arg(dir.path());
+        if explain {
+            cmd.arg("--explain");
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let plain = run(false);
+    assert!(
+        plain.contains("net.core.somaxconn = 128 (default 4096)"),
+        "{plain}"
+    );
+    assert!(!plain.contains("vm.dirty_ratio"), "{plain}");
+    assert!(plain.contains("1 at the kernel's default"), "{plain}");
+    let explained = run(true);
+    assert!(explained.contains("vm.dirty_ratio = 20"), "{explained}");
+}
+
+/// Advice issue: `doctor --xml X` said "0 ISOs": the local ISOs the VM
+/// uses are examined (storage and filesystem under each).
+#[test]
+fn regression_advice_doctor_xml_examines_the_vms_isos() {
+    let dir = var_tmp();
+    let Some(iso) = iso(dir.path()) else {
+        return;
+    };
+    let xml = dir.path().join("vm.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='kvm'><name>vm</name><devices><disk type='file' device='cdrom'>\
+             <source file='{}'/><target dev='sda' bus='sata'/><readonly/></disk></devices></domain>",
+            iso.display()
+        ),
+    )
+    .unwrap();
+    let (v, _) = json(isotune().args(["doctor", "--json", "--xml"]).arg(&xml));
+    let files = v["facts"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{v:#}");
+    assert_eq!(
+        files[0]["size_bytes"],
+        std::fs::metadata(&iso).unwrap().len()
+    );
+    assert!(files[0]["mount"].is_object(), "{v:#}");
+    isotune()
+        .args(["doctor", "--xml"])
+        .arg(&xml)
+        .assert()
+        .stdout(predicate::str::contains("(1 ISO, 1 VM definition)"));
 }

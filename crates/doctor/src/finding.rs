@@ -1,7 +1,22 @@
 //! Findings and the rule catalogue's types.
+//!
+//! [`Severity`] lives here, not in the ISO reader: the rules engine judges
+//! host, VM, image and bench facts alike and depends on no parser. The ISO
+//! reader's anomalies carry their own severity; the scan maps it.
 
-pub use isotune_iso::Severity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// How much a finding matters. Ordered: `Info < Warn < Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Worth knowing; nothing to fix.
+    Info,
+    /// Slows the boot or risks a problem; worth fixing.
+    Warn,
+    /// The image is damaged or the setup is wrong: the command exits 1.
+    Error,
+}
 
 /// The layer a finding is about, in the order a boot meets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

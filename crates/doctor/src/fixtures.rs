@@ -86,6 +86,7 @@ pub(crate) fn file() -> FileFacts {
         storage: vec![part, disk],
         resident_bytes: Some(0),
         warnings: vec![],
+        block_device: false,
     }
 }
 
@@ -100,6 +101,7 @@ pub(crate) fn image() -> ImageFacts {
             actual: "0123456789abcdef0123456789abcdef".into(),
             failed_fragment: None,
         }),
+        ..ImageFacts::default()
     }
 }
 
@@ -178,6 +180,7 @@ pub(crate) fn healthy() -> Facts {
         files: vec![file()],
         images: vec![image()],
         vms: vec![vm()],
+        ..Facts::default()
     }
 }
 
@@ -318,7 +321,7 @@ pub(crate) fn example(id: &str) -> Option<Facts> {
                 };
             }))
         }
-        _ => return None,
+        _ => return crate::fixtures_check::example(id),
     }
     Some(f)
 }

@@ -6,6 +6,8 @@
 //! Rules never read the host, so every rule is tested on literal facts.
 //! [`RULES`] is the catalogue and [`diagnose`] runs it; `docs/rules.md` is
 //! generated from it ([`rules_markdown`]) and a test keeps the two equal.
+//! [`Severity`] is defined here (not in the ISO reader), so the rules engine
+//! depends on no parser.
 //! [`sysctl_note`] says what each sysctl the host readers collect does (and
 //! does not do) for ISO reads.
 
@@ -19,6 +21,8 @@ pub mod finding;
 pub mod fix;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod fixtures_check;
 mod rules;
 mod sysctl;
 
@@ -26,4 +30,4 @@ pub use catalog::rules_markdown;
 pub use facts::*;
 pub use finding::*;
 pub use rules::{diagnose, Rule, RULES};
-pub use sysctl::sysctl_note;
+pub use sysctl::{sysctl_default, sysctl_note};

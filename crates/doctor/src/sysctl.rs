@@ -1,6 +1,8 @@
 //! What the sysctls the host readers collect do, and do not do, for reading
 //! an ISO. Tuning articles recommend several of them for "faster ISO
-//! mounting"; the renderer shows each value next to this note.
+//! mounting"; the renderers show the notes with `--explain`, or for a
+//! value that differs from the kernel's default ([`sysctl_default`]).
+//! Every name here is one `isotune_host::SYSCTLS` reads (a test checks).
 
 /// One sentence on what the sysctl `name` (dotted, `net.core.somaxconn`)
 /// does for ISO reads; `None` for a sysctl this table does not know.
@@ -24,10 +26,6 @@ pub fn sysctl_note(name: &str) -> Option<&'static str> {
              net.ipv4.tcp_congestion_control): irrelevant to local ISO reads; bbr matters at \
              most for a server sending ISOs over long or lossy network paths."
         }
-        "net.core.rmem_max" | "net.core.wmem_max" | "net.ipv4.tcp_rmem" | "net.ipv4.tcp_wmem" => {
-            "Socket buffer limits: irrelevant to a local ISO; larger receive buffers help only an \
-             ISO read over a high-latency, high-bandwidth network path (NFS, HTTP)."
-        }
         "vm.dirty_ratio"
         | "vm.dirty_background_ratio"
         | "vm.dirty_bytes"
@@ -37,26 +35,48 @@ pub fn sysctl_note(name: &str) -> Option<&'static str> {
             "Write-back tuning for dirty page-cache pages: reading an ISO never dirties pages, so \
              it does not change ISO reads (it matters for the VM's writable disks)."
         }
-        "vm.vfs_cache_pressure" => {
-            "How eagerly the kernel reclaims dentry/inode caches: negligible for an ISO file's \
-             data, which lives in the page cache."
-        }
-        "vm.swappiness" => {
-            "Balance between swapping anonymous memory and dropping page cache: a lower value \
-             keeps more of a cached ISO when memory is tight, at the cost of the VMs' memory."
-        }
-        "vm.drop_caches" => {
-            "Writing 1 or 3 drops the page cache: every following boot reads the ISO from storage \
-             again (isotune's cold-cache benchmarks use it on purpose)."
-        }
         _ => return None,
     };
     Some(note)
 }
 
+/// The upstream kernel's default value of the sysctl `name`, as
+/// `/proc/sys` prints it; `None` when there is no single default (the list
+/// of available congestion algorithms depends on the modules built).
+pub fn sysctl_default(name: &str) -> Option<&'static str> {
+    Some(match name {
+        // include/linux/socket.h SOMAXCONN since Linux 5.4.
+        "net.core.somaxconn" => "4096",
+        "net.core.netdev_max_backlog" => "1000",
+        "net.ipv4.tcp_congestion_control" => "cubic",
+        // mm/page-writeback.c.
+        "vm.dirty_ratio" => "20",
+        "vm.dirty_background_ratio" => "10",
+        "vm.dirty_bytes" | "vm.dirty_background_bytes" => "0",
+        "vm.dirty_expire_centisecs" => "3000",
+        "vm.dirty_writeback_centisecs" => "500",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_note_is_for_a_sysctl_the_host_reads_and_back() {
+        for name in isotune_host::SYSCTLS {
+            assert!(sysctl_note(name).is_some(), "{name} has no note");
+        }
+        for name in ["vm.drop_caches", "vm.swappiness", "net.core.rmem_max"] {
+            assert_eq!(sysctl_note(name), None, "{name} is never read");
+        }
+        assert_eq!(sysctl_default("vm.dirty_ratio"), Some("20"));
+        assert_eq!(
+            sysctl_default("net.ipv4.tcp_available_congestion_control"),
+            None
+        );
+    }
 
     #[test]
     fn the_folklore_sysctls_are_explained() {

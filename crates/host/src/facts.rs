@@ -70,9 +70,14 @@ pub struct QemuProcess {
     pub pid: u32,
     /// `/proc/PID/cmdline`, split at NUL.
     pub argv: Vec<String>,
-    /// Files it has open (`/proc/PID/fd`) that look like ISO images
-    /// (`.iso` suffix, or opened cdrom sources named in its argv).
-    pub open_isos: Vec<PathBuf>,
+    /// Its working directory (relative paths in `argv` are relative to it).
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Files it has open (`/proc/PID/fd`) that can be a medium: regular
+    /// files and block devices, not sockets, pipes or /dev nodes like
+    /// /dev/kvm. The scan matches ISOs against these and the parsed drives.
+    #[serde(default)]
+    pub open_files: Vec<PathBuf>,
 }
 
 /// Everything about one file (an ISO) and what it sits on.
@@ -93,6 +98,11 @@ pub struct FileFacts {
     pub resident_bytes: Option<u64>,
     /// Entries that could not be read.
     pub warnings: Vec<String>,
+    /// The path is a block device (`/dev/sr0`, `/dev/loop0`): `size_bytes`
+    /// is the device's, `device` is the device itself, and `storage`
+    /// starts at it (a loop device's layer names its backing file).
+    #[serde(default)]
+    pub block_device: bool,
 }
 
 /// A device number.

@@ -71,16 +71,57 @@ pub fn file_facts_at(root: &SysRoot, path: &Path, size_bytes: u64, dev: DevNum) 
         storage,
         resident_bytes: None,
         warnings: w.0,
+        block_device: false,
+    }
+}
+
+/// The facts of the block device `path` (device number `dev`), read under
+/// `root`: its size from `/sys/dev/block/MAJ:MIN/size` and the storage
+/// chain from the device itself (through a loop device's backing file).
+/// No mount: the device is the medium, not a file on a filesystem.
+pub fn device_facts_at(root: &SysRoot, path: &Path, dev: DevNum) -> FileFacts {
+    let mut w = Warnings::default();
+    let info = Path::new("/proc/self/mountinfo");
+    let mounts = read_req(root, info, &mut w)
+        .map(|text| parse_mountinfo(&text, info, &mut w))
+        .unwrap_or_default();
+    let sectors: Option<u64> = crate::read::read_parsed(
+        root,
+        &Path::new("/sys/dev/block").join(format!("{}:{}/size", dev.major, dev.minor)),
+        &mut w,
+    );
+    let storage = storage_chain(root, dev, None, &mounts, &mut w);
+    FileFacts {
+        path: path.to_path_buf(),
+        // The sysfs size is in 512-byte sectors whatever the block size.
+        size_bytes: sectors.unwrap_or(0).saturating_mul(512),
+        device: Some(dev),
+        mount: None,
+        storage,
+        resident_bytes: None,
+        warnings: w.0,
+        block_device: true,
     }
 }
 
 /// The facts of the live file `path`: canonicalizes it, stats it and reads
-/// the rest under `root` (normally [`SysRoot::live`]; with a captured root
+/// the rest under `root` (a block device goes to [`device_facts_at`]) (normally [`SysRoot::live`]; with a captured root
 /// the device number still comes from this machine). The returned `path`
 /// is the canonical one. Fails only when the file cannot be found or
 /// examined.
 pub fn file_facts(root: &SysRoot, path: &Path) -> Result<FileFacts, Error> {
     let canonical = std::fs::canonicalize(path).map_err(|e| Error::new(path, e))?;
+    let st = statx(CWD, &canonical, AtFlags::empty(), StatxFlags::TYPE)
+        .map_err(|e| Error::new(path, io::Error::from(e)))?;
+    if rustix::fs::FileType::from_raw_mode(u32::from(st.stx_mode))
+        == rustix::fs::FileType::BlockDevice
+    {
+        let dev = DevNum {
+            major: st.stx_rdev_major,
+            minor: st.stx_rdev_minor,
+        };
+        return Ok(device_facts_at(root, &canonical, dev));
+    }
     let (size, dev) = stat_file(&canonical)?;
     Ok(file_facts_at(root, &canonical, size, dev))
 }

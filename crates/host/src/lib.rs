@@ -53,7 +53,7 @@ mod sysroot;
 pub use blockdev::{MAX_DEPTH, MAX_LAYERS};
 pub use error::{Error, ErrorKind};
 pub use facts::*;
-pub use file::{file_facts, file_facts_at, stat_file};
+pub use file::{device_facts_at, file_facts, file_facts_at, stat_file};
 pub use host::host_facts;
 pub use sysctl::SYSCTLS;
 pub use sysroot::SysRoot;

@@ -1,14 +1,14 @@
-//! Running QEMU processes (`/proc/PID/cmdline`) and the ISO images they
+//! Running QEMU processes (`/proc/PID/cmdline`, `cwd`) and the files they
 //! hold open (`/proc/PID/fd/*`; a captured tree stores those as symlinks).
+//! The command line is only split here: parsing it is isotune-vmconfig's
+//! job, and the scan matches an ISO against both the parsed drives and the
+//! open files.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::read::{list_dir, Warnings};
+use crate::read::{list_dir, read_bytes, Warnings};
 use crate::{QemuProcess, SysRoot};
-
-/// Disk-image suffixes that are never an ISO, even when named by `file=`.
-const DISK_IMAGE_SUFFIXES: &[&str] = &[".qcow2", ".qcow", ".qed", ".vmdk", ".vdi", ".vhd", ".vhdx"];
 
 /// Scans `/proc` for QEMU processes.
 pub(crate) fn read_qemu_processes(root: &SysRoot, w: &mut Warnings) -> Vec<QemuProcess> {
@@ -48,9 +48,8 @@ fn read_process(root: &SysRoot, pid: u32, w: &mut Warnings) -> Option<QemuProces
         return None;
     }
     let cwd = std::fs::read_link(root.path(dir.join("cwd"))).ok();
-    let named = named_images(&argv, cwd.as_deref());
     let fd_dir = dir.join("fd");
-    let mut open_isos = Vec::new();
+    let mut open_files = Vec::new();
     match list_dir(root, &fd_dir) {
         Ok(fds) => {
             for fd in fds {
@@ -58,10 +57,8 @@ fn read_process(root: &SysRoot, pid: u32, w: &mut Warnings) -> Option<QemuProces
                     continue;
                 };
                 let target = strip_deleted(target);
-                if (has_iso_suffix(&target) || named.contains(&target))
-                    && !open_isos.contains(&target)
-                {
-                    open_isos.push(target);
+                if could_be_an_image(&target) && !open_files.contains(&target) {
+                    open_files.push(target);
                 }
             }
         }
@@ -72,12 +69,9 @@ fn read_process(root: &SysRoot, pid: u32, w: &mut Warnings) -> Option<QemuProces
     Some(QemuProcess {
         pid,
         argv,
-        open_isos,
+        cwd,
+        open_files,
     })
-}
-
-fn read_bytes(root: &SysRoot, abs: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(root.path(crate::read::resolve(root, abs)?))
 }
 
 /// NUL-separated, with the trailing NUL dropped; empty for kernel threads.
@@ -97,43 +91,6 @@ fn is_qemu(argv0: &str) -> bool {
     base.starts_with("qemu-system") || base == "qemu-kvm" || base == "kvm"
 }
 
-/// Files the command line names as images: the argument of `-cdrom` and any
-/// `file=PATH` / `filename=PATH` option (except obvious disk-image formats),
-/// made absolute against the process's working directory.
-fn named_images(argv: &[String], cwd: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (i, arg) in argv.iter().enumerate() {
-        let found: Vec<&str> = if i > 0 && matches!(argv[i - 1].as_str(), "-cdrom" | "--cdrom") {
-            vec![arg.as_str()]
-        } else {
-            // QEMU escapes a comma in a value as ",,"; such paths are rare
-            // enough to accept a miss.
-            arg.split(',')
-                .filter_map(|opt| {
-                    let opt = opt.trim_start_matches('-');
-                    opt.strip_prefix("file=")
-                        .or_else(|| opt.strip_prefix("filename="))
-                })
-                .collect()
-        };
-        for f in found {
-            let lower = f.to_ascii_lowercase();
-            if f.is_empty() || (f.contains(':') && !f.starts_with('/')) {
-                continue; // a protocol (nbd:, http://, json:), not a local file
-            }
-            if DISK_IMAGE_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
-                continue;
-            }
-            let p = Path::new(f);
-            out.push(match cwd {
-                Some(cwd) if p.is_relative() => cwd.join(p),
-                _ => p.to_path_buf(),
-            });
-        }
-    }
-    out
-}
-
 /// `/x/a.iso (deleted)` -> `/x/a.iso`.
 fn strip_deleted(target: PathBuf) -> PathBuf {
     match target.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
@@ -142,8 +99,23 @@ fn strip_deleted(target: PathBuf) -> PathBuf {
     }
 }
 
-fn has_iso_suffix(p: &Path) -> bool {
-    p.is_absolute() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))
+/// An open file that can be a medium: an absolute path (not a socket,
+/// pipe or anon inode), outside /proc and /sys, and under /dev only a
+/// block device's name (`sr0`, `loop3`, `nbd0`, `sda`, `vdb`, `nvme0n1`,
+/// `dm-2`, `md0`).
+fn could_be_an_image(p: &Path) -> bool {
+    if !p.is_absolute() || p.starts_with("/proc") || p.starts_with("/sys") {
+        return false;
+    }
+    match p.strip_prefix("/dev") {
+        Ok(rest) => rest.to_str().is_some_and(|n| {
+            ["sr", "loop", "nbd", "sd", "vd", "nvme", "dm-", "md"]
+                .iter()
+                .any(|b| n.starts_with(b) && !n.contains('/'))
+                && n != "loop-control"
+        }),
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -164,28 +136,20 @@ mod tests {
     }
 
     #[test]
-    fn images_named_in_argv() {
-        let argv: Vec<String> = [
-            "qemu-system-x86_64",
-            "-cdrom",
-            "inst.img",
-            "-drive",
-            "file=/vm/disk.qcow2,if=virtio",
-            "-blockdev",
-            "driver=file,filename=/srv/boot.bin,node-name=cd0",
-            "-drive",
-            "file=http://example.com/a.iso,media=cdrom",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        assert_eq!(
-            named_images(&argv, Some(Path::new("/home/u"))),
-            [
-                PathBuf::from("/home/u/inst.img"),
-                PathBuf::from("/srv/boot.bin")
-            ]
-        );
+    fn open_files_that_can_be_media() {
+        for p in ["/srv/live.img", "/dev/sr0", "/dev/loop3", "/dev/nvme0n1p2"] {
+            assert!(could_be_an_image(Path::new(p)), "{p}");
+        }
+        for p in [
+            "pipe:[1]",
+            "/dev/null",
+            "/dev/kvm",
+            "/dev/pts/1",
+            "/proc/1/mem",
+            "/dev/loop-control",
+        ] {
+            assert!(!could_be_an_image(Path::new(p)), "{p}");
+        }
     }
 
     #[test]
@@ -204,6 +168,7 @@ mod tests {
         symlink("/srv/live.img", d.join("proc/100/fd/8")).unwrap();
         symlink("/srv/OTHER.ISO (deleted)", d.join("proc/100/fd/9")).unwrap();
         symlink("pipe:[1234]", d.join("proc/100/fd/1")).unwrap();
+        symlink("/dev/kvm", d.join("proc/100/fd/3")).unwrap();
         // Another user's process: the fd "directory" cannot be listed.
         put("proc/101/cmdline", b"/usr/bin/kvm\0-m\x00512\0");
         put("proc/101/fd", b"not a directory");
@@ -213,14 +178,14 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].pid, 100);
         assert_eq!(
-            got[0].open_isos,
+            got[0].open_files,
             [
                 PathBuf::from("/srv/live.img"),
                 PathBuf::from("/srv/OTHER.ISO")
             ]
         );
         assert_eq!(got[1].argv, ["/usr/bin/kvm", "-m", "512"]);
-        assert!(got[1].open_isos.is_empty());
+        assert!(got[1].open_files.is_empty());
         assert_eq!(w.0, ["/proc/101/fd: is not a directory"]);
     }
 }

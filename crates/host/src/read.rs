@@ -123,10 +123,45 @@ pub(crate) fn read_req(root: &SysRoot, abs: &Path, w: &mut Warnings) -> Option<S
     }
 }
 
-/// Reads `abs` under `root`, resolving symlinks inside the tree.
+/// Reads `abs` under `root`, resolving symlinks inside the tree. At most
+/// [`PROC_FILE_BYTES`](isotune_input::caps::PROC_FILE_BYTES) are read, and
+/// a FIFO or socket is refused without blocking: a captured tree may hold
+/// anything (a link to `/dev/zero`, a FIFO), and no /proc or /sys entry
+/// isotune reads is anywhere near that size.
 pub(crate) fn read(root: &SysRoot, abs: &Path) -> io::Result<String> {
+    let bytes = read_bytes(root, abs)?;
+    String::from_utf8(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
+/// [`read`] without the UTF-8 check (`/proc/PID/cmdline`).
+pub(crate) fn read_bytes(root: &SysRoot, abs: &Path) -> io::Result<Vec<u8>> {
     let real = root.path(resolve(root, abs)?);
-    std::fs::read_to_string(real)
+    isotune_input::read_capped(
+        &real,
+        isotune_input::caps::PROC_FILE_BYTES,
+        "a /proc or /sys entry",
+    )
+    .map_err(input_error)
+}
+
+/// The io error of a refused or failed read, worded for a warning line
+/// that already names the entry.
+fn input_error(e: isotune_input::InputError) -> io::Error {
+    use isotune_input::InputError as E;
+    match e {
+        E::Io { source, .. } => source,
+        E::WrongKind { kind, expected, .. } => {
+            if kind == isotune_input::Kind::Directory {
+                io::Error::new(io::ErrorKind::IsADirectory, "is a directory")
+            } else {
+                io::Error::other(format!("is {kind}, expected {expected}"))
+            }
+        }
+        E::TooLarge { cap_bytes, .. } => io::Error::other(format!(
+            "larger than {cap_bytes} bytes, the limit for a /proc or /sys entry; not read"
+        )),
+        other => io::Error::other(other.to_string()),
+    }
 }
 
 /// Reads a trimmed entry and parses it; a malformed value is a warning.

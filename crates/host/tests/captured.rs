@@ -60,7 +60,7 @@ fn nvme_host() {
         ["/usr/bin/qemu-system-x86_64", "-enable-kvm", "-m", "4096"]
     );
     assert_eq!(
-        q.open_isos,
+        q.open_files,
         [PathBuf::from(
             "/home/alice/Downloads/debian-12.7.0-amd64-netinst.iso"
         )]
@@ -180,15 +180,16 @@ fn nfs() {
     let a = &h.accel;
     assert!(!a.kvm_device && a.hypervisor && !a.vmx && !a.svm);
     assert!(a.kvm_modules.is_empty() && a.nested.is_none() && !a.pvm);
-    // One QEMU (qemu-kvm); the qcow2 disk named by file= is not an ISO and
-    // the ISO opened twice is listed once.
+    // One QEMU (qemu-kvm); every file it holds open is listed once (the
+    // ISO opened twice too); which is a cdrom is the parsed argv's business.
     assert_eq!(h.qemu_processes.len(), 1);
     assert_eq!(h.qemu_processes[0].pid, 4242);
     assert_eq!(
-        h.qemu_processes[0].open_isos,
-        [PathBuf::from(
-            "/mnt/isos/Fedora-Workstation-Live-x86_64-40.ISO"
-        )]
+        h.qemu_processes[0].open_files,
+        [
+            PathBuf::from("/mnt/isos/Fedora-Workstation-Live-x86_64-40.ISO"),
+            PathBuf::from("/var/lib/libvirt/images/fedora.qcow2")
+        ]
     );
 
     let f = file(
@@ -390,4 +391,51 @@ fn wrong_device_numbers_are_warnings() {
         assert_eq!(f.mount.unwrap().mount_point, Path::new("/"));
         assert_eq!(f.warnings, ["/sys/dev/block/8:99: not found"], "{name}");
     }
+}
+
+/// Hostile-input issue: every file under `--sysroot` was read without a
+/// size or type check (`/dev/zero` reached 4.2 GB; a FIFO hung). Links in
+/// a tree stay inside it (a link to /dev/zero finds nothing); a device node
+/// like /dev/zero in the tree is cut at the 1 MiB cap and a FIFO refused
+/// without blocking: warnings naming the entry, and the rest is still read.
+#[test]
+fn regression_hostile_sysroot_entries_are_warnings_not_hangs() {
+    let Some(mkfifo) = isotune_testutil::tool("mkfifo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    isotune_testutil::put(root, "proc/sys/vm/dirty_ratio", b"20\n");
+    std::fs::create_dir_all(root.join("proc/sys/net/core")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", root.join("proc/cpuinfo")).unwrap();
+    if !rustix::process::geteuid().is_root() {
+        return isotune_testutil::skip("mknod of a /dev/zero node needs root");
+    }
+    let Some(mknod) = isotune_testutil::tool("mknod") else {
+        return;
+    };
+    // /dev/zero's own numbers: 1:5.
+    assert!(std::process::Command::new(mknod)
+        .arg(root.join("proc/meminfo"))
+        .args(["c", "1", "5"])
+        .status()
+        .unwrap()
+        .success());
+    let fifo = root.join("proc/sys/net/core/somaxconn");
+    assert!(std::process::Command::new(mkfifo)
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let h = host_facts(&SysRoot::at(root));
+    assert_eq!(sysctl(&h, "vm.dirty_ratio"), Some("20"));
+    assert_eq!(sysctl(&h, "net.core.somaxconn"), None);
+    assert!(h.memory.is_none());
+    let w = h.warnings.join("\n");
+    assert!(
+        w.contains("/proc/meminfo") && w.contains("larger than 1048576 bytes"),
+        "{w}"
+    );
+    assert!(w.contains("somaxconn") && w.contains("FIFO"), "{w}");
+    assert!(w.contains("/proc/cpuinfo: not found"), "{w}");
 }

@@ -7,7 +7,6 @@
 //! other workloads remain, and is an error when it is the only one.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,10 +25,20 @@ use super::Context;
 use crate::args::{BenchArgs, CacheArg, EngineArg, ProfileArg, WorkloadArg};
 use crate::{output, progress, render, Outcome};
 
-/// Draws one bar per run on stderr.
-struct Bars {
+/// Draws one bar per run on stderr (also `check`'s short bench).
+pub(crate) struct Bars {
     quiet: bool,
     bar: RefCell<Option<ProgressBar>>,
+}
+
+impl Bars {
+    /// No bar yet; hidden with `--quiet` or off a terminal.
+    pub(crate) fn new(quiet: bool) -> Self {
+        Bars {
+            quiet,
+            bar: RefCell::new(None),
+        }
+    }
 }
 
 impl Progress for Bars {
@@ -215,36 +224,10 @@ fn specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>> {
     Ok(out)
 }
 
-/// The boot trace of the image, as the bench crate's plain extents.
+/// The boot trace of the image, as the bench crate's plain extents (built
+/// by the scan, which `check`'s short bench shares).
 fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let image = isotune_iso::IsoImage::open(file)
-        .with_context(|| format!("{} is not a readable ISO9660 image", path.display()))?;
-    let catalog = isotune_iso::bootfiles::boot_catalog(&image).ok().flatten();
-    let boot = isotune_iso::bootfiles::discover(&image, catalog.as_ref());
-    // Replay what the default (unattended) boot reads, not every menu entry.
-    let default: Vec<_> = isotune_iso::bootfiles::default_boot_files(&boot.files)
-        .into_iter()
-        .cloned()
-        .collect();
-    let files = if default.is_empty() {
-        boot.files
-    } else {
-        default
-    };
-    if files.is_empty() {
-        bail!("the image has no boot catalog and no boot files");
-    }
-    let trace = isotune_iso::trace::boot_trace(&image, &files)
-        .with_context(|| format!("cannot build the boot trace of {}", path.display()))?;
-    Ok(trace
-        .into_iter()
-        .map(|t| TraceExtent {
-            offset: t.offset,
-            len: t.len,
-            label: t.label,
-        })
-        .collect())
+    isotune_scan::boot_trace(path).map_err(anyhow::Error::msg)
 }
 
 fn read_baseline(path: &Path) -> Result<BenchReport> {
@@ -304,53 +287,6 @@ fn export_fio(
     Ok(())
 }
 
-/// The short bench `isotune check` runs (about 10 s at most): a cold
-/// sequential read in 1 MiB requests and a cold replay of the boot trace in
-/// the 2 KiB requests SeaBIOS makes on an IDE cdrom, two runs each, each
-/// run stopped after 2.5 s. `None` when the image cannot be opened for it.
-pub fn quick(ctx: &Context, iso: &Path) -> Result<BenchReport> {
-    let target = Target::open(iso, TargetOptions { direct: false })
-        .with_context(|| format!("cannot benchmark {}", iso.display()))?;
-    let mut notices = Vec::new();
-    // 1 MiB requests, or smaller for an image smaller than that.
-    let mut seq_block: u32 = 1 << 20;
-    while u64::from(seq_block) > target.size_bytes() && seq_block > 2048 {
-        seq_block /= 2;
-    }
-    let mut specs = vec![WorkloadSpec::seq(seq_block)];
-    let trace = match boot_trace(iso) {
-        Ok(t) => {
-            specs.push(WorkloadSpec::boot(BootProfile::BiosIde));
-            t
-        }
-        Err(why) => {
-            notices.push(format!("boot trace skipped: {why:#}"));
-            Vec::new()
-        }
-    };
-    let built = build(&target, &specs, None, &trace)?;
-    let mut opened = open_engine(
-        &target,
-        &EngineConfig {
-            choice: EngineChoice::Psync,
-            queue_depth: 1,
-            max_request_bytes: 1 << 20,
-        },
-    )
-    .context("cannot start the I/O engine")?;
-    let config = RunConfig {
-        runs: 2,
-        warmup: 0,
-        cache: CacheMode::Cold,
-        queue_depth: 1,
-        size_limit_bytes: None,
-        runtime_limit: Some(Duration::from_millis(2500)),
-    };
-    let results = run_all(ctx, &target, opened.engine.as_mut(), &built, &config)?;
-    let notice = (!notices.is_empty()).then(|| notices.join("; "));
-    Ok(BenchReport::new(TargetInfo::of(&target), notice, results))
-}
-
 /// A workload ready to run: its name, spec and requests.
 type Built = (String, WorkloadSpec, Vec<Request>);
 
@@ -387,10 +323,7 @@ fn run_all(
     built: &[Built],
     config: &RunConfig,
 ) -> Result<Vec<isotune_bench::result::WorkloadResult>> {
-    let bars = Bars {
-        quiet: ctx.quiet,
-        bar: RefCell::new(None),
-    };
+    let bars = Bars::new(ctx.quiet);
     let mut results = Vec::new();
     for (name, spec, requests) in built {
         results.push(

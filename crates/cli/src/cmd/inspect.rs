@@ -23,14 +23,6 @@ pub fn open(path: &Path) -> Result<IsoImage<File>> {
     IsoImage::open(file).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Builds the inspect report for `path`.
-#[cfg(test)]
-pub fn gather(path: &Path, files: Option<Namespace>) -> Result<report::InspectReport> {
-    let image = open(path)?;
-    report::inspect(&image, InspectOptions { files })
-        .with_context(|| format!("cannot read {}", path.display()))
-}
-
 /// Runs `isotune inspect`.
 pub fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
     let image = open(&args.iso)?;

@@ -1,30 +1,20 @@
-//! Human and Markdown rendering of `isotune check` reports.
+//! Human and Markdown rendering of `isotune check` reports. Findings are
+//! the doctor's, grouped the same way (one entry per rule and severity,
+//! with the subjects listed); `--explain` adds each one's why and
+//! reference.
 
 use std::io::{self, Write};
 
+use isotune_doctor::Severity;
 use isotune_iso::bootfiles::default_boot_files;
-use isotune_iso::Severity;
+use isotune_scan::CheckReport;
 
+use super::doctor::{groups, verdict_word, Options};
 use super::{bytes, paint, rate, seconds, status, word};
-use crate::cmd::check::{CheckReport, CheckVerdict};
-
-fn severity_word(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warn => "warn",
-        Severity::Info => "info",
-    }
-}
-
-fn verdict_word(v: CheckVerdict) -> &'static str {
-    match v {
-        CheckVerdict::Pass => "PASS",
-        CheckVerdict::Fail => "FAIL",
-    }
-}
 
 /// The terminal report: verdict, findings in order, then the details.
-pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()> {
+pub fn human(out: &mut dyn Write, r: &CheckReport, opts: Options) -> io::Result<()> {
+    let color = opts.color;
     if r.sample {
         writeln!(
             out,
@@ -32,39 +22,68 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
             r.iso.display()
         )?;
     }
-    writeln!(
-        out,
-        "{}  {}  (volume {:?} of {}, file {}, {})",
-        status(verdict_word(r.verdict), color),
-        r.iso.display(),
-        r.inspect.volume_id,
-        bytes(r.inspect.volume_bytes),
-        bytes(r.inspect.file_size),
-        match r.inspect.el_torito.entries.len() {
-            0 => "not bootable".to_owned(),
-            n => format!("{n} boot entr{}", if n == 1 { "y" } else { "ies" }),
-        }
-    )?;
+    match &r.inspect {
+        Some(i) => writeln!(
+            out,
+            "{}  {}  (volume {:?} of {}, file {}, {})",
+            status(verdict_word(r.verdict), color),
+            r.iso.display(),
+            i.volume_id,
+            bytes(i.volume_bytes),
+            bytes(i.file_size),
+            match i.el_torito.entries.len() {
+                0 => "not bootable".to_owned(),
+                n => format!("{n} boot entr{}", if n == 1 { "y" } else { "ies" }),
+            }
+        )?,
+        None => writeln!(
+            out,
+            "{}  {}  (not a readable ISO9660 image)",
+            status(verdict_word(r.verdict), color),
+            r.iso.display()
+        )?,
+    }
     writeln!(out)?;
-    for (i, f) in r.findings.iter().enumerate() {
+    for (i, g) in groups(&r.findings).iter().enumerate() {
+        let f = g.first();
         let sev = match f.severity {
             Severity::Error => paint("error", color, "31;1"),
             Severity::Warn => paint("warn ", color, "33"),
             Severity::Info => "info ".to_owned(),
         };
         writeln!(out, "{:>2}. {sev} {} [{}]", i + 1, f.title, f.id)?;
-        if f.evidence != f.title {
-            writeln!(out, "           seen: {}", f.evidence)?;
+        for (j, e) in g.shared_evidence().iter().enumerate() {
+            writeln!(
+                out,
+                "           {}{e}",
+                if j == 0 { "seen: " } else { "      " }
+            )?;
         }
-        if let Some(subject) = &f.subject {
-            writeln!(out, "           on:   {subject}")?;
+        for (j, other) in g.findings.iter().enumerate() {
+            writeln!(
+                out,
+                "           {}{}",
+                if j == 0 { "on:   " } else { "      " },
+                other.subject
+            )?;
         }
-        if let Some(fix) = &f.fix {
-            let mut lines = fix.lines();
-            writeln!(out, "           fix:  {}", lines.next().unwrap_or_default())?;
-            for l in lines {
-                writeln!(out, "                 {l}")?;
-            }
+        let mut lines = f.fix.lines();
+        let lead = if g.findings.len() > 1 {
+            format!("(for {}; the others alike) ", f.subject)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "           fix:  {lead}{}",
+            lines.next().unwrap_or_default()
+        )?;
+        for l in lines {
+            writeln!(out, "                 {l}")?;
+        }
+        if opts.explain {
+            writeln!(out, "           why:  {}", f.why)?;
+            writeln!(out, "           ref:  {}", f.reference)?;
         }
     }
     writeln!(out)?;
@@ -93,7 +112,12 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
     if let Some(i) = &r.verify.implanted {
         writeln!(out, "  implanted   {}", word(&i.status))?;
     }
-    for f in default_boot_files(&r.inspect.boot_files) {
+    let boot_files = r
+        .inspect
+        .as_ref()
+        .map(|i| default_boot_files(&i.boot_files))
+        .unwrap_or_default();
+    for f in boot_files {
         writeln!(
             out,
             "  boot file   {:<28} {:>12}  {}",
@@ -103,9 +127,35 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, color: bool) -> io::Result<()
         )?;
     }
     for l in &r.doctor.facts.files {
+        let mut residency = super::doctor::residency(l);
+        if l.resident_bytes.is_some() && !residency.contains("tmpfs") && !residency.is_empty() {
+            // Measured by the scan, before the integrity pass read it all.
+            residency.push_str(" before the check");
+        }
+        if let Some(m) = &l.mount {
+            writeln!(
+                out,
+                "  file        on {} ({}){residency}",
+                m.fstype,
+                m.mount_point.display()
+            )?;
+        } else if l.block_device {
+            writeln!(
+                out,
+                "  file        block device, {}{residency}",
+                bytes(l.size_bytes)
+            )?;
+        }
         for layer in &l.storage {
             writeln!(out, "  device      {}", super::doctor::layer_line(layer))?;
         }
+    }
+    if r.doctor.facts.bench.iter().any(|b| b.in_memory) {
+        writeln!(
+            out,
+            "  bench       in memory: the image is on tmpfs or stayed in the page cache, so the \
+             reads did not reach the storage (not a cold-cache measurement)"
+        )?;
     }
     if let (None, Some(why)) = (&r.bench, &r.bench_skipped) {
         writeln!(out, "  bench       skipped: {why}")?;
@@ -145,39 +195,41 @@ pub fn markdown(out: &mut dyn Write, r: &CheckReport) -> io::Result<()> {
             out,
             "| {} | {} | {} (`{}`) | {} | {} |",
             i + 1,
-            severity_word(f.severity),
+            word(&f.severity),
             md_cell(&f.title),
             f.id,
-            md_cell(f.subject.as_deref().unwrap_or("the image")),
-            md_cell(&f.evidence),
+            md_cell(&f.subject),
+            md_cell(&f.evidence.join("; ")),
         )?;
     }
     writeln!(out, "\n## Fixes, in order\n")?;
     for (i, f) in r.findings.iter().enumerate() {
-        let Some(fix) = &f.fix else { continue };
         writeln!(out, "{}. {} (`{}`)\n", i + 1, f.title, f.id)?;
-        if let Some(why) = &f.why {
-            writeln!(out, "   {why}\n")?;
-        }
-        writeln!(out, "   ```\n{}\n   ```\n", indent(fix, "   "))?;
-        if let Some(reference) = &f.reference {
-            writeln!(out, "   Reference: {reference}\n")?;
-        }
+        writeln!(out, "   {}\n", f.why)?;
+        writeln!(out, "   ```\n{}\n   ```\n", indent(&f.fix, "   "))?;
+        writeln!(out, "   Reference: {}\n", f.reference)?;
     }
     writeln!(out, "\n## Image\n")?;
-    writeln!(out, "- volume id: `{}`", r.inspect.volume_id)?;
-    writeln!(
-        out,
-        "- volume: {} bytes; file: {} bytes",
-        r.inspect.volume_bytes, r.inspect.file_size
-    )?;
+    if let Some(i) = &r.inspect {
+        writeln!(out, "- volume id: `{}`", i.volume_id)?;
+        writeln!(
+            out,
+            "- volume: {} bytes; file: {} bytes",
+            i.volume_bytes, i.file_size
+        )?;
+    }
     for d in &r.verify.digests {
         writeln!(out, "- {}: `{}`", d.algorithm, d.hex)?;
     }
     writeln!(out, "\n## Boot files (load order)\n")?;
     writeln!(out, "| path | bytes | first LBA |")?;
     writeln!(out, "|---|---|---|")?;
-    for f in default_boot_files(&r.inspect.boot_files) {
+    let boot_files = r
+        .inspect
+        .as_ref()
+        .map(|i| default_boot_files(&i.boot_files))
+        .unwrap_or_default();
+    for f in boot_files {
         writeln!(
             out,
             "| `{}` | {} | {} |",

@@ -1,16 +1,26 @@
 //! Human and Markdown rendering of `isotune doctor` reports: a summary table
-//! grouped by layer (most severe first), then each finding in full, then the
-//! facts that were seen.
+//! grouped by layer (most severe first), then each rule's findings in full
+//! (identical findings on many subjects printed once, with the subjects
+//! listed), then the facts that were seen. JSON keeps one entry per subject.
 
 use std::io::{self, Write};
 
 use isotune_doctor::{Finding, Layer, Severity};
 use isotune_host::{BlockLayer, FileFacts, HostFacts};
+use isotune_scan::{DoctorReport, SysctlNote, Verdict};
 use isotune_vmconfig::{Source, VmDefinition};
 
 use super::{bytes, paint, status, table, word};
-use crate::cmd::check::CheckVerdict;
-use crate::cmd::doctor::DoctorReport;
+
+/// How the human report is drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Colour.
+    pub color: bool,
+    /// Every sysctl note (not only changed values); in `check`, each
+    /// finding's why and reference too.
+    pub explain: bool,
+}
 
 /// `error`, `warn`, `info`, coloured when asked.
 pub fn severity(s: Severity, color: bool) -> String {
@@ -18,6 +28,14 @@ pub fn severity(s: Severity, color: bool) -> String {
         Severity::Error => paint("error", color, "31;1"),
         Severity::Warn => paint("warn", color, "33"),
         Severity::Info => "info".to_owned(),
+    }
+}
+
+/// `PASS` or `FAIL`.
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
     }
 }
 
@@ -44,19 +62,60 @@ pub fn ordered(findings: &[Finding]) -> Vec<&Finding> {
     v
 }
 
+/// Findings identical but for their subject.
+#[derive(Debug)]
+pub struct Group<'a> {
+    /// The findings, in order; the first one is shown in full.
+    pub findings: Vec<&'a Finding>,
+}
+
+impl<'a> Group<'a> {
+    /// The finding shown in full.
+    pub fn first(&self) -> &'a Finding {
+        self.findings[0]
+    }
+    /// The evidence lines every finding of the group shares.
+    pub fn shared_evidence(&self) -> Vec<&'a str> {
+        self.first()
+            .evidence
+            .iter()
+            .filter(|e| self.findings.iter().all(|f| f.evidence.contains(e)))
+            .map(String::as_str)
+            .collect()
+    }
+    /// `web1 drive hdc`, or `web1 drive hdc and 49 more`.
+    pub fn subjects_short(&self) -> String {
+        match self.findings.len() {
+            1 => self.first().subject.clone(),
+            n => format!("{} and {} more", self.first().subject, n - 1),
+        }
+    }
+}
+
+/// [`ordered`] findings grouped when identical but for their subject (same
+/// rule, severity and title): fifty VMs with the same finding become one
+/// group listing fifty subjects.
+pub fn groups(findings: &[Finding]) -> Vec<Group<'_>> {
+    let mut out: Vec<Group<'_>> = Vec::new();
+    for f in ordered(findings) {
+        match out.iter_mut().find(|g| {
+            let h = g.first();
+            h.id == f.id && h.severity == f.severity && h.title == f.title
+        }) {
+            Some(g) => g.findings.push(f),
+            None => out.push(Group { findings: vec![f] }),
+        }
+    }
+    out
+}
+
 /// The terminal report.
-pub fn human(out: &mut dyn Write, r: &DoctorReport, color: bool) -> io::Result<()> {
+pub fn human(out: &mut dyn Write, r: &DoctorReport, opts: Options) -> io::Result<()> {
     let count = |s: Severity| r.findings.iter().filter(|f| f.severity == s).count();
     writeln!(
         out,
         "{}  {} finding{}: {} error, {} warn, {} info  ({} ISO{}, {} VM definition{})",
-        status(
-            match r.verdict {
-                CheckVerdict::Pass => "PASS",
-                CheckVerdict::Fail => "FAIL",
-            },
-            color
-        ),
+        status(verdict_word(r.verdict), opts.color),
         r.findings.len(),
         plural(r.findings.len()),
         count(Severity::Error),
@@ -67,13 +126,13 @@ pub fn human(out: &mut dyn Write, r: &DoctorReport, color: bool) -> io::Result<(
         r.facts.vms.len(),
         plural(r.facts.vms.len()),
     )?;
-    let findings = ordered(&r.findings);
-    if !findings.is_empty() {
+    let groups = groups(&r.findings);
+    if !groups.is_empty() {
         writeln!(out)?;
-        findings_table(out, &findings, color)?;
+        findings_table(out, &groups, opts.color)?;
         writeln!(out)?;
-        for (i, f) in findings.iter().enumerate() {
-            finding_detail(out, i + 1, f, color)?;
+        for (i, g) in groups.iter().enumerate() {
+            group_detail(out, i + 1, g, opts.color)?;
         }
     }
     writeln!(out, "facts")?;
@@ -86,18 +145,7 @@ pub fn human(out: &mut dyn Write, r: &DoctorReport, color: bool) -> io::Result<(
     for vm in &r.facts.vms {
         writeln!(out, "  vm        {}", vm_line(vm))?;
     }
-    // Sysctls sharing a note (vm.dirty_*) are listed together.
-    let mut i = 0;
-    while i < r.sysctl_notes.len() {
-        let note = &r.sysctl_notes[i].note;
-        let group: Vec<String> = r.sysctl_notes[i..]
-            .iter()
-            .take_while(|s| &s.note == note)
-            .map(|s| format!("{} = {}", s.name, s.value))
-            .collect();
-        i += group.len();
-        writeln!(out, "  sysctl    {}: {note}", group.join(", "))?;
-    }
+    sysctl_lines(out, &r.sysctl_notes, opts.explain)?;
     if !r.warnings.is_empty() {
         writeln!(out, "warnings")?;
         for w in &r.warnings {
@@ -107,19 +155,97 @@ pub fn human(out: &mut dyn Write, r: &DoctorReport, color: bool) -> io::Result<(
     out.flush()
 }
 
-/// The summary table: one row per finding.
-pub fn findings_table(out: &mut dyn Write, findings: &[&Finding], color: bool) -> io::Result<()> {
+/// The sysctl notes: all with `explain`, else only values that differ from
+/// the kernel's default. Sysctls sharing a note (vm.dirty_*) are listed
+/// together.
+fn sysctl_lines(out: &mut dyn Write, notes: &[SysctlNote], explain: bool) -> io::Result<()> {
+    let shown: Vec<&SysctlNote> = notes.iter().filter(|s| explain || s.changed).collect();
+    let mut i = 0;
+    while i < shown.len() {
+        let note = shown[i].note;
+        let group: Vec<String> = shown[i..]
+            .iter()
+            .take_while(|s| s.note == note)
+            .map(|s| match (s.changed, s.default) {
+                (true, Some(d)) => format!("{} = {} (default {d})", s.name, s.value),
+                _ => format!("{} = {}", s.name, s.value),
+            })
+            .collect();
+        i += group.len();
+        writeln!(out, "  sysctl    {}: {note}", group.join(", "))?;
+    }
+    let hidden = notes.len() - shown.len();
+    if hidden > 0 {
+        writeln!(
+            out,
+            "  sysctl    {hidden} at the kernel's default (`--explain` shows what each does for ISO reads)"
+        )?;
+    }
+    Ok(())
+}
+
+/// The summary table: one row per group.
+pub fn findings_table(out: &mut dyn Write, groups: &[Group<'_>], color: bool) -> io::Result<()> {
     let mut t = table(["#", "severity", "layer", "finding", "subject"]);
-    for (i, f) in findings.iter().enumerate() {
+    for (i, g) in groups.iter().enumerate() {
+        let f = g.first();
+        let title = if g.findings.len() == 1 {
+            f.title.clone()
+        } else {
+            isotune_doctor::Rule::by_id(f.id)
+                .map_or_else(|| f.title.clone(), |r| r.title.to_owned())
+        };
         t.add_row(vec![
             (i + 1).to_string(),
             severity(f.severity, color),
             word(&f.layer),
-            format!("{} [{}]", f.title, f.id),
-            f.subject.clone(),
+            format!("{title} [{}]", f.id),
+            g.subjects_short(),
         ]);
     }
     writeln!(out, "{}", t.trim_fmt())
+}
+
+/// One group in full: the first finding, and the other subjects listed.
+pub fn group_detail(out: &mut dyn Write, n: usize, g: &Group<'_>, color: bool) -> io::Result<()> {
+    let f = g.first();
+    if g.findings.len() == 1 {
+        return finding_detail(out, n, f, color);
+    }
+    writeln!(
+        out,
+        "{n}. {} {} [{}] on {} subjects",
+        severity(f.severity, color),
+        f.title,
+        f.id,
+        g.findings.len()
+    )?;
+    for (i, other) in g.findings.iter().enumerate() {
+        writeln!(
+            out,
+            "   {}{}",
+            if i == 0 { "subjects:  " } else { "           " },
+            other.subject
+        )?;
+    }
+    for (i, e) in g.shared_evidence().iter().enumerate() {
+        writeln!(
+            out,
+            "   {}{e}",
+            if i == 0 { "seen:      " } else { "           " }
+        )?;
+    }
+    writeln!(out, "   why:       {}", f.why)?;
+    let mut fix = f.fix.lines();
+    if let Some(first) = fix.next() {
+        writeln!(out, "   fix:       (for {}; the others alike)", f.subject)?;
+        writeln!(out, "              {first}")?;
+        for l in fix {
+            writeln!(out, "              {l}")?;
+        }
+    }
+    writeln!(out, "   reference: {}", f.reference)?;
+    writeln!(out)
 }
 
 /// One finding in full.
@@ -200,6 +326,13 @@ fn host_lines(out: &mut dyn Write, h: &HostFacts) -> io::Result<()> {
 /// One storage layer: name, class, rotational, scheduler, readahead, model.
 pub fn layer_line(l: &BlockLayer) -> String {
     let mut parts = vec![format!("{} ({})", l.name, word(&l.class))];
+    if let isotune_host::LayerKind::Loop {
+        backing_file: Some(file),
+        ..
+    } = &l.kind
+    {
+        parts.push(format!("backing file {}", file.display()));
+    }
     if let Some(r) = l.rotational {
         parts.push(if r { "rotational" } else { "non-rotational" }.to_owned());
     }
@@ -215,16 +348,32 @@ pub fn layer_line(l: &BlockLayer) -> String {
     parts.join(", ")
 }
 
+/// `, 1.2 MiB in the page cache`, or `, in memory (tmpfs)` /
+/// `, in memory (all of it in the page cache)`: never "cold" then.
+pub fn residency(f: &FileFacts) -> String {
+    let tmpfs = f
+        .mount
+        .as_ref()
+        .filter(|m| matches!(m.fstype.as_str(), "tmpfs" | "ramfs"))
+        .map(|m| m.fstype.clone());
+    match (tmpfs, f.resident_bytes) {
+        (Some(fs), _) => format!(", in memory ({fs})"),
+        (None, Some(r)) if f.size_bytes > 0 && r >= f.size_bytes => {
+            ", in memory (all of it in the page cache)".to_owned()
+        }
+        (None, Some(r)) => format!(", {} in the page cache", bytes(r)),
+        (None, None) => String::new(),
+    }
+}
+
 fn file_lines(out: &mut dyn Write, f: &FileFacts) -> io::Result<()> {
-    let resident = f
-        .resident_bytes
-        .map(|r| format!(", {} in the page cache", bytes(r)))
-        .unwrap_or_default();
     writeln!(
         out,
-        "  iso       {}: {}{resident}",
+        "  iso       {}: {}{}{}",
         f.path.display(),
-        bytes(f.size_bytes)
+        if f.block_device { "block device, " } else { "" },
+        bytes(f.size_bytes),
+        residency(f)
     )?;
     if let Some(m) = &f.mount {
         writeln!(
@@ -287,10 +436,7 @@ pub fn markdown(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
     writeln!(
         out,
         "**Verdict: {}** ({} findings)\n",
-        match r.verdict {
-            CheckVerdict::Pass => "PASS",
-            CheckVerdict::Fail => "FAIL",
-        },
+        verdict_word(r.verdict),
         r.findings.len()
     )?;
     markdown_findings(out, &r.findings)?;

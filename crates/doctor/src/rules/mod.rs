@@ -14,6 +14,8 @@ use crate::finding::{Finding, Layer, Severity};
 use crate::fix::FixEdit;
 
 mod accel;
+mod bench;
+mod boot;
 mod cache;
 mod cdrom;
 mod drive;
@@ -103,7 +105,13 @@ impl Rule {
 /// Every rule, grouped by layer.
 pub static RULES: &[Rule] = &[
     image::TRUNCATED,
+    image::INVALID_VOLUME_SIZE,
     image::MD5_MISMATCH,
+    image::DIGEST_MISMATCH,
+    image::UNVERIFIED,
+    boot::ANOMALY,
+    boot::NOT_BOOTABLE,
+    boot::READ_VOLUME,
     cdrom::CDROM_IDE_BUS,
     vm::FORMAT_NOT_RAW,
     vm::NOT_READONLY,
@@ -118,6 +126,8 @@ pub static RULES: &[Rule] = &[
     cache::ISO_EXCEEDS_MEMORY,
     storage::ROTATIONAL,
     storage::LOW_READAHEAD,
+    bench::COLD_READ,
+    bench::BOOT_TRACE,
     net::CURL_READAHEAD,
 ];
 
