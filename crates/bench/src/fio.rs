@@ -33,6 +33,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::runner::CacheMode;
+use crate::warning::FioNote;
 use crate::workload::{total_bytes, WorkloadSpec};
 use crate::{EngineKind, Error, Request, Result};
 
@@ -78,7 +79,7 @@ pub struct FioExport {
     /// `(file name, content)` of each iolog, to write next to the job file.
     pub iologs: Vec<(String, String)>,
     /// Caveats the caller should show (e.g. a path fio cannot replay).
-    pub notes: Vec<String>,
+    pub notes: Vec<FioNote>,
 }
 
 impl FioExport {
@@ -195,10 +196,9 @@ pub fn fio_job(workloads: &[FioWorkload<'_>], options: &FioOptions<'_>) -> FioEx
             WorkloadSpec::Boot { .. } => {
                 let log_name = format!("{name}.iolog");
                 if path.chars().any(char::is_whitespace) {
-                    notes.push(format!(
-                        "fio cannot replay {log_name}: iolog lines are whitespace-separated and \
-                         the target path contains whitespace; link the target to a simpler path"
-                    ));
+                    notes.push(FioNote::WhitespaceInPath {
+                        iolog: log_name.clone(),
+                    });
                 }
                 if depth > 1 {
                     let _ = writeln!(
