@@ -83,12 +83,26 @@ pub struct FioExport {
 }
 
 impl FioExport {
-    /// Writes the job file as `dir/job_file_name` and every iolog into `dir`.
+    /// The paths [`FioExport::write_to`] writes: the job file, then each
+    /// iolog.
+    pub fn paths(&self, dir: &Path, job_file_name: &str) -> Vec<std::path::PathBuf> {
+        std::iter::once(dir.join(job_file_name))
+            .chain(self.iologs.iter().map(|(name, _)| dir.join(name)))
+            .collect()
+    }
+
+    /// Writes the job file as `dir/job_file_name` and every iolog into
+    /// `dir`, each all-or-nothing (a temporary file renamed into place).
     pub fn write_to(&self, dir: &Path, job_file_name: &str) -> Result<()> {
         let write = |name: &str, content: &str| {
             let path = dir.join(name);
-            std::fs::write(&path, content)
-                .map_err(|e| Error::io("writing the fio export", e).with_path(&path))
+            isotune_input::atomic::write_file(&path, content.as_bytes()).map_err(|e| {
+                let source = match e {
+                    isotune_input::atomic::OutputError::Io { source, .. } => source,
+                    other => std::io::Error::other(other.to_string()),
+                };
+                Error::io("cannot write the fio export", source).with_path(&path)
+            })
         };
         write(job_file_name, &self.job_file)?;
         for (name, content) in &self.iologs {

@@ -50,7 +50,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use implant::{implant_dry_run, implant_in_place, implant_to_copy};
 pub use pipeline::{NoProgress, Progress};
 pub use report::{
-    CheckStatus, DigestResult, ExpectedResult, ExpectedSource, ImplantReport, ImplantedResult,
+    CheckStatus, DigestResult, ExpectedResult, FailedCheck, ExpectedSource, ImplantReport, ImplantedResult,
     ImplantedStatus, SumsFileUse, TruncationResult, Verdict, VerifyReport, SCHEMA_VERSION,
 };
 pub use sums::{SumsEntry, SumsFile, SumsStyle};

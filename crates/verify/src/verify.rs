@@ -30,7 +30,7 @@ use crate::report::{
     throughput, CheckStatus, DigestResult, ExpectedResult, ExpectedSource, ImplantedResult,
     ImplantedStatus, SumsFileUse, TruncationResult, VerifyReport, SCHEMA_VERSION,
 };
-use crate::rules::{partial_record, truncation, verdict};
+use crate::rules::{failed_checks, partial_record, truncation, verdict};
 use crate::sums::SumsFile;
 use crate::volume::{read_head, Head, VolumeHead};
 
@@ -84,18 +84,16 @@ impl Default for VerifyOptions {
     }
 }
 
-/// Opens an image for reading, with errors for the cases users hit:
-/// missing, a directory, unreadable.
+/// Opens an image for reading through `isotune_input::open_image` (a FIFO,
+/// socket or character device is refused without blocking), with errors for
+/// the cases users hit: missing, a directory, unreadable.
 pub(crate) fn open_image(path: &Path) -> Result<File> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "open", e))?;
-    if meta.is_dir() {
-        return Err(Error::new(
-            ErrorKind::IsDirectory,
-            Some(path),
-            "is a directory",
-        ));
-    }
-    File::open(path).map_err(|e| Error::io(path, "open", e))
+    isotune_input::open_image(path)
+        .map(|(file, _)| file)
+        .map_err(|e| match e {
+            isotune_input::InputError::Io { source, .. } => Error::io(path, "open", source),
+            other => Error::input(other, "the image"),
+        })
 }
 
 /// Verifies `path` in one read pass. A digest that does not match is a
@@ -110,8 +108,10 @@ pub fn verify(
     let file = open_image(path)?;
     let file_bytes = ReadAt::size(&file).map_err(|e| Error::io(path, "read the size", e))?;
 
-    let needs_iso = options.implanted || options.truncation == TruncationCheck::Require;
-    let head = if needs_iso || options.truncation == TruncationCheck::IfIso {
+    // The implanted check reads the descriptor too, but a file without one
+    // is a failed truncation check (exit 1), not an input error.
+    let needs_iso = options.truncation == TruncationCheck::Require;
+    let head = if needs_iso || options.implanted || options.truncation == TruncationCheck::IfIso {
         Some(
             read_head(&file, file_bytes)
                 .map_err(|e| Error::io(path, "read the volume descriptor", e))?,
@@ -122,13 +122,18 @@ pub fn verify(
     if needs_iso {
         head_or_error(path, head.as_ref())?;
     }
-    let truncation = match (&head, options.truncation) {
-        (_, TruncationCheck::Off) | (None, _) => TruncationResult::NotChecked,
-        (Some(Head::TooShort { file_bytes }), _) => TruncationResult::TooShort {
+    // Without a descriptor (cut short, or not an ISO) the check fails; with
+    // the truncation check off only the implanted check reads the head.
+    let truncation = match &head {
+        None => TruncationResult::NotChecked,
+        Some(Head::Iso(_)) if options.truncation == TruncationCheck::Off => {
+            TruncationResult::NotChecked
+        }
+        Some(Head::TooShort { file_bytes }) => TruncationResult::TooShort {
             file_bytes: *file_bytes,
         },
-        (Some(Head::NotIso), _) => TruncationResult::NotIso,
-        (Some(Head::Iso(h)), _) => truncation(h, file_bytes),
+        Some(Head::NotIso) => TruncationResult::NotIso,
+        Some(Head::Iso(h)) => truncation(h, file_bytes),
     };
     let head = match head {
         Some(Head::Iso(h)) => Some(h),
@@ -255,6 +260,7 @@ pub fn verify(
     });
 
     let verdict = verdict(&digests, implanted.as_ref(), &truncation);
+    let failed_checks = failed_checks(&digests, implanted.as_ref(), &truncation);
     Ok(VerifyReport {
         schema_version: SCHEMA_VERSION,
         path: path.to_path_buf(),
@@ -267,6 +273,7 @@ pub fn verify(
         elapsed_ns,
         throughput_bytes_per_second: throughput(bytes_read, elapsed_ns),
         verdict,
+        failed_checks,
     })
 }
 
@@ -421,7 +428,7 @@ mod tests {
     fn known_digests_of_abc() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "abc", b"abc");
-        let opts = VerifyOptions {
+        let mut opts = VerifyOptions {
             algorithms: Algorithm::ALL.to_vec(),
             expected: vec![Expected::parse("900150983CD24FB0D6963F7D28E17F72").unwrap()],
             ..VerifyOptions::default()
@@ -437,10 +444,20 @@ mod tests {
         assert!(hex[3].starts_with("ddaf35a193617aba"));
         assert_eq!(r.digests[0].status, CheckStatus::Pass);
         assert_eq!(r.digests[1].status, CheckStatus::NotCompared);
-        // Three bytes could be an image cut short: not "not an ISO".
+        // Three bytes could be an image cut short: not "not an ISO"; either
+        // way not an image, so the verification fails whatever matched.
         assert_eq!(r.truncation, TruncationResult::TooShort { file_bytes: 3 });
-        assert_eq!(r.verdict, Verdict::Pass);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(
+            r.failed_checks,
+            vec![crate::FailedCheck::TooShort { file_bytes: 3 }]
+        );
         assert_eq!(r.bytes_read, 3);
+        // With the truncation check off only the digests count.
+        opts.truncation = TruncationCheck::Off;
+        let r = verify(&p, &opts, &NoProgress).unwrap();
+        assert_eq!(r.truncation, TruncationResult::NotChecked);
+        assert_eq!(r.verdict, Verdict::Pass);
     }
 
     #[test]
@@ -468,9 +485,13 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.bytes_read, 0);
 
+        // Without CD001 the implanted check cannot run and the truncation
+        // check fails: exit 1 in the binary, not an input error.
         let p = write(dir.path(), "plain", &vec![0u8; 40 * 2048]);
-        let e = verify(&p, &opts, &NoProgress).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NotIso);
+        let r = verify(&p, &opts, &NoProgress).unwrap();
+        assert_eq!(r.truncation, TruncationResult::NotIso);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.failed_checks, vec![crate::FailedCheck::NotIso]);
     }
 
     #[test]
@@ -486,17 +507,22 @@ mod tests {
             r.truncation,
             TruncationResult::TooShort { file_bytes: 20_000 }
         );
-        assert_eq!(r.verdict, Verdict::Unverified);
-        for opts in [
-            VerifyOptions {
-                implanted: true,
-                ..VerifyOptions::default()
-            },
-            VerifyOptions {
+        assert_eq!(r.verdict, Verdict::Fail);
+        let implanted = VerifyOptions {
+            implanted: true,
+            ..VerifyOptions::default()
+        };
+        let r = verify(&p, &implanted, &NoProgress).unwrap();
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(
+            r.failed_checks,
+            vec![crate::FailedCheck::TooShort { file_bytes: 20_000 }]
+        );
+        {
+            let opts = VerifyOptions {
                 truncation: TruncationCheck::Require,
                 ..VerifyOptions::default()
-            },
-        ] {
+            };
             let e = verify(&p, &opts, &NoProgress).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Truncated);
             assert_eq!(
@@ -508,7 +534,7 @@ mod tests {
         // Past the signature it is surely an image, and surely cut.
         let p = write(dir.path(), "cut2.iso", &fake_iso(40, 40)[..33_000]);
         let opts = VerifyOptions {
-            implanted: true,
+            truncation: TruncationCheck::Require,
             ..VerifyOptions::default()
         };
         let e = verify(&p, &opts, &NoProgress).unwrap_err();
