@@ -241,7 +241,10 @@ fn input_error(path: &Path, err: isotune_input::InputError) -> Error {
         isotune_input::InputError::Io { source, .. } => open_error(path, false, source),
         other => Error::new(
             ErrorKind::NotReadable,
-            format!("{}; give an ISO image file or a block device", strip_path(path, &other)),
+            format!(
+                "{}; give an ISO image file or a block device",
+                strip_path(path, &other)
+            ),
         )
         .with_path(path),
     }

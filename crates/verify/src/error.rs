@@ -114,7 +114,9 @@ impl Error {
                 kind: Kind::Directory,
                 ..
             } => Error::new(ErrorKind::IsDirectory, Some(&path), "is a directory"),
-            InputError::WrongKind { .. } => Error::new(ErrorKind::WrongFileType, Some(&path), message),
+            InputError::WrongKind { .. } => {
+                Error::new(ErrorKind::WrongFileType, Some(&path), message)
+            }
             InputError::TooLarge { .. } => Error::new(ErrorKind::TooLarge, Some(&path), message),
             _ => Error::new(ErrorKind::Io, Some(&path), message),
         }

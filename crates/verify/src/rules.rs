@@ -157,7 +157,12 @@ mod tests {
                 &TruncationResult::NotIso,
                 Verdict::Fail,
             ),
-            (vec![C::Pass], None, &TruncationResult::NotChecked, Verdict::Pass),
+            (
+                vec![C::Pass],
+                None,
+                &TruncationResult::NotChecked,
+                Verdict::Pass,
+            ),
             (vec![C::Pass, C::Fail], None, &complete, Verdict::Fail),
             (vec![C::Pass], None, &cut, Verdict::Fail),
             (vec![], Some(I::Pass), &complete, Verdict::Pass),

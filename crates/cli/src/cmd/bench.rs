@@ -168,7 +168,15 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
     }
 
     if let Some(path) = &args.export_fio {
-        export_fio(path, &target, &built, &depths, args, &config, opened.engine.kind())?;
+        export_fio(
+            path,
+            &target,
+            &built,
+            &depths,
+            args,
+            &config,
+            opened.engine.kind(),
+        )?;
     }
     if let Some(md) = &args.markdown {
         output::write_beside(md, &[&args.iso], |buf| {
@@ -312,9 +320,11 @@ fn read_baseline(path: &Path) -> Result<BenchReport> {
         isotune_input::caps::TEXT_FILE_BYTES,
         "a baseline JSON file",
     )?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not JSON", path.display()))?;
-    let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))?;
+    let version = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(isotune_bench::result::SCHEMA_VERSION)) {
         bail!(
             "{}: written by another isotune version (schema_version {}, this one reads {}); \
