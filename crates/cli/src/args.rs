@@ -256,8 +256,9 @@ pub struct BenchArgs {
     pub seed: u64,
 
     /// Request sizes of the boot workload: bios-ide (2 KiB, SeaBIOS on an
-    /// IDE cdrom), bios-virtio (16 KiB), linux-ide (128 KiB), linux-virtio
-    /// (1 MiB). Several profiles give one boot workload each.
+    /// IDE cdrom), bios-virtio (16 KiB), linux-ide (128 KiB, a Linux guest
+    /// reading through its page cache on either bus), linux-virtio (1 MiB,
+    /// large direct reads). Several profiles give one boot workload each.
     #[arg(long, value_enum, value_delimiter = ',', default_values = ["bios-ide"])]
     pub profile: Vec<ProfileArg>,
 
@@ -343,9 +344,11 @@ pub enum ProfileArg {
     BiosIde,
     /// 16 KiB requests (SeaBIOS on virtio-scsi or AHCI).
     BiosVirtio,
-    /// 128 KiB requests (the Linux sr driver on IDE).
+    /// 128 KiB requests, one at a time (a Linux guest reading through its
+    /// page cache: sr readahead, measured the same on IDE and virtio-scsi).
     LinuxIde,
-    /// Up to 1 MiB requests (Linux on virtio-scsi).
+    /// 1 MiB requests: large direct reads (O_DIRECT in a Linux guest on
+    /// virtio-scsi), not what a boot reads through the page cache.
     LinuxVirtio,
 }
 
