@@ -367,3 +367,43 @@ fn psync_and_uring_agree_on_a_large_random_run() {
     assert_eq!(results.len(), 2);
     assert_eq!(results[0], results[1]);
 }
+
+/// A deadline stops new requests but never loses one in flight: the first
+/// `n` requests complete, each once, with the right bytes; then the same
+/// engine runs a whole list again.
+#[test]
+fn a_deadline_stops_issuing_and_completes_what_is_in_flight() {
+    let (f, content) = pattern_file(1 << 20);
+    let target = Target::open(f.path(), TargetOptions::default()).unwrap();
+    let requests = shuffled(1 << 20, 4096);
+    for mut engine in engines(&target, 8, 4096) {
+        let mut seen = vec![0u32; requests.len()];
+        let n = engine
+            .run_until(
+                &target,
+                &requests,
+                8,
+                Some(std::time::Instant::now()),
+                &mut |c| {
+                    seen[c.index] += 1;
+                    let r = requests[c.index];
+                    let at = r.offset as usize;
+                    assert_eq!(c.data, &content[at..at + c.bytes as usize]);
+                },
+            )
+            .unwrap();
+        // Past the deadline at once: at most one queue's worth went out.
+        assert!(
+            n <= 8,
+            "{:?}: {n} requests after the deadline",
+            engine.kind()
+        );
+        assert!(seen[..n].iter().all(|&k| k == 1), "{:?}", engine.kind());
+        assert!(seen[n..].iter().all(|&k| k == 0), "{:?}", engine.kind());
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let n = engine
+            .run_until(&target, &requests, 8, Some(far), &mut |_| {})
+            .unwrap();
+        assert_eq!(n, requests.len(), "{:?}", engine.kind());
+    }
+}
