@@ -242,7 +242,8 @@ fn boot_trace_and_limits() {
     assert!(r.request_bytes <= 1 << 20 && r.request_bytes > (1 << 20) - (128 << 10));
     assert!(r.runs.iter().all(|run| run.bytes == r.request_bytes));
 
-    // A runtime limit that has always passed stops after the first chunk.
+    // A runtime limit that has always passed stops after what the first
+    // fill of the queue issued (at least one request).
     let seq = WorkloadSpec::seq(4096);
     let many = seq.build(target.size_bytes(), 1, None, &[]).unwrap();
     let timed = RunConfig {

@@ -79,7 +79,8 @@ pub trait Engine {
     /// [`Engine::run`] that stops issuing new requests once `deadline` has
     /// passed (checked at each completion, so the queue stays full until
     /// then, as fio's `time_based` runs do), waits for the ones in flight
-    /// and returns how many requests completed: the first `n` of `requests`.
+    /// and returns how many requests completed: the first `n` of `requests`
+    /// (at least one, so a run always measures something).
     fn run_until(
         &mut self,
         target: &Target,
