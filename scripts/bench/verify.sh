@@ -45,8 +45,10 @@ import json, statistics, sys
 three, one, size, sha, md5, cores = sys.argv[1:]
 size, sha, md5, cores = int(size), float(sha), float(md5), int(cores)
 med = lambda p: [statistics.median(r["times"]) for r in json.load(open(p))["results"]]
+cpu = lambda p: [r["user"] + r["system"] for r in json.load(open(p))["results"]]
 ours3, peers3 = med(three)
 ours1, peers1 = med(one)
+cpu3, cpu1 = cpu(three)[0], cpu(one)[0]
 jobs = [size / md5, size / md5, size / sha]
 limit3 = max(max(jobs), sum(jobs) / cores)   # best schedule of 3 streams on `cores`
 limit1 = size / sha
@@ -57,4 +59,8 @@ print(f"| --md5 --sha256 --implanted | {ours3:.3f} s | {peers3:.3f} s | {peers3 
       f"(limit {peers3 / limit3:.2f}x) | {limit3:.3f} s | {limit3 / ours3:.0%} |")
 print(f"| --sha256 | {ours1:.3f} s ({size / ours1 / 1e9:.2f} GB/s) | {peers1:.3f} s | "
       f"{peers1 / ours1:.2f}x | {limit1:.3f} s | {limit1 / ours1:.0%} |")
+# CPU time (hyperfine's mean user+system) against the CPU time the digests
+# alone need: robust to other load on the machine, unlike wall time.
+print(f"CPU time: --sha256 {cpu1:.3f} s for {limit1:.3f} s of SHA-256 ({limit1 / cpu1:.0%}); "
+      f"combined {cpu3:.3f} s for {sum(jobs):.3f} s of hashing ({sum(jobs) / cpu3:.0%})")
 PY
