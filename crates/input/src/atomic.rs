@@ -292,7 +292,7 @@ mod tests {
         std::fs::write(&alive, b"ours").unwrap();
         assert_eq!(stale_temps(&dest), vec![dead.clone()]);
         let f = AtomicFile::create(&dest, false).unwrap();
-        assert_eq!(f.stale_removed(), &[dead.clone()]);
+        assert_eq!(f.stale_removed(), std::slice::from_ref(&dead));
         assert!(!dead.exists());
         f.commit().unwrap();
         assert!(dest.exists() && !alive.exists());

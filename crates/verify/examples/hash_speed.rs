@@ -15,7 +15,11 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(256);
-    println!("sha extensions detected: {}", std::arch::is_x86_feature_detected!("sha"));
+    #[cfg(target_arch = "x86_64")]
+    println!(
+        "SHA extensions: {}",
+        std::arch::is_x86_feature_detected!("sha")
+    );
     let buf: Vec<u8> = (0..mib << 20).map(|i| (i * 7 + i / 4096) as u8).collect();
     for chunk_kib in [16usize, 256, 4096] {
         let started = Instant::now();
