@@ -126,12 +126,13 @@ pub fn run_workload(
         ));
     }
     let requests = match config.size_limit_bytes {
-        Some(limit) => {
+        // Copy (up to 256 MiB of request list) only when something is cut.
+        Some(limit) if total_bytes(requests) > limit => {
             let mut v = requests.to_vec();
             crate::workload::truncate_to_bytes(&mut v, limit);
             std::borrow::Cow::Owned(v)
         }
-        None => std::borrow::Cow::Borrowed(requests),
+        _ => std::borrow::Cow::Borrowed(requests),
     };
     let planned_bytes = total_bytes(&requests);
     let total_runs = config.warmup + config.runs;

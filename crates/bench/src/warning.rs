@@ -122,6 +122,17 @@ pub enum Notice {
         /// Why (the image's error).
         reason: String,
     },
+    /// With a runtime limit, a random workload's `--size` asked for more
+    /// requests than one workload may plan; the plan was cut to the limit
+    /// and the deadline ends the runs (a time-based run).
+    SizeCappedForRuntime {
+        /// The workload.
+        workload: String,
+        /// Bytes `--size` asked for.
+        requested_bytes: u64,
+        /// Bytes planned ([`crate::workload::MAX_REQUESTS`] requests).
+        planned_bytes: u64,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -133,6 +144,15 @@ impl fmt::Display for Notice {
             Notice::BootWorkloadSkipped { reason } => {
                 write!(f, "boot workload skipped: {reason}")
             }
+            Notice::SizeCappedForRuntime {
+                workload,
+                requested_bytes,
+                planned_bytes,
+            } => write!(
+                f,
+                "{workload}: --size {requested_bytes} bytes is more than one workload may plan; \
+                 planned {planned_bytes} bytes, and --runtime ends each run"
+            ),
         }
     }
 }

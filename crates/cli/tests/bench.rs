@@ -424,6 +424,30 @@ fn regression_counts_sizes_and_seconds_are_bounded_at_parse_time() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("more than the limit of 16777216"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // With --runtime the same --size is a time-based run: the plan is cut to
+    // the limit, with a notice, and the deadline ends the run.
+    let v = bench_json(
+        &[
+            "-w",
+            "rand",
+            "--size",
+            "1000G",
+            "--runtime",
+            "0.2",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--cache",
+            "warm",
+        ],
+        &file,
+    );
+    assert_eq!(v["notices"][0]["code"], "size-capped-for-runtime", "{v}");
+    assert_eq!(v["notices"][0]["requested_bytes"], 1000u64 << 30);
+    assert_eq!(v["notices"][0]["planned_bytes"], (1u64 << 24) * 4096);
+    let run = &v["workloads"][0]["runs"][0];
+    assert_eq!(run["stopped_early"], true, "{run}");
 }
 
 /// Regression: `--export-fio FILE` (and its iologs) could overwrite the

@@ -19,7 +19,9 @@ use isotune_bench::fio::{fio_job, FioOptions, FioWorkload};
 use isotune_bench::result::{BenchReport, TargetInfo};
 use isotune_bench::runner::{run_workload, CacheMode, Progress, RunConfig};
 use isotune_bench::target::{Target, TargetOptions};
-use isotune_bench::workload::{request_alignment, BootProfile, TraceExtent, WorkloadSpec};
+use isotune_bench::workload::{
+    request_alignment, BootProfile, TraceExtent, WorkloadSpec, MAX_REQUESTS,
+};
 use isotune_bench::{Notice, Request, Warning};
 
 use super::Context;
@@ -92,7 +94,9 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
     }
 
     let size_limit = args.size;
-    let built = build(&target, &specs, size_limit, &trace)?;
+    let (limits, capped) = size_limits(&target, &specs, size_limit, args.runtime.is_some());
+    notices.extend(capped);
+    let built = build(&target, &specs, &limits, &trace)?;
     let max_request = built
         .iter()
         .flat_map(|(_, _, r)| r.iter().map(|q| q.len as usize))
@@ -420,7 +424,7 @@ pub fn quick(ctx: &Context, iso: &Path) -> Result<BenchReport> {
             Vec::new()
         }
     };
-    let built = build(&target, &specs, None, &trace)?;
+    let built = build(&target, &specs, &vec![None; specs.len()], &trace)?;
     let mut opened = open_engine(
         &target,
         &EngineConfig {
@@ -446,16 +450,51 @@ pub fn quick(ctx: &Context, iso: &Path) -> Result<BenchReport> {
 type Built = (String, WorkloadSpec, Vec<Request>);
 
 /// Builds each workload's requests for `target`.
-fn build(
+/// The size limit of each workload: `--size`, except that with `--runtime`
+/// a random workload planning more than [`MAX_REQUESTS`] requests is cut to
+/// that many (the deadline ends its runs anyway), with a notice.
+fn size_limits(
     target: &Target,
     specs: &[WorkloadSpec],
     size_limit: Option<u64>,
+    time_based: bool,
+) -> (Vec<Option<u64>>, Vec<Notice>) {
+    let align = request_alignment(target).max(1);
+    let mut notices = Vec::new();
+    let limits = specs
+        .iter()
+        .map(|spec| match (spec, size_limit) {
+            (WorkloadSpec::Rand { block_bytes, .. }, Some(limit)) if time_based => {
+                let len = u64::from(*block_bytes).next_multiple_of(align);
+                let most = MAX_REQUESTS.saturating_mul(len);
+                if limit > most {
+                    notices.push(Notice::SizeCappedForRuntime {
+                        workload: spec.default_name(),
+                        requested_bytes: limit,
+                        planned_bytes: most,
+                    });
+                    Some(most)
+                } else {
+                    Some(limit)
+                }
+            }
+            _ => size_limit,
+        })
+        .collect();
+    (limits, notices)
+}
+
+fn build(
+    target: &Target,
+    specs: &[WorkloadSpec],
+    size_limits: &[Option<u64>],
     trace: &[TraceExtent],
 ) -> Result<Vec<Built>> {
     let align = request_alignment(target);
     specs
         .iter()
-        .map(|spec| {
+        .zip(size_limits)
+        .map(|(spec, &size_limit)| {
             let requests = spec
                 .build(target.size_bytes(), align, size_limit, trace)
                 .with_context(|| {
