@@ -7,7 +7,6 @@
 //! other workloads remain, and is an error when it is the only one.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
@@ -262,7 +261,7 @@ fn specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>> {
 
 /// The boot trace of the image, as the bench crate's plain extents.
 fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (file, _) = isotune_input::open_image(path)?;
     let image = isotune_iso::IsoImage::open(file)
         .with_context(|| format!("{} is not a readable ISO9660 image", path.display()))?;
     let catalog = isotune_iso::bootfiles::boot_catalog(&image).ok().flatten();
