@@ -263,13 +263,22 @@ fn baseline_flags_a_real_slowdown_and_not_noise() {
         .arg(&file)
         .output()
         .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     assert_eq!(
         out.status.code(),
         Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}\nbaseline runs: {}\ncomparison: {}",
+        String::from_utf8_lossy(&out.stderr),
+        serde_json::from_slice::<Value>(&fast.stdout).unwrap()["workloads"][0]["runs"]
+            .as_array()
+            .map(|r| r.iter().map(|r| r["iops"].clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        v["comparison"]
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["comparison"][0]["verdict"], "slower");
     // "No significant change between two runs of the same configuration" is
     // tested on recorded runs (isotune-bench compare.rs, isotune-stats
