@@ -168,7 +168,7 @@ impl WorkloadSpec {
 }
 
 /// Whose reads the boot workload imitates: the request size seen by the
-/// storage when a VM boots from an ISO (measured with QEMU, see DESIGN.md).
+/// storage when a VM boots from an ISO (measured with QEMU; docs/BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BootProfile {
