@@ -2,12 +2,15 @@
 """isotune bench against fio: same file, same job, same invocation.
 
 For each standard job (seq 1 MiB QD1 psync, rand 4 KiB QD1 psync, rand 4 KiB
-QD32 io_uring; each buffered with a warm cache and with O_DIRECT) it runs
+QD32 io_uring; each buffered with a warm cache and with O_DIRECT; and a
+time-based rand 4 KiB QD32 io_uring O_DIRECT job, `--runtime` against fio's
+`--time_based`) it runs
 `isotune bench` and fio alternately, RUNS times each, and prints the medians:
 IOPS, isotune/fio IOPS ratio (target 0.9-1.1) and CPU time per request
 (target: isotune's no higher than fio's).
 
 Usage: scripts/bench/fio-accuracy.py [--size-mib 1024] [--runs 5] [--dir /var/tmp]
+       JOBS=time-based scripts/bench/fio-accuracy.py ...   (only jobs whose name has a word)
 """
 import argparse
 import json
@@ -41,6 +44,8 @@ def isotune(bin_, path, job, direct):
         cmd += ["--workload", "seq", "--seq-block", job["bs"]]
     else:
         cmd += ["--workload", "rand", "--rand-block", job["bs"], "--size", job["io_size"]]
+    if "runtime" in job:
+        cmd += ["--runtime", str(job["runtime"])]
     w = json.loads(sh(cmd))["workloads"][0]
     run = w["runs"][0]
     return run["iops"], run["cpu_ns_per_request"]
@@ -55,8 +60,11 @@ def fio(path, job, direct):
            "--iomem=mmap"]
     if job["rw"] == "randread":
         # isotune aligns random reads to 2 KiB ISO sectors, as a guest does.
-        cmd += [f"--io_size={job['io_size']}", "--norandommap", "--randrepeat=1",
-                "--blockalign=2k"]
+        cmd += ["--norandommap", "--randrepeat=1", "--blockalign=2k"]
+        if "runtime" in job:
+            cmd += ["--time_based", f"--runtime={job['runtime']}"]
+        else:
+            cmd += [f"--io_size={job['io_size']}"]
     if job["engine"] == "io_uring":
         cmd += ["--fixedbufs=1", "--registerfiles=1"]
     out = json.loads(sh(cmd))
@@ -93,12 +101,19 @@ def main():
              "io_size": "64M"},
             {"name": "rand 4k QD32 io_uring", "rw": "randread", "bs": "4k", "engine": "io_uring",
              "qd": 32, "io_size": "64M"},
+            # Time-based: isotune reads up to --size (a list of requests it
+            # cannot finish in time) and stops at --runtime, as fio does.
+            {"name": "rand 4k QD32 io_uring, 5 s time-based", "rw": "randread", "bs": "4k",
+             "engine": "io_uring", "qd": 32, "io_size": "1000G", "runtime": 5, "direct_only": True},
         ]
+        only = os.environ.get("JOBS")
+        if only:
+            jobs = [j for j in jobs if any(k in j["name"] for k in only.split(","))]
         print(f"file: {a.size_mib} MiB on {a.dir}; {a.runs} alternating runs each; medians")
         print("| job | cache | isotune IOPS | fio IOPS | ratio | isotune CPU/req | fio CPU/req |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for job in jobs:
-            for direct in (False, True):
+            for direct in ((True,) if job.get("direct_only") else (False, True)):
                 ours, theirs = [], []
                 for _ in range(a.runs):
                     if not direct:

@@ -32,3 +32,35 @@ hyperfine --warmup 1 --runs "${RUNS:-5}" --style basic \
   -n 'isotune verify --sha256' "$bin verify --quiet --sha256 $img" \
   -n 'sha256sum' "sha256sum $img"
 python3 scripts/bench/summarize.py "$work/verify3.json" "$work/verify1.json"
+
+# The CPU's limit, from openssl's EVP speeds (16 KiB blocks) on this machine:
+# --sha256 alone is one SHA-256 stream; the combined run is two MD5 streams
+# (the plain MD5 and checkisomd5's) and one SHA-256, over the cores there are.
+speed() { openssl speed -mr -evp "$1" -bytes 16384 -seconds "${SPEED_SECONDS:-3}" 2>/dev/null |
+          awk -F: '/^\+F:/ {print $4}'; }
+sha256_bps="$(speed sha256)"
+md5_bps="$(speed md5)"
+python3 - "$work/verify3.json" "$work/verify1.json" "$(stat -c %s "$img")" "$sha256_bps" "$md5_bps" "$(nproc)" <<'PY'
+import json, statistics, sys
+three, one, size, sha, md5, cores = sys.argv[1:]
+size, sha, md5, cores = int(size), float(sha), float(md5), int(cores)
+med = lambda p: [statistics.median(r["times"]) for r in json.load(open(p))["results"]]
+cpu = lambda p: [r["user"] + r["system"] for r in json.load(open(p))["results"]]
+ours3, peers3 = med(three)
+ours1, peers1 = med(one)
+cpu3, cpu1 = cpu(three)[0], cpu(one)[0]
+jobs = [size / md5, size / md5, size / sha]
+limit3 = max(max(jobs), sum(jobs) / cores)   # best schedule of 3 streams on `cores`
+limit1 = size / sha
+print(f"openssl speed -evp: sha256 {sha / 1e9:.2f} GB/s, md5 {md5 / 1e9:.2f} GB/s per core; {cores} cores")
+print("| run | isotune | peers | ratio to peers | CPU limit | share of the limit |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| --md5 --sha256 --implanted | {ours3:.3f} s | {peers3:.3f} s | {peers3 / ours3:.2f}x "
+      f"(limit {peers3 / limit3:.2f}x) | {limit3:.3f} s | {limit3 / ours3:.0%} |")
+print(f"| --sha256 | {ours1:.3f} s ({size / ours1 / 1e9:.2f} GB/s) | {peers1:.3f} s | "
+      f"{peers1 / ours1:.2f}x | {limit1:.3f} s | {limit1 / ours1:.0%} |")
+# CPU time (hyperfine's mean user+system) against the CPU time the digests
+# alone need: robust to other load on the machine, unlike wall time.
+print(f"CPU time: --sha256 {cpu1:.3f} s for {limit1:.3f} s of SHA-256 ({limit1 / cpu1:.0%}); "
+      f"combined {cpu3:.3f} s for {sum(jobs):.3f} s of hashing ({sum(jobs) / cpu3:.0%})")
+PY

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::result::{BenchReport, WorkloadResult};
 use crate::runner::CacheMode;
+use crate::warning::ComparisonNote;
 use crate::EngineKind;
 
 pub use isotune_stats::{Sense, Verdict};
@@ -49,7 +50,7 @@ pub struct WorkloadComparison {
     pub change_pct: Option<f64>,
     /// Why the comparison may not be like for like, or cannot judge.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub notes: Vec<ComparisonNote>,
     /// The full Welch test on the per-run IOPS (t, degrees of freedom,
     /// p-value, intervals), for matched workloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,11 +103,10 @@ fn compare_workloads(base: &WorkloadResult, cur: &WorkloadResult) -> WorkloadCom
     let welch = isotune_stats::compare(&a, &b, Sense::HigherIsBetter);
     let judged = welch.filter(|w| !w.insufficient_samples);
     if judged.is_none() {
-        notes.push(format!(
-            "too few runs for a significance test ({} in the baseline, {} now; 2 each needed)",
-            a.len(),
-            b.len()
-        ));
+        notes.push(ComparisonNote::TooFewRuns {
+            baseline_runs: a.len(),
+            current_runs: b.len(),
+        });
     }
     let base_mean = welch.map_or(base.summary.iops_mean, |w| w.mean_a);
     let cur_mean = welch.map_or(cur.summary.iops_mean, |w| w.mean_b);
@@ -147,7 +147,7 @@ fn unmatched(w: &WorkloadResult, status: MatchStatus) -> WorkloadComparison {
     }
 }
 
-fn setup_differences(base: &WorkloadResult, cur: &WorkloadResult) -> Vec<String> {
+fn setup_differences(base: &WorkloadResult, cur: &WorkloadResult) -> Vec<ComparisonNote> {
     let engine = |e: EngineKind| match e {
         EngineKind::Psync => "psync",
         EngineKind::IoUring => "io_uring",
@@ -184,7 +184,11 @@ fn setup_differences(base: &WorkloadResult, cur: &WorkloadResult) -> Vec<String>
     pairs
         .into_iter()
         .filter(|(_, then, now)| then != now)
-        .map(|(what, then, now)| format!("{what}: {then} then, {now} now"))
+        .map(|(what, then, now)| ComparisonNote::SetupDiffers {
+            setting: what.to_owned(),
+            baseline: then,
+            current: now,
+        })
         .collect()
 }
 
@@ -227,7 +231,7 @@ mod tests {
             direct: false,
             alignment: Alignment::NONE,
         };
-        BenchReport::new(target, None, workloads)
+        BenchReport::new(target, Vec::new(), workloads)
     }
 
     const STEADY: [u64; 5] = [1000, 1012, 995, 1004, 990];
@@ -297,7 +301,11 @@ mod tests {
             ]
         );
         assert!(
-            c[0].notes.iter().any(|n| n.contains("engine")),
+            c[0].notes.iter().any(|n| matches!(
+                n,
+                ComparisonNote::SetupDiffers { setting, baseline, current }
+                    if setting == "engine" && baseline == "psync" && current == "io_uring"
+            )),
             "{:?}",
             c[0].notes
         );
@@ -311,7 +319,10 @@ mod tests {
         let b = report(vec![workload("seq-1m", &[3000])]);
         let c = compare_reports(&a, &b);
         assert_eq!(c[0].verdict, None);
-        assert!(c[0].notes.iter().any(|n| n.contains("too few runs")));
+        assert!(c[0].notes.contains(&ComparisonNote::TooFewRuns {
+            baseline_runs: 1,
+            current_runs: 1
+        }));
         assert!(!has_regression_beyond(&c, 10.0));
     }
 
@@ -320,7 +331,7 @@ mod tests {
         let mut r = report(vec![workload("seq-1m", &STEADY)]);
         r.comparison = Some(compare_reports(&r, &r));
         let json = serde_json::to_string_pretty(&r).unwrap();
-        assert!(json.contains("\"schema_version\": 1"));
+        assert!(json.contains("\"schema_version\": 2"));
         let back: BenchReport = serde_json::from_str(&json).unwrap();
         // serde_json may move a float by one ulp (no `float_roundtrip`), so
         // compare what must survive exactly.

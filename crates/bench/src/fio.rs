@@ -33,6 +33,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::runner::CacheMode;
+use crate::warning::FioNote;
 use crate::workload::{total_bytes, WorkloadSpec};
 use crate::{EngineKind, Error, Request, Result};
 
@@ -78,16 +79,30 @@ pub struct FioExport {
     /// `(file name, content)` of each iolog, to write next to the job file.
     pub iologs: Vec<(String, String)>,
     /// Caveats the caller should show (e.g. a path fio cannot replay).
-    pub notes: Vec<String>,
+    pub notes: Vec<FioNote>,
 }
 
 impl FioExport {
-    /// Writes the job file as `dir/job_file_name` and every iolog into `dir`.
+    /// The paths [`FioExport::write_to`] writes: the job file, then each
+    /// iolog.
+    pub fn paths(&self, dir: &Path, job_file_name: &str) -> Vec<std::path::PathBuf> {
+        std::iter::once(dir.join(job_file_name))
+            .chain(self.iologs.iter().map(|(name, _)| dir.join(name)))
+            .collect()
+    }
+
+    /// Writes the job file as `dir/job_file_name` and every iolog into
+    /// `dir`, each all-or-nothing (a temporary file renamed into place).
     pub fn write_to(&self, dir: &Path, job_file_name: &str) -> Result<()> {
         let write = |name: &str, content: &str| {
             let path = dir.join(name);
-            std::fs::write(&path, content)
-                .map_err(|e| Error::io("writing the fio export", e).with_path(&path))
+            isotune_input::atomic::write_file(&path, content.as_bytes()).map_err(|e| {
+                let source = match e {
+                    isotune_input::atomic::OutputError::Io { source, .. } => source,
+                    other => std::io::Error::other(other.to_string()),
+                };
+                Error::io("cannot write the fio export", source).with_path(&path)
+            })
         };
         write(job_file_name, &self.job_file)?;
         for (name, content) in &self.iologs {
@@ -195,10 +210,9 @@ pub fn fio_job(workloads: &[FioWorkload<'_>], options: &FioOptions<'_>) -> FioEx
             WorkloadSpec::Boot { .. } => {
                 let log_name = format!("{name}.iolog");
                 if path.chars().any(char::is_whitespace) {
-                    notes.push(format!(
-                        "fio cannot replay {log_name}: iolog lines are whitespace-separated and \
-                         the target path contains whitespace; link the target to a simpler path"
-                    ));
+                    notes.push(FioNote::WhitespaceInPath {
+                        iolog: log_name.clone(),
+                    });
                 }
                 if depth > 1 {
                     let _ = writeln!(

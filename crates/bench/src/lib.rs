@@ -25,8 +25,10 @@ pub mod fio;
 pub mod result;
 pub mod runner;
 pub mod target;
+pub mod warning;
 pub mod workload;
 
 pub use engine::{Completion, Engine, EngineKind, Request};
 pub use error::{Error, ErrorKind, Result};
 pub use target::{Alignment, Target, TargetKind, TargetOptions};
+pub use warning::{ComparisonNote, FioNote, Notice, Warning};

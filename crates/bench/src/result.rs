@@ -16,12 +16,14 @@ use serde::{Deserialize, Serialize};
 use crate::compare::WorkloadComparison;
 use crate::runner::CacheMode;
 use crate::target::{Alignment, Target, TargetKind};
+use crate::warning::{Notice, Warning};
 use crate::workload::WorkloadSpec;
 use crate::EngineKind;
 
 /// Version of the JSON layout of [`BenchReport`]; bumped when a field changes
-/// meaning or disappears (adding a field does not bump it).
-pub const SCHEMA_VERSION: u32 = 1;
+/// meaning or disappears (adding a field does not bump it). 2: warnings,
+/// notices and comparison notes are objects with a `code`, not sentences.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A cold run whose page-cache drop left more than this fraction of the bytes
 /// the run reads still resident is flagged: above it the run is measurably
@@ -215,8 +217,8 @@ pub struct WorkloadSummary {
     pub latency_ns: Latency,
     /// 1-based numbers of the runs whose IOPS are outliers (modified Z-score).
     pub outlier_runs: Vec<usize>,
-    /// Reasons not to trust the numbers, in plain words.
-    pub warnings: Vec<String>,
+    /// Reasons not to trust the numbers (a stable `code` in JSON).
+    pub warnings: Vec<Warning>,
 }
 
 impl WorkloadSummary {
@@ -231,46 +233,25 @@ impl WorkloadSummary {
         let mut warnings = Vec::new();
 
         if isotune_stats::first_run_outlier(&iops) {
-            let others = isotune_stats::median(&iops[1..]).unwrap_or(0.0);
-            let pace = if iops[0] < others { "slower" } else { "faster" };
-            warnings.push(format!(
-                "run 1 was far {pace} than the others ({:.0} IOPS against a median of {:.0}): \
-                 it met a different cache or device state than the later runs; \
-                 add warm-up runs or check the cache mode",
-                iops[0], others
-            ));
+            warnings.push(Warning::FirstRunOutlier {
+                run1_iops: iops[0],
+                others_median_iops: isotune_stats::median(&iops[1..]).unwrap_or(0.0),
+            });
         }
-        if let Some(cv) = s
-            .as_ref()
-            .filter(|s| isotune_stats::spread_too_high(s))
-            .map(|s| s.cv)
-        {
-            let cv = cv.map_or_else(
-                || "unbounded".to_owned(),
-                |cv| format!("{:.0}%", cv * 100.0),
-            );
-            warnings.push(format!(
-                "the runs vary too much to trust (coefficient of variation {cv}): \
-                 something else is using the storage or the CPU; run more times or on an idle host"
-            ));
+        if let Some(s) = s.as_ref().filter(|s| isotune_stats::spread_too_high(s)) {
+            warnings.push(Warning::SpreadTooHigh { cv: s.cv });
         }
         for r in runs {
             if let Some(c) = r.cache.filter(|c| !c.dropped) {
-                warnings.push(format!(
-                    "the page-cache drop did not take before run {}: {} of the {} bytes it reads \
-                     were still cached, so this cold run was partly warm",
-                    r.run,
-                    c.resident_after_bytes.min(r.bytes),
-                    r.bytes
-                ));
+                warnings.push(Warning::CacheDropFailed {
+                    run: r.run,
+                    resident_bytes: c.resident_after_bytes.min(r.bytes),
+                    run_bytes: r.bytes,
+                });
             }
         }
         if runs.iter().any(|r| r.stopped_early) {
-            warnings.push(
-                "the runtime limit stopped some runs before the end of the workload: \
-                 their IOPS cover only the part they read"
-                    .to_owned(),
-            );
+            warnings.push(Warning::StoppedEarly);
         }
 
         WorkloadSummary {
@@ -327,8 +308,10 @@ pub struct BenchReport {
     pub schema_version: u32,
     /// What was measured.
     pub target: TargetInfo,
-    /// Why the engine asked for was not used (e.g. io_uring unavailable).
-    pub engine_notice: Option<String>,
+    /// Notes about the whole run: the engine asked for was not used, a
+    /// workload was left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
     /// One entry per workload, in the order they ran.
     pub workloads: Vec<WorkloadResult>,
     /// The comparison with `--baseline`, when one was given.
@@ -340,13 +323,13 @@ impl BenchReport {
     /// A report with the current schema version and no comparison.
     pub fn new(
         target: TargetInfo,
-        engine_notice: Option<String>,
+        notices: Vec<Notice>,
         workloads: Vec<WorkloadResult>,
     ) -> BenchReport {
         BenchReport {
             schema_version: SCHEMA_VERSION,
             target,
-            engine_notice,
+            notices,
             workloads,
             comparison: None,
         }
@@ -434,9 +417,11 @@ pub(crate) mod tests {
             .collect();
         let s = WorkloadSummary::from_runs(&runs, Latency::default());
         assert!(
-            s.warnings
-                .iter()
-                .any(|w| w.starts_with("run 1 was far slower")),
+            s.warnings.iter().any(|w| matches!(
+                w,
+                Warning::FirstRunOutlier { run1_iops, others_median_iops }
+                    if run1_iops < others_median_iops
+            )),
             "{:?}",
             s.warnings
         );
@@ -457,12 +442,18 @@ pub(crate) mod tests {
         });
         let s = WorkloadSummary::from_runs(&runs, Latency::default());
         assert!(
-            s.warnings.iter().any(|w| w.contains("vary too much")),
+            s.warnings
+                .iter()
+                .any(|w| matches!(w, Warning::SpreadTooHigh { cv: Some(cv) } if *cv > 0.3)),
             "{:?}",
             s.warnings
         );
         assert!(
-            s.warnings.iter().any(|w| w.contains("before run 3")),
+            s.warnings.iter().any(|w| matches!(
+                w,
+                Warning::CacheDropFailed { run: 3, resident_bytes, run_bytes }
+                    if resident_bytes == run_bytes
+            )),
             "{:?}",
             s.warnings
         );

@@ -96,13 +96,6 @@ impl Progress for NoProgress {
 const PROGRESS_STEP_BYTES: u64 = 8 << 20;
 const PROGRESS_STEP_REQUESTS: u64 = 4096;
 
-/// With a runtime limit the engine gets at most this many requests (or bytes)
-/// per call: small enough that the limit is honoured within tens of
-/// milliseconds even at queue depth 1, large enough that refilling the queue
-/// between chunks is noise.
-const CHUNK_REQUESTS: usize = 256;
-const CHUNK_BYTES: u64 = 32 << 20;
-
 /// Runs `requests` of workload `name` on `engine` as `config` says and
 /// returns every run with the summary.
 pub fn run_workload(
@@ -133,12 +126,13 @@ pub fn run_workload(
         ));
     }
     let requests = match config.size_limit_bytes {
-        Some(limit) => {
+        // Copy (up to 256 MiB of request list) only when something is cut.
+        Some(limit) if total_bytes(requests) > limit => {
             let mut v = requests.to_vec();
             crate::workload::truncate_to_bytes(&mut v, limit);
             std::borrow::Cow::Owned(v)
         }
-        None => std::borrow::Cow::Borrowed(requests),
+        _ => std::borrow::Cow::Borrowed(requests),
     };
     let planned_bytes = total_bytes(&requests);
     let total_runs = config.warmup + config.runs;
@@ -240,16 +234,11 @@ fn measure_run(
 
     let cpu_before = cpu_times();
     let start = Instant::now();
-    let mut result = Ok(());
-    let mut rest = requests;
-    while !rest.is_empty() {
-        let take = match runtime_limit {
-            None => rest.len(),
-            Some(_) => chunk_len(rest),
-        };
-        let (chunk, tail) = rest.split_at(take);
-        rest = tail;
-        result = engine.run(target, chunk, queue_depth, &mut |c| {
+    // One engine call for the whole list: with a runtime limit the engine
+    // stops queuing at the deadline but keeps its queue full until then.
+    let deadline = runtime_limit.map(|limit| start + limit);
+    let result = engine
+        .run_until(target, requests, queue_depth, deadline, &mut |c| {
             // `record` grows an auto-resizing histogram; `saturating_record`
             // would clamp to its current (initially tiny) range.
             if hist.record(c.latency_ns).is_err() {
@@ -264,17 +253,10 @@ fn measure_run(
                 pending_bytes = 0;
                 pending_requests = 0;
             }
+        })
+        .map(|completed| {
+            stopped_early = completed < requests.len();
         });
-        if result.is_err() {
-            break;
-        }
-        if let Some(limit) = runtime_limit {
-            if !rest.is_empty() && start.elapsed() >= limit {
-                stopped_early = true;
-                break;
-            }
-        }
-    }
     let elapsed = start.elapsed();
     let cpu_after = cpu_times();
     if pending_bytes > 0 {
@@ -290,20 +272,6 @@ fn measure_run(
         stopped_early,
     });
     (measurement, hist)
-}
-
-/// How many of `rest` go into the next engine call under a runtime limit.
-fn chunk_len(rest: &[Request]) -> usize {
-    let mut bytes = 0u64;
-    let mut n = 0;
-    for r in rest.iter().take(CHUNK_REQUESTS) {
-        if n > 0 && bytes + u64::from(r.len) > CHUNK_BYTES {
-            break;
-        }
-        bytes += u64::from(r.len);
-        n += 1;
-    }
-    n
 }
 
 /// User and system CPU time of the whole process so far, in nanoseconds.
@@ -334,35 +302,6 @@ fn cpu_times() -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_respect_both_caps() {
-        let small = vec![
-            Request {
-                offset: 0,
-                len: 4096
-            };
-            1000
-        ];
-        assert_eq!(chunk_len(&small), CHUNK_REQUESTS);
-        let big = vec![
-            Request {
-                offset: 0,
-                len: 1 << 20
-            };
-            100
-        ];
-        assert_eq!(chunk_len(&big), 32);
-        let huge = vec![
-            Request {
-                offset: 0,
-                len: 64 << 20
-            };
-            3
-        ];
-        assert_eq!(chunk_len(&huge), 1, "one oversized request still goes");
-        assert_eq!(chunk_len(&small[..3]), 3);
-    }
 
     #[test]
     fn cpu_time_moves_forward() {

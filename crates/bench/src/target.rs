@@ -18,9 +18,9 @@
 //! filesystems accept `open(O_DIRECT)` and only fail the first read with
 //! `EINVAL`. The target is never written to.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, StatxFlags};
@@ -96,19 +96,18 @@ impl Target {
     /// [`ErrorKind::TooSmall`] (empty), [`ErrorKind::DirectUnsupported`]
     /// (the filesystem or device refuses O_DIRECT), [`ErrorKind::Io`].
     pub fn open(path: &Path, options: TargetOptions) -> Result<Target> {
-        // Look before opening: opening a FIFO read-only would block until a
-        // writer appears, and O_NONBLOCK is not an option because io_uring
-        // honours it on regular files too (it would return EAGAIN instead of
-        // waiting for the disk).
-        let meta = std::fs::metadata(path).map_err(|e| open_error(path, false, e))?;
-        check_file_type(path, FileType::from_raw_mode(mode_of(&meta)))?;
-
-        let mut open = OpenOptions::new();
-        let direct_flag = if options.direct { libc::O_DIRECT } else { 0 };
-        open.read(true).custom_flags(libc::O_CLOEXEC | direct_flag);
-        let file = open
-            .open(path)
-            .map_err(|e| open_error(path, options.direct, e))?;
+        // isotune-input opens with O_NONBLOCK (a FIFO is refused without
+        // blocking), checks the kind with fstat on the open file and turns
+        // O_NONBLOCK off again (io_uring honours it on regular files too).
+        let (file, _) = isotune_input::open_image(path).map_err(|e| input_error(path, e))?;
+        if options.direct {
+            // Linux takes O_DIRECT through F_SETFL; a filesystem that cannot
+            // do it says EINVAL there, as it would on open.
+            let flags = rustix::fs::fcntl_getfl(&file)
+                .map_err(|e| Error::io("cannot read the file flags", e.into()).with_path(path))?;
+            rustix::fs::fcntl_setfl(&file, flags | rustix::fs::OFlags::DIRECT)
+                .map_err(|e| open_error(path, true, e.into()))?;
+        }
 
         let mut mask = StatxFlags::BASIC_STATS;
         if options.direct {
@@ -207,11 +206,6 @@ pub(crate) fn identity_of(file: &File) -> io::Result<Identity> {
     })
 }
 
-fn mode_of(meta: &std::fs::Metadata) -> rustix::fs::RawMode {
-    use std::os::unix::fs::MetadataExt;
-    meta.mode() as rustix::fs::RawMode
-}
-
 fn check_file_type(path: &Path, file_type: FileType) -> Result<TargetKind> {
     let what = match file_type {
         FileType::RegularFile => return Ok(TargetKind::File),
@@ -227,6 +221,41 @@ fn check_file_type(path: &Path, file_type: FileType) -> Result<TargetKind> {
         format!("{what}; give an ISO image file or a block device"),
     )
     .with_path(path))
+}
+
+/// Maps an error of `isotune_input::open_image` to this crate's kinds.
+fn input_error(path: &Path, err: isotune_input::InputError) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    match err {
+        // open(2) of a socket fails with ENXIO before fstat can name it.
+        isotune_input::InputError::Io { source, .. }
+            if source.raw_os_error() == Some(libc::ENXIO)
+                && std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket()) =>
+        {
+            Error::new(
+                ErrorKind::NotReadable,
+                "is a socket; give an ISO image file or a block device",
+            )
+            .with_path(path)
+        }
+        isotune_input::InputError::Io { source, .. } => open_error(path, false, source),
+        other => Error::new(
+            ErrorKind::NotReadable,
+            format!(
+                "{}; give an ISO image file or a block device",
+                strip_path(path, &other)
+            ),
+        )
+        .with_path(path),
+    }
+}
+
+/// The message of `err` without the leading "PATH: " it starts with.
+fn strip_path(path: &Path, err: &isotune_input::InputError) -> String {
+    let text = err.to_string();
+    text.strip_prefix(&format!("{}: ", path.display()))
+        .map(str::to_owned)
+        .unwrap_or(text)
 }
 
 /// Maps an error from `stat` or `open` to the kind the CLI explains.
@@ -402,6 +431,14 @@ mod tests {
         // Must return at once rather than block waiting for a writer.
         let err = Target::open(&fifo, TargetOptions::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotReadable);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: is a FIFO (named pipe), expected an image file or a block device; \
+                 give an ISO image file or a block device",
+                fifo.display()
+            )
+        );
     }
 
     #[test]
@@ -429,8 +466,7 @@ mod tests {
     fn sysfs_file_refuses_direct() {
         let p = Path::new("/sys/kernel/mm/transparent_hugepage/enabled");
         if !p.exists() {
-            eprintln!("note: {} missing; skipping", p.display());
-            return;
+            return isotune_testutil::skip(&format!("{} is missing (no sysfs)", p.display()));
         }
         let err = Target::open(p, TargetOptions { direct: true }).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::DirectUnsupported, "{err}");

@@ -47,6 +47,16 @@ pub const DEFAULT_RAND_SEED: u64 = 0x1507_0e5e_ed00_0001;
 /// disk and short enough for a cold-cache run on a slow one.
 pub const DEFAULT_RAND_BYTES: u64 = 64 << 20;
 
+/// Most requests one workload may plan: 16 Mi requests (256 MiB of request
+/// list). `--size 1000G` with 4 KiB random reads would otherwise plan a
+/// quarter of a billion requests and allocate 4 GB before reading a byte;
+/// for a long time-based run, the runtime limit stops a run anyway.
+pub const MAX_REQUESTS: u64 = 1 << 24;
+
+/// Largest request of any workload: 16 MiB (a request is one buffer per
+/// queue slot; QEMU and Linux never issue larger reads to a cdrom).
+pub const MAX_REQUEST_BYTES: u32 = 16 << 20;
+
 /// What a workload reads, as stored in results and used for the fio export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -158,7 +168,7 @@ impl WorkloadSpec {
 }
 
 /// Whose reads the boot workload imitates: the request size seen by the
-/// storage when a VM boots from an ISO (measured with QEMU, see DESIGN.md).
+/// storage when a VM boots from an ISO (measured with QEMU; docs/BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BootProfile {
@@ -166,9 +176,14 @@ pub enum BootProfile {
     BiosIde,
     /// SeaBIOS on AHCI / virtio-scsi: about 16 KiB per request, QD1.
     BiosVirtio,
-    /// The Linux guest kernel on an IDE cdrom: about 128 KiB per request.
+    /// The Linux guest reading files through its page cache: 128 KiB per
+    /// request (the sr driver's readahead). Measured the same on IDE and
+    /// virtio-scsi, so this is the Linux phase of a boot on either bus.
     LinuxIde,
-    /// The Linux guest kernel on virtio-scsi: up to 1 MiB per request.
+    /// Large direct reads: 1 MiB requests, as a Linux guest on virtio-scsi
+    /// issues for O_DIRECT reads (~930 KiB measured). Not what a boot reads
+    /// through the page cache (that is [`LinuxIde`](Self::LinuxIde) on both
+    /// buses): an upper bound for large sequential guest reads.
     LinuxVirtio,
     /// A request size given by the user (`--request-size`).
     Custom,
@@ -296,6 +311,7 @@ pub fn seq(
         ));
     }
     let block = u64::from(block_bytes);
+    check_count(end.div_ceil(block), end, block_bytes)?;
     let mut requests = Vec::with_capacity(usize::try_from(end.div_ceil(block)).unwrap_or(0));
     let mut offset = 0;
     while offset < end {
@@ -327,6 +343,7 @@ pub fn rand(
         RandAmount::Requests(n) => n,
         RandAmount::Bytes(b) => (b / len).max(1),
     };
+    check_count(count, count.saturating_mul(len), block_bytes)?;
     let slots = (size_bytes - len) / unit + 1;
     let mut rng = SplitMix64::new(seed);
     let mut requests = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
@@ -444,6 +461,27 @@ fn check_block(bytes: u32, what: &str) -> Result<()> {
         return Err(Error::new(
             ErrorKind::InvalidInput,
             format!("{what} {bytes} is not a multiple of the 2048-byte ISO sector"),
+        ));
+    }
+    if bytes > MAX_REQUEST_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{what} {bytes} is larger than the limit of {MAX_REQUEST_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a plan of more than [`MAX_REQUESTS`] requests.
+fn check_count(count: u64, bytes: u64, block_bytes: u32) -> Result<()> {
+    if count > MAX_REQUESTS {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "reading {bytes} bytes in {block_bytes}-byte requests takes {count} requests, \
+                 more than the limit of {MAX_REQUESTS} per workload; use a smaller --size \
+                 (with --runtime for a time-based run) or larger requests"
+            ),
         ));
     }
     Ok(())

@@ -117,8 +117,7 @@ fn export_and_run(engine: EngineKind, direct: bool, queue_depth: u32) {
         match Target::open(&path, TargetOptions { direct: true }) {
             Ok(t) => u64::try_from(t.alignment().offset).unwrap(),
             Err(e) => {
-                eprintln!("skipping the O_DIRECT export: {e}");
-                return;
+                return isotune_testutil::skip(&format!("O_DIRECT is refused here: {e}"));
             }
         }
     } else {
@@ -185,8 +184,7 @@ fn psync_buffered_export_reads_the_same_bytes() {
 #[test]
 fn io_uring_direct_export_reads_the_same_requests() {
     if let Err(why) = isotune_bench::engine::uring_available() {
-        eprintln!("skipping: io_uring unavailable ({why})");
-        return;
+        return isotune_testutil::skip(&format!("io_uring unavailable ({why})"));
     }
     export_and_run(EngineKind::IoUring, true, 4);
 }

@@ -231,10 +231,13 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
     pub engine: EngineArg,
 
-    /// Requests in flight (io_uring; psync always has one).
-    #[arg(long, visible_alias = "iodepth", value_name = "N", default_value_t = 1,
+    /// Requests in flight (io_uring; psync always has one). Default 1; a
+    /// boot profile that reads one request at a time (bios-ide, bios-virtio,
+    /// linux-ide) runs at depth 1 unless this is given, and then runs at N
+    /// with a warning in its results.
+    #[arg(long, visible_alias = "iodepth", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub queue_depth: u32,
+    pub queue_depth: Option<u32>,
 
     /// Bypass the page cache (O_DIRECT, aligned as the filesystem requires).
     #[arg(long)]
@@ -246,11 +249,11 @@ pub struct BenchArgs {
     pub cache: CacheArg,
 
     /// Request size of the seq workload (e.g. 1M, 128k).
-    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_block)]
     pub seq_block: u64,
 
     /// Request size of the rand workload (a multiple of 2 KiB: 2k, 4k, 64k...).
-    #[arg(long, value_name = "SIZE", default_value = "4k", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "4k", value_parser = parse_block)]
     pub rand_block: u64,
 
     /// Seed of the rand workload (the same seed reads the same offsets).
@@ -258,29 +261,30 @@ pub struct BenchArgs {
     pub seed: u64,
 
     /// Request sizes of the boot workload: bios-ide (2 KiB, SeaBIOS on an
-    /// IDE cdrom), bios-virtio (16 KiB), linux-ide (128 KiB), linux-virtio
-    /// (1 MiB). Several profiles give one boot workload each.
+    /// IDE cdrom), bios-virtio (16 KiB), linux-ide (128 KiB, a Linux guest
+    /// reading through its page cache on either bus), linux-virtio (1 MiB,
+    /// large direct reads). Several profiles give one boot workload each.
     #[arg(long, value_enum, value_delimiter = ',', default_values = ["bios-ide"])]
     pub profile: Vec<ProfileArg>,
 
     /// Boot workload request size instead of a profile (a multiple of 2 KiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_block)]
     pub request_size: Option<u64>,
 
     /// Read at most SIZE per run of each workload (e.g. 256M).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub size: Option<u64>,
 
-    /// Stop each run after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
+    /// Stop each run after this many seconds (above 0, at most 86400).
+    #[arg(long, value_name = "SECONDS", value_parser = crate::args_vm::positive_seconds)]
     pub runtime: Option<f64>,
 
     /// Measured runs per workload.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub runs: u32,
 
-    /// Warm-up runs per workload, not counted.
-    #[arg(long, default_value_t = 1)]
+    /// Warm-up runs per workload, not counted (at most 100).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub warmup: u32,
 
     /// A previous `isotune bench --json` result to compare with.
@@ -289,7 +293,7 @@ pub struct BenchArgs {
 
     /// With --baseline: exit 1 when a workload is significantly slower by
     /// more than PCT percent.
-    #[arg(long, value_name = "PCT", requires = "baseline")]
+    #[arg(long, value_name = "PCT", requires = "baseline", value_parser = percent)]
     pub fail_on_regression: Option<f64>,
 
     /// Write an fio job file (and iologs for the boot trace) reproducing
@@ -345,10 +349,38 @@ pub enum ProfileArg {
     BiosIde,
     /// 16 KiB requests (SeaBIOS on virtio-scsi or AHCI).
     BiosVirtio,
-    /// 128 KiB requests (the Linux sr driver on IDE).
+    /// 128 KiB requests, one at a time (a Linux guest reading through its
+    /// page cache: sr readahead, measured the same on IDE and virtio-scsi).
     LinuxIde,
-    /// Up to 1 MiB requests (Linux on virtio-scsi).
+    /// 1 MiB requests: large direct reads (O_DIRECT in a Linux guest on
+    /// virtio-scsi), not what a boot reads through the page cache.
     LinuxVirtio,
+}
+
+/// Largest request size of a bench workload (the bench library's limit).
+const MAX_BLOCK_BYTES: u64 = isotune_bench::workload::MAX_REQUEST_BYTES as u64;
+
+/// A request size: [`parse_size`], a non-zero multiple of 2048 bytes, at
+/// most 16 MiB.
+fn parse_block(s: &str) -> Result<u64, String> {
+    let v = parse_size(s)?;
+    if v == 0 || !v.is_multiple_of(2048) {
+        return Err(format!(
+            "`{s}` is not a non-zero multiple of 2048 bytes (one ISO sector)"
+        ));
+    }
+    if v > MAX_BLOCK_BYTES {
+        return Err(format!("`{s}` is larger than the limit of 16M per request"));
+    }
+    Ok(v)
+}
+
+/// A percentage from 0 to 100.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err("expected a percentage from 0 to 100".to_owned()),
+    }
 }
 
 /// Parses `4096`, `4k`, `1M`, `2G` (binary multiples, as fio does).
@@ -441,7 +473,7 @@ mod tests {
             b.workload,
             vec![WorkloadArg::Seq, WorkloadArg::Rand, WorkloadArg::Boot]
         );
-        assert_eq!(b.queue_depth, 1);
+        assert_eq!(b.queue_depth, None);
         let cli = Cli::try_parse_from([
             "isotune",
             "bench",
@@ -462,6 +494,31 @@ mod tests {
         assert_eq!(b.profile.len(), 2);
         assert_eq!(b.engine, EngineArg::IoUring);
         assert!(Cli::try_parse_from(["isotune", "bench", "x.iso", "--iodepth", "0"]).is_err());
+        // Counts and sizes are bounded here, before anything is allocated.
+        for bad in [
+            &["--runtime", "inf"][..],
+            &["--runtime", "nan"],
+            &["--runtime", "-1"],
+            &["--runtime", "1e300"],
+            &["--runtime", "0"],
+            &["--warmup", "4294967295"],
+            &["--warmup", "101"],
+            &["--runs", "0"],
+            &["--seq-block", "1T"],
+            &["--rand-block", "3000"],
+            &["--request-size", "0"],
+            &["--baseline", "b.json", "--fail-on-regression", "nan"],
+            &["--baseline", "b.json", "--fail-on-regression", "-5"],
+        ] {
+            let mut argv = vec!["isotune", "bench", "x.iso"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{bad:?} accepted");
+        }
+        let cli = Cli::try_parse_from(["isotune", "bench", "x.iso", "--runtime", "0.5"]).unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!()
+        };
+        assert_eq!(b.runtime, Some(0.5));
         assert!(
             Cli::try_parse_from(["isotune", "bench", "x.iso", "--fail-on-regression", "5"])
                 .is_err()

@@ -178,7 +178,7 @@ choice_parser!(firmware, FirmwareChoice);
 choice_parser!(cache, CacheChoice);
 choice_parser!(aio, AioChoice);
 
-fn positive_seconds(s: &str) -> Result<f64, String> {
+pub(crate) fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() && v <= 86_400.0 => Ok(v),
         _ => Err("expected a number of seconds above 0 (at most 86400)".to_owned()),

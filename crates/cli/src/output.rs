@@ -10,6 +10,12 @@ use serde::Serialize;
 /// Opens a report file, refusing to replace any of `inputs` (an image being
 /// read must never be overwritten, even through a symlink or a second name).
 pub fn open_beside(path: &Path, inputs: &[&Path]) -> Result<Box<dyn Write>> {
+    refuse_inputs(path, inputs)?;
+    open(Some(path))
+}
+
+/// Fails when `path` is one of `inputs` (same device and inode).
+pub fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     if let Ok(out) = std::fs::metadata(path) {
         for input in inputs {
@@ -24,7 +30,21 @@ pub fn open_beside(path: &Path, inputs: &[&Path]) -> Result<Box<dyn Write>> {
             }
         }
     }
-    open(Some(path))
+    Ok(())
+}
+
+/// Writes a report file all-or-nothing (a temporary file beside it, then
+/// a rename), refusing to replace any of `inputs`. `render` fills the bytes.
+pub fn write_beside(
+    path: &Path,
+    inputs: &[&Path],
+    render: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    refuse_inputs(path, inputs)?;
+    let mut buf = Vec::new();
+    render(&mut buf)?;
+    isotune_input::atomic::write_file(path, &buf)?;
+    Ok(())
 }
 
 /// Opens the report destination: the file named by `--output`, or stdout.

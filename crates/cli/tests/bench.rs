@@ -190,7 +190,7 @@ fn seq_rand_boot_json_and_cold_cache_is_verified() {
         ],
         &iso,
     );
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let names: Vec<&str> = v["workloads"]
         .as_array()
         .unwrap()
@@ -263,13 +263,22 @@ fn baseline_flags_a_real_slowdown_and_not_noise() {
         .arg(&file)
         .output()
         .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     assert_eq!(
         out.status.code(),
         Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}\nbaseline runs: {}\ncomparison: {}",
+        String::from_utf8_lossy(&out.stderr),
+        serde_json::from_slice::<Value>(&fast.stdout).unwrap()["workloads"][0]["runs"]
+            .as_array()
+            .map(|r| r.iter().map(|r| r["iops"].clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        v["comparison"]
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["comparison"][0]["verdict"], "slower");
     // "No significant change between two runs of the same configuration" is
     // tested on recorded runs (isotune-bench compare.rs, isotune-stats
@@ -315,7 +324,6 @@ fn bad_targets_are_one_line_exit_2() {
         (vec![], dir.path(), "directory"),
         (vec![], empty.as_path(), "empty.img"),
         (vec!["-w", "seq"], small.as_path(), "small.img"),
-        (vec!["--rand-block", "3000"], small.as_path(), "2048"),
         (
             vec!["--baseline", "/nonexistent.json"],
             small.as_path(),
@@ -381,5 +389,212 @@ fn markdown_report_and_progress_free_stdout() {
     assert!(
         text.contains("| seq-1m |") && text.contains("| rand-4k |"),
         "{text}"
+    );
+}
+
+/// Regressions: options that panicked or aborted (`--runtime inf`,
+/// `--warmup 4294967295`) are usage errors, one line, exit 2.
+#[test]
+fn regression_counts_sizes_and_seconds_are_bounded_at_parse_time() {
+    let dir = workdir();
+    let file = dir.path().join("data.img");
+    std::fs::write(&file, vec![5u8; 1 << 20]).unwrap();
+    for bad in [
+        &["--runtime", "inf"][..],
+        &["--runtime", "nan"],
+        &["--runtime=-1"],
+        &["--runtime", "1e300"],
+        &["--warmup", "4294967295"],
+        &["--seq-block", "1T"],
+        &["--request-size", "64M"],
+        &["--rand-block", "3000"],
+    ] {
+        let out = isotune()
+            .arg("bench")
+            .args(bad)
+            .arg(&file)
+            .timeout(std::time::Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(!err.contains("panicked"), "{bad:?}: {err}");
+        let name = bad[0].split('=').next().unwrap();
+        assert!(err.contains(name), "{bad:?} not named: {err}");
+    }
+    // A plan of a quarter of a billion requests is refused before it is
+    // allocated, with the way out.
+    let out = isotune()
+        .args(["bench", "-w", "rand", "--size", "1000G"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("more than the limit of 16777216"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // With --runtime the same --size is a time-based run: the plan is cut to
+    // the limit, with a notice, and the deadline ends the run.
+    let v = bench_json(
+        &[
+            "-w",
+            "rand",
+            "--size",
+            "1000G",
+            "--runtime",
+            "0.2",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--cache",
+            "warm",
+        ],
+        &file,
+    );
+    assert_eq!(v["notices"][0]["code"], "size-capped-for-runtime", "{v}");
+    assert_eq!(v["notices"][0]["requested_bytes"], 1000u64 << 30);
+    assert_eq!(v["notices"][0]["planned_bytes"], (1u64 << 24) * 4096);
+    let run = &v["workloads"][0]["runs"][0];
+    assert_eq!(run["stopped_early"], true, "{run}");
+}
+
+/// Regression: `--export-fio FILE` (and its iologs) could overwrite the
+/// image being benchmarked.
+#[test]
+fn regression_export_fio_never_overwrites_the_image() {
+    let dir = workdir();
+    let Some(iso) = boot_image(dir.path()) else {
+        return;
+    };
+    let before = std::fs::read(&iso).unwrap();
+    // The job file named as the image, and an iolog whose name is the image.
+    let iolog_name = dir.path().join("boot-bios-ide.iolog");
+    std::fs::hard_link(&iso, &iolog_name).unwrap();
+    for job in [iso.clone(), dir.path().join("job.fio")] {
+        let out = isotune()
+            .args([
+                "bench",
+                "-w",
+                "boot",
+                "--runs",
+                "1",
+                "--warmup",
+                "0",
+                "--export-fio",
+            ])
+            .arg(&job)
+            .arg(&iso)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{job:?}: {err}");
+        assert!(err.contains("it is the image being read"), "{err}");
+        assert!(std::fs::read(&iso).unwrap() == before, "{job:?}");
+    }
+    assert!(!dir.path().join("job.fio").exists());
+}
+
+/// Regression: `BootProfile::queue_depth_hint` was never used, so
+/// `--profile bios-ide --iodepth 32` ran at depth 32 silently. The profile's
+/// depth is the default; an explicit --iodepth is honoured with a warning.
+#[test]
+fn regression_boot_profiles_run_at_their_own_depth() {
+    let dir = workdir();
+    let Some(iso) = boot_image(dir.path()) else {
+        return;
+    };
+    let common = [
+        "-w",
+        "seq,boot",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--profile",
+        "bios-ide,linux-virtio",
+    ];
+    let v = bench_json(&common, &iso);
+    for w in v["workloads"].as_array().unwrap() {
+        assert_eq!(w["queue_depth"], 1, "{}", w["name"]);
+        assert!(w["summary"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["code"] != "profile-depth-overridden"));
+    }
+    let mut args = common.to_vec();
+    args.extend(["--iodepth", "8"]);
+    let v = bench_json(&args, &iso);
+    let by_name = |n: &str| {
+        v["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let ide = by_name("boot-bios-ide");
+    assert_eq!(ide["queue_depth"], 8);
+    let warn = ide["summary"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == "profile-depth-overridden")
+        .cloned()
+        .expect("a warning for the overridden depth");
+    assert_eq!(warn["profile_queue_depth"], 1);
+    assert_eq!(warn["queue_depth"], 8);
+    // linux-virtio has no fixed depth: no warning.
+    let virtio = by_name("boot-linux-virtio");
+    assert_eq!(virtio["queue_depth"], 8);
+    assert!(virtio["summary"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["code"] != "profile-depth-overridden"));
+    assert_eq!(by_name("seq-1m")["queue_depth"], 8);
+}
+
+#[test]
+fn a_fifo_target_and_an_oversize_baseline_are_refused() {
+    let dir = workdir();
+    let fifo = dir.path().join("pipe.iso");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let out = isotune()
+        .arg("bench")
+        .arg(&fifo)
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pipe.iso") && err.contains("FIFO"), "{err}");
+    let file = dir.path().join("data.img");
+    std::fs::write(&file, vec![5u8; 1 << 20]).unwrap();
+    let base = dir.path().join("old.json");
+    std::fs::File::create(&base)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let out = isotune()
+        .args(["bench", "-w", "seq", "--baseline"])
+        .arg(&base)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("old.json") && err.contains("larger than 67108864"),
+        "{err}"
     );
 }

@@ -13,11 +13,15 @@
 //!   positioned reads (regular files and block devices only);
 //! - [`read_capped`] / [`read_to_string_capped`] for text inputs (XML,
 //!   checksum files, baselines, /proc and /sys files), with a byte cap that
-//!   the error names when it is exceeded.
+//!   the error names when it is exceeded;
+//! - [`atomic`] for outputs written all-or-nothing (temporary file beside
+//!   the destination, fsync, rename).
 //!
 //! The file type is checked with `O_NONBLOCK` on the open itself, so a FIFO
 //! is refused without blocking, and then with `fstat` on the open file, so
 //! a path swapped between check and open cannot slip through.
+
+pub mod atomic;
 
 use std::fs::File;
 use std::io::Read;

@@ -10,6 +10,7 @@ use isotune_bench::engine::{open_engine, EngineChoice, EngineConfig};
 use isotune_bench::result::{BenchReport, TargetInfo};
 use isotune_bench::runner::{run_workload, CacheMode, Progress, RunConfig};
 use isotune_bench::target::{Target, TargetOptions};
+use isotune_bench::warning::Notice;
 use isotune_bench::workload::{request_alignment, BootProfile, WorkloadSpec};
 use isotune_doctor::{BenchFacts, BenchPattern};
 
@@ -31,7 +32,9 @@ pub fn quick_bench(iso: &Path, progress: &dyn Progress) -> Result<BenchReport, S
             t
         }
         Err(why) => {
-            notices.push(format!("boot trace skipped: {why}"));
+            notices.push(Notice::BootWorkloadSkipped {
+                reason: why.to_string(),
+            });
             Vec::new()
         }
     };
@@ -73,8 +76,7 @@ pub fn quick_bench(iso: &Path, progress: &dyn Progress) -> Result<BenchReport, S
         );
     }
     progress.run_finished();
-    let notice = (!notices.is_empty()).then(|| notices.join("; "));
-    Ok(BenchReport::new(TargetInfo::of(&target), notice, results))
+    Ok(BenchReport::new(TargetInfo::of(&target), notices, results))
 }
 
 /// The fastest run of each workload, as the doctor's facts. `in_memory_fs`:

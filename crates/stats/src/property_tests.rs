@@ -2,28 +2,24 @@
 //! invariances of [`compare`] under shifting, scaling and swapping, and the
 //! calibration of its verdict (false-positive rate, interval coverage).
 //!
-//! A small seeded xorshift generator keeps every run identical, so these are
+//! The shared seeded test generator keeps every run identical, so these are
 //! ordinary unit tests, not flaky statistical ones: the assertions on rates are
 //! wide enough to hold for any reasonable generator and were checked for this
 //! one.
 
 use crate::{compare, Comparison, Sense, Verdict};
 
-/// xorshift64* (Vigna 2016): small, deterministic, plenty for test data.
+/// Normal samples over the shared test generator ([`isotune_testutil::Rng`]).
 #[derive(Debug)]
-struct XorShift(u64);
+struct Samples(isotune_testutil::Rng);
 
-impl XorShift {
+impl Samples {
     fn new(seed: u64) -> Self {
-        // Avoid the all-zero state, which xorshift never leaves.
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Self(isotune_testutil::Rng::new(seed))
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.next_u64()
     }
 
     /// Uniform in the open interval (0, 1).
@@ -51,13 +47,13 @@ fn pair_close(a: (f64, f64), b: (f64, f64), tol: f64) -> bool {
 }
 
 fn times(seed: u64) -> (Vec<f64>, Vec<f64>) {
-    let mut rng = XorShift::new(seed);
+    let mut rng = Samples::new(seed);
     (rng.sample(12, 100.0, 6.0), rng.sample(9, 108.0, 9.0))
 }
 
 #[test]
 fn same_distribution_is_no_significant_change() {
-    let mut rng = XorShift::new(42);
+    let mut rng = Samples::new(42);
     let a = rng.sample(20, 100.0, 5.0);
     let b = rng.sample(20, 100.0, 5.0);
     let c = compare(&a, &b, Sense::LowerIsBetter).unwrap();
@@ -68,7 +64,7 @@ fn same_distribution_is_no_significant_change() {
 
 #[test]
 fn doubled_distribution_is_detected_in_both_senses() {
-    let mut rng = XorShift::new(7);
+    let mut rng = Samples::new(7);
     let a = rng.sample(10, 100.0, 5.0);
     let b: Vec<f64> = rng.sample(10, 100.0, 5.0).iter().map(|x| 2.0 * x).collect();
     assert_eq!(
@@ -93,7 +89,7 @@ fn doubled_distribution_is_detected_in_both_senses() {
 
 #[test]
 fn false_positive_rate_is_near_five_percent() {
-    let mut rng = XorShift::new(2024);
+    let mut rng = Samples::new(2024);
     let trials = 400;
     let mut significant = 0;
     for _ in 0..trials {
@@ -113,7 +109,7 @@ fn false_positive_rate_is_near_five_percent() {
 
 #[test]
 fn ratio_interval_covers_the_true_ratio() {
-    let mut rng = XorShift::new(99);
+    let mut rng = Samples::new(99);
     let trials = 400;
     let mut covered = 0;
     for _ in 0..trials {
@@ -211,7 +207,7 @@ fn shifting_both_samples_keeps_difference_and_test() {
 fn ratio_interval_and_welch_test_agree() {
     // The Fieller interval excludes 1 exactly when the Welch test rejects.
     for seed in 0..200 {
-        let mut rng = XorShift::new(seed);
+        let mut rng = Samples::new(seed);
         let a = rng.sample(5, 20.0, 2.0);
         let b = rng.sample(7, 21.5, 3.0);
         let c = compare(&a, &b, Sense::LowerIsBetter).unwrap();
@@ -244,7 +240,7 @@ fn arbitrary_inputs_never_panic() {
         f64::INFINITY,
         f64::NEG_INFINITY,
     ];
-    let mut rng = XorShift::new(5);
+    let mut rng = Samples::new(5);
     for _ in 0..2000 {
         let len_a = (rng.next_u64() % 5) as usize;
         let len_b = (rng.next_u64() % 5) as usize;

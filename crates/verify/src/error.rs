@@ -40,6 +40,11 @@ pub enum ErrorKind {
     AppAreaInUse,
     /// The output of an implant-to-copy already exists.
     OutputExists,
+    /// The path is a FIFO, socket or character device, not an image file
+    /// or block device (refused without blocking on it).
+    WrongFileType,
+    /// A text input (a checksum file) is larger than its cap.
+    TooLarge,
 }
 
 /// An error from verifying or implanting.
@@ -89,6 +94,45 @@ impl Error {
             path: Some(path.to_path_buf()),
             message: format!("cannot {what}"),
             source: Some(err),
+        }
+    }
+
+    /// An error of `isotune_input` (opening an image, reading a capped
+    /// text file) as this crate's error; `what` is what was being read
+    /// ("the checksum file").
+    pub fn input(err: isotune_input::InputError, what: &str) -> Self {
+        use isotune_input::{InputError, Kind};
+        let path = err.path().to_path_buf();
+        let message = err.to_string();
+        let message = message
+            .strip_prefix(&format!("{}: ", path.display()))
+            .unwrap_or(&message)
+            .to_owned();
+        match err {
+            InputError::Io { source, .. } => Error::io(&path, &format!("open {what}"), source),
+            InputError::WrongKind {
+                kind: Kind::Directory,
+                ..
+            } => Error::new(ErrorKind::IsDirectory, Some(&path), "is a directory"),
+            InputError::WrongKind { .. } => {
+                Error::new(ErrorKind::WrongFileType, Some(&path), message)
+            }
+            InputError::TooLarge { .. } => Error::new(ErrorKind::TooLarge, Some(&path), message),
+            _ => Error::new(ErrorKind::Io, Some(&path), message),
+        }
+    }
+
+    /// An error of writing an output all-or-nothing.
+    pub fn output(err: isotune_input::atomic::OutputError) -> Self {
+        use isotune_input::atomic::OutputError;
+        match err {
+            OutputError::Exists { path } => Error::new(
+                ErrorKind::OutputExists,
+                Some(&path),
+                "already exists; implanting to a copy never overwrites a file",
+            ),
+            OutputError::Io { path, op, source } => Error::io(&path, op, source),
+            other => Error::new(ErrorKind::Io, None, other.to_string()),
         }
     }
 

@@ -18,6 +18,8 @@
 //! The source of a copy is only ever opened read-only.
 
 use std::fs::{File, OpenOptions};
+
+use isotune_input::atomic::AtomicFile;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Instant;
@@ -56,7 +58,15 @@ pub fn implant_in_place(
 
 /// Copies `source` to the new file `output` and implants the record there;
 /// `source` is only read. `output` must not exist
-/// ([`ErrorKind::OutputExists`]); it is removed again if anything fails.
+/// ([`ErrorKind::OutputExists`]).
+///
+/// All or nothing: the copy is written as a temporary file beside `output`
+/// (`.NAME.isotune-partial.PID`), fsynced with its record and renamed to
+/// `output` only then. On an error the temporary file is removed; a binary
+/// that catches SIGINT/SIGTERM removes it through
+/// [`isotune_input::atomic::remove_pending`]; after a SIGKILL the next
+/// implant to the same `output` removes it and lists it in
+/// [`ImplantReport::stale_temps_removed`].
 pub fn implant_to_copy(
     source: &Path,
     output: &Path,
@@ -67,41 +77,26 @@ pub fn implant_to_copy(
     // Fail before copying anything when the record could not be written.
     precheck(&src, source, force)?;
     let started = Instant::now();
-    let mut dst = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(output)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::new(
-                ErrorKind::OutputExists,
-                Some(output),
-                "already exists; implanting to a copy never overwrites a file",
-            ),
-            _ => Error::io(output, "create the copy", e),
-        })?;
-    let result = (|| {
+    let mut dst = AtomicFile::create(output, false).map_err(Error::output)?;
+    let stale = dst.stale_removed().to_vec();
+    let computed = {
         let mut reader = &src;
         std::io::copy(&mut reader, &mut dst).map_err(|e| Error::io(output, "copy the image", e))?;
         if let Ok(meta) = src.metadata() {
             // Best effort: a copy that is not readable like the original is
             // a surprise, but not worth failing the implant for.
-            let _ = dst.set_permissions(meta.permissions());
+            let _ = dst.file().set_permissions(meta.permissions());
         }
         // Hash the copy, not the source: the record then describes exactly
         // the bytes it sits in, even if the source changes meanwhile.
-        let computed = compute(&dst, output, force, progress)?;
-        write_record(&dst, output, &computed.record)?;
-        Ok(computed)
-    })();
-    match result {
-        Ok(computed) => Ok(computed.into_report(source, Some(output), started)),
-        Err(e) => {
-            drop(dst);
-            let _ = std::fs::remove_file(output);
-            Err(e)
-        }
-    }
+        let computed = compute(dst.file(), output, force, progress)?;
+        write_record(dst.file(), output, &computed.record)?;
+        computed
+    };
+    dst.commit().map_err(Error::output)?;
+    let mut report = computed.into_report(source, Some(output), started);
+    report.stale_temps_removed = stale;
+    Ok(report)
 }
 
 /// Computes the record `implant_in_place` would write, and writes nothing.
@@ -130,6 +125,7 @@ impl Computed {
             overwrote_used_area: self.overwrote_used_area,
             hashed_bytes: self.hashed_bytes,
             elapsed_ns: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            stale_temps_removed: Vec::new(),
         }
     }
 }

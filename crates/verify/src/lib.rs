@@ -50,8 +50,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use implant::{implant_dry_run, implant_in_place, implant_to_copy};
 pub use pipeline::{NoProgress, Progress};
 pub use report::{
-    CheckStatus, DigestResult, ExpectedResult, ExpectedSource, ImplantReport, ImplantedResult,
-    ImplantedStatus, SumsFileUse, TruncationResult, Verdict, VerifyReport, SCHEMA_VERSION,
+    CheckStatus, DigestResult, ExpectedResult, ExpectedSource, FailedCheck, ImplantReport,
+    ImplantedResult, ImplantedStatus, SumsFileUse, TruncationResult, Verdict, VerifyReport,
+    SCHEMA_VERSION,
 };
 pub use sums::{SumsEntry, SumsFile, SumsStyle};
 pub use verify::{verify, TruncationCheck, VerifyOptions};

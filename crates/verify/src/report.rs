@@ -10,7 +10,9 @@ use isotune_iso::md5record::ImplantedMd5;
 use crate::algorithm::Algorithm;
 
 /// Version of the JSON schema of [`VerifyReport`] and [`crate::ImplantReport`].
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: a file too short for the volume descriptor or without `CD001` fails
+/// the verdict, and [`VerifyReport::failed_checks`] lists what failed.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything one `verify` pass found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +41,59 @@ pub struct VerifyReport {
     pub throughput_bytes_per_second: u64,
     /// The overall result.
     pub verdict: Verdict,
+    /// Every check that failed, in the order digests, implanted MD5,
+    /// truncation (empty unless the verdict is [`Verdict::Fail`]).
+    #[serde(default)]
+    pub failed_checks: Vec<FailedCheck>,
+}
+
+/// One failed check, with a stable `code` in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FailedCheck {
+    /// A digest differs from an expected value.
+    DigestMismatch {
+        /// The algorithm.
+        algorithm: Algorithm,
+    },
+    /// The implanted MD5 (or a fragment checkpoint) differs.
+    ImplantedMd5Mismatch,
+    /// The file ends before the volume does.
+    Truncated {
+        /// Bytes missing at the end.
+        missing_bytes: u64,
+    },
+    /// The file ends before its primary volume descriptor.
+    TooShort {
+        /// File size in bytes.
+        file_bytes: u64,
+    },
+    /// The file has no ISO9660 signature (`CD001`) at byte 32769.
+    NotIso,
+}
+
+impl std::fmt::Display for FailedCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailedCheck::DigestMismatch { algorithm } => {
+                write!(f, "the {algorithm} digest does not match")
+            }
+            FailedCheck::ImplantedMd5Mismatch => f.write_str("the implanted MD5 does not match"),
+            FailedCheck::Truncated { missing_bytes } => write!(
+                f,
+                "the image is truncated: {missing_bytes} bytes of its volume are missing"
+            ),
+            FailedCheck::TooShort { file_bytes } => write!(
+                f,
+                "the file ends at {file_bytes} bytes, before the primary volume descriptor \
+                 (32768..34816): truncated, or not an ISO image"
+            ),
+            FailedCheck::NotIso => {
+                f.write_str("not an ISO9660 image (no CD001 signature at byte 32769)")
+            }
+        }
+    }
 }
 
 /// Overall result of a verification.
@@ -53,8 +108,9 @@ pub enum Verdict {
     /// Nothing failed, and at least one digest matched an expected value or
     /// the implanted MD5 passed.
     Pass,
-    /// A digest did not match, the implanted MD5 failed, or the image is
-    /// truncated ([`TruncationResult::Truncated`]).
+    /// A digest did not match, the implanted MD5 failed, or the truncation
+    /// check failed ([`TruncationResult::failed`]: the volume is cut short,
+    /// the file ends before the volume descriptor, or it has no `CD001`).
     Fail,
     /// Nothing failed, but nothing confirmed the content either: no expected
     /// value to compare with, or the implanted check was asked for and the
@@ -186,8 +242,12 @@ pub struct ImplantedResult {
 ///
 /// Volume sizes are the little-endian volume space size × 2048 (isotune
 /// always uses 2048-byte sectors; the logical block size field is not
-/// trusted). Only [`TruncationResult::Truncated`] fails a verification; the
-/// other outcomes that are not `Complete` say the check could not be made.
+/// trusted). [`TruncationResult::Truncated`], [`TruncationResult::TooShort`]
+/// and [`TruncationResult::NotIso`] fail a verification
+/// ([`TruncationResult::failed`]): `isotune verify x.iso && virt-install`
+/// must stop on an empty file, a fragment of a download or an error page
+/// saved under the image's name. `InvalidVolumeSize` and `NotChecked` say
+/// the check could not be made.
 /// When the options require an ISO image (the implanted check, or
 /// `TruncationCheck::Require`), a file that is too short or not an ISO is an
 /// error ([`crate::ErrorKind::Truncated`], [`crate::ErrorKind::NotIso`])
@@ -214,8 +274,8 @@ pub enum TruncationResult {
     },
     /// The file ends (at `file_bytes`) before the primary volume descriptor
     /// at byte 32768 is complete, so the volume size is unknown: an image
-    /// cut very short, or a small file that is not an image at all. Not a
-    /// failure by itself, since both are possible.
+    /// cut very short, or a small file that is not an image at all. Either
+    /// way not a usable image: a failure.
     TooShort {
         /// File size in bytes.
         file_bytes: u64,
@@ -230,10 +290,24 @@ pub enum TruncationResult {
         file_bytes: u64,
     },
     /// The bytes at 32769 exist and are not the ISO9660 signature `CD001`,
-    /// so there is no volume size to compare.
+    /// so there is no volume size to compare: not an ISO image, a failure.
     NotIso,
     /// The check was turned off.
     NotChecked,
+}
+
+impl TruncationResult {
+    /// Whether this result fails the verification: the volume is cut
+    /// short, the file ends before its volume descriptor, or the file is
+    /// not an ISO9660 image.
+    pub fn failed(&self) -> bool {
+        matches!(
+            self,
+            TruncationResult::Truncated { .. }
+                | TruncationResult::TooShort { .. }
+                | TruncationResult::NotIso
+        )
+    }
 }
 
 /// What an implant did (or, in a dry run, would do).
@@ -259,6 +333,10 @@ pub struct ImplantReport {
     pub hashed_bytes: u64,
     /// Wall time of the whole operation (hash, and copy if any) in nanoseconds.
     pub elapsed_ns: u64,
+    /// Partial copies of `written` left by earlier runs that were killed
+    /// (SIGKILL, power loss), removed before this copy was made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_temps_removed: Vec<PathBuf>,
 }
 
 /// Bytes per second, from a byte count and nanoseconds.

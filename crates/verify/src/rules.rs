@@ -3,7 +3,8 @@
 //! verdict. No I/O here, so each rule is tested on literal values.
 
 use crate::report::{
-    CheckStatus, DigestResult, ImplantedResult, ImplantedStatus, TruncationResult, Verdict,
+    CheckStatus, DigestResult, FailedCheck, ImplantedResult, ImplantedStatus, TruncationResult,
+    Verdict,
 };
 use crate::volume::{VolumeHead, SECTOR_BYTES};
 
@@ -53,6 +54,33 @@ pub(crate) fn truncation(head: &VolumeHead, file_bytes: u64) -> TruncationResult
     }
 }
 
+/// Every failed check, for [`crate::VerifyReport::failed_checks`].
+pub(crate) fn failed_checks(
+    digests: &[DigestResult],
+    implanted: Option<&ImplantedResult>,
+    truncation: &TruncationResult,
+) -> Vec<FailedCheck> {
+    let mut out: Vec<FailedCheck> = digests
+        .iter()
+        .filter(|d| d.status == CheckStatus::Fail)
+        .map(|d| FailedCheck::DigestMismatch {
+            algorithm: d.algorithm,
+        })
+        .collect();
+    if implanted.is_some_and(|i| i.status == ImplantedStatus::Fail) {
+        out.push(FailedCheck::ImplantedMd5Mismatch);
+    }
+    match *truncation {
+        TruncationResult::Truncated { missing_bytes, .. } => {
+            out.push(FailedCheck::Truncated { missing_bytes });
+        }
+        TruncationResult::TooShort { file_bytes } => out.push(FailedCheck::TooShort { file_bytes }),
+        TruncationResult::NotIso => out.push(FailedCheck::NotIso),
+        _ => {}
+    }
+    out
+}
+
 pub(crate) fn verdict(
     digests: &[DigestResult],
     implanted: Option<&ImplantedResult>,
@@ -61,7 +89,7 @@ pub(crate) fn verdict(
     let implanted_status = implanted.map(|i| i.status);
     let failed = digests.iter().any(|d| d.status == CheckStatus::Fail)
         || implanted_status == Some(ImplantedStatus::Fail)
-        || matches!(truncation, TruncationResult::Truncated { .. });
+        || truncation.failed();
     if failed {
         return Verdict::Fail;
     }
@@ -122,10 +150,17 @@ mod tests {
             (vec![], None, &complete, Verdict::Unverified),
             (vec![C::NotCompared], None, &complete, Verdict::Unverified),
             (vec![C::Pass], None, &complete, Verdict::Pass),
+            // A matching digest does not make a file without CD001 an image.
             (
                 vec![C::Pass, C::NotCompared],
                 None,
                 &TruncationResult::NotIso,
+                Verdict::Fail,
+            ),
+            (
+                vec![C::Pass],
+                None,
+                &TruncationResult::NotChecked,
                 Verdict::Pass,
             ),
             (vec![C::Pass, C::Fail], None, &complete, Verdict::Fail),
@@ -154,6 +189,15 @@ mod tests {
                 vec![],
                 None,
                 &TruncationResult::TooShort { file_bytes: 5 },
+                Verdict::Fail,
+            ),
+            (
+                vec![],
+                None,
+                &TruncationResult::InvalidVolumeSize {
+                    volume_bytes: 0,
+                    file_bytes: 5,
+                },
                 Verdict::Unverified,
             ),
         ];

@@ -98,17 +98,17 @@ impl SumsFile {
     /// Reads and parses a checksum file. Fails when it cannot be read or
     /// when not a single line parses (it is probably not a checksum file).
     pub fn read(path: &Path) -> Result<SumsFile> {
-        let meta =
-            std::fs::metadata(path).map_err(|e| Error::io(path, "read the checksum file", e))?;
-        if meta.is_dir() {
-            return Err(Error::new(
-                ErrorKind::IsDirectory,
-                Some(path),
-                "is a directory",
-            ));
-        }
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io(path, "read the checksum file", e))?;
+        let bytes = isotune_input::read_capped(
+            path,
+            isotune_input::caps::TEXT_FILE_BYTES,
+            "a checksum file",
+        )
+        .map_err(|e| match e {
+            isotune_input::InputError::Io { source, .. } => {
+                Error::io(path, "read the checksum file", source)
+            }
+            other => Error::input(other, "the checksum file"),
+        })?;
         let mut sums = SumsFile::parse(&String::from_utf8_lossy(&bytes));
         sums.path = Some(path.to_path_buf());
         if sums.entries.is_empty() {

@@ -16,15 +16,7 @@ use isotune_verify::{
 
 /// Deterministic, incompressible-looking bytes.
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    isotune_testutil::Rng::new(seed).bytes(len)
 }
 
 /// Builds an ISO with `xorriso -as mkisofs` holding one file of
@@ -417,7 +409,7 @@ fn several_algorithms_for_one_image_are_all_used() {
     // Not implanted: nothing failed, but the implanted check could not pass.
     assert_eq!(r.verdict, Verdict::Unverified);
     let json = serde_json::to_value(&r).unwrap();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(json["implanted"]["status"], "not-implanted");
     assert_eq!(json["truncation"]["status"], "complete");
 }
@@ -446,14 +438,23 @@ fn a_download_cut_before_the_descriptor_is_too_short_not_not_an_iso() {
         r.truncation,
         TruncationResult::TooShort { file_bytes: 20_000 }
     );
-    assert_eq!(r.verdict, Verdict::Unverified);
+    // A fragment of a download is a failed check (exit 1), not unverified.
+    assert_eq!(r.verdict, Verdict::Fail);
     // checkisomd5 1.2.5 never returns on this file (its descriptor loop
     // keeps reading at end of file), so it is not run here.
     let opts = VerifyOptions {
         implanted: true,
         ..VerifyOptions::default()
     };
-    let e = verify(&cut, &opts, &NoProgress).unwrap_err();
+    assert_eq!(
+        verify(&cut, &opts, &NoProgress).unwrap().verdict,
+        Verdict::Fail
+    );
+    let require = VerifyOptions {
+        truncation: isotune_verify::TruncationCheck::Require,
+        ..VerifyOptions::default()
+    };
+    let e = verify(&cut, &require, &NoProgress).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Truncated);
     assert_eq!(
         e.to_string(),
@@ -493,8 +494,13 @@ fn a_download_cut_before_the_descriptor_is_too_short_not_not_an_iso() {
     std::fs::write(&other, pseudo_random(40_000, 7)).unwrap();
     let r = verify(&other, &sha256, &NoProgress).unwrap();
     assert_eq!(r.truncation, TruncationResult::NotIso);
+    assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(
-        verify(&other, &opts, &NoProgress).unwrap_err().kind(),
+        verify(&other, &opts, &NoProgress).unwrap().verdict,
+        Verdict::Fail
+    );
+    assert_eq!(
+        verify(&other, &require, &NoProgress).unwrap_err().kind(),
         ErrorKind::NotIso
     );
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::psync::PsyncEngine;
 use crate::engine::Engine;
 use crate::target::Target;
+use crate::warning::Notice;
 use crate::{Error, ErrorKind, Result};
 
 /// The deepest queue an engine can be opened with.
@@ -92,9 +93,8 @@ impl Default for EngineConfig {
 pub struct OpenedEngine {
     /// The engine.
     pub engine: Box<dyn Engine>,
-    /// Set when [`EngineChoice::Auto`] fell back to psync: "io_uring
-    /// unavailable (reason); using psync".
-    pub fallback_notice: Option<String>,
+    /// Set when [`EngineChoice::Auto`] fell back to psync, with the reason.
+    pub fallback_notice: Option<Notice>,
 }
 
 impl fmt::Debug for OpenedEngine {
@@ -158,7 +158,7 @@ pub fn open_engine(target: &Target, config: &EngineConfig) -> Result<OpenedEngin
             },
             Err(reason) => OpenedEngine {
                 engine: psync(),
-                fallback_notice: Some(format!("io_uring unavailable ({reason}); using psync")),
+                fallback_notice: Some(Notice::UringFallback { reason }),
             },
         }),
     }
@@ -240,11 +240,9 @@ mod tests {
             }
             Err(reason) => {
                 assert_eq!(opened.engine.kind(), EngineKind::Psync);
-                let notice = opened.fallback_notice.unwrap();
-                assert!(notice.starts_with("io_uring unavailable ("), "{notice}");
-                assert!(
-                    notice.contains(&reason) && notice.ends_with("; using psync"),
-                    "{notice}"
+                assert_eq!(
+                    opened.fallback_notice,
+                    Some(Notice::UringFallback { reason })
                 );
             }
         }

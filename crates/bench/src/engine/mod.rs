@@ -71,7 +71,24 @@ pub trait Engine {
         requests: &[Request],
         queue_depth: u32,
         on_done: &mut dyn FnMut(Completion<'_>),
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.run_until(target, requests, queue_depth, None, on_done)
+            .map(|_| ())
+    }
+
+    /// [`Engine::run`] that stops issuing new requests once `deadline` has
+    /// passed (checked at each completion, so the queue stays full until
+    /// then, as fio's `time_based` runs do), waits for the ones in flight
+    /// and returns how many requests completed: the first `n` of `requests`
+    /// (at least one, so a run always measures something).
+    fn run_until(
+        &mut self,
+        target: &Target,
+        requests: &[Request],
+        queue_depth: u32,
+        deadline: Option<std::time::Instant>,
+        on_done: &mut dyn FnMut(Completion<'_>),
+    ) -> Result<usize>;
 }
 
 /// Checks a run's arguments before any I/O, so an engine never starts a run

@@ -74,13 +74,14 @@ impl Engine for PsyncEngine {
         EngineKind::Psync
     }
 
-    fn run(
+    fn run_until(
         &mut self,
         target: &Target,
         requests: &[Request],
         queue_depth: u32,
+        deadline: Option<Instant>,
         on_done: &mut dyn FnMut(Completion<'_>),
-    ) -> Result<()> {
+    ) -> Result<usize> {
         // Depths above 1 are accepted and ignored: one pread at a time.
         check_run(
             target,
@@ -99,6 +100,10 @@ impl Engine for PsyncEngine {
         }
         for (index, request) in requests.iter().enumerate() {
             let start = Instant::now();
+            // At least one request, so a run always measures something.
+            if index > 0 && deadline.is_some_and(|d| start >= d) {
+                return Ok(index);
+            }
             let bytes = self.read_one(target, request)?;
             let latency_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
             on_done(Completion {
@@ -109,7 +114,7 @@ impl Engine for PsyncEngine {
                 data: &self.buf.as_slice()[..bytes],
             });
         }
-        Ok(())
+        Ok(requests.len())
     }
 }
 

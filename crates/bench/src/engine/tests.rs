@@ -8,31 +8,22 @@ use std::io::Write;
 use super::*;
 use crate::target::{Alignment, Target, TargetOptions};
 
-/// Called when io_uring is unavailable: panics if the environment requires
-/// it, else notes the skip on stderr.
+/// Called when io_uring is unavailable: [`isotune_testutil::skip`] (a
+/// failure under `ISOTUNE_REQUIRE_TOOLS=1`, a counted skip otherwise).
 pub(crate) fn uring_missing(reason: &str) {
-    if std::env::var("ISOTUNE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!("io_uring is required (ISOTUNE_REQUIRE_TOOLS=1) but unavailable: {reason}");
-    }
-    eprintln!("note: io_uring unavailable ({reason}); skipping its share of this test");
+    isotune_testutil::skip(&format!(
+        "io_uring unavailable ({reason}); its share of this test cannot run"
+    ));
 }
 
-/// A temporary file of `len` pseudo-random bytes (xorshift64*), and them.
+/// A temporary file of `len` pseudo-random bytes ([`isotune_testutil::Rng`]), and them.
 fn pattern_file(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
     pattern_file_in(&std::env::temp_dir(), len)
 }
 
 /// [`pattern_file`] in `dir`.
 fn pattern_file_in(dir: &std::path::Path, len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ len as u64;
-    let content: Vec<u8> = (0..len)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-        })
-        .collect();
+    let content = isotune_testutil::Rng::new(len as u64).bytes(len);
     let mut f = tempfile::NamedTempFile::new_in(dir).unwrap();
     f.write_all(&content).unwrap();
     f.flush().unwrap();
@@ -124,15 +115,13 @@ fn sequential(size: u64, len: u32) -> Vec<Request> {
         .collect()
 }
 
-/// `sequential`, shuffled (Fisher-Yates with a fixed xorshift seed).
+/// `sequential`, shuffled (Fisher-Yates with a fixed seed).
 fn shuffled(size: u64, len: u32) -> Vec<Request> {
     let mut requests = sequential(size, len);
-    let mut state = 0x2545_f491u64;
+    let mut rng = isotune_testutil::Rng::new(0x2545_f491);
     for i in (1..requests.len()).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        requests.swap(i, (state % (i as u64 + 1)) as usize);
+        let j = usize::try_from(rng.below(i as u64 + 1)).unwrap();
+        requests.swap(i, j);
     }
     requests
 }
@@ -377,4 +366,44 @@ fn psync_and_uring_agree_on_a_large_random_run() {
         .collect();
     assert_eq!(results.len(), 2);
     assert_eq!(results[0], results[1]);
+}
+
+/// A deadline stops new requests but never loses one in flight: the first
+/// `n` requests complete, each once, with the right bytes; then the same
+/// engine runs a whole list again.
+#[test]
+fn a_deadline_stops_issuing_and_completes_what_is_in_flight() {
+    let (f, content) = pattern_file(1 << 20);
+    let target = Target::open(f.path(), TargetOptions::default()).unwrap();
+    let requests = shuffled(1 << 20, 4096);
+    for mut engine in engines(&target, 8, 4096) {
+        let mut seen = vec![0u32; requests.len()];
+        let n = engine
+            .run_until(
+                &target,
+                &requests,
+                8,
+                Some(std::time::Instant::now()),
+                &mut |c| {
+                    seen[c.index] += 1;
+                    let r = requests[c.index];
+                    let at = r.offset as usize;
+                    assert_eq!(c.data, &content[at..at + c.bytes as usize]);
+                },
+            )
+            .unwrap();
+        // Past the deadline at once: at most one queue's worth went out.
+        assert!(
+            n <= 8,
+            "{:?}: {n} requests after the deadline",
+            engine.kind()
+        );
+        assert!(seen[..n].iter().all(|&k| k == 1), "{:?}", engine.kind());
+        assert!(seen[n..].iter().all(|&k| k == 0), "{:?}", engine.kind());
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let n = engine
+            .run_until(&target, &requests, 8, Some(far), &mut |_| {})
+            .unwrap();
+        assert_eq!(n, requests.len(), "{:?}", engine.kind());
+    }
 }

@@ -350,13 +350,14 @@ impl Engine for UringEngine {
         EngineKind::IoUring
     }
 
-    fn run(
+    fn run_until(
         &mut self,
         target: &Target,
         requests: &[Request],
         queue_depth: u32,
+        deadline: Option<Instant>,
         on_done: &mut dyn FnMut(Completion<'_>),
-    ) -> Result<()> {
+    ) -> Result<usize> {
         if self.poisoned {
             return Err(Error::new(
                 ErrorKind::Io,
@@ -381,15 +382,19 @@ impl Engine for UringEngine {
             .with_path(target.path()));
         }
         if requests.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let file = self.file_for(target);
         let size = target.size_bytes();
         let depth = (queue_depth as usize).min(requests.len());
         let mut next = 0;
         let mut failure: Option<Error> = None;
+        // Once the deadline has passed no new read is queued; the ones in
+        // flight complete. Checked at each batch of completions, with the
+        // clock read there anyway, so the queue stays full until then.
+        let mut stopping = false;
         loop {
-            while failure.is_none() && self.busy < depth && next < requests.len() {
+            while failure.is_none() && !stopping && self.busy < depth && next < requests.len() {
                 let slot = self.free.pop().expect("a free slot while busy < depth");
                 self.slots[slot] = Slot {
                     index: next,
@@ -415,6 +420,7 @@ impl Engine for UringEngine {
                 return Err(failure.unwrap_or_else(|| Error::io("io_uring_enter failed", e)));
             }
             let now = Instant::now();
+            stopping = deadline.is_some_and(|d| now >= d);
             let mut reaped = std::mem::take(&mut self.reaped);
             reaped.clear();
             reaped.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
@@ -450,7 +456,7 @@ impl Engine for UringEngine {
             }
             self.finished = finished;
         }
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(next), Err)
     }
 }
 

@@ -282,3 +282,21 @@ fn build_dispatches_and_applies_the_limit() {
         .unwrap();
     assert_eq!(total_bytes(&r), 1 << 20);
 }
+
+#[test]
+fn plans_beyond_the_request_and_size_limits_are_refused_before_allocating() {
+    // 1000 GiB of 4 KiB random reads: 262144000 requests, refused.
+    let e = rand(1 << 30, 4096, 1, RandAmount::Bytes(1000 << 30), 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("262144000 requests"), "{e}");
+    // Exactly the limit is fine in principle; one more is not.
+    let e = rand(1 << 30, 2048, 1, RandAmount::Requests(MAX_REQUESTS + 1), 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    // 2 KiB sequential reads of a 64 GiB device: 32 Mi requests, refused.
+    let e = seq(64 << 30, 2048, None, 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(seq(64 << 30, 1 << 20, None, 1).is_ok());
+    // Requests larger than 16 MiB are refused.
+    let e = seq(1 << 30, 32 << 20, None, 1).unwrap_err();
+    assert!(e.to_string().contains("larger than the limit"), "{e}");
+}

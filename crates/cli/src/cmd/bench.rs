@@ -18,8 +18,10 @@ use isotune_bench::fio::{fio_job, FioOptions, FioWorkload};
 use isotune_bench::result::{BenchReport, TargetInfo};
 use isotune_bench::runner::{run_workload, CacheMode, Progress, RunConfig};
 use isotune_bench::target::{Target, TargetOptions};
-use isotune_bench::workload::{request_alignment, BootProfile, TraceExtent, WorkloadSpec};
-use isotune_bench::Request;
+use isotune_bench::workload::{
+    request_alignment, BootProfile, TraceExtent, WorkloadSpec, MAX_REQUESTS,
+};
+use isotune_bench::{Notice, Request, Warning};
 
 use super::Context;
 use crate::args::{BenchArgs, CacheArg, EngineArg, ProfileArg, WorkloadArg};
@@ -80,7 +82,7 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
     .context("cannot benchmark")?;
     let is_boot = |s: &WorkloadSpec| matches!(s, WorkloadSpec::Boot { .. });
     let mut specs = specs;
-    let mut notices: Vec<String> = Vec::new();
+    let mut notices: Vec<Notice> = Vec::new();
     let mut trace = Vec::new();
     if specs.iter().any(is_boot) {
         match boot_trace(&args.iso) {
@@ -93,18 +95,26 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
                         args.iso.display()
                     );
                 }
-                notices.push(format!("boot workload skipped: {why:#}"));
+                notices.push(Notice::BootWorkloadSkipped {
+                    reason: format!("{why:#}"),
+                });
             }
         }
     }
 
     let size_limit = args.size;
-    let built = build(&target, &specs, size_limit, &trace)?;
+    let (limits, capped) = size_limits(&target, &specs, size_limit, args.runtime.is_some());
+    notices.extend(capped);
+    let built = build(&target, &specs, &limits, &trace)?;
     let max_request = built
         .iter()
         .flat_map(|(_, _, r)| r.iter().map(|q| q.len as usize))
         .max()
         .unwrap_or(2048);
+    let depths: Vec<u32> = built
+        .iter()
+        .map(|(_, spec, _)| queue_depth(spec, args.queue_depth))
+        .collect();
     let mut opened = open_engine(
         &target,
         &EngineConfig {
@@ -113,13 +123,22 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
                 EngineArg::IoUring => EngineChoice::IoUring,
                 EngineArg::Auto => EngineChoice::Auto,
             },
-            queue_depth: args.queue_depth,
+            queue_depth: depths.iter().copied().max().unwrap_or(1),
             max_request_bytes: max_request,
         },
     )
     .context("cannot start the I/O engine")?;
     if let Some(n) = &opened.fallback_notice {
         notices.push(n.clone());
+    }
+    let buffer_bytes = u64::from(depths.iter().copied().max().unwrap_or(1)) * max_request as u64;
+    if buffer_bytes > MAX_BUFFER_BYTES {
+        bail!(
+            "{} requests in flight of up to {max_request} bytes need {buffer_bytes} bytes of \
+             buffers, more than the limit of {MAX_BUFFER_BYTES}; lower --iodepth or the \
+             request size",
+            depths.iter().copied().max().unwrap_or(1)
+        );
     }
     for n in &notices {
         eprintln!("isotune: note: {n}");
@@ -132,24 +151,50 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
             CacheArg::Cold => CacheMode::Cold,
             CacheArg::Warm => CacheMode::Warm,
         },
-        queue_depth: args.queue_depth,
+        queue_depth: 1,
         size_limit_bytes: size_limit,
+        // Bounded at parse time (positive_seconds), so this cannot panic.
         runtime_limit: args.runtime.map(Duration::from_secs_f64),
     };
-    let results = run_all(ctx, &target, opened.engine.as_mut(), &built, &config)?;
+    let mut results = Vec::new();
+    for (one, &depth) in built.iter().zip(&depths) {
+        let config = RunConfig {
+            queue_depth: depth,
+            ..config.clone()
+        };
+        let mut result = run_all(
+            ctx,
+            &target,
+            opened.engine.as_mut(),
+            std::slice::from_ref(one),
+            &config,
+        )?;
+        for r in &mut result {
+            r.summary.warnings.extend(depth_warning(&r.spec, depth));
+        }
+        results.extend(result);
+    }
 
-    let notice = (!notices.is_empty()).then(|| notices.join("; "));
-    let mut report = BenchReport::new(TargetInfo::of(&target), notice, results);
+    let mut report = BenchReport::new(TargetInfo::of(&target), notices, results);
     if let Some(base) = &baseline {
         report.comparison = Some(compare_reports(base, &report));
     }
 
     if let Some(path) = &args.export_fio {
-        export_fio(path, &target, &built, args, &config, opened.engine.kind())?;
+        export_fio(
+            path,
+            &target,
+            &built,
+            &depths,
+            args,
+            &config,
+            opened.engine.kind(),
+        )?;
     }
     if let Some(md) = &args.markdown {
-        let mut f = output::open_beside(md, &[&args.iso])?;
-        render::bench::markdown(&mut f, &report)?;
+        output::write_beside(md, &[&args.iso], |buf| {
+            Ok(render::bench::markdown(buf, &report)?)
+        })?;
     }
     let mut out = output::open(None)?;
     if args.json {
@@ -230,28 +275,73 @@ fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
     isotune_scan::boot_trace(path).map_err(anyhow::Error::msg)
 }
 
+/// Buffers of the engine at most (queue depth × largest request): 1 GiB.
+const MAX_BUFFER_BYTES: u64 = 1 << 30;
+
+/// The queue depth a workload runs at: `--iodepth` when given, else the
+/// boot profile's own depth, else 1.
+fn queue_depth(spec: &WorkloadSpec, explicit: Option<u32>) -> u32 {
+    let profile_depth = match spec {
+        WorkloadSpec::Boot { profile, .. } => profile.queue_depth_hint(),
+        _ => None,
+    };
+    explicit.or(profile_depth).unwrap_or(1)
+}
+
+/// The warning for a boot workload run at another depth than its profile's.
+fn depth_warning(spec: &WorkloadSpec, depth: u32) -> Option<Warning> {
+    let WorkloadSpec::Boot { profile, .. } = spec else {
+        return None;
+    };
+    let hint = profile.queue_depth_hint()?;
+    (hint != depth).then_some(Warning::ProfileDepthOverridden {
+        profile: *profile,
+        profile_queue_depth: hint,
+        queue_depth: depth,
+    })
+}
+
 fn read_baseline(path: &Path) -> Result<BenchReport> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the baseline {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not an `isotune bench --json` result", path.display()))
+    let bytes = isotune_input::read_capped(
+        path,
+        isotune_input::caps::TEXT_FILE_BYTES,
+        "a baseline JSON file",
+    )?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))?;
+    let version = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(isotune_bench::result::SCHEMA_VERSION)) {
+        bail!(
+            "{}: written by another isotune version (schema_version {}, this one reads {}); \
+             rerun `isotune bench --json` with this version for a baseline",
+            path.display(),
+            version.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
+            isotune_bench::result::SCHEMA_VERSION
+        );
+    }
+    serde_json::from_value(value)
+        .with_context(|| format!("{}: not an `isotune bench --json` result", path.display()))
 }
 
 fn export_fio(
     path: &Path,
     target: &Target,
     built: &[(String, WorkloadSpec, Vec<Request>)],
+    depths: &[u32],
     args: &BenchArgs,
     config: &RunConfig,
     engine: isotune_bench::EngineKind,
 ) -> Result<()> {
     let workloads: Vec<FioWorkload<'_>> = built
         .iter()
-        .map(|(name, spec, requests)| FioWorkload {
+        .zip(depths)
+        .map(|((name, spec, requests), &queue_depth)| FioWorkload {
             name,
             spec,
             requests,
-            queue_depth: args.queue_depth,
+            queue_depth,
         })
         .collect();
     let dir = path
@@ -278,6 +368,10 @@ fn export_fio(
         .file_name()
         .and_then(|n| n.to_str())
         .context("--export-fio needs a file name")?;
+    // Neither the job file nor an iolog may replace the image being read.
+    for out in export.paths(dir, name) {
+        output::refuse_inputs(&out, &[&args.iso])?;
+    }
     export
         .write_to(dir, name)
         .context("cannot write the fio job")?;
@@ -291,16 +385,51 @@ fn export_fio(
 type Built = (String, WorkloadSpec, Vec<Request>);
 
 /// Builds each workload's requests for `target`.
-fn build(
+/// The size limit of each workload: `--size`, except that with `--runtime`
+/// a random workload planning more than [`MAX_REQUESTS`] requests is cut to
+/// that many (the deadline ends its runs anyway), with a notice.
+fn size_limits(
     target: &Target,
     specs: &[WorkloadSpec],
     size_limit: Option<u64>,
+    time_based: bool,
+) -> (Vec<Option<u64>>, Vec<Notice>) {
+    let align = request_alignment(target).max(1);
+    let mut notices = Vec::new();
+    let limits = specs
+        .iter()
+        .map(|spec| match (spec, size_limit) {
+            (WorkloadSpec::Rand { block_bytes, .. }, Some(limit)) if time_based => {
+                let len = u64::from(*block_bytes).next_multiple_of(align);
+                let most = MAX_REQUESTS.saturating_mul(len);
+                if limit > most {
+                    notices.push(Notice::SizeCappedForRuntime {
+                        workload: spec.default_name(),
+                        requested_bytes: limit,
+                        planned_bytes: most,
+                    });
+                    Some(most)
+                } else {
+                    Some(limit)
+                }
+            }
+            _ => size_limit,
+        })
+        .collect();
+    (limits, notices)
+}
+
+fn build(
+    target: &Target,
+    specs: &[WorkloadSpec],
+    size_limits: &[Option<u64>],
     trace: &[TraceExtent],
 ) -> Result<Vec<Built>> {
     let align = request_alignment(target);
     specs
         .iter()
-        .map(|spec| {
+        .zip(size_limits)
+        .map(|(spec, &size_limit)| {
             let requests = spec
                 .build(target.size_bytes(), align, size_limit, trace)
                 .with_context(|| {

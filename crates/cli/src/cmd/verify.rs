@@ -109,6 +109,15 @@ fn options(args: &VerifyArgs) -> Result<VerifyOptions> {
 }
 
 fn implant(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
+    if args.output.is_some() && !args.dry_run {
+        // SIGINT, SIGTERM, SIGHUP: remove the partial copy, then exit as a
+        // shell expects of an interrupted command. (SIGKILL cannot be
+        // caught; the next run removes what it left.)
+        let _ = ctrlc::set_handler(|| {
+            isotune_input::atomic::remove_pending();
+            std::process::exit(130);
+        });
+    }
     let bar = Bar(progress::bytes(0, "implant", ctx.quiet));
     let report: ImplantReport = if args.dry_run {
         isotune_verify::implant_dry_run(&args.iso, args.force, &bar)

@@ -49,7 +49,7 @@ pub fn human(out: &mut dyn Write, r: &BenchReport, color: bool) -> io::Result<()
         word(&r.target.kind),
         if r.target.direct { ", O_DIRECT" } else { "" }
     )?;
-    if let Some(n) = &r.engine_notice {
+    for n in &r.notices {
         writeln!(out, "note: {n}")?;
     }
     let mut t = table([

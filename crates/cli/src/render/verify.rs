@@ -150,7 +150,7 @@ fn truncation_row(t: &TruncationResult, color: bool) -> Vec<String> {
             ),
         ),
         TruncationResult::TooShort { file_bytes } => (
-            "?",
+            "FAIL",
             format!(
                 "the file ends at {file_bytes} bytes, {} the volume descriptor at byte 32768: \
                  a truncated download or not an ISO image",
@@ -167,7 +167,10 @@ fn truncation_row(t: &TruncationResult, color: bool) -> Vec<String> {
                  (file {file_bytes} bytes): the descriptor is corrupt"
             ),
         ),
-        TruncationResult::NotIso => ("-", "not an ISO9660 image".to_owned()),
+        TruncationResult::NotIso => (
+            "FAIL",
+            "not an ISO9660 image (no CD001 signature at byte 32769)".to_owned(),
+        ),
         TruncationResult::NotChecked => ("-", "not checked".to_owned()),
     };
     vec!["truncation".to_owned(), status(word, color), detail]
@@ -203,6 +206,13 @@ pub fn implant(out: &mut dyn Write, r: &ImplantReport) -> io::Result<()> {
         bytes(r.hashed_bytes),
         seconds(r.elapsed_ns)
     )?;
+    for p in &r.stale_temps_removed {
+        writeln!(
+            out,
+            "  removed {}, a partial copy left by an interrupted run",
+            p.display()
+        )?;
+    }
     if let Some(old) = &r.replaced {
         writeln!(out, "  replaced the record with MD5 {}", old.md5)?;
     } else if r.overwrote_used_area {
