@@ -185,7 +185,6 @@ pub(super) fn parse_bool(v: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Source;
 
     #[test]
     fn drive_keys_have_proxmox_ranges() {

@@ -243,11 +243,11 @@ fn controllers(def: &mut VmDefinition, scsihw: Option<&str>, iothread_drives: &[
     for d in def.drives.iter_mut() {
         let key = d.id.clone().unwrap_or_default();
         let wants_iothread = iothread_drives.contains(&key);
-        if key.starts_with("scsi") {
+        if let Some(n) = key.strip_prefix("scsi") {
             // virtio-scsi-single: one controller per drive, which can have
             // its own iothread; otherwise one shared `scsihw0`.
             let id = if single {
-                format!("virtioscsi{}", &key[4..])
+                format!("virtioscsi{n}")
             } else {
                 "scsihw0".to_string()
             };
