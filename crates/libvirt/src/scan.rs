@@ -149,7 +149,9 @@ pub fn scan(uri: &str, opts: &ScanOptions) -> LibvirtScan {
         },
     };
     s.run();
-    s.out
+    let Scanner { worker, out } = s;
+    drop(worker);
+    out
 }
 
 struct Scanner {

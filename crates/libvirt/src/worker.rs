@@ -18,6 +18,7 @@ pub(crate) enum CallError {
 /// A worker thread and the deadline for each call.
 pub(crate) struct Worker {
     tx: Option<Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     timeout: Duration,
 }
 
@@ -32,8 +33,13 @@ impl Worker {
                     job();
                 }
             });
+        let (tx, thread) = match spawned {
+            Ok(t) => (Some(tx), Some(t)),
+            Err(_) => (None, None),
+        };
         Worker {
-            tx: spawned.ok().map(|_| tx),
+            tx,
+            thread,
             timeout,
         }
     }
@@ -57,8 +63,10 @@ impl Worker {
         match rrx.recv_timeout(self.timeout) {
             Ok(r) => Ok(r),
             Err(RecvTimeoutError::Timeout) => {
-                // The thread is stuck in libvirt: send it nothing more.
+                // The thread is stuck in libvirt: send it nothing more, and
+                // do not wait for it.
                 self.tx = None;
+                self.thread = None;
                 Err(CallError::Timeout)
             }
             Err(RecvTimeoutError::Disconnected) => {
@@ -71,6 +79,19 @@ impl Worker {
 
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
+    }
+}
+
+impl Drop for Worker {
+    /// Waits for the thread when it is not stuck: libvirt objects it still
+    /// holds are released before the caller goes on (a process exiting
+    /// while another thread is inside libvirt can crash in libvirt's
+    /// teardown).
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -73,3 +73,24 @@ fn daemon_hanging_up_is_a_warning() {
         s.warnings
     );
 }
+
+#[test]
+fn libvirt_test_driver_domain_is_read() {
+    // libvirt's built-in test driver: no daemon, one running domain "test".
+    let s = scan("test:///default", &ScanOptions::default());
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let d = s
+        .domains
+        .iter()
+        .find(|d| d.name == "test")
+        .expect("domain test");
+    assert_eq!(d.state, isotune_libvirt::DomainState::Running);
+    let live = d.live.as_ref().unwrap();
+    assert_eq!(live.name.as_deref(), Some("test"));
+    assert!(matches!(
+        &live.origin,
+        isotune_vmconfig::Origin::Libvirt { domain, .. } if domain == "test"
+    ));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["domains"][0]["state"], "running");
+}
