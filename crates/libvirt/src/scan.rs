@@ -247,20 +247,31 @@ impl Scanner {
     /// Reads one domain. `Ok(None)`: it vanished or failed (warned);
     /// `Err(())`: the scan must stop (a call timed out).
     fn domain(&mut self, dom: Arc<VirtDomain>) -> Result<Option<Domain>, ()> {
+        // The name is kept in the handle (no round trip); it names the
+        // domain in the warnings below.
         let d = Arc::clone(&dom);
-        let ident = self.call("virDomainGetName", move || {
-            let name = d.name()?;
+        let name = match self.call("virDomainGetName", move || d.name()) {
+            Ok(n) => n,
+            Err(Failed::Stop) => return Err(()),
+            Err(f) => {
+                self.failed(f, Some("(unnamed)"), "virDomainGetName");
+                return Ok(None);
+            }
+        };
+        let d = Arc::clone(&dom);
+        let call = format!("virDomainGetState({name})");
+        let ident = self.call(&call, move || {
             let uuid = d.uuid_string().ok();
             let persistent = d.is_persistent()?;
             let active = d.is_active()?;
             let (state, _) = d.state()?;
-            Ok((name, uuid, persistent, active, state))
+            Ok((uuid, persistent, active, state))
         });
-        let (name, uuid, persistent, active, state) = match ident {
+        let (uuid, persistent, active, state) = match ident {
             Ok(v) => v,
             Err(Failed::Stop) => return Err(()),
             Err(f) => {
-                self.failed(f, Some("(unnamed)"), "virDomainGetName");
+                self.failed(f, Some(&name), "virDomainGetState");
                 return Ok(None);
             }
         };
@@ -417,6 +428,38 @@ fn is_permission(e: &virt::error::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A domain destroyed between the listing and the reading of it (here:
+    /// a transient domain of libvirt's test driver, destroyed through
+    /// another handle) is a `domain-vanished` warning, not a failure.
+    #[test]
+    fn a_vanished_domain_is_a_warning() {
+        virt::error::clear_error_callback();
+        let conn = Connect::open(Some("test:///default")).unwrap();
+        let xml = "<domain type='test'><name>isotune-vanishing</name><memory>65536</memory>\
+                   <os><type>hvm</type></os></domain>";
+        let dom = conn.create_domain_xml(xml, 0).unwrap();
+        let other = conn.lookup_domain_by_name("isotune-vanishing").unwrap();
+        other.destroy().unwrap();
+        let mut s = Scanner {
+            worker: Worker::start(Duration::from_secs(5)),
+            out: LibvirtScan {
+                uri: "test:///default".into(),
+                domains: Vec::new(),
+                warnings: Vec::new(),
+            },
+        };
+        assert!(matches!(s.domain(Arc::new(dom)), Ok(None)));
+        assert_eq!(
+            s.out.warnings,
+            [LibvirtWarning::DomainVanished {
+                domain: "isotune-vanishing".into(),
+                call: "virDomainGetState".into()
+            }]
+        );
+        let json = serde_json::to_value(&s.out.warnings[0]).unwrap();
+        assert_eq!(json["code"], "domain-vanished");
+    }
 
     fn def(xml_cdrom: &str) -> VmDefinition {
         let xml =
