@@ -183,6 +183,13 @@ impl Scanner {
                 });
                 Err(Failed::Stop)
             }
+            Err(CallError::Panicked) => {
+                self.out.warnings.push(LibvirtWarning::CallFailed {
+                    call: name.to_string(),
+                    reason: "the libvirt bindings panicked; the scan stopped there".into(),
+                });
+                Err(Failed::Stop)
+            }
             Err(CallError::Abandoned) => Err(Failed::Stop),
         }
     }

@@ -13,6 +13,9 @@ pub(crate) enum CallError {
     Timeout,
     /// An earlier call missed its deadline: nothing more is sent.
     Abandoned,
+    /// The call panicked (the bindings panic on some failures); the
+    /// worker is gone.
+    Panicked,
 }
 
 /// A worker thread and the deadline for each call.
@@ -70,9 +73,8 @@ impl Worker {
                 Err(CallError::Timeout)
             }
             Err(RecvTimeoutError::Disconnected) => {
-                // The job panicked (the bindings panic on some failures).
                 self.tx = None;
-                Err(CallError::Abandoned)
+                Err(CallError::Panicked)
             }
         }
     }
@@ -114,6 +116,7 @@ mod tests {
     fn a_panicking_call_is_an_error_not_a_panic() {
         let mut w = Worker::start(Duration::from_secs(5));
         let r = w.call(|| -> u32 { panic!("binding panicked") });
-        assert!(matches!(r, Err(CallError::Abandoned)));
+        assert!(matches!(r, Err(CallError::Panicked)));
+        assert!(matches!(w.call(|| 1), Err(CallError::Abandoned)));
     }
 }
