@@ -6,7 +6,7 @@
 //!
 //! - [`uri`]: which libvirt to talk to (`--connect`, `LIBVIRT_DEFAULT_URI`,
 //!   `qemu:///system` when its socket exists, or none, and why).
-//! - [`scan`]: every domain, running and defined-but-off, as
+//! - [`mod@scan`]: every domain, running and defined-but-off, as
 //!   [`isotune_vmconfig::VmDefinition`]s (live and persistent XML) plus live
 //!   facts (state, cdrom media, read counters), with [`LibvirtWarning`]s for
 //!   whatever could not be read.
@@ -17,7 +17,7 @@
 //! libvirt's client calls block until libvirtd answers, and a hung libvirtd
 //! never answers; libvirt's own keepalive needs an event loop this crate
 //! does not run. So every libvirt call runs on one worker thread
-//! ([`worker`]) and the caller waits for its answer with a deadline
+//! (module `worker`) and the caller waits for its answer with a deadline
 //! ([`ScanOptions::call_timeout`], 5 s by default). When a call misses its
 //! deadline the scan stops there, returns what it has with a
 //! [`LibvirtWarning::Timeout`] naming the call, and leaves the worker

@@ -11,7 +11,7 @@
 //! the top section is the current config.
 //!
 //! What is read: the drives `ide0..3`, `sata0..5`, `scsi0..30`,
-//! `virtio0..15` ([`drive`]) and `cdrom:` (an alias of `ide2` with
+//! `virtio0..15` (module `drive`) and `cdrom:` (an alias of `ide2` with
 //! `media=cdrom`); `scsihw` (the SCSI controller, default `lsi`), `machine`,
 //! `bios` (`seabios`, `ovmf`), `boot` (`order=a;b;c`, and the legacy
 //! `boot: cdn` + `bootdisk:`), `memory` (MiB), `name`, `kvm` (`kvm: 0` means
