@@ -27,6 +27,7 @@ cleanup() {
     virsh -q -c "$uri" destroy "$d" >/dev/null 2>&1 || true
     virsh -q -c "$uri" undefine "$d" >/dev/null 2>&1 || true
   done
+  rm -f /var/log/libvirt/qemu/"$prefix"*.log
   rm -rf "$work"
 }
 trap cleanup EXIT

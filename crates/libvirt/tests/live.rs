@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use isotune_libvirt::{scan, DomainState, LibvirtScan, ScanOptions};
 use isotune_testutil::libvirtd::{
-    domains_with_prefix, qemu_processes_with_prefix, unique_prefix, Libvirtd, TestDomain, URI,
+    domains_with_prefix, log_files_with_prefix, qemu_processes_with_prefix, unique_prefix,
+    Libvirtd, TestDomain, URI,
 };
 use isotune_testutil::{run, tool, Rng};
 use isotune_vmconfig::{Bus, Source};
@@ -237,4 +238,6 @@ fn reads_running_and_defined_domains_with_counters() {
     );
     let left = qemu_processes_with_prefix(&p);
     assert!(left.is_empty(), "QEMU left running: {left:?}");
+    let logs = log_files_with_prefix(&p);
+    assert!(logs.is_empty(), "logs left: {logs:?}");
 }

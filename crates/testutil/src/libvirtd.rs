@@ -32,6 +32,7 @@ pub const URI: &str = "qemu:///system";
 pub const STATE_DIR: &str = "/run/isotune-test-libvirtd";
 const SOCKET: &str = "/run/libvirt/libvirt-sock";
 const QEMU_CONF: &str = "/etc/libvirt/qemu.conf";
+const QEMU_LOG_DIR: &str = "/var/log/libvirt/qemu";
 const TEST_QEMU_CONF: &str =
     "# Written by isotune's test harness (crates/testutil/src/libvirtd.rs);\n\
 # removed when the harness stops the libvirtd it started. Never for production.\n\
@@ -309,7 +310,26 @@ impl Drop for TestDomain {
     fn drop(&mut self) {
         let _ = virsh(&["destroy", &self.name]);
         let _ = virsh(&["undefine", "--nvram", &self.name]);
+        // libvirt keeps each domain's QEMU log after undefine.
+        let _ = std::fs::remove_file(log_file(&self.name));
     }
+}
+
+/// Where libvirt writes a domain's QEMU log.
+pub fn log_file(name: &str) -> PathBuf {
+    Path::new(QEMU_LOG_DIR).join(format!("{name}.log"))
+}
+
+/// Files under libvirt's QEMU log directory whose name starts with `prefix`.
+pub fn log_files_with_prefix(prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(QEMU_LOG_DIR)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Names of defined or running domains starting with `prefix`.
