@@ -19,7 +19,7 @@ impl Style {
     /// The style matching where the definition came from.
     pub(crate) fn of(vm: &VmDefinition) -> Style {
         match vm.origin {
-            Origin::LibvirtXml { .. } => Style::Libvirt,
+            Origin::LibvirtXml { .. } | Origin::Libvirt { .. } => Style::Libvirt,
             _ => Style::Qemu,
         }
     }
@@ -35,6 +35,8 @@ pub(crate) fn vm_label(vm: &VmDefinition) -> String {
         Origin::QemuCmdline => "VM on the QEMU command line".to_string(),
         Origin::Process { pid } => format!("QEMU process {pid}"),
         Origin::Isotune => "isotune's VM".to_string(),
+        Origin::Libvirt { domain, .. } => format!("VM \"{domain}\""),
+        Origin::Proxmox { vmid, .. } => format!("Proxmox VM {vmid}"),
     }
 }
 
@@ -86,6 +88,8 @@ pub(crate) fn where_to_edit(vm: &VmDefinition) -> String {
         Origin::QemuCmdline => "in the QEMU command line".to_string(),
         Origin::Process { pid } => format!("in whatever starts QEMU process {pid}"),
         Origin::Isotune => "in the boot matrix".to_string(),
+        Origin::Libvirt { .. } => format!("`{}`", virsh_edit(vm)),
+        Origin::Proxmox { path, .. } => format!("in {}", path.display()),
     }
 }
 

@@ -5,6 +5,8 @@
 //! - [`model`]: the serde data ([`VmDefinition`] and its parts).
 //! - [`libvirt`]: a parser from libvirt domain XML (a file, a directory such
 //!   as `/etc/libvirt/qemu`, or `virsh dumpxml` output).
+//! - [`proxmox`]: Proxmox VE VM configs (`/etc/pve/qemu-server/VMID.conf`)
+//!   with volume ids resolved through `storage.cfg`.
 //! - [`qemu`]: a parser from a QEMU command line (QemuOpts syntax, `-drive`,
 //!   `-blockdev` JSON and dotted, `-device`, ...) and an emitter back to argv.
 //!
@@ -19,6 +21,7 @@
 mod error;
 pub mod libvirt;
 pub mod model;
+pub mod proxmox;
 pub mod qemu;
 
 pub use error::{Error, ErrorKind};

@@ -27,6 +27,32 @@ pub enum Origin {
     },
     /// Built by isotune itself (the boot matrix).
     Isotune,
+    /// A domain read from libvirtd through the libvirt API.
+    Libvirt {
+        /// The connection URI (`qemu:///system`).
+        uri: String,
+        /// The domain name.
+        domain: String,
+        /// Which of the domain's XML documents this is.
+        config: LibvirtConfig,
+    },
+    /// A Proxmox VE VM config (`/etc/pve/qemu-server/VMID.conf`).
+    Proxmox {
+        /// The VM id.
+        vmid: u32,
+        /// The config file.
+        path: PathBuf,
+    },
+}
+
+/// Which XML document of a libvirt domain a definition was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LibvirtConfig {
+    /// The live XML of a running domain (what QEMU runs now).
+    Live,
+    /// The persistent (inactive) XML: what the domain boots with next.
+    Inactive,
 }
 
 /// One VM's storage-relevant setup.

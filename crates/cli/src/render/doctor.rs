@@ -399,6 +399,8 @@ pub fn vm_line(vm: &VmDefinition) -> String {
         isotune_vmconfig::Origin::QemuCmdline => "command line".to_owned(),
         isotune_vmconfig::Origin::Process { pid } => format!("pid {pid}"),
         isotune_vmconfig::Origin::Isotune => "isotune".to_owned(),
+        isotune_vmconfig::Origin::Libvirt { uri, .. } => format!("libvirt {uri}"),
+        isotune_vmconfig::Origin::Proxmox { path, .. } => format!("proxmox {}", path.display()),
     };
     let accel = if vm.accel.is_empty() {
         "default accel (tcg)".to_owned()
