@@ -10,11 +10,14 @@ pub mod launch;
 pub mod qmp;
 pub mod run;
 mod serial;
+pub mod session;
+pub mod tempfiles;
 
 pub use error::{Error, ErrorKind, QmpError, Result};
 pub use launch::{find_qemu, AccelChoice, AccelUsed, QemuBinary, QemuVersion};
 pub use qmp::Qmp;
 pub use run::{run_boot, EndReason, ReadCounters, RunResult, RunSpec, SerialLine};
+pub use session::{run_matrix, AccelRequest, MatrixPlan, NoProgress, Progress};
 
 pub mod matrix;
 pub mod rank;

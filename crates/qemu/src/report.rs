@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::matrix::{BootConfig, SkippedConfig};
 use crate::rank::{rank, VsBaseline};
 use crate::run::ReadCounters;
+use isotune_host::pagecache::CacheDrop;
 
 /// Version of the JSON schema of [`BootReport`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +106,11 @@ pub struct RunRecord {
     pub qemu_cpu_seconds: f64,
     /// The accelerator this run got.
     pub accel: String,
+    /// The page-cache drop before this cold run, measured before and after
+    /// (absent for warm runs): `resident_after_bytes` 0 means the run was
+    /// verified cold.
+    #[serde(default)]
+    pub cache: Option<CacheDrop>,
 }
 
 impl RunRecord {
@@ -322,6 +328,7 @@ mod tests {
             rd_total_time_ns: (seconds * 1e8) as u64,
             qemu_cpu_seconds: seconds,
             accel: "tcg".to_owned(),
+            cache: None,
         }
     }
 

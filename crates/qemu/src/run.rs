@@ -8,9 +8,9 @@
 //! behind. Counters are read after the guest has been stopped (see DESIGN
 //! "Facts": `query-blockstats` at the marker misses reads still in flight).
 //!
-//! Limitations: the guest's own reboot is a reset, not a stop (QEMU's
-//! default `-action reboot=reset`); add `-action reboot=shutdown` to the VM
-//! argv to end a run at a reboot.
+//! A guest reboot (or a triple fault, e.g. boot code that is garbage) ends
+//! the run like a shutdown (`-action reboot=shutdown`), so a guest that
+//! resets itself is not booted again and again until the timeout.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::unix::net::UnixStream;
@@ -26,9 +26,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::cleanup::ChildGuard;
 use crate::error::{Error, ErrorKind, Result};
-use crate::launch::{kvm_pvm_loaded, spawn_error, AccelChoice, AccelUsed, QemuBinary};
+use crate::launch::{spawn_error, AccelChoice, AccelUsed, QemuBinary};
 use crate::qmp::{self, BlockCounters, Qmp};
 use crate::serial::{spawn_collector, spawn_line_reader, TimedLine};
+use crate::tempfiles::{tagged_prefix, RUN_DIR_PREFIX};
+use isotune_host::pagecache::{self, CacheDrop};
 
 /// How often the loop wakes up at most (serial lines wake it earlier).
 const TICK: Duration = Duration::from_millis(25);
@@ -84,8 +86,6 @@ pub struct RunSpec {
     /// Where the private temporary directory is made (default: the system
     /// temporary directory).
     pub temp_parent: Option<PathBuf>,
-    /// The sysfs root used to detect `kvm_pvm` (normally `/sys`).
-    pub sys_root: PathBuf,
 }
 
 impl RunSpec {
@@ -105,7 +105,6 @@ impl RunSpec {
             memory_mib: 512,
             accel: AccelChoice::Auto,
             temp_parent: None,
-            sys_root: PathBuf::from("/sys"),
         }
     }
 }
@@ -173,9 +172,9 @@ pub struct RunResult {
     pub qemu_cpu_seconds: f64,
     /// The accelerator QEMU really used.
     pub accel: AccelUsed,
-    /// The host runs the paravirtual nested KVM (`kvm_pvm`): KVM numbers
-    /// from it do not describe a real host.
-    pub kvm_pvm: bool,
+    /// The page-cache drop before a cold run, measured before and after
+    /// (`None` for a warm run or without an ISO).
+    pub cache: Option<CacheDrop>,
     /// QEMU's run state at the end (`paused`, `shutdown`, `internal-error`...).
     pub guest_status: String,
     /// QEMU's version (`10.0.2`).
@@ -191,15 +190,16 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
             "Waiting for reads to settle needs the device to watch",
         ));
     }
-    if let (Some(iso), false) = (&spec.iso, spec.warm) {
-        drop_page_cache(iso)?;
-    }
-    // Declared first so it is removed last, after QEMU is gone.
+    let cache = match (&spec.iso, spec.warm) {
+        (Some(iso), false) => Some(drop_page_cache(iso)?),
+        _ => None,
+    };
+    // Declared first so it is removed last, after QEMU is gone; named after
+    // this process so a later run removes it if this one is SIGKILLed.
+    let prefix = tagged_prefix(RUN_DIR_PREFIX);
     let dir = match &spec.temp_parent {
-        Some(p) => tempfile::Builder::new()
-            .prefix("isotune-qemu-")
-            .tempdir_in(p),
-        None => tempfile::Builder::new().prefix("isotune-qemu-").tempdir(),
+        Some(p) => tempfile::Builder::new().prefix(&prefix).tempdir_in(p),
+        None => tempfile::Builder::new().prefix(&prefix).tempdir(),
     }
     .map_err(|e| Error::io("Cannot create a temporary directory", e))?;
     let sock = dir.path().join("qmp.sock");
@@ -209,6 +209,8 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
         .args([
             "-action",
             "shutdown=pause",
+            "-action",
+            "reboot=shutdown",
             "-serial",
             "stdio",
             "-monitor",
@@ -239,25 +241,28 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
         markers: BTreeMap::new(),
         marker_reads: BTreeMap::new(),
     };
-    let result = run.measure(&sock);
+    let result = run.measure(&sock).map(|mut r| {
+        r.cache = cache;
+        r
+    });
     // Drop order: the guard kills the group, then `dir` is removed.
     drop(run);
     drop(dir);
     result
 }
 
-/// Drops `iso` from the host page cache so the guest's reads reach storage.
-///
-/// Dirty pages survive `POSIX_FADV_DONTNEED` (a freshly written image kept
-/// all of it resident), so the file is `fdatasync`ed first (allowed on a
-/// read-only descriptor on Linux). A failed sync is not fatal: the advice
-/// still drops the clean pages.
-fn drop_page_cache(iso: &Path) -> Result<()> {
+/// Drops `iso` from the host page cache so the guest's reads reach storage,
+/// and measures what was left ([`isotune_host::pagecache::drop_pages`]).
+fn drop_page_cache(iso: &Path) -> Result<CacheDrop> {
     let f =
         std::fs::File::open(iso).map_err(|e| Error::io("Cannot open the ISO", e).with_path(iso))?;
-    let _ = f.sync_data();
-    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)
-        .map_err(|e| Error::io("Cannot drop the ISO from the page cache", e.into()).with_path(iso))
+    let size = f
+        .metadata()
+        .map_err(|e| Error::io("Cannot examine the ISO", e).with_path(iso))?
+        .len();
+    pagecache::drop_pages(&f, size).map_err(|e| {
+        Error::io("Cannot drop the ISO from the page cache", e.into_io()).with_path(iso)
+    })
 }
 
 /// The state of a run in progress.
@@ -332,7 +337,7 @@ impl Running<'_> {
             bytes_per_request,
             qemu_cpu_seconds,
             accel,
-            kvm_pvm: kvm_pvm_loaded(&self.spec.sys_root),
+            cache: None,
             guest_status: if status.running {
                 "running".to_owned()
             } else {
@@ -621,42 +626,6 @@ mod tests {
         assert_eq!(parse_cpu_ticks(stat), Some(287));
         assert_eq!(parse_cpu_ticks("garbage"), None);
         assert!(cpu_seconds(std::process::id()).is_some());
-    }
-
-    /// A freshly written (dirty) file leaves the page cache entirely.
-    #[test]
-    fn dropping_a_freshly_written_file_empties_its_cache() {
-        let Some(fincore) = isotune_testutil::tool("fincore") else {
-            return;
-        };
-        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-        const TMPFS_MAGIC: u64 = 0x0102_1994;
-        let fs_type = rustix::fs::statfs(dir.path()).map(|s| u64::try_from(s.f_type));
-        if matches!(fs_type, Ok(Ok(TMPFS_MAGIC))) {
-            eprintln!("skipping: /var/tmp is tmpfs, whose pages cannot be dropped");
-            return;
-        }
-        let p = dir.path().join("fresh.iso");
-        let block: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
-        let mut data = Vec::with_capacity(16 << 20);
-        for _ in 0..16 {
-            data.extend_from_slice(&block);
-        }
-        std::fs::write(&p, &data).unwrap();
-        let resident = || -> u64 {
-            let out = isotune_testutil::run(
-                Command::new(&fincore)
-                    .args(["--bytes", "--noheadings", "--output", "RES"])
-                    .arg(&p),
-            );
-            out.trim().parse().unwrap()
-        };
-        if resident() == 0 {
-            eprintln!("skipping: a fresh write left no cached pages to drop");
-            return;
-        }
-        drop_page_cache(&p).unwrap();
-        assert_eq!(resident(), 0);
     }
 
     #[test]
