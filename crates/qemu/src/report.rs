@@ -43,6 +43,12 @@ pub struct BootReport {
     pub runs_per_config: usize,
     /// The end-of-boot marker (regex), when any.
     pub until: Option<String>,
+    /// A run ends after this long without reads from the ISO, when set.
+    #[serde(default)]
+    pub settle_seconds: Option<f64>,
+    /// A run still going after this long fails.
+    #[serde(default)]
+    pub timeout_seconds: f64,
     /// Phase marker names, in the order given.
     pub markers: Vec<String>,
     /// The name of the configuration the others are compared with.
@@ -222,7 +228,8 @@ pub struct ConfigSummary {
     /// What was read in each phase, in boot order: up to each marker, then
     /// from the last marker to the end (`end`).
     pub phase_reads: Vec<PhaseReads>,
-    /// Against the baseline (absent for the baseline itself).
+    /// Against the baseline (absent for the baseline itself, and when
+    /// either has fewer than [`crate::rank::MIN_RUNS_TO_COMPARE`] runs).
     pub vs_baseline: Option<VsBaseline>,
 }
 

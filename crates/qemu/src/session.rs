@@ -351,6 +351,8 @@ pub fn run_matrix(
         warm: plan.warm,
         runs_per_config: plan.runs,
         until: plan.until.as_ref().map(|r| r.as_str().to_owned()),
+        settle_seconds: plan.settle.map(|d| d.as_secs_f64()),
+        timeout_seconds: plan.timeout.as_secs_f64(),
         markers: plan.markers.iter().map(|(n, _)| n.clone()).collect(),
         baseline: results[plan.baseline].config.name.clone(),
         configs: results,

@@ -145,6 +145,16 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         host_accel: isotune_host::host_facts(&SysRoot::live()).accel,
         boot_load_bytes: work.boot_load_bytes,
     };
+    if !ctx.quiet {
+        eprintln!(
+            "{}",
+            render::boot::ending(
+                plan.until.as_ref().map(Regex::as_str),
+                plan.settle.map(|d| d.as_secs_f64()),
+                args.timeout
+            )
+        );
+    }
     let bar = Bar(progress::count(0, "booting", ctx.quiet));
     let report = match run_matrix(&plan, &bar, &cancel) {
         Ok(r) => r,

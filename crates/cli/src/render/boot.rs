@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use isotune_qemu::rank::MIN_RUNS_TO_COMPARE;
 use isotune_qemu::report::{BootReport, ConfigResult};
 use isotune_stats::Verdict;
 use plotters::prelude::*;
@@ -17,11 +18,25 @@ fn secs(v: Option<f64>) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
-fn versus(c: &ConfigResult, baseline: &str) -> String {
-    if c.config.name == baseline {
+/// What the comparison cell says when fewer runs than
+/// [`MIN_RUNS_TO_COMPARE`] succeeded on either side.
+pub const TOO_FEW_RUNS: &str = "too few runs to compare (use --runs 3 or more)";
+
+fn versus(r: &BootReport, c: &ConfigResult) -> String {
+    if c.config.name == r.baseline {
         return "baseline".to_owned();
     }
+    let base_runs = r
+        .configs
+        .iter()
+        .find(|b| b.config.name == r.baseline)
+        .map_or(0, |b| b.runs.len());
     match &c.summary.vs_baseline {
+        None if !c.runs.is_empty()
+            && (c.runs.len() < MIN_RUNS_TO_COMPARE || base_runs < MIN_RUNS_TO_COMPARE) =>
+        {
+            TOO_FEW_RUNS.to_owned()
+        }
         None => "-".to_owned(),
         Some(v) => {
             // Fieller's interval is unbounded when the baseline's mean is
@@ -101,7 +116,7 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
                     .map(|b| format!("{:.0}%", b * 100.0))
                     .unwrap_or_else(|| "-".to_owned()),
             );
-            cells.push(versus(c, &r.baseline));
+            cells.push(versus(r, c));
             Row { cells }
         })
         .collect();
@@ -128,11 +143,70 @@ fn phases_line(c: &ConfigResult) -> String {
         .join("; ")
 }
 
+/// The image's name for titles: the ISO's file name, or the built-in
+/// workload.
+fn image_name(r: &BootReport) -> String {
+    match &r.builtin {
+        Some(b) => format!("built-in {b} workload"),
+        None => r
+            .iso
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| r.iso.display().to_string()),
+    }
+}
+
+/// How the page cache was before the runs: `warm`, `cold (verified)` when
+/// every run's drop left nothing cached, else what was still cached.
+fn cache_words(r: &BootReport) -> String {
+    if r.warm {
+        return "warm cache".to_owned();
+    }
+    let runs: Vec<_> = r.configs.iter().flat_map(|c| &c.runs).collect();
+    let unverified = runs.iter().filter(|x| x.cache.is_none()).count();
+    let partly: Vec<u64> = runs
+        .iter()
+        .filter_map(|x| x.cache)
+        .filter(|d| !d.is_cold())
+        .map(|d| d.resident_after_bytes)
+        .collect();
+    if runs.is_empty() {
+        "cold cache".to_owned()
+    } else if partly.is_empty() && unverified == 0 {
+        "cache cold (verified)".to_owned()
+    } else if partly.is_empty() {
+        "cold cache (not measured)".to_owned()
+    } else {
+        format!(
+            "cache NOT cold: {} of {} runs started with up to {} of the ISO still cached",
+            partly.len(),
+            runs.len(),
+            bytes(partly.iter().copied().max().unwrap_or(0))
+        )
+    }
+}
+
+/// How a run ends, said before the runs start and above the table.
+pub fn ending(until: Option<&str>, settle_seconds: Option<f64>, timeout_seconds: f64) -> String {
+    let mut ways = Vec::new();
+    if let Some(u) = until {
+        ways.push(format!("at the serial line matching {u:?}"));
+    }
+    ways.push("when the guest powers off".to_owned());
+    if let Some(s) = settle_seconds {
+        ways.push(format!("after {s} s without reads from the ISO"));
+    }
+    format!(
+        "a run ends {}; a run still going after {timeout_seconds} s fails (--timeout)",
+        ways.join(", ")
+    )
+}
+
 /// The terminal report.
 pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()> {
     writeln!(
         out,
-        "isotune boot: {} ({} configuration{}, {} run{} each, {} cache, QEMU {}, accel {})",
+        "isotune boot: {} ({} configuration{}, {} run{} each, {}, QEMU {}, accel {})",
         r.builtin
             .as_deref()
             .map(|b| format!("built-in {b} workload"))
@@ -141,12 +215,17 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
         if r.configs.len() == 1 { "" } else { "s" },
         r.runs_per_config,
         if r.runs_per_config == 1 { "" } else { "s" },
-        if r.warm { "warm" } else { "cold" },
+        cache_words(r),
         r.qemu.version,
         r.accel_used.clone().unwrap_or_else(|| format!(
             "{} asked, no run got far enough to tell",
             r.accel_requested
         )),
+    )?;
+    writeln!(
+        out,
+        "{}",
+        ending(r.until.as_deref(), r.settle_seconds, r.timeout_seconds)
     )?;
     let kvm_used = r.accel_used.as_deref().is_some_and(|a| a != "tcg");
     if r.kvm_pvm && kvm_used {
@@ -205,7 +284,7 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
     writeln!(out, "# isotune boot\n")?;
     writeln!(
         out,
-        "- image: {}\n- QEMU {} ({}), accelerator {}{}\n- {} runs per configuration, {} host cache, runs interleaved\n",
+        "- image: {}\n- QEMU {} ({}), accelerator {}{}\n- {} runs per configuration, {}, runs interleaved\n",
         r.builtin
             .as_deref()
             .map(|b| format!("built-in {b} workload"))
@@ -219,7 +298,7 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
             ""
         },
         r.runs_per_config,
-        if r.warm { "warm" } else { "cold" },
+        cache_words(r),
     )?;
     let (header, rows) = rows(r);
     writeln!(out, "| {} |", header.join(" | "))?;
@@ -272,7 +351,7 @@ pub fn chart(path: &Path, r: &BootReport) -> Result<(), String> {
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let title = format!(
         "isotune boot: {} ({} runs each, {})",
-        r.builtin.as_deref().unwrap_or("ISO"),
+        image_name(r),
         r.runs_per_config,
         r.accel_used.as_deref().unwrap_or("?")
     );
@@ -372,4 +451,125 @@ pub fn chart(path: &Path, r: &BootReport) -> Result<(), String> {
         .draw()
         .map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use isotune_host::pagecache::{CacheDrop, ResidencyMethod};
+    use isotune_qemu::matrix::{expand, BusChoice, MatrixSpec, WorkloadCaps};
+    use isotune_qemu::report::{summarize, ConfigSummary, QemuInfo, RunRecord};
+
+    use super::*;
+
+    fn report(runs: usize, left_bytes: u64) -> BootReport {
+        let m = expand(
+            &MatrixSpec {
+                buses: vec![BusChoice::Ide, BusChoice::VirtioScsi],
+                ..MatrixSpec::default()
+            },
+            WorkloadCaps {
+                bios: true,
+                uefi: false,
+            },
+        );
+        let mut rng = isotune_testutil::Rng::new(runs as u64 + 1);
+        let mut configs: Vec<ConfigResult> = m
+            .configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ConfigResult {
+                config: c.clone(),
+                iso: "/isos/debian.iso".into(),
+                argv: Vec::new(),
+                runs: (0..runs)
+                    .map(|run| RunRecord {
+                        run,
+                        seconds: (5 - 3 * i) as f64 + rng.below(100) as f64 / 1000.0,
+                        end: "settled".to_owned(),
+                        phases: BTreeMap::new(),
+                        phase_reads: BTreeMap::new(),
+                        rd_bytes: 1 << 20,
+                        rd_operations: 512,
+                        rd_total_time_ns: 1_000_000,
+                        qemu_cpu_seconds: 1.0,
+                        accel: "tcg".to_owned(),
+                        cache: Some(CacheDrop {
+                            resident_before_bytes: 1 << 20,
+                            resident_after_bytes: if run == 0 { left_bytes } else { 0 },
+                            method: ResidencyMethod::Cachestat,
+                        }),
+                    })
+                    .collect(),
+                failures: Vec::new(),
+                summary: ConfigSummary::empty(),
+            })
+            .collect();
+        summarize(&mut configs, 0);
+        BootReport {
+            schema_version: 2,
+            iso: "/isos/debian.iso".into(),
+            builtin: None,
+            qemu: QemuInfo {
+                binary: "/usr/bin/qemu-system-x86_64".into(),
+                version: "10.0.2".to_owned(),
+            },
+            accel_requested: "tcg".to_owned(),
+            accel_used: Some("tcg".to_owned()),
+            kvm_pvm: false,
+            warm: false,
+            runs_per_config: runs,
+            until: None,
+            settle_seconds: Some(5.0),
+            timeout_seconds: 300.0,
+            markers: Vec::new(),
+            baseline: configs[0].config.name.clone(),
+            configs,
+            skipped: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn text(r: &BootReport) -> String {
+        let mut out = Vec::new();
+        human(&mut out, r, false).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn fewer_than_three_runs_are_not_compared() {
+        for runs in [1, 2] {
+            let t = text(&report(runs, 0));
+            assert!(t.contains(TOO_FEW_RUNS), "{t}");
+            assert!(!t.contains("no significant difference"), "{t}");
+            assert!(!t.contains("x faster"), "{t}");
+        }
+        let t = text(&report(3, 0));
+        assert!(!t.contains(TOO_FEW_RUNS), "{t}");
+        assert!(t.contains("faster"), "{t}");
+    }
+
+    #[test]
+    fn the_cache_state_is_what_was_measured() {
+        let t = text(&report(3, 0));
+        assert!(t.contains("cache cold (verified)"), "{t}");
+        let t = text(&report(3, 8192));
+        assert!(
+            t.contains(
+                "cache NOT cold: 2 of 6 runs started with up to 8.00 KiB of the ISO still cached"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("a run ends when the guest powers off, after 5 s without reads from the ISO; a run still going after 300 s fails"), "{t}");
+    }
+
+    #[test]
+    fn the_chart_title_names_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("c.svg");
+        chart(&svg, &report(3, 0)).unwrap();
+        let s = std::fs::read_to_string(&svg).unwrap();
+        assert!(s.contains("isotune boot: debian.iso"), "{s}");
+    }
 }
