@@ -474,3 +474,131 @@ fn grub_and_linux_workloads_boot_to_their_markers() {
     }
     assert_nothing_left(tmp.path());
 }
+
+/// A GRUB menu with `timeout=-1` waits for ever. With `--menu auto` the
+/// runner recognises the menu and presses Enter; with `--menu off --keys
+/// ret@REGEX` the key comes on the menu's own line. Either way the entry
+/// boots to its final marker, the press is recorded and the wait at the
+/// menu is its own number, not part of the boot time. With `--menu off`
+/// and no key the run never gets past the menu.
+#[test]
+fn grub_menu_waiting_for_ever_is_booted_by_a_key() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let work = tempfile::tempdir_in("/var/tmp").unwrap();
+    let Some(iso) = common::boot::grub_menu_iso(work.path(), 1 << 20) else {
+        return;
+    };
+    let boot = |extra: &[&str]| {
+        let timeout = if extra.contains(&"--keys") || !extra.contains(&"off") {
+            "60"
+        } else {
+            "8"
+        };
+        boot_cmd(tmp.path())
+            .args([
+                "--json",
+                "--runs",
+                "1",
+                "--timeout",
+                timeout,
+                "--bus",
+                "ahci",
+            ])
+            .arg(&iso)
+            .args(["--marker", "chosen=^isotune: menu-entry-chosen"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (how, extra) in [
+        ("auto", vec!["--until", "^isotune: grub-done"]),
+        (
+            "keys",
+            vec![
+                "--menu",
+                "off",
+                "--keys",
+                "ret@Use the .* keys to select",
+                "--until",
+                "^isotune: grub-done",
+            ],
+        ),
+    ] {
+        let out = boot(&extra);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{how}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let run = &v["configs"][0]["runs"][0];
+        assert_eq!(run["end"], "marker", "{how}: {run:#}");
+        let pressed = run["keys_pressed"].as_array().unwrap();
+        assert_eq!(pressed.len(), 1, "{how}: {run:#}");
+        assert_eq!(pressed[0]["keys"], "ret");
+        assert_eq!(
+            pressed[0]["cause"],
+            if how == "auto" { "menu" } else { "line" }
+        );
+        let wait = run["menu_wait_seconds"].as_f64().unwrap();
+        assert!(wait >= 0.0);
+        assert_eq!(wait, pressed[0]["waited_seconds"].as_f64().unwrap());
+        // The press came at the menu, before the entry ran; the boot time
+        // leaves the wait out.
+        let at = pressed[0]["at_seconds"].as_f64().unwrap();
+        let chosen = run["phases"]["chosen"].as_f64().unwrap();
+        assert!(at - wait <= chosen, "{how}: {run:#}");
+        assert!(run["rd_bytes"].as_u64().unwrap() > 1 << 20, "{how}");
+        assert!(
+            v["configs"][0]["summary"]["median_menu_wait_seconds"]
+                .as_f64()
+                .is_some(),
+            "{how}"
+        );
+    }
+
+    // A timed press: the menu sits idle until then, and that idle time is
+    // the menu wait.
+    let out = boot(&[
+        "--menu",
+        "off",
+        "--keys",
+        "ret@4",
+        "--until",
+        "^isotune: grub-done",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &v["configs"][0]["runs"][0];
+    let wait = run["menu_wait_seconds"].as_f64().unwrap();
+    let at = run["keys_pressed"][0]["at_seconds"].as_f64().unwrap();
+    assert!(at >= 4.0, "{run:#}");
+    assert!(wait > 0.0 && wait < at, "{run:#}");
+    assert!(
+        run["seconds"].as_f64().unwrap() < at + 60.0 - wait,
+        "{run:#}"
+    );
+
+    // No key: the guest stays in its menu and the run is a failure (the
+    // until line never comes), not a boot.
+    let out = boot(&["--menu", "off", "--until", "^isotune: grub-done"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["configs"][0]["runs"].as_array().unwrap().is_empty());
+    assert_nothing_left(tmp.path());
+}

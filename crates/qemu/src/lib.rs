@@ -6,6 +6,7 @@
 
 pub mod cleanup;
 pub mod error;
+pub mod keys;
 pub mod launch;
 pub mod qmp;
 pub mod run;

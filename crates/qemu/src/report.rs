@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use isotune_stats::median;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{KeyPressed, MenuMode};
 use crate::matrix::{BootConfig, SkippedConfig};
 use crate::rank::{rank, VsBaseline};
 use crate::run::ReadCounters;
@@ -49,6 +50,12 @@ pub struct BootReport {
     /// A run still going after this long fails.
     #[serde(default)]
     pub timeout_seconds: f64,
+    /// Key presses asked for (`--keys`), as given.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// `--menu`: `off` or `auto`.
+    #[serde(default)]
+    pub menu: MenuMode,
     /// Phase marker names, in the order given.
     pub markers: Vec<String>,
     /// The name of the configuration the others are compared with.
@@ -95,6 +102,13 @@ pub struct RunRecord {
     /// Seconds from `cont` to the end of the boot (the final marker, the
     /// guest stopping, or the start of the settled period).
     pub seconds: f64,
+    /// Seconds the guest waited at a boot menu before keys were pressed;
+    /// not part of `seconds`.
+    #[serde(default)]
+    pub menu_wait_seconds: f64,
+    /// The key presses made (`--keys`, `--menu auto`).
+    #[serde(default)]
+    pub keys_pressed: Vec<KeyPressed>,
     /// How the run ended: `marker`, `shutdown` or `settled`.
     pub end: String,
     /// Seconds from `cont` to each phase marker that was seen.
@@ -225,6 +239,9 @@ pub struct ConfigSummary {
     pub median_backend_share: Option<f64>,
     /// Median QEMU CPU seconds.
     pub median_qemu_cpu_seconds: Option<f64>,
+    /// Median seconds waited at a boot menu (not in the boot time).
+    #[serde(default)]
+    pub median_menu_wait_seconds: Option<f64>,
     /// What was read in each phase, in boot order: up to each marker, then
     /// from the last marker to the end (`end`).
     pub phase_reads: Vec<PhaseReads>,
@@ -272,6 +289,7 @@ pub fn summarize(configs: &mut [ConfigResult], baseline: usize) {
                 .filter(|r| r.seconds > 0.0)
                 .map(|r| r.rd_total_time_ns as f64 / 1e9 / r.seconds)),
             median_qemu_cpu_seconds: med(c.runs.iter().map(|r| r.qemu_cpu_seconds)),
+            median_menu_wait_seconds: med(c.runs.iter().map(|r| r.menu_wait_seconds)),
             phase_reads: if c.runs.is_empty() {
                 Vec::new()
             } else {
@@ -297,6 +315,7 @@ impl ConfigSummary {
             median_bytes_per_request: None,
             median_backend_share: None,
             median_qemu_cpu_seconds: None,
+            median_menu_wait_seconds: None,
             phase_reads: Vec::new(),
             vs_baseline: None,
         }
@@ -321,6 +340,8 @@ mod tests {
         RunRecord {
             run: 0,
             seconds,
+            menu_wait_seconds: 0.0,
+            keys_pressed: Vec::new(),
             end: "marker".to_owned(),
             phases: BTreeMap::from([("start".to_owned(), seconds / 10.0)]),
             phase_reads: BTreeMap::from([(

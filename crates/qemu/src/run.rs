@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cleanup::ChildGuard;
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys::{KeyDriver, KeyPress, KeyPressed, MenuMode};
 use crate::launch::{spawn_error, AccelChoice, AccelUsed, QemuBinary};
 use crate::qmp::{self, BlockCounters, Qmp};
 use crate::serial::{spawn_collector, spawn_line_reader, TimedLine};
@@ -86,6 +87,10 @@ pub struct RunSpec {
     /// Where the private temporary directory is made (default: the system
     /// temporary directory).
     pub temp_parent: Option<PathBuf>,
+    /// Keys to press (QMP `send-key`) on a serial line or at a time.
+    pub keys: Vec<KeyPress>,
+    /// Press Enter at a recognised GRUB or isolinux menu.
+    pub menu: MenuMode,
 }
 
 impl RunSpec {
@@ -105,6 +110,8 @@ impl RunSpec {
             memory_mib: 512,
             accel: AccelChoice::Auto,
             temp_parent: None,
+            keys: Vec::new(),
+            menu: MenuMode::Off,
         }
     }
 }
@@ -144,8 +151,15 @@ pub struct ReadCounters {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     /// The boot time: to the `until` marker, to the guest's stop, or to
-    /// the last read before settling; seconds since `cont`.
+    /// the last read before settling; seconds since `cont`, without the
+    /// time spent waiting at a menu (`menu_wait_seconds`). Marker times
+    /// leave it out too.
     pub seconds: f64,
+    /// Seconds the guest waited at a boot menu (or for a timed key press)
+    /// before the keys were pressed.
+    pub menu_wait_seconds: f64,
+    /// The key presses made.
+    pub keys_pressed: Vec<KeyPressed>,
     /// Why the run ended.
     pub end: EndReason,
     /// From `cont` until the guest was stopped for the final counters.
@@ -240,6 +254,7 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
         lines: VecDeque::new(),
         markers: BTreeMap::new(),
         marker_reads: BTreeMap::new(),
+        keys: KeyDriver::new(&spec.keys, spec.menu),
     };
     let result = run.measure(&sock).map(|mut r| {
         r.cache = cache;
@@ -280,6 +295,7 @@ struct Running<'a> {
     lines: VecDeque<SerialLine>,
     markers: BTreeMap<String, f64>,
     marker_reads: BTreeMap<String, ReadCounters>,
+    keys: KeyDriver,
 }
 
 impl Running<'_> {
@@ -324,8 +340,13 @@ impl Running<'_> {
         let _ = self.guard.finish(Duration::from_secs(2));
         let bytes_per_request = (counters.rd_operations > 0)
             .then(|| counters.rd_bytes as f64 / counters.rd_operations as f64);
+        let menu_wait_seconds = self.keys.waited();
+        let keys_pressed =
+            std::mem::replace(&mut self.keys, KeyDriver::new(&[], MenuMode::Off)).into_pressed();
         Ok(RunResult {
             seconds,
+            menu_wait_seconds,
+            keys_pressed,
             end,
             elapsed_seconds,
             marker_seconds: std::mem::take(&mut self.markers),
@@ -391,14 +412,15 @@ impl Running<'_> {
         let mut last_rd = 0u64;
         let mut last_change = self.started;
         loop {
+            let pressed_before = self.keys.count();
             match self.serial.recv_timeout(TICK) {
                 Ok(line) => {
-                    if let Some(t) = self.take_line(line) {
+                    if let Some(t) = self.on_serial(qmp, line)? {
                         marker_end.get_or_insert((t, Instant::now() + AFTER_MARKER));
                     }
                     // Drain what else is there before polling QMP.
                     while let Ok(line) = self.serial.try_recv() {
-                        if let Some(t) = self.take_line(line) {
+                        if let Some(t) = self.on_serial(qmp, line)? {
                             marker_end.get_or_insert((t, Instant::now() + AFTER_MARKER));
                         }
                     }
@@ -409,7 +431,17 @@ impl Running<'_> {
             }
             self.counters_at_new_markers(qmp)?;
             self.check_cancel()?;
+            if self.keys.count() != pressed_before {
+                // The guest reacts to the keys: the settle clock restarts.
+                last_change = Instant::now();
+            }
             let now = Instant::now();
+            let raw = now.saturating_duration_since(self.started).as_secs_f64();
+            for keys in self.keys.on_tick(raw) {
+                self.send_keys(qmp, &keys)?;
+                // The guest reacts now: reads restart the settle clock.
+                last_change = Instant::now();
+            }
             if let Some((t, until)) = marker_end {
                 if now >= until {
                     return Ok((EndReason::Marker, t, None));
@@ -442,7 +474,9 @@ impl Running<'_> {
                     let at = stopped
                         .map(|e| {
                             let ts = e.timestamp;
-                            ts.seconds as f64 + ts.microseconds as f64 / 1e6 - self.started_epoch
+                            ts.seconds as f64 + ts.microseconds as f64 / 1e6
+                                - self.started_epoch
+                                - self.keys.waited()
                         })
                         .filter(|t| (0.0..=polled).contains(t))
                         .unwrap_or(polled);
@@ -451,6 +485,9 @@ impl Running<'_> {
                     // take them (the final marker among them) before
                     // deciding how the boot ended.
                     while let Ok(line) = self.serial.recv_timeout(SERIAL_DRAIN) {
+                        if line.partial {
+                            continue;
+                        }
                         if let Some(t) = self.take_line(line) {
                             marker_end.get_or_insert((t, now));
                         }
@@ -478,7 +515,10 @@ impl Running<'_> {
                     if rd != last_rd {
                         last_rd = rd;
                         last_change = now;
-                    } else if rd > 0 && now.duration_since(last_change) >= settle {
+                    } else if rd > 0
+                        && now.duration_since(last_change) >= settle
+                        && !self.keys.timed_pending()
+                    {
                         return Ok((EndReason::Settled, self.seconds(last_change), None));
                     }
                 }
@@ -507,6 +547,34 @@ impl Running<'_> {
         Ok(())
     }
 
+    /// A serial line or prompt: presses the keys it triggers; a whole line
+    /// is recorded ([`Running::take_line`]).
+    fn on_serial(&mut self, qmp: &mut Qmp<UnixStream>, line: TimedLine) -> Result<Option<f64>> {
+        let raw = line
+            .at
+            .saturating_duration_since(self.started)
+            .as_secs_f64();
+        let presses = self.keys.on_text(&line.text, raw);
+        let end = if line.partial {
+            None
+        } else {
+            self.take_line(line)
+        };
+        for keys in presses {
+            self.send_keys(qmp, &keys)?;
+        }
+        Ok(end)
+    }
+
+    /// Presses `keys` one after another (QMP `send-key`, one key each).
+    fn send_keys(&mut self, qmp: &mut Qmp<UnixStream>, keys: &[String]) -> Result<()> {
+        for k in keys {
+            let args = serde_json::json!({ "keys": [{ "type": "qcode", "data": k }] });
+            self.qmp(qmp.execute("send-key", Some(args)))?;
+        }
+        Ok(())
+    }
+
     /// Records a serial line; returns its time when it is the `until` marker.
     fn take_line(&mut self, line: TimedLine) -> Option<f64> {
         let t = self.seconds(line.at);
@@ -530,8 +598,9 @@ impl Running<'_> {
         is_end.then_some(t)
     }
 
+    /// Seconds since `cont` without the menu waits so far.
     fn seconds(&self, at: Instant) -> f64 {
-        at.saturating_duration_since(self.started).as_secs_f64()
+        (at.saturating_duration_since(self.started).as_secs_f64() - self.keys.waited()).max(0.0)
     }
 
     fn counters(&mut self, qmp: &mut Qmp<UnixStream>, dev: &str) -> Result<BlockCounters> {

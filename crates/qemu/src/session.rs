@@ -17,8 +17,9 @@ use isotune_host::AccelFacts;
 use regex::Regex;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys::{KeyPress, MenuMode};
 use crate::launch::{vm_argv, AccelChoice, AccelUsed, QemuBinary};
-use crate::matrix::{interleaved, Matrix, UefiFirmware, CDROM_ID};
+use crate::matrix::{interleaved, FirmwareChoice, Matrix, UefiFirmware, CDROM_ID};
 use crate::report::{
     summarize, BootReport, ConfigResult, ConfigSummary, QemuInfo, RunRecord, SCHEMA_VERSION,
 };
@@ -81,10 +82,14 @@ pub struct MatrixPlan {
     pub accel: AccelRequest,
     /// The host's accelerator facts (`kvm_pvm` decides `auto`).
     pub host_accel: AccelFacts,
-    /// Bytes the firmware itself loads through the boot catalog (volume
+    /// Keys to press during each run.
+    pub keys: Vec<KeyPress>,
+    /// Press Enter at a recognised boot menu.
+    pub menu: MenuMode,
+    /// Bytes each firmware itself loads through the boot catalog (volume
     /// descriptors, catalog, boot images): a run that reads no more than
     /// this never got past the boot sector.
-    pub boot_load_bytes: u64,
+    pub boot_load: BootLoad,
 }
 
 /// Progress of a matrix run, for a progress bar.
@@ -186,24 +191,43 @@ fn copy_cancellable(from: &Path, to: &Path, cancel: &AtomicBool) -> Result<()> {
         .map_err(|e| Error::io("Cannot write the copy", e).with_path(to))
 }
 
+/// Bytes each firmware itself reads through a boot catalog before any
+/// boot code runs; see [`boot_load_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BootLoad {
+    /// SeaBIOS: the x86 entries.
+    pub bios_bytes: u64,
+    /// OVMF: the EFI entries.
+    pub uefi_bytes: u64,
+}
+
 /// Bytes the firmware itself reads through `catalog` before any boot code
-/// runs: the boot record volume descriptor, the catalog sector and every
-/// entry's load image (`sector_count` virtual 512-byte sectors, read in
-/// whole 2048-byte sectors), plus 16 KiB for what firmware reads around
-/// them (the primary descriptor, readahead of a partial sector). A guest
-/// that reads no more than this never ran past its boot sector.
-pub fn boot_load_bytes(catalog: &isotune_iso::eltorito::BootCatalog) -> u64 {
+/// runs, per firmware: the boot record volume descriptor, the catalog
+/// sector and the load images of that firmware's entries (`sector_count`
+/// virtual 512-byte sectors, read in whole 2048-byte sectors), plus 16 KiB
+/// for what firmware reads around them (the primary descriptor, readahead
+/// of a partial sector). A guest that reads no more than this never ran
+/// past its boot sector.
+pub fn boot_load_bytes(catalog: &isotune_iso::eltorito::BootCatalog) -> BootLoad {
+    use isotune_iso::eltorito::Platform;
     const SECTOR: u64 = 2048;
-    let images: u64 = catalog
-        .entries
-        .iter()
-        .map(|e| (u64::from(e.sector_count) * 512).div_ceil(SECTOR) * SECTOR)
-        .sum();
-    2 * SECTOR + images + (16 << 10)
+    let load = |platform: Platform| {
+        let images: u64 = catalog
+            .entries
+            .iter()
+            .filter(|e| e.platform == platform)
+            .map(|e| (u64::from(e.sector_count) * 512).div_ceil(SECTOR) * SECTOR)
+            .sum();
+        2 * SECTOR + images + (16 << 10)
+    };
+    BootLoad {
+        bios_bytes: load(Platform::Bios),
+        uefi_bytes: load(Platform::Efi),
+    }
 }
 
 /// Why a finished run does not count as a boot, if it does not.
-fn did_not_boot(plan: &MatrixPlan, r: &RunResult) -> Option<String> {
+fn did_not_boot(plan: &MatrixPlan, firmware: FirmwareChoice, r: &RunResult) -> Option<String> {
     if let Some(until) = &plan.until {
         if r.end != EndReason::Marker {
             let last = r.serial.last().map(|l| l.text.as_str()).unwrap_or("");
@@ -225,12 +249,16 @@ fn did_not_boot(plan: &MatrixPlan, r: &RunResult) -> Option<String> {
             end_words(r.end)
         ));
     }
-    if r.rd_bytes <= plan.boot_load_bytes {
+    let load = match firmware {
+        FirmwareChoice::Bios => plan.boot_load.bios_bytes,
+        FirmwareChoice::Uefi => plan.boot_load.uefi_bytes,
+    };
+    if r.rd_bytes <= load {
         return Some(format!(
             "did not boot: the guest read {} bytes from the ISO, no more than the firmware loads \
              from the boot catalog ({} bytes), before it {}",
             r.rd_bytes,
-            plan.boot_load_bytes,
+            load,
             end_words(r.end)
         ));
     }
@@ -311,8 +339,10 @@ pub fn run_matrix(
         spec.timeout = plan.timeout;
         spec.memory_mib = u32::try_from(plan.memory_bytes >> 20).unwrap_or(u32::MAX);
         spec.accel = accel;
+        spec.keys = plan.keys.clone();
+        spec.menu = plan.menu;
         match run_boot(&spec, cancel) {
-            Ok(r) => match did_not_boot(plan, &r) {
+            Ok(r) => match did_not_boot(plan, c.config.firmware, &r) {
                 Some(why) => c.failures.push(format!("run {}: {why}", ri + 1)),
                 None => {
                     accels.push(r.accel);
@@ -353,6 +383,8 @@ pub fn run_matrix(
         until: plan.until.as_ref().map(|r| r.as_str().to_owned()),
         settle_seconds: plan.settle.map(|d| d.as_secs_f64()),
         timeout_seconds: plan.timeout.as_secs_f64(),
+        keys: plan.keys.iter().map(|k| k.text.clone()).collect(),
+        menu: plan.menu,
         markers: plan.markers.iter().map(|(n, _)| n.clone()).collect(),
         baseline: results[plan.baseline].config.name.clone(),
         configs: results,
@@ -365,6 +397,8 @@ fn record(run: usize, r: RunResult) -> RunRecord {
     RunRecord {
         run,
         seconds: r.seconds,
+        menu_wait_seconds: r.menu_wait_seconds,
+        keys_pressed: r.keys_pressed,
         end: word(&r.end),
         phases: r.marker_seconds,
         phase_reads: r.marker_reads,

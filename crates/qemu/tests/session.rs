@@ -43,7 +43,9 @@ fn plan(qemu: PathBuf, iso: &Path, buses: Vec<BusChoice>, storages: Vec<PathBuf>
         memory_bytes: 64 << 20,
         accel: AccelRequest::Tcg,
         host_accel: Default::default(),
-        boot_load_bytes: 0,
+        boot_load: Default::default(),
+        keys: Vec::new(),
+        menu: Default::default(),
     }
 }
 
@@ -144,7 +146,8 @@ fn random_boot_code_did_not_boot() {
         .unwrap()
         .unwrap();
     let mut p = plan(qemu, &iso, vec![BusChoice::Ide], Vec::new());
-    p.boot_load_bytes = boot_load_bytes(&catalog);
+    p.boot_load = boot_load_bytes(&catalog);
+    assert_eq!(p.boot_load.bios_bytes, 2 * 2048 + 2048 + (16 << 10));
     p.timeout = Duration::from_secs(30);
     let r = run_matrix(&p, &NoProgress, &AtomicBool::new(false)).unwrap();
     let c = &r.configs[0];

@@ -15,17 +15,19 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use isotune_host::SysRoot;
+use isotune_qemu::keys::MenuMode;
 use isotune_qemu::launch::find_qemu;
 use isotune_qemu::matrix::{
     expand, FirmwareChoice, Matrix, MatrixSpec, SkippedConfig, UefiFirmware, WorkloadCaps,
 };
-use isotune_qemu::session::boot_load_bytes;
+use isotune_qemu::session::{boot_load_bytes, BootLoad};
 use isotune_qemu::tempfiles::{sweep_stale, tagged_prefix, IMAGE_DIR_PREFIX};
 use isotune_qemu::{run_matrix, AccelRequest, ErrorKind, MatrixPlan, Progress};
 use regex::Regex;
 
 use super::Context;
 use crate::args::{AccelArg, BootArgs};
+use crate::args_vm::MenuArg;
 use crate::{output, progress, render, Outcome};
 
 /// Where Debian's `ovmf` package puts the UEFI firmware, most specific first.
@@ -42,8 +44,8 @@ struct Workload {
     caps: WorkloadCaps,
     until: Option<String>,
     markers: Vec<(String, String)>,
-    /// What the firmware loads through the boot catalog.
-    boot_load_bytes: u64,
+    /// What each firmware loads through the boot catalog.
+    boot_load: BootLoad,
     /// Keeps the built-in image's directory alive until the end.
     _dir: Option<tempfile::TempDir>,
 }
@@ -143,7 +145,12 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
             AccelArg::Auto => AccelRequest::Auto,
         },
         host_accel: isotune_host::host_facts(&SysRoot::live()).accel,
-        boot_load_bytes: work.boot_load_bytes,
+        boot_load: work.boot_load,
+        keys: args.keys.clone(),
+        menu: match args.menu {
+            MenuArg::Auto => MenuMode::Auto,
+            MenuArg::Off => MenuMode::Off,
+        },
     };
     if !ctx.quiet {
         eprintln!(
@@ -289,7 +296,7 @@ fn workload(args: &BootArgs) -> Result<Workload> {
                 iso: iso.clone(),
                 builtin: None,
                 caps,
-                boot_load_bytes: boot_load_bytes(&catalog),
+                boot_load: boot_load_bytes(&catalog),
                 until: args.until.clone(),
                 markers: user_markers,
                 _dir: None,
@@ -316,7 +323,7 @@ fn workload(args: &BootArgs) -> Result<Workload> {
                     bios: true,
                     uefi: false,
                 },
-                boot_load_bytes: 0,
+                boot_load: BootLoad::default(),
                 until: Some(args.until.clone().unwrap_or(fw.done_marker)),
                 markers,
                 _dir: Some(dir),

@@ -68,6 +68,10 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
         .map(str::to_owned)
         .to_vec();
     header.extend(r.markers.iter().map(|m| format!("{m} (median)")));
+    let waits = has_menu_wait(r);
+    if waits {
+        header.push("menu wait (median)".to_owned());
+    }
     header.extend(
         [
             "read from ISO",
@@ -101,6 +105,9 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
                     .iter()
                     .map(|m| secs(s.phase_median_seconds.get(m).copied())),
             );
+            if waits {
+                cells.push(secs(s.median_menu_wait_seconds));
+            }
             cells.push(
                 s.median_rd_bytes
                     .map(|b| bytes(b as u64))
@@ -121,6 +128,14 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
         })
         .collect();
     (header, rows)
+}
+
+/// Whether any run pressed keys (so the menu wait gets its column).
+fn has_menu_wait(r: &BootReport) -> bool {
+    r.configs
+        .iter()
+        .flat_map(|c| &c.runs)
+        .any(|x| !x.keys_pressed.is_empty())
 }
 
 /// `to start 10.00 KiB in 5 requests (2048 B each); to end ...`
@@ -248,6 +263,13 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
     }
     writeln!(out, "{}", t.trim_fmt())?;
     writeln!(out)?;
+    if has_menu_wait(r) {
+        writeln!(
+            out,
+            "menu wait: seconds the guest waited at its boot menu before the keys were pressed; \
+             not counted in the boot time"
+        )?;
+    }
     writeln!(
         out,
         "time: seconds from the guest's start to {}; backend: share of that time QEMU's block layer spent reading the ISO",
@@ -487,6 +509,8 @@ mod tests {
                     .map(|run| RunRecord {
                         run,
                         seconds: (5 - 3 * i) as f64 + rng.below(100) as f64 / 1000.0,
+                        menu_wait_seconds: 0.0,
+                        keys_pressed: Vec::new(),
                         end: "settled".to_owned(),
                         phases: BTreeMap::new(),
                         phase_reads: BTreeMap::new(),
@@ -523,6 +547,8 @@ mod tests {
             until: None,
             settle_seconds: Some(5.0),
             timeout_seconds: 300.0,
+            keys: Vec::new(),
+            menu: Default::default(),
             markers: Vec::new(),
             baseline: configs[0].config.name.clone(),
             configs,
