@@ -602,3 +602,75 @@ fn grub_menu_waiting_for_ever_is_booted_by_a_key() {
     assert!(v["configs"][0]["runs"].as_array().unwrap().is_empty());
     assert_nothing_left(tmp.path());
 }
+
+/// SIGKILL cannot be caught: at the start, while the built-in image is
+/// written, and while QEMU runs (with a --storage copy). QEMU dies with
+/// isotune (parent-death signal); what is left on disk carries the dead
+/// process's id and the next run removes it.
+#[test]
+fn sigkill_leaves_no_qemu_and_the_next_run_removes_its_files() {
+    if qemu().is_none() {
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("isotune");
+    // (when to kill, payload MiB)
+    for (when, payload) in [("start", "64"), ("image", "1024"), ("qemu", "512")] {
+        let tmp = tmpdir();
+        let storage = tempfile::tempdir_in("/var/tmp").unwrap();
+        let needle = tmp.path().to_string_lossy().into_owned();
+        let mut child = Command::new(&bin)
+            .env("TMPDIR", tmp.path())
+            .args(["boot", "--accel", "tcg", "--runs", "3", "--bus", "ide"])
+            .args(["--payload-mib", payload])
+            .arg("--storage")
+            .arg(storage.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        match when {
+            "start" => std::thread::sleep(Duration::from_millis(20)),
+            "image" => {
+                while entries(tmp.path()).is_empty() {
+                    assert!(Instant::now() < deadline, "no image written");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            _ => {
+                while qemu_processes_mentioning(&needle).is_empty() {
+                    assert!(Instant::now() < deadline, "QEMU never started");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        while !qemu_processes_mentioning(&needle).is_empty() {
+            assert!(Instant::now() < until, "{when}: QEMU survived SIGKILL");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if when == "qemu" {
+            assert!(
+                !entries(storage.path()).is_empty(),
+                "the copy should be left by SIGKILL for the next run"
+            );
+        }
+        // The next run (small and quick) removes what the killed one left.
+        boot_cmd(tmp.path())
+            .args(["--runs", "1", "--bus", "ide", "--payload-mib", "1"])
+            .arg("--storage")
+            .arg(storage.path())
+            .assert()
+            .code(0);
+        assert_nothing_left(tmp.path());
+        assert!(
+            entries(storage.path()).is_empty(),
+            "{when}: {:?}",
+            entries(storage.path())
+        );
+    }
+}

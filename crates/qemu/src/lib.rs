@@ -1,7 +1,9 @@
 //! QEMU for isotune: a QMP client, a launcher that builds argv from an
 //! `isotune-vmconfig` definition, and the boot measurement runner.
 
-#![forbid(unsafe_code)]
+// unsafe_code is denied workspace-wide; only `cleanup` allows it, once,
+// to set the parent-death signal in the child (pre_exec).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cleanup;
