@@ -195,13 +195,10 @@ fn kernel_dir() -> Option<(PathBuf, PathBuf)> {
     match (vmlinuz.is_file(), version) {
         (true, Some(modules)) => Some((vmlinuz, modules)),
         _ => {
-            if std::env::var("ISOTUNE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!(
-                    "the test kernel is missing in {} (run scripts/setup)",
-                    root.display()
-                );
-            }
-            eprintln!("skipping: the test kernel is missing (run scripts/setup)");
+            crate::skip(&format!(
+                "the test kernel is missing in {} (run scripts/setup)",
+                root.display()
+            ));
             None
         }
     }
@@ -526,10 +523,7 @@ pub fn strip_ansi(line: &str) -> String {
 /// under `ISOTUNE_REQUIRE_TOOLS=1`) when OVMF is not installed.
 pub fn ovmf_args(dir: &Path) -> Option<Vec<String>> {
     if !Path::new(OVMF_CODE).is_file() || !Path::new(OVMF_VARS).is_file() {
-        if std::env::var("ISOTUNE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("OVMF is not installed (package ovmf; run scripts/setup)");
-        }
-        eprintln!("skipping: OVMF is not installed");
+        crate::skip("OVMF is not installed (package ovmf; run scripts/setup)");
         return None;
     }
     let vars = dir.join("OVMF_VARS.fd");
