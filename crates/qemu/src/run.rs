@@ -32,6 +32,7 @@ use crate::qmp::{self, BlockCounters, Qmp};
 use crate::serial::{spawn_collector, spawn_line_reader, TimedLine};
 use crate::tempfiles::{tagged_prefix, RUN_DIR_PREFIX};
 use isotune_host::pagecache::{self, CacheDrop};
+use isotune_host::SysRoot;
 
 /// How often the loop wakes up at most (serial lines wake it earlier).
 const TICK: Duration = Duration::from_millis(25);
@@ -334,7 +335,8 @@ impl Running<'_> {
             Some(dev) => self.counters(&mut qmp, dev)?,
             None => BlockCounters::default(),
         };
-        let qemu_cpu_seconds = cpu_seconds(self.guard.id()).unwrap_or(0.0);
+        let qemu_cpu_seconds =
+            isotune_host::process_cpu_seconds(&SysRoot::live(), self.guard.id()).unwrap_or(0.0);
         let _ = qmp.quit();
         drop(qmp);
         let _ = self.guard.finish(Duration::from_secs(2));
@@ -668,34 +670,9 @@ fn epoch_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// CPU time (user + system) of process `pid`, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_cpu_ticks(&stat).map(|t| t as f64 / rustix::param::clock_ticks_per_second() as f64)
-}
-
-/// utime + stime, the 14th and 15th fields; the command name (field 2) may
-/// contain spaces and parentheses, so fields are counted after the last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut f = rest.split_whitespace().skip(11);
-    let utime: u64 = f.next()?.parse().ok()?;
-    let stime: u64 = f.next()?.parse().ok()?;
-    Some(utime + stime)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_ticks_from_stat() {
-        let stat =
-            "1234 (qemu (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 37 0 0 20 0 5 0 1000 1 1";
-        assert_eq!(parse_cpu_ticks(stat), Some(287));
-        assert_eq!(parse_cpu_ticks("garbage"), None);
-        assert!(cpu_seconds(std::process::id()).is_some());
-    }
 
     #[test]
     fn settle_needs_a_device() {
