@@ -269,6 +269,7 @@ fn a_timeout_or_a_missing_marker_is_a_failed_run_and_leaves_nothing() {
         failures.contains("2 s") || failures.contains("2.0"),
         "{failures}"
     );
+    assert_eq!(config(&v, "ide")["failures"][0]["code"], "timeout");
     assert!(config(&v, "ide")["runs"].as_array().unwrap().is_empty());
     // The guest powers off without ever printing the final marker.
     let v = run(&["--payload-mib", "1", "--until", "this line never comes"]);
@@ -277,6 +278,7 @@ fn a_timeout_or_a_missing_marker_is_a_failed_run_and_leaves_nothing() {
         failures.contains("without printing a line matching"),
         "{failures}"
     );
+    assert_eq!(config(&v, "ide")["failures"][0]["code"], "no-until-line");
     assert_nothing_left(tmp.path());
 }
 

@@ -10,6 +10,7 @@ pub mod cleanup;
 pub mod error;
 pub mod keys;
 pub mod launch;
+pub mod outcome;
 pub mod qmp;
 pub mod run;
 mod serial;

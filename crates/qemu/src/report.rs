@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyPressed, MenuMode};
 use crate::matrix::{BootConfig, SkippedConfig};
+use crate::outcome::{BootNote, RunFailure};
 use crate::rank::{rank, VsBaseline};
 use crate::run::ReadCounters;
 use isotune_host::pagecache::CacheDrop;
@@ -65,7 +66,7 @@ pub struct BootReport {
     /// Combinations that did not run, with the reason.
     pub skipped: Vec<SkippedConfig>,
     /// Notes for the reader (accelerator fallbacks, failed runs).
-    pub notes: Vec<String>,
+    pub notes: Vec<BootNote>,
 }
 
 /// The QEMU binary.
@@ -89,7 +90,7 @@ pub struct ConfigResult {
     /// Successful runs, in the order they were made.
     pub runs: Vec<RunRecord>,
     /// Runs that failed, one line each.
-    pub failures: Vec<String>,
+    pub failures: Vec<RunFailure>,
     /// Medians and the comparison with the baseline.
     pub summary: ConfigSummary,
 }

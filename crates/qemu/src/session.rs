@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{KeyPress, MenuMode};
 use crate::launch::{vm_argv, AccelChoice, AccelUsed, QemuBinary};
 use crate::matrix::{interleaved, FirmwareChoice, Matrix, UefiFirmware, CDROM_ID};
+use crate::outcome::{BootNote, FailureCode, RunFailure};
 use crate::report::{
     summarize, BootReport, ConfigResult, ConfigSummary, QemuInfo, RunRecord, SCHEMA_VERSION,
 };
@@ -113,21 +114,13 @@ impl Progress for NoProgress {
 }
 
 /// The choice `auto` makes on this host, and the note that says why.
-pub fn choose_accel(req: AccelRequest, host: &AccelFacts) -> (AccelChoice, Option<String>) {
+pub fn choose_accel(req: AccelRequest, host: &AccelFacts) -> (AccelChoice, Option<BootNote>) {
     match req {
         AccelRequest::Kvm => (AccelChoice::Kvm, None),
         AccelRequest::Tcg => (AccelChoice::Tcg, None),
         // On a paravirtual nested KVM (kvm_pvm) firmware code is emulated
         // ~60x slower than TCG and Linux guests crash.
-        AccelRequest::Auto if host.pvm => (
-            AccelChoice::Tcg,
-            Some(
-                "--accel auto chose TCG: /dev/kvm is a paravirtual nested KVM (kvm_pvm), where \
-                 firmware code is emulated ~60x slower than TCG; pass --accel kvm to measure it \
-                 anyway"
-                    .to_owned(),
-            ),
-        ),
+        AccelRequest::Auto if host.pvm => (AccelChoice::Tcg, Some(BootNote::AutoChoseTcgOnKvmPvm)),
         AccelRequest::Auto => (AccelChoice::Auto, None),
     }
 }
@@ -227,26 +220,36 @@ pub fn boot_load_bytes(catalog: &isotune_iso::eltorito::BootCatalog) -> BootLoad
 }
 
 /// Why a finished run does not count as a boot, if it does not.
-fn did_not_boot(plan: &MatrixPlan, firmware: FirmwareChoice, r: &RunResult) -> Option<String> {
+fn did_not_boot(
+    plan: &MatrixPlan,
+    firmware: FirmwareChoice,
+    r: &RunResult,
+) -> Option<(FailureCode, String)> {
     if let Some(until) = &plan.until {
         if r.end != EndReason::Marker {
             let last = r.serial.last().map(|l| l.text.as_str()).unwrap_or("");
-            return Some(format!(
-                "the guest stopped ({}) after {:.2} s without printing a line matching {:?} \
-                 (last line: {last:?})",
-                r.guest_status,
-                r.seconds,
-                until.as_str()
+            return Some((
+                FailureCode::NoUntilLine,
+                format!(
+                    "the guest stopped ({}) after {:.2} s without printing a line matching {:?} \
+                     (last line: {last:?})",
+                    r.guest_status,
+                    r.seconds,
+                    until.as_str()
+                ),
             ));
         }
         return None;
     }
     if !plan.markers.is_empty() && r.marker_seconds.is_empty() {
         let names: Vec<&str> = plan.markers.iter().map(|(n, _)| n.as_str()).collect();
-        return Some(format!(
-            "did not boot: the guest reached none of the markers ({}) before it {}",
-            names.join(", "),
-            end_words(r.end)
+        return Some((
+            FailureCode::DidNotBoot,
+            format!(
+                "did not boot: the guest reached none of the markers ({}) before it {}",
+                names.join(", "),
+                end_words(r.end)
+            ),
         ));
     }
     let load = match firmware {
@@ -254,12 +257,15 @@ fn did_not_boot(plan: &MatrixPlan, firmware: FirmwareChoice, r: &RunResult) -> O
         FirmwareChoice::Uefi => plan.boot_load.uefi_bytes,
     };
     if r.rd_bytes <= load {
-        return Some(format!(
-            "did not boot: the guest read {} bytes from the ISO, no more than the firmware loads \
-             from the boot catalog ({} bytes), before it {}",
-            r.rd_bytes,
-            load,
-            end_words(r.end)
+        return Some((
+            FailureCode::DidNotBoot,
+            format!(
+                "did not boot: the guest read {} bytes from the ISO, no more than the firmware \
+                 loads from the boot catalog ({} bytes), before it {}",
+                r.rd_bytes,
+                load,
+                end_words(r.end)
+            ),
         ));
     }
     None
@@ -343,7 +349,11 @@ pub fn run_matrix(
         spec.menu = plan.menu;
         match run_boot(&spec, cancel) {
             Ok(r) => match did_not_boot(plan, c.config.firmware, &r) {
-                Some(why) => c.failures.push(format!("run {}: {why}", ri + 1)),
+                Some((code, message)) => c.failures.push(RunFailure {
+                    run: ri + 1,
+                    code,
+                    message,
+                }),
                 None => {
                     accels.push(r.accel);
                     c.runs.push(record(ri, r));
@@ -352,7 +362,15 @@ pub fn run_matrix(
             Err(e) if e.kind() == ErrorKind::Cancelled || e.kind() == ErrorKind::QemuMissing => {
                 return Err(e)
             }
-            Err(e) => c.failures.push(format!("run {}: {e}", ri + 1)),
+            Err(e) => c.failures.push(RunFailure {
+                run: ri + 1,
+                code: match e.kind() {
+                    ErrorKind::Timeout => FailureCode::Timeout,
+                    ErrorKind::QemuFailed => FailureCode::QemuFailed,
+                    _ => FailureCode::Error,
+                },
+                message: e.to_string(),
+            }),
         }
         progress.run_ended();
     }
@@ -365,7 +383,7 @@ pub fn run_matrix(
         Some(_) => Some("mixed".to_owned()),
     };
     if accel == AccelChoice::Auto && accels.contains(&AccelUsed::Tcg) {
-        notes.push("--accel auto fell back to TCG: KVM was not usable".to_owned());
+        notes.push(BootNote::AutoFellBackToTcg);
     }
     Ok(BootReport {
         schema_version: SCHEMA_VERSION,

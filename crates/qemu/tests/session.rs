@@ -153,8 +153,14 @@ fn random_boot_code_did_not_boot() {
     let c = &r.configs[0];
     assert!(c.runs.is_empty(), "{:?}", c.runs);
     assert_eq!(c.failures.len(), 1);
+    assert_eq!(
+        c.failures[0].code,
+        isotune_qemu::outcome::FailureCode::DidNotBoot
+    );
     assert!(
-        c.failures[0].starts_with("run 1: did not boot: the guest read "),
+        c.failures[0]
+            .to_string()
+            .starts_with("run 1: did not boot: the guest read "),
         "{:?}",
         c.failures
     );

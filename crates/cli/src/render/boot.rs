@@ -292,7 +292,12 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
     }
     for c in &r.configs {
         for f in &c.failures {
-            writeln!(out, "{}: {}", c.config.name, paint(f, color, "31"))?;
+            writeln!(
+                out,
+                "{}: {}",
+                c.config.name,
+                paint(&f.to_string(), color, "31")
+            )?;
         }
     }
     for n in &r.notes {
