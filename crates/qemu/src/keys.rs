@@ -210,7 +210,9 @@ impl KeyDriver {
 
     /// Total seconds waited so far.
     pub(crate) fn waited(&self) -> f64 {
-        self.pressed.iter().map(|p| p.waited_seconds).sum()
+        self.pressed
+            .iter()
+            .fold(0.0, |sum, p| sum + p.waited_seconds)
     }
 
     pub(crate) fn into_pressed(self) -> Vec<KeyPressed> {

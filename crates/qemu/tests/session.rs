@@ -167,3 +167,35 @@ fn random_boot_code_did_not_boot() {
     assert_eq!(c.summary.rank, None);
     assert_eq!(c.summary.median_seconds, None);
 }
+
+/// isolinux's `boot:` prompt (no newline after it) with a 5 s TIMEOUT:
+/// `--menu auto` presses Enter at the prompt and the default entry powers
+/// off; with menus left alone nothing is pressed.
+#[test]
+fn isolinux_prompt_gets_enter_with_menu_auto() {
+    let Some(qemu) = isotune_testutil::tool("qemu-system-x86_64") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let Some(iso) = isotune_testutil::boot::isolinux_menu_iso(data.path()) else {
+        return;
+    };
+    let mut p = plan(qemu, &iso, vec![BusChoice::Ide], Vec::new());
+    p.settle = Some(Duration::from_secs(10));
+    p.timeout = Duration::from_secs(30);
+    p.menu = isotune_qemu::keys::MenuMode::Auto;
+    let r = run_matrix(&p, &NoProgress, &AtomicBool::new(false)).unwrap();
+    let c = &r.configs[0];
+    assert!(c.failures.is_empty(), "{:?}", c.failures);
+    let run = &c.runs[0];
+    assert_eq!(run.end, "shutdown", "{run:?}");
+    assert_eq!(run.keys_pressed.len(), 1, "{run:?}");
+    assert_eq!(run.keys_pressed[0].cause, "menu");
+    assert_eq!(run.keys_pressed[0].keys, "ret");
+
+    p.menu = isotune_qemu::keys::MenuMode::Off;
+    let r = run_matrix(&p, &NoProgress, &AtomicBool::new(false)).unwrap();
+    let run = &r.configs[0].runs[0];
+    assert!(run.keys_pressed.is_empty(), "{run:?}");
+    assert_eq!(run.menu_wait_seconds, 0.0);
+}

@@ -116,6 +116,46 @@ pub fn grub_menu_iso(dir: &Path, payload_bytes: u64) -> Option<PathBuf> {
     )
 }
 
+/// Where Debian's `isolinux` and `syslinux-common` put their files.
+const ISOLINUX_BIN: &str = "/usr/lib/ISOLINUX/isolinux.bin";
+const SYSLINUX_MODULES: &str = "/usr/lib/syslinux/modules/bios";
+
+/// Builds `dir/isolinux-menu.iso`: isolinux on the serial port with a
+/// `boot:` prompt and a 5 s `TIMEOUT` (as installers ship), whose default
+/// entry powers the VM off (`poweroff.c32`). Packages `isolinux`,
+/// `syslinux-common`, `xorriso`.
+pub fn isolinux_menu_iso(dir: &Path) -> Option<PathBuf> {
+    let xorriso = tool("xorriso")?;
+    if !Path::new(ISOLINUX_BIN).is_file() {
+        crate::skip("isolinux is not installed (packages isolinux, syslinux-common)");
+        return None;
+    }
+    let tree = dir.join("isolinux-tree");
+    std::fs::create_dir_all(tree.join("isolinux")).unwrap();
+    std::fs::copy(ISOLINUX_BIN, tree.join("isolinux/isolinux.bin")).unwrap();
+    for m in ["ldlinux.c32", "poweroff.c32", "libcom32.c32", "libutil.c32"] {
+        std::fs::copy(
+            Path::new(SYSLINUX_MODULES).join(m),
+            tree.join("isolinux").join(m),
+        )
+        .unwrap();
+    }
+    crate::put(
+        &tree,
+        "isolinux/isolinux.cfg",
+        b"SERIAL 0 115200\nPROMPT 1\nTIMEOUT 50\nDEFAULT off\nLABEL off\n  COM32 poweroff.c32\n",
+    );
+    let iso = dir.join("isolinux-menu.iso");
+    run(Command::new(xorriso)
+        .args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(&iso)
+        .args(["-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat"])
+        .args(["-no-emul-boot", "-boot-load-size", "4", "-boot-info-table"])
+        .arg(&tree)
+        .stderr(Stdio::piped()));
+    Some(iso)
+}
+
 /// Runs grub-mkrescue on a tree holding `grub.cfg`, the payload and `extra`
 /// files (name in `/boot`, host path); the image is `dir/NAME.iso`.
 fn mkrescue(
