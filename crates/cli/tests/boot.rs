@@ -616,7 +616,12 @@ fn sigkill_leaves_no_qemu_and_the_next_run_removes_its_files() {
     }
     let bin = assert_cmd::cargo::cargo_bin("isotune");
     // (when to kill, payload MiB)
-    for (when, payload) in [("start", "64"), ("image", "1024"), ("qemu", "512")] {
+    for (when, payload) in [
+        ("start", "64"),
+        ("image", "1024"),
+        ("qemu", "512"),
+        ("between", "1"),
+    ] {
         let tmp = tmpdir();
         let storage = tempfile::tempdir_in("/var/tmp").unwrap();
         let needle = tmp.path().to_string_lossy().into_owned();
@@ -640,12 +645,24 @@ fn sigkill_leaves_no_qemu_and_the_next_run_removes_its_files() {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            _ => {
+            "qemu" => {
                 while qemu_processes_mentioning(&needle).is_empty() {
                     assert!(Instant::now() < deadline, "QEMU never started");
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 std::thread::sleep(Duration::from_millis(300));
+            }
+            _ => {
+                // As soon as the first run's QEMU is gone: between runs (or
+                // at the very start of the next one).
+                while qemu_processes_mentioning(&needle).is_empty() {
+                    assert!(Instant::now() < deadline, "QEMU never started");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                while !qemu_processes_mentioning(&needle).is_empty() {
+                    assert!(Instant::now() < deadline, "the first run never ended");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
         }
         child.kill().unwrap();
