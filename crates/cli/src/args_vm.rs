@@ -114,6 +114,19 @@ pub struct BootArgs {
     #[arg(long, value_name = "NAME=REGEX", value_parser = marker)]
     pub marker: Vec<(String, String)>,
 
+    /// Press keys during each run (QMP send-key): KEYS@REGEX when a serial
+    /// line matches, KEYS@SECONDS that long after the start. KEYS is a
+    /// comma-separated list of QEMU key names (ret, down, esc, tab, a...).
+    /// The wait before a press is reported as a menu wait, not boot time.
+    /// Repeatable.
+    #[arg(long = "keys", value_name = "KEYS@WHEN", value_parser = keys)]
+    pub keys: Vec<isotune_qemu::keys::KeyPress>,
+
+    /// At a GRUB or isolinux menu seen on the serial console: auto presses
+    /// Enter, off leaves it waiting.
+    #[arg(long, value_enum, default_value_t = MenuArg::Auto)]
+    pub menu: MenuArg,
+
     /// End a run when the guest has read nothing from the ISO for SECONDS.
     #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
     pub settle: Option<f64>,
@@ -148,6 +161,20 @@ pub struct BootArgs {
 pub enum BuiltinArg {
     /// isotune's own BIOS boot program reading --payload-mib through int13.
     Firmware,
+}
+
+/// What to do at a boot menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MenuArg {
+    /// Press Enter as soon as a menu is recognised.
+    Auto,
+    /// Leave it (it may wait for ever or count down its timeout).
+    Off,
+}
+
+fn keys(s: &str) -> Result<isotune_qemu::keys::KeyPress, String> {
+    s.parse()
+        .map_err(|e: isotune_qemu::keys::KeySpecError| e.to_string())
 }
 
 /// Accelerator choice.

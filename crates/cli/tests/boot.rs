@@ -1,93 +1,22 @@
 //! End-to-end tests of `isotune boot` with real qemu-system-x86_64 under
-//! TCG: the built-in firmware workload on every bus, the ranking, the
-//! outputs, and the promise that nothing survives a run (no QEMU process,
-//! socket, temporary file or ISO copy) — after a normal end, a timeout, a
-//! bad input or Ctrl-C.
+//! TCG: the built-in firmware workload on every bus, the outputs, the
+//! realistic workloads, boot menus, and the promise that nothing survives a
+//! run (no QEMU process, socket, temporary file or ISO copy) after a normal
+//! end, a timeout or a bad input. Signals are in `boot_signals.rs`.
 
 use isotune_testutil as common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command as Bin;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn isotune() -> Bin {
-    Bin::cargo_bin("isotune").unwrap()
-}
-
-/// `isotune boot --accel tcg` with a private TMPDIR (see [`tmpdir`]).
-fn boot_cmd(tmp: &Path) -> Bin {
-    let mut cmd = isotune();
-    cmd.env("TMPDIR", tmp).args(["boot", "--accel", "tcg"]);
-    cmd
-}
-
-fn qemu() -> Option<PathBuf> {
-    common::tool("qemu-system-x86_64")
-}
-
-/// A private TMPDIR, so leftovers can be checked.
-fn tmpdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("isotune-boot-test.")
-        .tempdir_in("/var/tmp")
-        .unwrap()
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-/// QEMU processes whose command line mentions `needle`.
-fn qemu_processes_mentioning(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains("qemu-system") && cmd.contains(needle) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-fn assert_nothing_left(tmp: &Path) {
-    let name = tmp.to_string_lossy().into_owned();
-    assert!(
-        qemu_processes_mentioning(&name).is_empty(),
-        "QEMU left running"
-    );
-    assert!(
-        entries(tmp).is_empty(),
-        "left in TMPDIR: {:?}",
-        entries(tmp)
-    );
-}
-
-fn config<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["configs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["config"]["name"] == name)
-        .unwrap_or_else(|| panic!("no configuration {name}: {v:#}"))
-}
+mod support;
+use support::*;
 
 #[test]
-fn builtin_workload_on_every_bus_ranks_virtio_scsi_above_ide() {
+fn builtin_workload_on_every_bus_counts_bytes_per_request() {
     if qemu().is_none() {
         return;
     }
@@ -111,7 +40,7 @@ fn builtin_workload_on_every_bus_ranks_virtio_scsi_above_ide() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["accel_used"], "tcg");
     assert_eq!(v["baseline"], "ide");
     for name in ["ide", "ahci", "virtio-scsi"] {
@@ -137,10 +66,11 @@ fn builtin_workload_on_every_bus_ranks_virtio_scsi_above_ide() {
     assert_eq!(bpr("ide"), 2048.0);
     assert!(bpr("virtio-scsi") > 8192.0, "{}", bpr("virtio-scsi"));
     assert!(bpr("ahci") > 8192.0, "{}", bpr("ahci"));
-    let rank = |name: &str| config(&v, name)["summary"]["rank"].as_u64().unwrap();
-    assert!(rank("virtio-scsi") < rank("ide"), "{v:#}");
-    let vs = &config(&v, "virtio-scsi")["summary"]["vs_baseline"];
-    assert!(vs["speedup"].as_f64().unwrap() > 1.0, "{vs:#}");
+    // Which bus is faster is measured in scripts/bench/boot.sh, not
+    // asserted here; every configuration is ranked.
+    for name in ["ide", "ahci", "virtio-scsi"] {
+        assert!(config(&v, name)["summary"]["rank"].as_u64().is_some());
+    }
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("virtio-scsi"),
@@ -268,6 +198,7 @@ fn a_timeout_or_a_missing_marker_is_a_failed_run_and_leaves_nothing() {
         failures.contains("2 s") || failures.contains("2.0"),
         "{failures}"
     );
+    assert_eq!(config(&v, "ide")["failures"][0]["code"], "timeout");
     assert!(config(&v, "ide")["runs"].as_array().unwrap().is_empty());
     // The guest powers off without ever printing the final marker.
     let v = run(&["--payload-mib", "1", "--until", "this line never comes"]);
@@ -276,6 +207,7 @@ fn a_timeout_or_a_missing_marker_is_a_failed_run_and_leaves_nothing() {
         failures.contains("without printing a line matching"),
         "{failures}"
     );
+    assert_eq!(config(&v, "ide")["failures"][0]["code"], "no-until-line");
     assert_nothing_left(tmp.path());
 }
 
@@ -310,64 +242,6 @@ fn bad_input_is_one_line_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("isotune: error:"), "{err}");
-    }
-}
-
-#[test]
-fn ctrl_c_stops_qemu_and_removes_everything() {
-    let Some(_) = qemu() else {
-        return;
-    };
-    // SIGINT (Ctrl-C) while QEMU runs, SIGTERM (systemd, timeout(1), a CI
-    // cancel) likewise, and SIGINT while the built-in image is still being
-    // written, before any QEMU.
-    let cases = [
-        (rustix::process::Signal::INT, true),
-        (rustix::process::Signal::TERM, true),
-        (rustix::process::Signal::INT, false),
-    ];
-    for (signal, wait_for_qemu) in cases {
-        let tmp = tmpdir();
-        let bin = assert_cmd::cargo::cargo_bin("isotune");
-        let payload = if wait_for_qemu { "512" } else { "1024" };
-        let mut child = Command::new(bin)
-            .env("TMPDIR", tmp.path())
-            .args(["boot", "--accel", "tcg", "--runs", "3", "--bus", "ide"])
-            .args(["--payload-mib", payload])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let needle = tmp.path().to_string_lossy().into_owned();
-        if wait_for_qemu {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while qemu_processes_mentioning(&needle).is_empty() {
-                assert!(Instant::now() < deadline, "QEMU never started");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        } else {
-            // Until the image file exists and is being written.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while entries(tmp.path()).is_empty() {
-                assert!(Instant::now() < deadline, "no image written");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        rustix::process::kill_process(
-            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-            signal,
-        )
-        .unwrap();
-        let start = Instant::now();
-        let status = child.wait().unwrap();
-        assert!(start.elapsed() < Duration::from_secs(30));
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        assert_eq!(status.code(), Some(2), "{signal:?}: {err}");
-        assert!(err.contains("interrupted"), "{signal:?}: {err}");
-        assert_nothing_left(tmp.path());
     }
 }
 
@@ -471,5 +345,133 @@ fn grub_and_linux_workloads_boot_to_their_markers() {
             "{name}: {run:#}"
         );
     }
+    assert_nothing_left(tmp.path());
+}
+
+/// A GRUB menu with `timeout=-1` waits for ever. With `--menu auto` the
+/// runner recognises the menu and presses Enter; with `--menu off --keys
+/// ret@REGEX` the key comes on the menu's own line. Either way the entry
+/// boots to its final marker, the press is recorded and the wait at the
+/// menu is its own number, not part of the boot time. With `--menu off`
+/// and no key the run never gets past the menu.
+#[test]
+fn grub_menu_waiting_for_ever_is_booted_by_a_key() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let work = tempfile::tempdir_in("/var/tmp").unwrap();
+    let Some(iso) = common::boot::grub_menu_iso(work.path(), 1 << 20) else {
+        return;
+    };
+    let boot = |extra: &[&str]| {
+        let timeout = if extra.contains(&"--keys") || !extra.contains(&"off") {
+            "60"
+        } else {
+            "8"
+        };
+        boot_cmd(tmp.path())
+            .args([
+                "--json",
+                "--runs",
+                "1",
+                "--timeout",
+                timeout,
+                "--bus",
+                "ahci",
+            ])
+            .arg(&iso)
+            .args(["--marker", "chosen=^isotune: menu-entry-chosen"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (how, extra) in [
+        ("auto", vec!["--until", "^isotune: grub-done"]),
+        (
+            "keys",
+            vec![
+                "--menu",
+                "off",
+                "--keys",
+                "ret@Use the .* keys to select",
+                "--until",
+                "^isotune: grub-done",
+            ],
+        ),
+    ] {
+        let out = boot(&extra);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{how}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let run = &v["configs"][0]["runs"][0];
+        assert_eq!(run["end"], "marker", "{how}: {run:#}");
+        let pressed = run["keys_pressed"].as_array().unwrap();
+        assert_eq!(pressed.len(), 1, "{how}: {run:#}");
+        assert_eq!(pressed[0]["keys"], "ret");
+        assert_eq!(
+            pressed[0]["cause"],
+            if how == "auto" { "menu" } else { "line" }
+        );
+        let wait = run["menu_wait_seconds"].as_f64().unwrap();
+        assert!(wait >= 0.0);
+        assert_eq!(wait, pressed[0]["waited_seconds"].as_f64().unwrap());
+        // The press came at the menu, before the entry ran; the boot time
+        // leaves the wait out.
+        let at = pressed[0]["at_seconds"].as_f64().unwrap();
+        let chosen = run["phases"]["chosen"].as_f64().unwrap();
+        assert!(at - wait <= chosen, "{how}: {run:#}");
+        assert!(run["rd_bytes"].as_u64().unwrap() > 1 << 20, "{how}");
+        assert!(
+            v["configs"][0]["summary"]["median_menu_wait_seconds"]
+                .as_f64()
+                .is_some(),
+            "{how}"
+        );
+    }
+
+    // A timed press: the menu sits idle until then, and that idle time is
+    // the menu wait.
+    let out = boot(&[
+        "--menu",
+        "off",
+        "--keys",
+        "ret@4",
+        "--until",
+        "^isotune: grub-done",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &v["configs"][0]["runs"][0];
+    let wait = run["menu_wait_seconds"].as_f64().unwrap();
+    let at = run["keys_pressed"][0]["at_seconds"].as_f64().unwrap();
+    assert!(at >= 4.0, "{run:#}");
+    assert!(wait > 0.0 && wait < at, "{run:#}");
+    assert!(
+        run["seconds"].as_f64().unwrap() < at + 60.0 - wait,
+        "{run:#}"
+    );
+
+    // No key: the guest stays in its menu and the run is a failure (the
+    // until line never comes), not a boot.
+    let out = boot(&["--menu", "off", "--until", "^isotune: grub-done"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["configs"][0]["runs"].as_array().unwrap().is_empty());
     assert_nothing_left(tmp.path());
 }

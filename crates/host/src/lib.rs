@@ -23,6 +23,7 @@
 //! - [`pagecache`]: page-cache residency of an open file (cachestat,
 //!   mincore), a verified drop (fadvise, then measured), warming; used by
 //!   bench, boot and the doctor.
+//! - [`process_cpu_seconds`]: one process's CPU time (`/proc/PID/stat`).
 //! - `read`: reading entries under the root, warnings, and resolving a
 //!   captured tree's symlinks inside the tree.
 //! - `error`: [`Error`].
@@ -38,6 +39,7 @@
 
 mod accel;
 mod blockdev;
+mod cputime;
 mod error;
 pub mod facts;
 mod file;
@@ -51,6 +53,7 @@ mod sysctl;
 mod sysroot;
 
 pub use blockdev::{MAX_DEPTH, MAX_LAYERS};
+pub use cputime::process_cpu_seconds;
 pub use error::{Error, ErrorKind};
 pub use facts::*;
 pub use file::{device_facts_at, file_facts, file_facts_at, stat_file};

@@ -2,7 +2,11 @@
 //!
 //! [`ChildGuard`] starts a command as the leader of a new process group and,
 //! when dropped (normal end, error or panic), sends SIGKILL to the whole
-//! group and reaps the leader. The group is killed *before* the leader is
+//! group and reaps the leader. When isotune itself is killed with SIGKILL
+//! no destructor runs, so the child is also started with a parent-death
+//! signal (`PR_SET_PDEATHSIG` = SIGKILL): the kernel kills it when the
+//! *thread* that spawned it exits, which for the CLI is the main thread,
+//! i.e. the whole process. (QEMU 10.0 has no `-run-with exit-with-parent`.) The group is killed *before* the leader is
 //! reaped: while the leader is an unreaped zombie its pid, and so the group
 //! id, cannot be reused, so the signal can never reach an unrelated process.
 
@@ -22,8 +26,12 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
-    /// Spawns `cmd` as the leader of a new process group.
+    /// Spawns `cmd` as the leader of a new process group that the kernel
+    /// kills when the calling thread exits. Call it from a thread that
+    /// outlives the child (the guard's owner).
     pub fn spawn(cmd: &mut Command) -> io::Result<ChildGuard> {
+        let parent = rustix::process::getpid();
+        die_with_parent(cmd, parent);
         let child = cmd.process_group(0).spawn()?;
         let pid = Pid::from_child(&child);
         Ok(ChildGuard {
@@ -78,6 +86,26 @@ impl ChildGuard {
     }
 }
 
+/// Sets SIGKILL as the child's parent-death signal between fork and exec.
+#[allow(unsafe_code)] // pre_exec: the only way to run prctl in the child
+fn die_with_parent(cmd: &mut Command, parent: Pid) {
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe work is allowed: it makes two system calls
+    // (prctl(PR_SET_PDEATHSIG) and getppid) through rustix, which neither
+    // allocates nor takes locks, and builds an io::Error from an errno.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            // The parent may have died between fork and prctl: then the
+            // signal will never come, so do not start at all.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
+            Ok(())
+        });
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.kill_and_reap();
@@ -129,6 +157,34 @@ mod tests {
         }
         let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
         assert!(stat.is_empty() || stat.contains(") Z "), "{stat}");
+    }
+
+    /// The child dies with the thread that spawned it, even when the guard
+    /// is leaked (as after a SIGKILL, where no destructor runs).
+    #[test]
+    fn child_dies_with_its_spawning_thread() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let g = ChildGuard::spawn(Command::new("sleep").arg("30")).unwrap();
+            tx.send(g.id()).unwrap();
+            std::mem::forget(g);
+        });
+        let pid = rx.recv().unwrap();
+        t.join().unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Dead: gone, or a zombie waiting for us (its parent) to reap.
+            if stat.is_empty() || stat.contains(") Z ") {
+                break;
+            }
+            assert!(Instant::now() < until, "child {pid} survived: {stat}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = rustix::process::waitpid(
+            Pid::from_raw(pid as i32),
+            rustix::process::WaitOptions::NOHANG,
+        );
     }
 
     #[test]

@@ -9,12 +9,19 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use isotune_vmconfig::VmDefinition;
 use serde::{Deserialize, Serialize};
 
+use crate::cleanup::ChildGuard;
 use crate::error::{Error, ErrorKind, Result};
 use crate::qmp::KvmInfo;
+use crate::serial::spawn_collector;
+
+/// How long `QEMU -version` may take.
+pub const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The binary isotune looks for on PATH.
 pub const QEMU_NAME: &str = "qemu-system-x86_64";
@@ -83,14 +90,44 @@ impl QemuBinary {
         QemuBinary { path: path.into() }
     }
 
-    /// Runs `QEMU -version` and parses its first line.
+    /// Runs `QEMU -version` and parses its first line; gives up after
+    /// [`VERSION_TIMEOUT`].
     pub fn version(&self) -> Result<QemuVersion> {
-        let out = Command::new(&self.path)
-            .arg("-version")
+        self.version_cancellable(&AtomicBool::new(false))
+    }
+
+    /// [`QemuBinary::version`], also stopped (with [`ErrorKind::Cancelled`])
+    /// as soon as `cancel` is set. A QEMU that hangs is killed with its
+    /// process group after [`VERSION_TIMEOUT`].
+    pub fn version_cancellable(&self, cancel: &AtomicBool) -> Result<QemuVersion> {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("-version")
             .stdin(Stdio::null())
-            .output()
-            .map_err(|e| spawn_error(&self.path, e))?;
-        let text = String::from_utf8_lossy(&out.stdout);
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut guard = ChildGuard::spawn(&mut cmd).map_err(|e| spawn_error(&self.path, e))?;
+        let stdout = guard.child_mut().stdout.take().expect("stdout is piped");
+        let reader = spawn_collector(stdout, 64 * 1024);
+        let until = Instant::now() + VERSION_TIMEOUT;
+        while !guard.has_exited() {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::new(ErrorKind::Cancelled, "The run was cancelled"));
+            }
+            if Instant::now() >= until {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "`-version` did not answer within {} s",
+                        VERSION_TIMEOUT.as_secs()
+                    ),
+                )
+                .with_path(&self.path));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Kills what is left of the group, so the pipe closes.
+        let _ = guard.finish(Duration::ZERO);
+        let text = reader.join().unwrap_or_default();
         parse_version(&text).ok_or_else(|| {
             let first = text.lines().next().unwrap_or_default();
             Error::new(
@@ -189,14 +226,6 @@ impl From<KvmInfo> for AccelUsed {
     }
 }
 
-/// Whether the paravirtual nested KVM module (`kvm_pvm`) is loaded, read
-/// under `sys_root` (normally `/sys`). On it real-mode firmware runs about
-/// 60 times slower than under TCG and unmodified Linux guests fail, so a
-/// KVM measurement there says little about a real host.
-pub fn kvm_pvm_loaded(sys_root: &Path) -> bool {
-    sys_root.join("module/kvm_pvm").exists()
-}
-
 /// The machine, firmware and storage part of the argv for `def`, from
 /// `isotune-vmconfig`'s emitter, without `-accel` / `-enable-kvm`: the runner
 /// adds the accelerators it was asked for, and more `-accel` options would
@@ -258,14 +287,39 @@ mod tests {
         assert_eq!(find_qemu_in(Some(bin.as_os_str()), None).unwrap().path, bin);
     }
 
+    /// A "QEMU" that never answers is killed after the timeout or as soon as
+    /// the caller cancels.
     #[test]
-    fn accel_argv_and_pvm_detection() {
+    fn version_probe_is_cancellable() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("qemu");
+        std::fs::write(&fake, "#!/bin/sh\nsleep 600\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let q = QemuBinary::new(&fake);
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        let c = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            c.store(true, Ordering::SeqCst);
+        });
+        let e = q.version_cancellable(&cancel).unwrap_err();
+        t.join().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Cancelled);
+        let ok = dir.path().join("qemu-ok");
+        std::fs::write(
+            &ok,
+            "#!/bin/sh\necho 'QEMU emulator version 9.2.1 (x)'\nsleep 600 &\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&ok, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        assert_eq!(QemuBinary::new(&ok).version().unwrap().version, "9.2.1");
+    }
+
+    #[test]
+    fn accel_argv() {
         assert_eq!(AccelChoice::Auto.argv(), ["-accel", "kvm", "-accel", "tcg"]);
         assert_eq!(AccelChoice::Tcg.argv(), ["-accel", "tcg"]);
-        let root = tempfile::tempdir().unwrap();
-        assert!(!kvm_pvm_loaded(root.path()));
-        std::fs::create_dir_all(root.path().join("module/kvm_pvm")).unwrap();
-        assert!(kvm_pvm_loaded(root.path()));
         let k = KvmInfo {
             enabled: true,
             present: true,

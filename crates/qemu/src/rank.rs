@@ -7,6 +7,13 @@
 use isotune_stats::{compare, summary, Sense, Verdict};
 use serde::{Deserialize, Serialize};
 
+/// Fewer successful runs than this on either side and there is no
+/// comparison: with two runs a side Welch's test has 2 degrees of freedom
+/// at best, its 95% interval is wider than any boot difference worth
+/// reporting, and a "4.66x, no significant difference" line says nothing
+/// useful. The reader is told to use more runs instead.
+pub const MIN_RUNS_TO_COMPARE: usize = 3;
+
 /// One configuration's runs, summarised and compared with the baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ranked {
@@ -25,7 +32,8 @@ pub struct Ranked {
     pub max_seconds: Option<f64>,
     /// Median absolute deviation, seconds (the "±" shown next to the median).
     pub mad_seconds: Option<f64>,
-    /// Compared with the baseline (absent for the baseline itself).
+    /// Compared with the baseline (absent for the baseline itself, and
+    /// when either side has fewer than [`MIN_RUNS_TO_COMPARE`] runs).
     pub vs_baseline: Option<VsBaseline>,
 }
 
@@ -52,7 +60,8 @@ pub fn rank(samples: &[Vec<f64>], baseline: usize) -> Vec<Ranked> {
         .enumerate()
         .map(|(index, s)| {
             let sum = summary(s);
-            let vs_baseline = (index != baseline)
+            let enough = base.len() >= MIN_RUNS_TO_COMPARE && s.len() >= MIN_RUNS_TO_COMPARE;
+            let vs_baseline = (index != baseline && enough)
                 .then(|| compare(base, s, Sense::LowerIsBetter))
                 .flatten()
                 .and_then(|c| {
@@ -124,12 +133,16 @@ mod tests {
     }
 
     #[test]
-    fn single_runs_have_no_interval() {
-        let r = rank(&[vec![2.0], vec![1.0]], 0);
+    fn too_few_runs_are_not_compared() {
+        for (base, other) in [(1, 1), (2, 2), (2, 5), (5, 2)] {
+            let r = rank(&[vec![2.0; base], vec![1.0; other]], 0);
+            assert!(r.iter().all(|x| x.vs_baseline.is_none()), "{base} {other}");
+            assert_eq!(r[0].rank, Some(1));
+        }
+        let r = rank(&[vec![2.0, 2.1, 1.9], vec![1.0, 1.1, 0.9]], 0);
         let vs = r[0].vs_baseline.unwrap();
-        assert_eq!(vs.speedup, 2.0);
-        assert!(vs.speedup_ci95.is_none());
-        assert_eq!(vs.verdict, Verdict::NoSignificantChange);
+        assert!((vs.speedup - 2.0).abs() < 1e-9);
+        assert!(vs.speedup_ci95.is_some());
     }
 
     #[test]

@@ -9,12 +9,15 @@ use std::path::PathBuf;
 use isotune_stats::median;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{KeyPressed, MenuMode};
 use crate::matrix::{BootConfig, SkippedConfig};
+use crate::outcome::{BootNote, RunFailure};
 use crate::rank::{rank, VsBaseline};
 use crate::run::ReadCounters;
+use isotune_host::pagecache::CacheDrop;
 
 /// Version of the JSON schema of [`BootReport`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +45,18 @@ pub struct BootReport {
     pub runs_per_config: usize,
     /// The end-of-boot marker (regex), when any.
     pub until: Option<String>,
+    /// A run ends after this long without reads from the ISO, when set.
+    #[serde(default)]
+    pub settle_seconds: Option<f64>,
+    /// A run still going after this long fails.
+    #[serde(default)]
+    pub timeout_seconds: f64,
+    /// Key presses asked for (`--keys`), as given.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// `--menu`: `off` or `auto`.
+    #[serde(default)]
+    pub menu: MenuMode,
     /// Phase marker names, in the order given.
     pub markers: Vec<String>,
     /// The name of the configuration the others are compared with.
@@ -51,7 +66,7 @@ pub struct BootReport {
     /// Combinations that did not run, with the reason.
     pub skipped: Vec<SkippedConfig>,
     /// Notes for the reader (accelerator fallbacks, failed runs).
-    pub notes: Vec<String>,
+    pub notes: Vec<BootNote>,
 }
 
 /// The QEMU binary.
@@ -75,7 +90,7 @@ pub struct ConfigResult {
     /// Successful runs, in the order they were made.
     pub runs: Vec<RunRecord>,
     /// Runs that failed, one line each.
-    pub failures: Vec<String>,
+    pub failures: Vec<RunFailure>,
     /// Medians and the comparison with the baseline.
     pub summary: ConfigSummary,
 }
@@ -88,6 +103,13 @@ pub struct RunRecord {
     /// Seconds from `cont` to the end of the boot (the final marker, the
     /// guest stopping, or the start of the settled period).
     pub seconds: f64,
+    /// Seconds the guest waited at a boot menu before keys were pressed;
+    /// not part of `seconds`.
+    #[serde(default)]
+    pub menu_wait_seconds: f64,
+    /// The key presses made (`--keys`, `--menu auto`).
+    #[serde(default)]
+    pub keys_pressed: Vec<KeyPressed>,
     /// How the run ended: `marker`, `shutdown` or `settled`.
     pub end: String,
     /// Seconds from `cont` to each phase marker that was seen.
@@ -105,6 +127,11 @@ pub struct RunRecord {
     pub qemu_cpu_seconds: f64,
     /// The accelerator this run got.
     pub accel: String,
+    /// The page-cache drop before this cold run, measured before and after
+    /// (absent for warm runs): `resident_after_bytes` 0 means the run was
+    /// verified cold.
+    #[serde(default)]
+    pub cache: Option<CacheDrop>,
 }
 
 impl RunRecord {
@@ -213,10 +240,14 @@ pub struct ConfigSummary {
     pub median_backend_share: Option<f64>,
     /// Median QEMU CPU seconds.
     pub median_qemu_cpu_seconds: Option<f64>,
+    /// Median seconds waited at a boot menu (not in the boot time).
+    #[serde(default)]
+    pub median_menu_wait_seconds: Option<f64>,
     /// What was read in each phase, in boot order: up to each marker, then
     /// from the last marker to the end (`end`).
     pub phase_reads: Vec<PhaseReads>,
-    /// Against the baseline (absent for the baseline itself).
+    /// Against the baseline (absent for the baseline itself, and when
+    /// either has fewer than [`crate::rank::MIN_RUNS_TO_COMPARE`] runs).
     pub vs_baseline: Option<VsBaseline>,
 }
 
@@ -259,6 +290,7 @@ pub fn summarize(configs: &mut [ConfigResult], baseline: usize) {
                 .filter(|r| r.seconds > 0.0)
                 .map(|r| r.rd_total_time_ns as f64 / 1e9 / r.seconds)),
             median_qemu_cpu_seconds: med(c.runs.iter().map(|r| r.qemu_cpu_seconds)),
+            median_menu_wait_seconds: med(c.runs.iter().map(|r| r.menu_wait_seconds)),
             phase_reads: if c.runs.is_empty() {
                 Vec::new()
             } else {
@@ -284,6 +316,7 @@ impl ConfigSummary {
             median_bytes_per_request: None,
             median_backend_share: None,
             median_qemu_cpu_seconds: None,
+            median_menu_wait_seconds: None,
             phase_reads: Vec::new(),
             vs_baseline: None,
         }
@@ -308,6 +341,8 @@ mod tests {
         RunRecord {
             run: 0,
             seconds,
+            menu_wait_seconds: 0.0,
+            keys_pressed: Vec::new(),
             end: "marker".to_owned(),
             phases: BTreeMap::from([("start".to_owned(), seconds / 10.0)]),
             phase_reads: BTreeMap::from([(
@@ -322,6 +357,7 @@ mod tests {
             rd_total_time_ns: (seconds * 1e8) as u64,
             qemu_cpu_seconds: seconds,
             accel: "tcg".to_owned(),
+            cache: None,
         }
     }
 

@@ -5,30 +5,36 @@
 //! Every run gets a private temporary directory for its QMP socket and runs
 //! QEMU in its own process group under a [`ChildGuard`], so a timeout, a
 //! cancellation, an error or a panic leaves neither a process nor a file
-//! behind. Counters are read after the guest has been stopped (see DESIGN
-//! "Facts": `query-blockstats` at the marker misses reads still in flight).
+//! behind. Counters are read after the guest has been stopped
+//! (`query-blockstats` read at the marker misses reads still in flight).
+//! Keys are pressed through QMP `send-key` when [`crate::keys`] says so; the
+//! wait before a press is left out of every time reported after it.
 //!
-//! Limitations: the guest's own reboot is a reset, not a stop (QEMU's
-//! default `-action reboot=reset`); add `-action reboot=shutdown` to the VM
-//! argv to end a run at a reboot.
+//! A guest reboot (or a triple fault, e.g. boot code that is garbage) ends
+//! the run like a shutdown (`-action reboot=shutdown`), so a guest that
+//! resets itself is not booted again and again until the timeout.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use regex::Regex;
-use serde::{Deserialize, Serialize};
-
 use crate::cleanup::ChildGuard;
 use crate::error::{Error, ErrorKind, Result};
-use crate::launch::{kvm_pvm_loaded, spawn_error, AccelChoice, AccelUsed, QemuBinary};
+use crate::keys::{KeyDriver, MenuMode};
+use crate::launch::{spawn_error, AccelUsed};
 use crate::qmp::{self, BlockCounters, Qmp};
 use crate::serial::{spawn_collector, spawn_line_reader, TimedLine};
+use crate::tempfiles::{tagged_prefix, RUN_DIR_PREFIX};
+
+mod types;
+use isotune_host::pagecache::{self, CacheDrop};
+use isotune_host::SysRoot;
+pub use types::{EndReason, ReadCounters, RunResult, RunSpec, SerialLine};
 
 /// How often the loop wakes up at most (serial lines wake it earlier).
 const TICK: Duration = Duration::from_millis(25);
@@ -49,139 +55,6 @@ const KEEP_LINES: usize = 200;
 /// QEMU stderr kept for error messages.
 const STDERR_CAP: usize = 64 * 1024;
 
-/// What to boot and how to decide it has finished.
-#[derive(Debug, Clone)]
-pub struct RunSpec {
-    /// The QEMU binary.
-    pub qemu: QemuBinary,
-    /// The VM part of the argv (machine, firmware, controllers, drives),
-    /// e.g. from [`crate::launch::vm_argv`]; no `-accel`, display, serial
-    /// or monitor options (the runner adds them).
-    pub vm_argv: Vec<String>,
-    /// The block device to count reads on: matched against the
-    /// `query-blockstats` drive name (`cd0` for `-drive id=cd0`,
-    /// `ide1-cd0` for `-cdrom`), guest device id or node name. `None`:
-    /// no counters (they are reported as zero).
-    pub device: Option<String>,
-    /// The ISO, dropped from the host page cache before the run unless
-    /// `warm` is set.
-    pub iso: Option<PathBuf>,
-    /// Keep the ISO in the page cache (a warm run).
-    pub warm: bool,
-    /// The serial line that ends the boot.
-    pub until: Option<Regex>,
-    /// Named serial markers whose first appearance is timed.
-    pub markers: Vec<(String, Regex)>,
-    /// End when the device's `rd_bytes` has not changed for this long
-    /// (counted only once the guest has read something).
-    pub settle: Option<Duration>,
-    /// The most a run may take, from `cont` to its end.
-    pub timeout: Duration,
-    /// Guest memory, MiB (`-m`; a `-m` in `vm_argv` wins).
-    pub memory_mib: u32,
-    /// The accelerator to ask for.
-    pub accel: AccelChoice,
-    /// Where the private temporary directory is made (default: the system
-    /// temporary directory).
-    pub temp_parent: Option<PathBuf>,
-    /// The sysfs root used to detect `kvm_pvm` (normally `/sys`).
-    pub sys_root: PathBuf,
-}
-
-impl RunSpec {
-    /// A spec with defaults: no device, cold cache, no markers, 60 s
-    /// timeout, 512 MiB, accelerator auto.
-    pub fn new(qemu: QemuBinary, vm_argv: Vec<String>) -> Self {
-        RunSpec {
-            qemu,
-            vm_argv,
-            device: None,
-            iso: None,
-            warm: false,
-            until: None,
-            markers: Vec::new(),
-            settle: None,
-            timeout: Duration::from_secs(60),
-            memory_mib: 512,
-            accel: AccelChoice::Auto,
-            temp_parent: None,
-            sys_root: PathBuf::from("/sys"),
-        }
-    }
-}
-
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EndReason {
-    /// The `until` marker appeared on the serial console.
-    Marker,
-    /// The guest stopped by itself (powered off, panicked, internal error:
-    /// see [`RunResult::guest_status`]).
-    Shutdown,
-    /// The device's reads settled.
-    Settled,
-}
-
-/// A serial console line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SerialLine {
-    /// When it arrived, seconds since the guest was resumed.
-    pub seconds: f64,
-    /// The text, without line end and terminal escapes.
-    pub text: String,
-}
-
-/// Read counters of the measured device at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ReadCounters {
-    /// Bytes read so far.
-    pub rd_bytes: u64,
-    /// Read requests so far.
-    pub rd_operations: u64,
-}
-
-/// The measurements of one boot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunResult {
-    /// The boot time: to the `until` marker, to the guest's stop, or to
-    /// the last read before settling; seconds since `cont`.
-    pub seconds: f64,
-    /// Why the run ended.
-    pub end: EndReason,
-    /// From `cont` until the guest was stopped for the final counters.
-    pub elapsed_seconds: f64,
-    /// First appearance of each marker, seconds since `cont`; markers never
-    /// seen are absent.
-    pub marker_seconds: BTreeMap<String, f64>,
-    /// The device's read counters when each marker was first seen (read
-    /// right after the line arrived: reads the guest issued before printing
-    /// it and that are still in flight may be missing), so each phase's
-    /// bytes per request can be told apart. Empty without a `device`.
-    pub marker_reads: BTreeMap<String, ReadCounters>,
-    /// The last serial lines (at most 200).
-    pub serial: Vec<SerialLine>,
-    /// Bytes the guest read from the device.
-    pub rd_bytes: u64,
-    /// Read requests.
-    pub rd_operations: u64,
-    /// Time QEMU spent in those reads, nanoseconds.
-    pub rd_total_time_ns: u64,
-    /// `rd_bytes / rd_operations`; `None` when nothing was read.
-    pub bytes_per_request: Option<f64>,
-    /// CPU time QEMU used (user + system), seconds.
-    pub qemu_cpu_seconds: f64,
-    /// The accelerator QEMU really used.
-    pub accel: AccelUsed,
-    /// The host runs the paravirtual nested KVM (`kvm_pvm`): KVM numbers
-    /// from it do not describe a real host.
-    pub kvm_pvm: bool,
-    /// QEMU's run state at the end (`paused`, `shutdown`, `internal-error`...).
-    pub guest_status: String,
-    /// QEMU's version (`10.0.2`).
-    pub qemu_version: String,
-}
-
 /// Boots once and measures. `cancel` is checked every few milliseconds;
 /// when it becomes true the run ends with [`ErrorKind::Cancelled`].
 pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
@@ -191,15 +64,16 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
             "Waiting for reads to settle needs the device to watch",
         ));
     }
-    if let (Some(iso), false) = (&spec.iso, spec.warm) {
-        drop_page_cache(iso)?;
-    }
-    // Declared first so it is removed last, after QEMU is gone.
+    let cache = match (&spec.iso, spec.warm) {
+        (Some(iso), false) => Some(drop_page_cache(iso)?),
+        _ => None,
+    };
+    // Declared first so it is removed last, after QEMU is gone; named after
+    // this process so a later run removes it if this one is SIGKILLed.
+    let prefix = tagged_prefix(RUN_DIR_PREFIX);
     let dir = match &spec.temp_parent {
-        Some(p) => tempfile::Builder::new()
-            .prefix("isotune-qemu-")
-            .tempdir_in(p),
-        None => tempfile::Builder::new().prefix("isotune-qemu-").tempdir(),
+        Some(p) => tempfile::Builder::new().prefix(&prefix).tempdir_in(p),
+        None => tempfile::Builder::new().prefix(&prefix).tempdir(),
     }
     .map_err(|e| Error::io("Cannot create a temporary directory", e))?;
     let sock = dir.path().join("qmp.sock");
@@ -209,6 +83,8 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
         .args([
             "-action",
             "shutdown=pause",
+            "-action",
+            "reboot=shutdown",
             "-serial",
             "stdio",
             "-monitor",
@@ -238,26 +114,30 @@ pub fn run_boot(spec: &RunSpec, cancel: &AtomicBool) -> Result<RunResult> {
         lines: VecDeque::new(),
         markers: BTreeMap::new(),
         marker_reads: BTreeMap::new(),
+        keys: KeyDriver::new(&spec.keys, spec.menu),
     };
-    let result = run.measure(&sock);
+    let result = run.measure(&sock).map(|mut r| {
+        r.cache = cache;
+        r
+    });
     // Drop order: the guard kills the group, then `dir` is removed.
     drop(run);
     drop(dir);
     result
 }
 
-/// Drops `iso` from the host page cache so the guest's reads reach storage.
-///
-/// Dirty pages survive `POSIX_FADV_DONTNEED` (a freshly written image kept
-/// all of it resident), so the file is `fdatasync`ed first (allowed on a
-/// read-only descriptor on Linux). A failed sync is not fatal: the advice
-/// still drops the clean pages.
-fn drop_page_cache(iso: &Path) -> Result<()> {
+/// Drops `iso` from the host page cache so the guest's reads reach storage,
+/// and measures what was left ([`isotune_host::pagecache::drop_pages`]).
+fn drop_page_cache(iso: &Path) -> Result<CacheDrop> {
     let f =
         std::fs::File::open(iso).map_err(|e| Error::io("Cannot open the ISO", e).with_path(iso))?;
-    let _ = f.sync_data();
-    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)
-        .map_err(|e| Error::io("Cannot drop the ISO from the page cache", e.into()).with_path(iso))
+    let size = f
+        .metadata()
+        .map_err(|e| Error::io("Cannot examine the ISO", e).with_path(iso))?
+        .len();
+    pagecache::drop_pages(&f, size).map_err(|e| {
+        Error::io("Cannot drop the ISO from the page cache", e.into_io()).with_path(iso)
+    })
 }
 
 /// The state of a run in progress.
@@ -275,6 +155,7 @@ struct Running<'a> {
     lines: VecDeque<SerialLine>,
     markers: BTreeMap<String, f64>,
     marker_reads: BTreeMap<String, ReadCounters>,
+    keys: KeyDriver,
 }
 
 impl Running<'_> {
@@ -313,14 +194,20 @@ impl Running<'_> {
             Some(dev) => self.counters(&mut qmp, dev)?,
             None => BlockCounters::default(),
         };
-        let qemu_cpu_seconds = cpu_seconds(self.guard.id()).unwrap_or(0.0);
+        let qemu_cpu_seconds =
+            isotune_host::process_cpu_seconds(&SysRoot::live(), self.guard.id()).unwrap_or(0.0);
         let _ = qmp.quit();
         drop(qmp);
         let _ = self.guard.finish(Duration::from_secs(2));
         let bytes_per_request = (counters.rd_operations > 0)
             .then(|| counters.rd_bytes as f64 / counters.rd_operations as f64);
+        let menu_wait_seconds = self.keys.waited();
+        let keys_pressed =
+            std::mem::replace(&mut self.keys, KeyDriver::new(&[], MenuMode::Off)).into_pressed();
         Ok(RunResult {
             seconds,
+            menu_wait_seconds,
+            keys_pressed,
             end,
             elapsed_seconds,
             marker_seconds: std::mem::take(&mut self.markers),
@@ -332,7 +219,7 @@ impl Running<'_> {
             bytes_per_request,
             qemu_cpu_seconds,
             accel,
-            kvm_pvm: kvm_pvm_loaded(&self.spec.sys_root),
+            cache: None,
             guest_status: if status.running {
                 "running".to_owned()
             } else {
@@ -386,14 +273,15 @@ impl Running<'_> {
         let mut last_rd = 0u64;
         let mut last_change = self.started;
         loop {
+            let pressed_before = self.keys.count();
             match self.serial.recv_timeout(TICK) {
                 Ok(line) => {
-                    if let Some(t) = self.take_line(line) {
+                    if let Some(t) = self.on_serial(qmp, line)? {
                         marker_end.get_or_insert((t, Instant::now() + AFTER_MARKER));
                     }
                     // Drain what else is there before polling QMP.
                     while let Ok(line) = self.serial.try_recv() {
-                        if let Some(t) = self.take_line(line) {
+                        if let Some(t) = self.on_serial(qmp, line)? {
                             marker_end.get_or_insert((t, Instant::now() + AFTER_MARKER));
                         }
                     }
@@ -404,7 +292,17 @@ impl Running<'_> {
             }
             self.counters_at_new_markers(qmp)?;
             self.check_cancel()?;
+            if self.keys.count() != pressed_before {
+                // The guest reacts to the keys: the settle clock restarts.
+                last_change = Instant::now();
+            }
             let now = Instant::now();
+            let raw = now.saturating_duration_since(self.started).as_secs_f64();
+            for keys in self.keys.on_tick(raw) {
+                self.send_keys(qmp, &keys)?;
+                // The guest reacts now: reads restart the settle clock.
+                last_change = Instant::now();
+            }
             if let Some((t, until)) = marker_end {
                 if now >= until {
                     return Ok((EndReason::Marker, t, None));
@@ -437,7 +335,9 @@ impl Running<'_> {
                     let at = stopped
                         .map(|e| {
                             let ts = e.timestamp;
-                            ts.seconds as f64 + ts.microseconds as f64 / 1e6 - self.started_epoch
+                            ts.seconds as f64 + ts.microseconds as f64 / 1e6
+                                - self.started_epoch
+                                - self.keys.waited()
                         })
                         .filter(|t| (0.0..=polled).contains(t))
                         .unwrap_or(polled);
@@ -446,6 +346,9 @@ impl Running<'_> {
                     // take them (the final marker among them) before
                     // deciding how the boot ended.
                     while let Ok(line) = self.serial.recv_timeout(SERIAL_DRAIN) {
+                        if line.partial {
+                            continue;
+                        }
                         if let Some(t) = self.take_line(line) {
                             marker_end.get_or_insert((t, now));
                         }
@@ -473,7 +376,10 @@ impl Running<'_> {
                     if rd != last_rd {
                         last_rd = rd;
                         last_change = now;
-                    } else if rd > 0 && now.duration_since(last_change) >= settle {
+                    } else if rd > 0
+                        && now.duration_since(last_change) >= settle
+                        && !self.keys.timed_pending()
+                    {
                         return Ok((EndReason::Settled, self.seconds(last_change), None));
                     }
                 }
@@ -502,6 +408,34 @@ impl Running<'_> {
         Ok(())
     }
 
+    /// A serial line or prompt: presses the keys it triggers; a whole line
+    /// is recorded ([`Running::take_line`]).
+    fn on_serial(&mut self, qmp: &mut Qmp<UnixStream>, line: TimedLine) -> Result<Option<f64>> {
+        let raw = line
+            .at
+            .saturating_duration_since(self.started)
+            .as_secs_f64();
+        let presses = self.keys.on_text(&line.text, raw);
+        let end = if line.partial {
+            None
+        } else {
+            self.take_line(line)
+        };
+        for keys in presses {
+            self.send_keys(qmp, &keys)?;
+        }
+        Ok(end)
+    }
+
+    /// Presses `keys` one after another (QMP `send-key`, one key each).
+    fn send_keys(&mut self, qmp: &mut Qmp<UnixStream>, keys: &[String]) -> Result<()> {
+        for k in keys {
+            let args = serde_json::json!({ "keys": [{ "type": "qcode", "data": k }] });
+            self.qmp(qmp.execute("send-key", Some(args)))?;
+        }
+        Ok(())
+    }
+
     /// Records a serial line; returns its time when it is the `until` marker.
     fn take_line(&mut self, line: TimedLine) -> Option<f64> {
         let t = self.seconds(line.at);
@@ -525,8 +459,9 @@ impl Running<'_> {
         is_end.then_some(t)
     }
 
+    /// Seconds since `cont` without the menu waits so far.
     fn seconds(&self, at: Instant) -> f64 {
-        at.saturating_duration_since(self.started).as_secs_f64()
+        (at.saturating_duration_since(self.started).as_secs_f64() - self.keys.waited()).max(0.0)
     }
 
     fn counters(&mut self, qmp: &mut Qmp<UnixStream>, dev: &str) -> Result<BlockCounters> {
@@ -594,74 +529,13 @@ fn epoch_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// CPU time (user + system) of process `pid`, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_cpu_ticks(&stat).map(|t| t as f64 / rustix::param::clock_ticks_per_second() as f64)
-}
-
-/// utime + stime, the 14th and 15th fields; the command name (field 2) may
-/// contain spaces and parentheses, so fields are counted after the last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut f = rest.split_whitespace().skip(11);
-    let utime: u64 = f.next()?.parse().ok()?;
-    let stime: u64 = f.next()?.parse().ok()?;
-    Some(utime + stime)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cpu_ticks_from_stat() {
-        let stat =
-            "1234 (qemu (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 37 0 0 20 0 5 0 1000 1 1";
-        assert_eq!(parse_cpu_ticks(stat), Some(287));
-        assert_eq!(parse_cpu_ticks("garbage"), None);
-        assert!(cpu_seconds(std::process::id()).is_some());
-    }
-
-    /// A freshly written (dirty) file leaves the page cache entirely.
-    #[test]
-    fn dropping_a_freshly_written_file_empties_its_cache() {
-        let Some(fincore) = isotune_testutil::tool("fincore") else {
-            return;
-        };
-        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-        const TMPFS_MAGIC: u64 = 0x0102_1994;
-        let fs_type = rustix::fs::statfs(dir.path()).map(|s| u64::try_from(s.f_type));
-        if matches!(fs_type, Ok(Ok(TMPFS_MAGIC))) {
-            eprintln!("skipping: /var/tmp is tmpfs, whose pages cannot be dropped");
-            return;
-        }
-        let p = dir.path().join("fresh.iso");
-        let block: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
-        let mut data = Vec::with_capacity(16 << 20);
-        for _ in 0..16 {
-            data.extend_from_slice(&block);
-        }
-        std::fs::write(&p, &data).unwrap();
-        let resident = || -> u64 {
-            let out = isotune_testutil::run(
-                Command::new(&fincore)
-                    .args(["--bytes", "--noheadings", "--output", "RES"])
-                    .arg(&p),
-            );
-            out.trim().parse().unwrap()
-        };
-        if resident() == 0 {
-            eprintln!("skipping: a fresh write left no cached pages to drop");
-            return;
-        }
-        drop_page_cache(&p).unwrap();
-        assert_eq!(resident(), 0);
-    }
-
-    #[test]
     fn settle_needs_a_device() {
-        let mut spec = RunSpec::new(QemuBinary::new("/nonexistent"), Vec::new());
+        let mut spec = RunSpec::new(crate::launch::QemuBinary::new("/nonexistent"), Vec::new());
         spec.settle = Some(Duration::from_secs(1));
         let e = run_boot(&spec, &AtomicBool::new(false)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);

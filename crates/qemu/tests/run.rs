@@ -128,23 +128,15 @@ fn run_unbootable_iso_settles() {
     s.iso = Some(iso);
     s.settle = Some(Duration::from_secs(1));
     s.timeout = Duration::from_secs(20);
-    let t = Instant::now();
-    match run_boot(&s, &AtomicBool::new(false)) {
-        Ok(r) => {
-            assert_eq!(r.end, EndReason::Settled);
-            assert!(r.rd_bytes > 0);
-            assert_eq!(r.accel, AccelUsed::Tcg);
-            assert!(r.qemu_cpu_seconds > 0.0);
-            eprintln!(
-                "settled at {:.2} s after {:?}: {} bytes in {} requests",
-                r.seconds,
-                t.elapsed(),
-                r.rd_bytes,
-                r.rd_operations
-            );
-        }
-        Err(e) => assert_eq!(e.kind(), ErrorKind::Timeout, "{e}"),
-    }
+    // SeaBIOS reads the first sectors, finds no El Torito record and
+    // waits: the reads settle (a timeout is a failure of this test).
+    let r = run_boot(&s, &AtomicBool::new(false)).unwrap();
+    assert_eq!(r.end, EndReason::Settled, "{r:?}");
+    assert!(r.rd_bytes > 0);
+    assert_eq!(r.accel, AccelUsed::Tcg);
+    assert!(r.qemu_cpu_seconds > 0.0);
+    // A cold run records its page-cache drop.
+    assert!(r.cache.is_some());
     assert_no_leftovers(parent.path());
 }
 

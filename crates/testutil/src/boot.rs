@@ -34,20 +34,15 @@ pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 /// OVMF variable store template (package `ovmf`).
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
-/// Seed-free, position-dependent payload bytes (cheap to generate, not
-/// compressible by run-length tricks, and the same on every run).
+/// Pseudo-random payload bytes from a fixed seed ([`crate::Rng`]): not
+/// compressible, and the same on every run.
 fn write_payload(path: &Path, bytes: u64) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut rng = crate::Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut buf = vec![0u8; 1 << 20];
     let mut written = 0u64;
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     while written < bytes {
-        for word in buf.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            word.copy_from_slice(&x.to_le_bytes());
-        }
+        rng.fill(&mut buf);
         let n = (bytes - written).min(buf.len() as u64) as usize;
         out.write_all(&buf[..n]).unwrap();
         written += n as u64;
@@ -81,6 +76,84 @@ pub fn grub_iso(dir: &Path, payload_bytes: u64) -> Option<PathBuf> {
          halt\n"
     );
     mkrescue(dir, "grub", &cfg, payload_bytes, &[("vmlinuz", &vmlinuz)])
+}
+
+/// Serial line the menu entry of [`grub_menu_iso`] prints once chosen.
+pub const GRUB_CHOSEN: &str = "isotune: menu-entry-chosen";
+
+/// Builds `dir/grub-menu.iso`: GRUB shows a menu with `timeout=-1`, which
+/// waits for ever, the way an installer's menu waits for a key. Its input
+/// is the keyboard (so QMP `send-key` reaches it) and the serial port, its
+/// output the serial port. The first entry prints [`GRUB_CHOSEN`], loads
+/// the kernel, prints [`GRUB_START`], loads `payload_bytes` of
+/// `/boot/payload` as the initrd (as [`grub_iso`] does), prints
+/// [`GRUB_DONE`] and powers off.
+pub fn grub_menu_iso(dir: &Path, payload_bytes: u64) -> Option<PathBuf> {
+    let (vmlinuz, _) = kernel_dir()?;
+    let cfg = format!(
+        "serial --unit=0 --speed=115200\n\
+         terminal_input console serial\n\
+         terminal_output serial\n\
+         set timeout=-1\n\
+         menuentry \"isotune install\" {{\n\
+           echo {GRUB_CHOSEN}\n\
+           linux /boot/vmlinuz\n\
+           echo {GRUB_START}\n\
+           initrd /boot/payload\n\
+           echo {GRUB_DONE}\n\
+           halt\n\
+         }}\n\
+         menuentry \"other\" {{\n\
+           halt\n\
+         }}\n"
+    );
+    mkrescue(
+        dir,
+        "grub-menu",
+        &cfg,
+        payload_bytes,
+        &[("vmlinuz", &vmlinuz)],
+    )
+}
+
+/// Where Debian's `isolinux` and `syslinux-common` put their files.
+const ISOLINUX_BIN: &str = "/usr/lib/ISOLINUX/isolinux.bin";
+const SYSLINUX_MODULES: &str = "/usr/lib/syslinux/modules/bios";
+
+/// Builds `dir/isolinux-menu.iso`: isolinux on the serial port with a
+/// `boot:` prompt and a 5 s `TIMEOUT` (as installers ship), whose default
+/// entry powers the VM off (`poweroff.c32`). Packages `isolinux`,
+/// `syslinux-common`, `xorriso`.
+pub fn isolinux_menu_iso(dir: &Path) -> Option<PathBuf> {
+    let xorriso = tool("xorriso")?;
+    if !Path::new(ISOLINUX_BIN).is_file() {
+        crate::skip("isolinux is not installed (packages isolinux, syslinux-common)");
+        return None;
+    }
+    let tree = dir.join("isolinux-tree");
+    std::fs::create_dir_all(tree.join("isolinux")).unwrap();
+    std::fs::copy(ISOLINUX_BIN, tree.join("isolinux/isolinux.bin")).unwrap();
+    for m in ["ldlinux.c32", "poweroff.c32", "libcom32.c32", "libutil.c32"] {
+        std::fs::copy(
+            Path::new(SYSLINUX_MODULES).join(m),
+            tree.join("isolinux").join(m),
+        )
+        .unwrap();
+    }
+    crate::put(
+        &tree,
+        "isolinux/isolinux.cfg",
+        b"SERIAL 0 115200\nPROMPT 1\nTIMEOUT 50\nDEFAULT off\nLABEL off\n  COM32 poweroff.c32\n",
+    );
+    let iso = dir.join("isolinux-menu.iso");
+    run(Command::new(xorriso)
+        .args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(&iso)
+        .args(["-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat"])
+        .args(["-no-emul-boot", "-boot-load-size", "4", "-boot-info-table"])
+        .arg(&tree)
+        .stderr(Stdio::piped()));
+    Some(iso)
 }
 
 /// Runs grub-mkrescue on a tree holding `grub.cfg`, the payload and `extra`
@@ -162,13 +235,10 @@ fn kernel_dir() -> Option<(PathBuf, PathBuf)> {
     match (vmlinuz.is_file(), version) {
         (true, Some(modules)) => Some((vmlinuz, modules)),
         _ => {
-            if std::env::var("ISOTUNE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!(
-                    "the test kernel is missing in {} (run scripts/setup)",
-                    root.display()
-                );
-            }
-            eprintln!("skipping: the test kernel is missing (run scripts/setup)");
+            crate::skip(&format!(
+                "the test kernel is missing in {} (run scripts/setup)",
+                root.display()
+            ));
             None
         }
     }
@@ -493,10 +563,7 @@ pub fn strip_ansi(line: &str) -> String {
 /// under `ISOTUNE_REQUIRE_TOOLS=1`) when OVMF is not installed.
 pub fn ovmf_args(dir: &Path) -> Option<Vec<String>> {
     if !Path::new(OVMF_CODE).is_file() || !Path::new(OVMF_VARS).is_file() {
-        if std::env::var("ISOTUNE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("OVMF is not installed (package ovmf; run scripts/setup)");
-        }
-        eprintln!("skipping: OVMF is not installed");
+        crate::skip("OVMF is not installed (package ovmf; run scripts/setup)");
         return None;
     }
     let vars = dir.join("OVMF_VARS.fd");

@@ -2,9 +2,9 @@
 //! the matrix, runs interleaved (A B C A B C ...), and ranks the
 //! configurations by measured time.
 //!
-//! Glue only: the matrix, the runner, the QMP client and the ranking live
-//! in `isotune-qemu`; the built-in workload image is written by its
-//! `workload` module. Ctrl-C sets a flag the runner polls: the running QEMU
+//! Glue only: arguments become a [`MatrixPlan`] for
+//! [`isotune_qemu::run_matrix`], whose report is rendered; the built-in
+//! workload image is written by `isotune-qemu`'s `workload` module. Ctrl-C sets a flag the runner polls: the running QEMU
 //! is killed, temporary files and ISO copies are removed, and the command
 //! exits 2 with what it had measured discarded.
 
@@ -14,21 +14,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use isotune_qemu::launch::{find_qemu, kvm_pvm_loaded, vm_argv, AccelChoice, AccelUsed};
+use isotune_host::SysRoot;
+use isotune_qemu::keys::MenuMode;
+use isotune_qemu::launch::find_qemu;
 use isotune_qemu::matrix::{
-    expand, interleaved, FirmwareChoice, MatrixSpec, SkippedConfig, UefiFirmware, WorkloadCaps,
-    CDROM_ID,
+    expand, FirmwareChoice, Matrix, MatrixSpec, SkippedConfig, UefiFirmware, WorkloadCaps,
 };
-use isotune_qemu::report::{
-    summarize, BootReport, ConfigResult, ConfigSummary, QemuInfo, RunRecord, SCHEMA_VERSION,
-};
-use isotune_qemu::run::{run_boot, RunSpec};
-use isotune_qemu::EndReason;
-use isotune_qemu::ErrorKind;
+use isotune_qemu::session::{boot_load_bytes, BootLoad};
+use isotune_qemu::tempfiles::{sweep_stale, tagged_prefix, IMAGE_DIR_PREFIX};
+use isotune_qemu::{run_matrix, AccelRequest, ErrorKind, MatrixPlan, Progress};
 use regex::Regex;
 
 use super::Context;
 use crate::args::{AccelArg, BootArgs};
+use crate::args_vm::MenuArg;
 use crate::{output, progress, render, Outcome};
 
 /// Where Debian's `ovmf` package puts the UEFI firmware, most specific first.
@@ -45,6 +44,8 @@ struct Workload {
     caps: WorkloadCaps,
     until: Option<String>,
     markers: Vec<(String, String)>,
+    /// What each firmware loads through the boot catalog.
+    boot_load: BootLoad,
     /// Keeps the built-in image's directory alive until the end.
     _dir: Option<tempfile::TempDir>,
 }
@@ -56,29 +57,10 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
     let cancel = cancel_flag();
     let qemu = find_qemu()?;
     let version = qemu
-        .version()
+        .version_cancellable(&cancel)
         .with_context(|| format!("cannot run {}", qemu.path.display()))?;
     let work = workload(args)?;
     interrupted(&cancel)?;
-    let mut notes = Vec::new();
-
-    // Accelerator: `auto` means KVM when it is real. On a paravirtual nested
-    // KVM (kvm_pvm) firmware code is emulated ~60x slower than TCG and
-    // Linux guests crash, so auto takes TCG there and says so.
-    let pvm = kvm_pvm_loaded(Path::new("/sys"));
-    let accel = match args.accel {
-        AccelArg::Kvm => AccelChoice::Kvm,
-        AccelArg::Tcg => AccelChoice::Tcg,
-        AccelArg::Auto if pvm => {
-            notes.push(
-                "--accel auto chose TCG: /dev/kvm is a paravirtual nested KVM (kvm_pvm), where firmware \
-                 code is emulated ~60x slower than TCG; pass --accel kvm to measure it anyway"
-                    .to_owned(),
-            );
-            AccelChoice::Tcg
-        }
-        AccelArg::Auto => AccelChoice::Auto,
-    };
 
     let spec = MatrixSpec {
         buses: dedup(&args.bus),
@@ -123,34 +105,7 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
             why.join("; ")
         );
     }
-    let baseline = match &args.baseline {
-        None => 0,
-        // The exact name, else the one configuration it is a prefix of
-        // (`--baseline virtio` for `virtio-scsi/q35/...`).
-        Some(name) => matrix
-            .configs
-            .iter()
-            .position(|c| &c.name == name)
-            .or_else(|| {
-                let mut hits = matrix
-                    .configs
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.name.starts_with(name.as_str()));
-                match (hits.next(), hits.next()) {
-                    (Some((i, _)), None) => Some(i),
-                    _ => None,
-                }
-            })
-            .with_context(|| {
-                let names: Vec<&str> = matrix.configs.iter().map(|c| c.name.as_str()).collect();
-                format!(
-                    "--baseline {name}: no such configuration (have: {})",
-                    names.join(", ")
-                )
-            })?,
-    };
-
+    let baseline = baseline_index(&matrix, args.baseline.as_deref())?;
     let until = compile("--until", work.until.as_deref())?;
     let markers = work
         .markers
@@ -158,7 +113,7 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         .map(|(n, re)| {
             Ok((
                 n.clone(),
-                compile(&format!("--marker {n}"), Some(re))?.unwrap(),
+                compile(&format!("--marker {n}"), Some(re))?.expect("a pattern was given"),
             ))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -169,136 +124,57 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         .or(until.is_none().then_some(5.0))
         .map(Duration::from_secs_f64);
 
-    // One copy of the ISO per storage location, removed at the end.
-    let mut copies: Vec<(PathBuf, tempfile::TempPath)> = Vec::new();
-    for dir in &spec.storages {
-        let copy = tempfile::Builder::new()
-            .prefix(".isotune-boot.")
-            .suffix(".iso")
-            .tempfile_in(dir)
-            .with_context(|| format!("cannot create a copy of the ISO in {}", dir.display()))?
-            .into_temp_path();
-        std::fs::copy(&work.iso, &copy)
-            .with_context(|| format!("cannot copy {} to {}", work.iso.display(), copy.display()))?;
-        copies.push((dir.clone(), copy));
-        interrupted(&cancel)?;
-    }
-
-    let memory_bytes = args.memory_mib << 20;
-    let mut results: Vec<ConfigResult> = matrix
-        .configs
-        .iter()
-        .map(|c| {
-            let iso = match &c.storage {
-                Some(dir) => copies
-                    .iter()
-                    .find(|(d, _)| d == dir)
-                    .map(|(_, p)| p.to_path_buf())
-                    .unwrap_or_else(|| work.iso.clone()),
-                None => work.iso.clone(),
-            };
-            let def = c.vm_definition(&iso, ovmf.as_ref(), memory_bytes);
-            ConfigResult {
-                config: c.clone(),
-                argv: vm_argv(&def),
-                iso,
-                runs: Vec::new(),
-                failures: Vec::new(),
-                summary: ConfigSummary::empty(),
-            }
-        })
-        .collect();
-
-    let order = interleaved(results.len(), args.runs as usize);
-    let bar = progress::count(order.len() as u64, "booting", ctx.quiet);
-    let mut accels = Vec::new();
-    let mut any_pvm = false;
-    for (ci, ri) in order {
-        let c = &mut results[ci];
-        bar.set_message(format!("{} run {}/{}", c.config.name, ri + 1, args.runs));
-        let mut spec = RunSpec::new(qemu.clone(), c.argv.clone());
-        spec.device = Some(CDROM_ID.to_owned());
-        spec.iso = Some(c.iso.clone());
-        spec.warm = args.warm;
-        spec.until = until.clone();
-        spec.markers = markers.clone();
-        spec.settle = settle;
-        spec.timeout = Duration::from_secs_f64(args.timeout);
-        spec.memory_mib = u32::try_from(args.memory_mib).unwrap_or(u32::MAX);
-        spec.accel = accel;
-        match run_boot(&spec, &cancel) {
-            Ok(r) if until.is_some() && r.end != EndReason::Marker => {
-                let last = r.serial.last().map(|l| l.text.as_str()).unwrap_or("");
-                c.failures.push(format!(
-                    "run {}: the guest stopped ({}) after {:.2} s without printing a line matching {:?} (last line: {last:?})",
-                    ri + 1,
-                    r.guest_status,
-                    r.seconds,
-                    work.until.as_deref().unwrap_or_default()
-                ));
-            }
-            Ok(r) => {
-                any_pvm |= r.kvm_pvm;
-                accels.push(r.accel);
-                c.runs.push(RunRecord {
-                    run: ri,
-                    seconds: r.seconds,
-                    end: render::word(&r.end),
-                    phases: r.marker_seconds,
-                    phase_reads: r.marker_reads,
-                    rd_bytes: r.rd_bytes,
-                    rd_operations: r.rd_operations,
-                    rd_total_time_ns: r.rd_total_time_ns,
-                    qemu_cpu_seconds: r.qemu_cpu_seconds,
-                    accel: render::word(&r.accel),
-                });
-            }
-            Err(e) if e.kind() == ErrorKind::Cancelled => {
-                bar.finish_and_clear();
-                bail!("interrupted: QEMU stopped, temporary files removed, nothing reported");
-            }
-            Err(e) if e.kind() == ErrorKind::QemuMissing => return Err(e.into()),
-            Err(e) => c.failures.push(format!("run {}: {e}", ri + 1)),
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    summarize(&mut results, baseline);
-
-    let accel_used = match accels.first() {
-        None => None,
-        Some(first) if accels.iter().all(|a| a == first) => Some(render::word(first)),
-        Some(_) => Some("mixed".to_owned()),
-    };
-    if accel == AccelChoice::Auto && accels.contains(&AccelUsed::Tcg) {
-        notes.push("--accel auto fell back to TCG: KVM was not usable".to_owned());
-    }
-    let report = BootReport {
-        schema_version: SCHEMA_VERSION,
+    let plan = MatrixPlan {
+        qemu: qemu.clone(),
+        qemu_version: version.version,
         iso: work.iso.clone(),
         builtin: work.builtin.clone(),
-        qemu: QemuInfo {
-            binary: qemu.path.clone(),
-            version: version.version,
-        },
-        accel_requested: match args.accel {
-            AccelArg::Kvm => "kvm",
-            AccelArg::Tcg => "tcg",
-            AccelArg::Auto => "auto",
-        }
-        .to_owned(),
-        accel_used,
-        kvm_pvm: any_pvm || pvm,
+        matrix,
+        ovmf,
+        baseline,
+        runs: args.runs as usize,
         warm: args.warm,
-        runs_per_config: args.runs as usize,
-        until: work.until.clone(),
-        markers: work.markers.iter().map(|(n, _)| n.clone()).collect(),
-        baseline: results[baseline].config.name.clone(),
-        configs: results,
-        skipped: matrix.skipped,
-        notes,
+        until,
+        markers,
+        settle,
+        timeout: Duration::from_secs_f64(args.timeout),
+        memory_bytes: args.memory_mib << 20,
+        accel: match args.accel {
+            AccelArg::Kvm => AccelRequest::Kvm,
+            AccelArg::Tcg => AccelRequest::Tcg,
+            AccelArg::Auto => AccelRequest::Auto,
+        },
+        host_accel: isotune_host::host_facts(&SysRoot::live()).accel,
+        boot_load: work.boot_load,
+        keys: args.keys.clone(),
+        menu: match args.menu {
+            MenuArg::Auto => MenuMode::Auto,
+            MenuArg::Off => MenuMode::Off,
+        },
     };
-    drop(copies);
+    if !ctx.quiet {
+        eprintln!(
+            "{}",
+            render::boot::ending(
+                plan.until.as_ref().map(Regex::as_str),
+                plan.settle.map(|d| d.as_secs_f64()),
+                args.timeout
+            )
+        );
+    }
+    let bar = Bar(progress::count(0, "booting", ctx.quiet));
+    let report = match run_matrix(&plan, &bar, &cancel) {
+        Ok(r) => r,
+        Err(e) if e.kind() == ErrorKind::Cancelled => {
+            bar.0.finish_and_clear();
+            bail!("interrupted: QEMU stopped, temporary files removed, nothing reported");
+        }
+        Err(e) => {
+            bar.0.finish_and_clear();
+            return Err(e.into());
+        }
+    };
+    bar.0.finish_and_clear();
 
     let inputs: Vec<&Path> = if work.builtin.is_some() {
         Vec::new()
@@ -321,6 +197,50 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
     }
     let failed = report.configs.iter().any(|c| !c.failures.is_empty());
     Ok(if failed { Outcome::Fail } else { Outcome::Pass })
+}
+
+/// The progress bar behind the library's progress callbacks.
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn begin(&self, total: usize) {
+        self.0.set_length(total as u64);
+    }
+    fn run_started(&self, config: &str, run: usize, runs: usize) {
+        self.0.set_message(format!("{config} run {run}/{runs}"));
+    }
+    fn run_ended(&self) {
+        self.0.inc(1);
+    }
+}
+
+/// `--baseline NAME`: the exact name, else the one configuration it is a
+/// prefix of (`--baseline virtio` for `virtio-scsi/q35/...`); default the
+/// first.
+fn baseline_index(matrix: &Matrix, name: Option<&str>) -> Result<usize> {
+    let Some(name) = name else { return Ok(0) };
+    matrix
+        .configs
+        .iter()
+        .position(|c| c.name == name)
+        .or_else(|| {
+            let mut hits = matrix
+                .configs
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.name.starts_with(name));
+            match (hits.next(), hits.next()) {
+                (Some((i, _)), None) => Some(i),
+                _ => None,
+            }
+        })
+        .with_context(|| {
+            let names: Vec<&str> = matrix.configs.iter().map(|c| c.name.as_str()).collect();
+            format!(
+                "--baseline {name}: no such configuration (have: {})",
+                names.join(", ")
+            )
+        })
 }
 
 fn dedup<T: PartialEq + Clone>(v: &[T]) -> Vec<T> {
@@ -376,15 +296,20 @@ fn workload(args: &BootArgs) -> Result<Workload> {
                 iso: iso.clone(),
                 builtin: None,
                 caps,
+                boot_load: boot_load_bytes(&catalog),
                 until: args.until.clone(),
                 markers: user_markers,
                 _dir: None,
             })
         }
         None => {
+            // Named after this process, so that what a SIGKILL leaves is
+            // removed by the next run.
+            let tmp = std::env::temp_dir();
+            sweep_stale(&tmp, IMAGE_DIR_PREFIX);
             let dir = tempfile::Builder::new()
-                .prefix("isotune-boot.")
-                .tempdir()
+                .prefix(&tagged_prefix(IMAGE_DIR_PREFIX))
+                .tempdir_in(&tmp)
                 .context("cannot create a temporary directory for the built-in workload")?;
             let path = dir.path().join("isotune-firmware.iso");
             let fw = isotune_qemu::workload::write_firmware_iso(&path, args.payload_mib << 20)
@@ -398,6 +323,7 @@ fn workload(args: &BootArgs) -> Result<Workload> {
                     bios: true,
                     uefi: false,
                 },
+                boot_load: BootLoad::default(),
                 until: Some(args.until.clone().unwrap_or(fw.done_marker)),
                 markers,
                 _dir: Some(dir),

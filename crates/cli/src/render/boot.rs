@@ -3,25 +3,40 @@
 //! the median as a bar, split at the phase markers' medians).
 
 use std::io::{self, Write};
-use std::path::Path;
 
+use isotune_qemu::rank::MIN_RUNS_TO_COMPARE;
 use isotune_qemu::report::{BootReport, ConfigResult};
 use isotune_stats::Verdict;
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{bytes, paint, table};
+
+mod chart;
+pub use chart::chart;
 
 fn secs(v: Option<f64>) -> String {
     v.map(|s| format!("{s:.2} s"))
         .unwrap_or_else(|| "-".to_owned())
 }
 
-fn versus(c: &ConfigResult, baseline: &str) -> String {
-    if c.config.name == baseline {
+/// What the comparison cell says when fewer runs than
+/// [`MIN_RUNS_TO_COMPARE`] succeeded on either side.
+pub const TOO_FEW_RUNS: &str = "too few runs to compare (use --runs 3 or more)";
+
+fn versus(r: &BootReport, c: &ConfigResult) -> String {
+    if c.config.name == r.baseline {
         return "baseline".to_owned();
     }
+    let base_runs = r
+        .configs
+        .iter()
+        .find(|b| b.config.name == r.baseline)
+        .map_or(0, |b| b.runs.len());
     match &c.summary.vs_baseline {
+        None if !c.runs.is_empty()
+            && (c.runs.len() < MIN_RUNS_TO_COMPARE || base_runs < MIN_RUNS_TO_COMPARE) =>
+        {
+            TOO_FEW_RUNS.to_owned()
+        }
         None => "-".to_owned(),
         Some(v) => {
             // Fieller's interval is unbounded when the baseline's mean is
@@ -53,6 +68,10 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
         .map(str::to_owned)
         .to_vec();
     header.extend(r.markers.iter().map(|m| format!("{m} (median)")));
+    let waits = has_menu_wait(r);
+    if waits {
+        header.push("menu wait (median)".to_owned());
+    }
     header.extend(
         [
             "read from ISO",
@@ -86,6 +105,9 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
                     .iter()
                     .map(|m| secs(s.phase_median_seconds.get(m).copied())),
             );
+            if waits {
+                cells.push(secs(s.median_menu_wait_seconds));
+            }
             cells.push(
                 s.median_rd_bytes
                     .map(|b| bytes(b as u64))
@@ -101,11 +123,19 @@ fn rows(r: &BootReport) -> (Vec<String>, Vec<Row>) {
                     .map(|b| format!("{:.0}%", b * 100.0))
                     .unwrap_or_else(|| "-".to_owned()),
             );
-            cells.push(versus(c, &r.baseline));
+            cells.push(versus(r, c));
             Row { cells }
         })
         .collect();
     (header, rows)
+}
+
+/// Whether any run pressed keys (so the menu wait gets its column).
+fn has_menu_wait(r: &BootReport) -> bool {
+    r.configs
+        .iter()
+        .flat_map(|c| &c.runs)
+        .any(|x| !x.keys_pressed.is_empty())
 }
 
 /// `to start 10.00 KiB in 5 requests (2048 B each); to end ...`
@@ -128,11 +158,70 @@ fn phases_line(c: &ConfigResult) -> String {
         .join("; ")
 }
 
+/// The image's name for titles: the ISO's file name, or the built-in
+/// workload.
+pub(crate) fn image_name(r: &BootReport) -> String {
+    match &r.builtin {
+        Some(b) => format!("built-in {b} workload"),
+        None => r
+            .iso
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| r.iso.display().to_string()),
+    }
+}
+
+/// How the page cache was before the runs: `warm`, `cold (verified)` when
+/// every run's drop left nothing cached, else what was still cached.
+fn cache_words(r: &BootReport) -> String {
+    if r.warm {
+        return "warm cache".to_owned();
+    }
+    let runs: Vec<_> = r.configs.iter().flat_map(|c| &c.runs).collect();
+    let unverified = runs.iter().filter(|x| x.cache.is_none()).count();
+    let partly: Vec<u64> = runs
+        .iter()
+        .filter_map(|x| x.cache)
+        .filter(|d| !d.is_cold())
+        .map(|d| d.resident_after_bytes)
+        .collect();
+    if runs.is_empty() {
+        "cold cache".to_owned()
+    } else if partly.is_empty() && unverified == 0 {
+        "cache cold (verified)".to_owned()
+    } else if partly.is_empty() {
+        "cold cache (not measured)".to_owned()
+    } else {
+        format!(
+            "cache NOT cold: {} of {} runs started with up to {} of the ISO still cached",
+            partly.len(),
+            runs.len(),
+            bytes(partly.iter().copied().max().unwrap_or(0))
+        )
+    }
+}
+
+/// How a run ends, said before the runs start and above the table.
+pub fn ending(until: Option<&str>, settle_seconds: Option<f64>, timeout_seconds: f64) -> String {
+    let mut ways = Vec::new();
+    if let Some(u) = until {
+        ways.push(format!("at the serial line matching {u:?}"));
+    }
+    ways.push("when the guest powers off".to_owned());
+    if let Some(s) = settle_seconds {
+        ways.push(format!("after {s} s without reads from the ISO"));
+    }
+    format!(
+        "a run ends {}; a run still going after {timeout_seconds} s fails (--timeout)",
+        ways.join(", ")
+    )
+}
+
 /// The terminal report.
 pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()> {
     writeln!(
         out,
-        "isotune boot: {} ({} configuration{}, {} run{} each, {} cache, QEMU {}, accel {})",
+        "isotune boot: {} ({} configuration{}, {} run{} each, {}, QEMU {}, accel {})",
         r.builtin
             .as_deref()
             .map(|b| format!("built-in {b} workload"))
@@ -141,12 +230,17 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
         if r.configs.len() == 1 { "" } else { "s" },
         r.runs_per_config,
         if r.runs_per_config == 1 { "" } else { "s" },
-        if r.warm { "warm" } else { "cold" },
+        cache_words(r),
         r.qemu.version,
         r.accel_used.clone().unwrap_or_else(|| format!(
             "{} asked, no run got far enough to tell",
             r.accel_requested
         )),
+    )?;
+    writeln!(
+        out,
+        "{}",
+        ending(r.until.as_deref(), r.settle_seconds, r.timeout_seconds)
     )?;
     let kvm_used = r.accel_used.as_deref().is_some_and(|a| a != "tcg");
     if r.kvm_pvm && kvm_used {
@@ -169,6 +263,13 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
     }
     writeln!(out, "{}", t.trim_fmt())?;
     writeln!(out)?;
+    if has_menu_wait(r) {
+        writeln!(
+            out,
+            "menu wait: seconds the guest waited at its boot menu before the keys were pressed; \
+             not counted in the boot time"
+        )?;
+    }
     writeln!(
         out,
         "time: seconds from the guest's start to {}; backend: share of that time QEMU's block layer spent reading the ISO",
@@ -191,7 +292,12 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
     }
     for c in &r.configs {
         for f in &c.failures {
-            writeln!(out, "{}: {}", c.config.name, paint(f, color, "31"))?;
+            writeln!(
+                out,
+                "{}: {}",
+                c.config.name,
+                paint(&f.to_string(), color, "31")
+            )?;
         }
     }
     for n in &r.notes {
@@ -205,7 +311,7 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
     writeln!(out, "# isotune boot\n")?;
     writeln!(
         out,
-        "- image: {}\n- QEMU {} ({}), accelerator {}{}\n- {} runs per configuration, {} host cache, runs interleaved\n",
+        "- image: {}\n- QEMU {} ({}), accelerator {}{}\n- {} runs per configuration, {}, runs interleaved\n",
         r.builtin
             .as_deref()
             .map(|b| format!("built-in {b} workload"))
@@ -219,7 +325,7 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
             ""
         },
         r.runs_per_config,
-        if r.warm { "warm" } else { "cold" },
+        cache_words(r),
     )?;
     let (header, rows) = rows(r);
     writeln!(out, "| {} |", header.join(" | "))?;
@@ -245,131 +351,127 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
     out.flush()
 }
 
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(78, 121, 167),
-    RGBColor(242, 142, 43),
-    RGBColor(89, 161, 79),
-    RGBColor(225, 87, 89),
-    RGBColor(176, 122, 161),
-    RGBColor(118, 183, 178),
-];
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
 
-/// Draws the chart as SVG: one column per configuration (rank order), the
-/// median as a bar split at the phase markers' medians, each run a point,
-/// the configuration's name and median above its column.
-pub fn chart(path: &Path, r: &BootReport) -> Result<(), String> {
-    let configs = r.ranked();
-    let n = configs.len().max(1);
-    let top = configs
-        .iter()
-        .flat_map(|c| c.runs.iter().map(|x| x.seconds))
-        .fold(0.0f64, f64::max)
-        .max(0.1)
-        * 1.2;
-    let width = (160 + 130 * n as u32).max(520);
-    let root = SVGBackend::new(path, (width, 440)).into_drawing_area();
-    let e = |err: &dyn std::fmt::Display| format!("cannot draw {}: {err}", path.display());
-    root.fill(&WHITE).map_err(|x| e(&x))?;
-    let title = format!(
-        "isotune boot: {} ({} runs each, {})",
-        r.builtin.as_deref().unwrap_or("ISO"),
-        r.runs_per_config,
-        r.accel_used.as_deref().unwrap_or("?")
-    );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(10)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0f64..n as f64, 0f64..top)
-        .map_err(|x| e(&x))?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .disable_x_axis()
-        .y_desc("seconds to the end of the boot")
-        .draw()
-        .map_err(|x| e(&x))?;
-    // The phases, in the order of the baseline's (or first) medians.
-    let mut phases: Vec<(&str, f64)> = r
-        .markers
-        .iter()
-        .filter_map(|m| {
-            let c = configs
-                .iter()
-                .find(|c| c.summary.phase_median_seconds.contains_key(m))?;
-            Some((m.as_str(), c.summary.phase_median_seconds[m]))
-        })
-        .collect();
-    phases.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let mut legend: Vec<String> = phases.iter().map(|(m, _)| format!("to {m}")).collect();
-    legend.push(if phases.is_empty() {
-        "median".to_owned()
-    } else {
-        "to the end".to_owned()
-    });
-    for (k, label) in legend.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()].mix(0.55);
-        chart
-            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-            .map_err(|x| e(&x))?
-            .label(label.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
-    }
-    for (i, c) in configs.iter().enumerate() {
-        let x0 = i as f64 + 0.2;
-        let x1 = i as f64 + 0.8;
-        if let Some(end) = c.summary.median_seconds {
-            let mut cuts: Vec<f64> = phases
-                .iter()
-                .filter_map(|(m, _)| c.summary.phase_median_seconds.get(*m).copied())
-                .filter(|v| *v < end)
-                .collect();
-            cuts.push(end);
-            let mut from = 0.0;
-            for (k, to) in cuts.iter().enumerate() {
-                let k = if k + 1 == cuts.len() {
-                    legend.len() - 1
-                } else {
-                    k
-                };
-                let color = PALETTE[k % PALETTE.len()].mix(0.55);
-                chart
-                    .draw_series([Rectangle::new([(x0, from), (x1, *to)], color.filled())])
-                    .map_err(|x| e(&x))?;
-                from = *to;
-            }
+    use isotune_host::pagecache::{CacheDrop, ResidencyMethod};
+    use isotune_qemu::matrix::{expand, BusChoice, MatrixSpec, WorkloadCaps};
+    use isotune_qemu::report::{summarize, ConfigSummary, QemuInfo, RunRecord};
+
+    use super::*;
+
+    fn report(runs: usize, left_bytes: u64) -> BootReport {
+        let m = expand(
+            &MatrixSpec {
+                buses: vec![BusChoice::Ide, BusChoice::VirtioScsi],
+                ..MatrixSpec::default()
+            },
+            WorkloadCaps {
+                bios: true,
+                uefi: false,
+            },
+        );
+        let mut rng = isotune_testutil::Rng::new(runs as u64 + 1);
+        let mut configs: Vec<ConfigResult> = m
+            .configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ConfigResult {
+                config: c.clone(),
+                iso: "/isos/debian.iso".into(),
+                argv: Vec::new(),
+                runs: (0..runs)
+                    .map(|run| RunRecord {
+                        run,
+                        seconds: (5 - 3 * i) as f64 + rng.below(100) as f64 / 1000.0,
+                        menu_wait_seconds: 0.0,
+                        keys_pressed: Vec::new(),
+                        end: "settled".to_owned(),
+                        phases: BTreeMap::new(),
+                        phase_reads: BTreeMap::new(),
+                        rd_bytes: 1 << 20,
+                        rd_operations: 512,
+                        rd_total_time_ns: 1_000_000,
+                        qemu_cpu_seconds: 1.0,
+                        accel: "tcg".to_owned(),
+                        cache: Some(CacheDrop {
+                            resident_before_bytes: 1 << 20,
+                            resident_after_bytes: if run == 0 { left_bytes } else { 0 },
+                            method: ResidencyMethod::Cachestat,
+                        }),
+                    })
+                    .collect(),
+                failures: Vec::new(),
+                summary: ConfigSummary::empty(),
+            })
+            .collect();
+        summarize(&mut configs, 0);
+        BootReport {
+            schema_version: 2,
+            iso: "/isos/debian.iso".into(),
+            builtin: None,
+            qemu: QemuInfo {
+                binary: "/usr/bin/qemu-system-x86_64".into(),
+                version: "10.0.2".to_owned(),
+            },
+            accel_requested: "tcg".to_owned(),
+            accel_used: Some("tcg".to_owned()),
+            kvm_pvm: false,
+            warm: false,
+            runs_per_config: runs,
+            until: None,
+            settle_seconds: Some(5.0),
+            timeout_seconds: 300.0,
+            keys: Vec::new(),
+            menu: Default::default(),
+            markers: Vec::new(),
+            baseline: configs[0].config.name.clone(),
+            configs,
+            skipped: Vec::new(),
+            notes: Vec::new(),
         }
-        let runs = c.runs.len().max(1) as f64;
-        chart
-            .draw_series(c.runs.iter().enumerate().map(|(j, run)| {
-                let x = x0 + (x1 - x0) * (j as f64 + 0.5) / runs;
-                Circle::new((x, run.seconds), 3, BLACK.filled())
-            }))
-            .map_err(|x| e(&x))?;
-        let highest = c.runs.iter().map(|x| x.seconds).fold(0.0f64, f64::max);
-        let label = match c.summary.median_seconds {
-            Some(m) => format!("{} {m:.2} s", c.config.name),
-            None => format!("{} failed", c.config.name),
-        };
-        let style = ("sans-serif", 12)
-            .into_font()
-            .into_text_style(&root)
-            .pos(Pos::new(HPos::Center, VPos::Bottom));
-        chart
-            .draw_series([Text::new(
-                label,
-                (i as f64 + 0.5, highest + top * 0.02),
-                style,
-            )])
-            .map_err(|x| e(&x))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|x| e(&x))?;
-    root.present().map_err(|x| e(&x))
+
+    fn text(r: &BootReport) -> String {
+        let mut out = Vec::new();
+        human(&mut out, r, false).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn fewer_than_three_runs_are_not_compared() {
+        for runs in [1, 2] {
+            let t = text(&report(runs, 0));
+            assert!(t.contains(TOO_FEW_RUNS), "{t}");
+            assert!(!t.contains("no significant difference"), "{t}");
+            assert!(!t.contains("x faster"), "{t}");
+        }
+        let t = text(&report(3, 0));
+        assert!(!t.contains(TOO_FEW_RUNS), "{t}");
+        assert!(t.contains("faster"), "{t}");
+    }
+
+    #[test]
+    fn the_cache_state_is_what_was_measured() {
+        let t = text(&report(3, 0));
+        assert!(t.contains("cache cold (verified)"), "{t}");
+        let t = text(&report(3, 8192));
+        assert!(
+            t.contains(
+                "cache NOT cold: 2 of 6 runs started with up to 8.00 KiB of the ISO still cached"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("a run ends when the guest powers off, after 5 s without reads from the ISO; a run still going after 300 s fails"), "{t}");
+    }
+
+    #[test]
+    fn the_chart_title_names_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("c.svg");
+        chart(&svg, &report(3, 0)).unwrap();
+        let s = std::fs::read_to_string(&svg).unwrap();
+        assert!(s.contains("isotune boot: debian.iso"), "{s}");
+    }
 }

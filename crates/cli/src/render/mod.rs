@@ -8,20 +8,131 @@ pub mod doctor;
 pub mod inspect;
 pub mod verify;
 
-use comfy_table::{presets, ContentArrangement, Table};
+use std::io::IsTerminal;
 
-/// A table in the house look: no outer borders, a header rule, wrapped to
-/// the terminal when there is one.
+use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement};
+
+/// A table in the house look: no borders or rules, wrapped to
+/// the terminal's width when stdout is a terminal that reports one.
+///
+/// Cells may hold text coloured by [`paint`]: the escape codes are taken
+/// out and the colour is given to the cell, so widths are measured on what
+/// is displayed. A terminal that reports 0 columns (`script`, some CI
+/// ptys) or no width at all counts as unlimited.
+#[derive(Debug)]
+pub struct Table {
+    inner: comfy_table::Table,
+}
+
+/// A new [`Table`] with `header`.
 pub fn table<I, S>(header: I) -> Table
 where
     I: IntoIterator<Item = S>,
-    S: Into<comfy_table::Cell>,
+    S: Into<String>,
 {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
-    t
+    table_for_width(header, terminal_columns())
+}
+
+/// [`table`] for a terminal `columns` wide (`None`: unlimited).
+pub fn table_for_width<I, S>(header: I, columns: Option<u16>) -> Table
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut t = comfy_table::Table::new();
+    // Width and styling are decided here, not by comfy-table's own tty
+    // probe (which takes a 0-column pty at its word).
+    t.force_no_tty().load_preset(presets::NOTHING);
+    match columns {
+        Some(w) => {
+            t.set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(w);
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    t.set_header(
+        header
+            .into_iter()
+            .map(|h| styled(h.into()))
+            .collect::<Vec<_>>(),
+    );
+    Table { inner: t }
+}
+
+impl Table {
+    /// Adds a row of cells (plain or [`paint`]ed text).
+    pub fn add_row<I, S>(&mut self, row: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let cells: Vec<Cell> = row.into_iter().map(|c| styled(c.into())).collect();
+        self.inner.add_row(cells);
+        self
+    }
+
+    /// The table without trailing spaces on its lines. Colours appear
+    /// only where a cell was [`paint`]ed, which happens only with colour on.
+    pub fn trim_fmt(&mut self) -> String {
+        self.inner.enforce_styling();
+        self.inner.trim_fmt()
+    }
+}
+
+/// The width of the terminal on stdout, `None` when stdout is not a
+/// terminal or it reports no (or a zero) width.
+fn terminal_columns() -> Option<u16> {
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    rustix::termios::tcgetwinsize(&stdout)
+        .ok()
+        .map(|w| w.ws_col)
+        .filter(|&c| c > 0)
+}
+
+/// A cell from text that may be wrapped in [`paint`]'s escape codes: the
+/// codes become the cell's colour and attributes, the text stays plain.
+fn styled(text: String) -> Cell {
+    if !text.contains('\x1b') {
+        return Cell::new(text);
+    }
+    let mut plain = String::with_capacity(text.len());
+    let mut codes: Vec<String> = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            let mut code = String::new();
+            for n in chars.by_ref() {
+                if n.is_ascii_alphabetic() {
+                    break;
+                }
+                code.push(n);
+            }
+            if codes.is_empty() && code != "0" {
+                codes = code.split(';').map(str::to_owned).collect();
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    let mut cell = Cell::new(plain);
+    for code in codes {
+        cell = match code.as_str() {
+            "1" => cell.add_attribute(Attribute::Bold),
+            "31" => cell.fg(Color::Red),
+            "32" => cell.fg(Color::Green),
+            "33" => cell.fg(Color::Yellow),
+            "34" => cell.fg(Color::Blue),
+            "36" => cell.fg(Color::Cyan),
+            _ => cell,
+        };
+    }
+    cell
 }
 
 /// Bytes with a binary unit, e.g. `1.50 GiB (1610612736 bytes)` when `exact`.
@@ -104,5 +215,48 @@ mod tests {
         assert_eq!(seconds(710_000_000), "710.0 ms");
         assert_eq!(seconds(2_500_000_000), "2.50 s");
         assert_eq!(status("PASS", false), "PASS");
+    }
+
+    /// Painted cells line up with plain ones: the escape codes are not
+    /// counted as width.
+    #[test]
+    fn painted_cells_keep_their_columns() {
+        for color in [false, true] {
+            let mut t = table_for_width(["check", "result", "detail"], Some(80));
+            t.add_row(["sha256", &status("PASS", color), "matches"]);
+            t.add_row(["truncation", &status("FAIL", color), "short by 2048 bytes"]);
+            let text = t.trim_fmt();
+            let strip = |l: &str| {
+                let mut out = String::new();
+                let mut esc = false;
+                for c in l.chars() {
+                    match (esc, c) {
+                        (_, '\x1b') => esc = true,
+                        (true, c) if c.is_ascii_alphabetic() => esc = false,
+                        (true, _) => {}
+                        (false, c) => out.push(c),
+                    }
+                }
+                out
+            };
+            let lines: Vec<String> = text.lines().map(strip).collect();
+            let col = lines[0].find("detail").unwrap();
+            assert_eq!(lines[1].find("matches"), Some(col), "{color}: {text}");
+            assert_eq!(lines[2].find("short"), Some(col), "{color}: {text}");
+            assert_eq!(text.contains('\x1b'), color, "{text:?}");
+        }
+    }
+
+    /// No width (a 0-column pty, or not a terminal): nothing is wrapped.
+    #[test]
+    fn unknown_width_is_unlimited() {
+        let long = "a finding whose text is far longer than any terminal is wide ".repeat(3);
+        let mut t = table_for_width(["#", "finding"], None);
+        t.add_row(["1", long.trim()]);
+        let text = t.trim_fmt();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let mut t = table_for_width(["#", "finding"], Some(40));
+        t.add_row(["1", long.trim()]);
+        assert!(t.trim_fmt().lines().count() > 2);
     }
 }

@@ -1,0 +1,83 @@
+//! Helpers shared by the `isotune boot` test files: the command with a
+//! private TMPDIR, and the checks that nothing is left behind.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command as Bin;
+use isotune_testutil as common;
+use serde_json::Value;
+
+pub fn isotune() -> Bin {
+    Bin::cargo_bin("isotune").unwrap()
+}
+
+/// `isotune boot --accel tcg` with a private TMPDIR (see [`tmpdir`]).
+pub fn boot_cmd(tmp: &Path) -> Bin {
+    let mut cmd = isotune();
+    cmd.env("TMPDIR", tmp).args(["boot", "--accel", "tcg"]);
+    cmd
+}
+
+pub fn qemu() -> Option<PathBuf> {
+    common::tool("qemu-system-x86_64")
+}
+
+/// A private TMPDIR, so leftovers can be checked.
+pub fn tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("isotune-boot-test.")
+        .tempdir_in("/var/tmp")
+        .unwrap()
+}
+
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// QEMU processes whose command line mentions `needle`.
+pub fn qemu_processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("qemu-system") && cmd.contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+pub fn assert_nothing_left(tmp: &Path) {
+    let name = tmp.to_string_lossy().into_owned();
+    assert!(
+        qemu_processes_mentioning(&name).is_empty(),
+        "QEMU left running"
+    );
+    assert!(
+        entries(tmp).is_empty(),
+        "left in TMPDIR: {:?}",
+        entries(tmp)
+    );
+}
+
+pub fn config<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["config"]["name"] == name)
+        .unwrap_or_else(|| panic!("no configuration {name}: {v:#}"))
+}
