@@ -11,6 +11,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::SuspBudget;
 use crate::bytes::read_up_to;
 use crate::descriptor::{
     PrimaryVolumeDescriptor, SupplementaryVolumeDescriptor, VolumeDescriptorSet,
@@ -46,6 +47,7 @@ pub struct IsoImage<R: ReadAt> {
     descriptors: VolumeDescriptorSet,
     primary: PrimaryVolumeDescriptor,
     rock_ridge: Option<RockRidgeInfo>,
+    susp_budget: SuspBudget,
 }
 
 impl<R: ReadAt> IsoImage<R> {
@@ -87,6 +89,7 @@ impl<R: ReadAt> IsoImage<R> {
             descriptors,
             primary,
             rock_ridge,
+            susp_budget: SuspBudget::new(),
         })
     }
 
@@ -181,12 +184,26 @@ impl<R: ReadAt> IsoImage<R> {
             ns,
             root,
             skip,
+            &self.susp_budget,
         ))
+    }
+
+    /// The SUSP budget all this image's walks and lookups share.
+    pub fn susp_budget(&self) -> &SuspBudget {
+        &self.susp_budget
+    }
+
+    /// Anomalies about limits shared by every reader of this image (today
+    /// the SUSP budget); empty until a walk or lookup hits one.
+    pub fn limit_anomalies(&self) -> Vec<Anomaly> {
+        self.susp_budget.anomaly().into_iter().collect()
     }
 
     /// Every entry of a namespace (the root excluded) and its anomalies.
     pub fn files(&self, ns: Namespace) -> Result<FileTree> {
-        self.tree(ns)?.files()
+        let mut tree = self.tree(ns)?.files()?;
+        tree.anomalies.extend(self.limit_anomalies());
+        Ok(tree)
     }
 
     /// Calls `f` with every entry of a namespace, each directory before its
@@ -196,7 +213,9 @@ impl<R: ReadAt> IsoImage<R> {
         ns: Namespace,
         f: &mut dyn FnMut(&FileEntry) -> ControlFlow<()>,
     ) -> Result<Vec<Anomaly>> {
-        self.tree(ns)?.walk(f)
+        let mut anomalies = self.tree(ns)?.walk(f)?;
+        anomalies.extend(self.limit_anomalies());
+        Ok(anomalies)
     }
 
     /// Finds one path in the best namespace, reading only the directories on

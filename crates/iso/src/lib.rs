@@ -23,7 +23,9 @@
 #![forbid(unsafe_code)]
 
 pub mod bootfiles;
+pub mod budget;
 mod bytes;
+pub mod crafted;
 pub mod datetime;
 pub mod descriptor;
 pub mod directory;

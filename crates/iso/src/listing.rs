@@ -12,13 +12,14 @@
 
 use std::ops::ControlFlow;
 
+use crate::budget::SuspBudget;
 use crate::bytes::{read_up_to, ucs2_text};
 use crate::directory::{DirectoryRecord, RecordIter};
 use crate::error::{Error, Result};
 use crate::rockridge::RockRidge;
 use crate::source::ReadAt;
 use crate::susp::SuspReader;
-use crate::tree::{AnomalyLog, MAX_DIR_BYTES, MAX_TOTAL_DIR_BYTES};
+use crate::tree::{AnomalyLog, MAX_DIR_BYTES, MAX_SECTIONS_PER_FILE, MAX_TOTAL_DIR_BYTES};
 use crate::types::{Anomaly, Extent, FileEntry, FileKind, Namespace, Severity, SECTOR_SIZE};
 
 /// A directory still to be listed.
@@ -107,14 +108,37 @@ fn joliet_name(raw: &[u8]) -> String {
     s
 }
 
+/// Whether a raw Joliet name decodes as UTF-16 big-endian without loss.
+fn joliet_valid(raw: &[u8]) -> bool {
+    raw.len().is_multiple_of(2)
+        && char::decode_utf16(
+            raw.chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]])),
+        )
+        .all(|r| r.is_ok())
+}
+
+/// A name's hash, for the duplicate check (a hash, not the name, so a
+/// directory of millions of records costs 8 bytes a name).
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(name)
+}
+
 impl<'a> Lister<'a> {
-    pub fn new(src: &'a dyn ReadAt, file_size: u64, ns: Namespace, susp_skip: usize) -> Self {
+    pub fn new(
+        src: &'a dyn ReadAt,
+        file_size: u64,
+        ns: Namespace,
+        susp_skip: usize,
+        budget: &'a SuspBudget,
+    ) -> Self {
         Lister {
             src,
             file_size,
             ns,
             susp_skip,
-            susp: SuspReader::new(src, file_size),
+            susp: SuspReader::with_budget(src, file_size, budget),
             buf: Vec::new(),
             scratch: Vec::new(),
             dir_bytes_read: 0,
@@ -254,6 +278,8 @@ impl<'a> Lister<'a> {
         let mut stats = ListStats::default();
         // A multi-extent file in progress, with its raw identifier.
         let mut pending: Option<(Child, Vec<u8>)> = None;
+        // Joliet names seen in this directory (hashes), for duplicates.
+        let mut names: std::collections::HashSet<u64> = std::collections::HashSet::new();
         for (pos, item) in RecordIter::new(buf) {
             let r = match item {
                 Ok(r) => r,
@@ -279,21 +305,45 @@ impl<'a> Lister<'a> {
                     && !r.flags.directory()
                 {
                     let ext = r.data_extent();
-                    p.entry.size = p.entry.size.saturating_add(ext.size);
-                    p.entry.extents.push(ext);
+                    if p.entry.extents.len() < MAX_SECTIONS_PER_FILE {
+                        p.entry.size = p.entry.size.saturating_add(ext.size);
+                        p.entry.extents.push(ext);
+                    } else if p.entry.extents.len() == MAX_SECTIONS_PER_FILE {
+                        log.push(Anomaly::new(
+                            "tree.multi-extent-limit",
+                            Severity::Error,
+                            format!(
+                                "{} has more than {MAX_SECTIONS_PER_FILE} sections; the rest are ignored",
+                                p.entry.path
+                            ),
+                        ));
+                        // One past the cap marks the anomaly as reported;
+                        // `capped` drops it before the entry is handed out.
+                        p.entry.extents.push(ext);
+                    }
                     if r.flags.multi_extent() {
                         pending = Some((p, raw));
-                    } else if out(p, log).is_break() {
+                    } else if out(capped(p), log).is_break() {
                         return Ok(stats);
                     }
                     continue;
                 }
                 unterminated(&p, log);
-                if out(p, log).is_break() {
+                if out(capped(p), log).is_break() {
                     return Ok(stats);
                 }
             }
             let child = self.child(&r, dir_path, log)?;
+            if self.ns == Namespace::Joliet && !names.insert(name_hash(child.name())) {
+                log.push(Anomaly::new(
+                    "joliet.duplicate-name",
+                    Severity::Warn,
+                    format!(
+                        "directory {dir_path} holds more than one Joliet entry named {:?}; each is listed, and a path lookup finds the first",
+                        child.name()
+                    ),
+                ));
+            }
             if child.relocated {
                 stats.relocated += 1;
             }
@@ -306,7 +356,7 @@ impl<'a> Lister<'a> {
         if let Some((p, _)) = pending {
             unterminated(&p, log);
             // The listing ends here either way.
-            let _ = out(p, log);
+            let _ = out(capped(p), log);
         }
         Ok(stats)
     }
@@ -319,7 +369,19 @@ impl<'a> Lister<'a> {
     ) -> Result<Child> {
         let mut rr = None;
         let mut name = match self.ns {
-            Namespace::Joliet => joliet_name(r.name),
+            Namespace::Joliet => {
+                if !joliet_valid(r.name) {
+                    log.push(Anomaly::new(
+                        "joliet.invalid-name",
+                        Severity::Warn,
+                        format!(
+                            "directory {dir_path} holds a Joliet name that is not valid UTF-16 (an odd byte count or an unpaired surrogate); it is listed as {:?}, with U+FFFD for what cannot be decoded",
+                            joliet_name(r.name)
+                        ),
+                    ));
+                }
+                joliet_name(r.name)
+            }
             Namespace::Iso9660 => iso_name(r.name),
             Namespace::RockRidge => {
                 let mut info = self.rock_ridge(r, dir_path, log)?;
@@ -405,6 +467,12 @@ impl<'a> Lister<'a> {
             relocated,
         })
     }
+}
+
+/// A multi-extent file without the marker section past the cap.
+fn capped(mut p: Child) -> Child {
+    p.entry.extents.truncate(MAX_SECTIONS_PER_FILE);
+    p
 }
 
 fn unterminated(p: &Child, log: &mut AnomalyLog) {

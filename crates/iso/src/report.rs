@@ -21,7 +21,7 @@ use crate::{
 
 /// Version of the JSON schema of [`InspectReport`]; bumped on any change
 /// that could break a consumer (renames, removals, meaning changes).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What to gather besides the always-present summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -180,6 +180,7 @@ pub fn inspect<R: ReadAt>(image: &IsoImage<R>, options: InspectOptions) -> Resul
         None => None,
     };
 
+    anomalies.extend(image.limit_anomalies());
     dedup_and_sort(&mut anomalies);
 
     Ok(InspectReport {
@@ -254,12 +255,15 @@ fn el_torito<R: ReadAt>(
 }
 
 /// Drops repeated anomalies (same id and message; the first is kept, since
-/// several readers may report the same thing), then orders them most severe
+/// several readers may report the same thing), keeps at most
+/// [`MAX_ANOMALIES_PER_ID`](crate::tree::MAX_ANOMALIES_PER_ID) of each id
+/// (the rest counted in one summary per id), then orders them most severe
 /// first. The sort is stable, so within a severity they stay in the order
 /// the image was read.
 fn dedup_and_sort(anomalies: &mut Vec<Anomaly>) {
-    let mut seen: HashSet<(String, String)> = HashSet::new();
-    anomalies.retain(|a| seen.insert((a.id.clone(), a.message.clone())));
+    let mut seen: HashSet<(String, String, u64)> = HashSet::new();
+    anomalies.retain(|a| seen.insert((a.id.clone(), a.message.clone(), a.unlisted)));
+    *anomalies = crate::tree::cap_per_id(std::mem::take(anomalies));
     anomalies.sort_by_key(|a| std::cmp::Reverse(a.severity));
 }
 
