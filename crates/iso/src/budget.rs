@@ -1,4 +1,5 @@
-//! The per-image budget for Rock Ridge / SUSP parsing.
+//! What all the readers of one image share: the budget for Rock Ridge /
+//! SUSP parsing and the last big directory read ([`ImageShared`]).
 //!
 //! Each record's continuation (`CE`) chain is capped on its own
 //! ([`MAX_CE_HOPS`](crate::susp::MAX_CE_HOPS) areas,
@@ -16,6 +17,7 @@
 //! twice (the listing and the boot-file search).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::types::{Anomaly, Severity};
 
@@ -24,6 +26,50 @@ use crate::types::{Anomaly, Severity};
 pub const MAX_SUSP_BYTES: u64 = 128 * 1024 * 1024;
 /// Most SUSP entries parsed per image.
 pub const MAX_SUSP_ENTRIES: u64 = 8 * 1024 * 1024;
+
+/// State an [`IsoImage`](crate::IsoImage) shares between all its tree
+/// walks and path lookups.
+#[derive(Debug, Default)]
+pub struct ImageShared {
+    /// The SUSP budget.
+    pub susp: SuspBudget,
+    pub(crate) dir_cache: DirCache,
+}
+
+/// Directories at least this big are kept for the next reader.
+const DIR_CACHE_MIN_BYTES: u64 = 64 * 1024;
+
+/// The last big directory read. Path lookups start at the root each time,
+/// so an image whose root is tens of MB (crafted, or simply huge) would
+/// otherwise read and zero it again for every lookup.
+#[derive(Debug, Default)]
+pub(crate) struct DirCache {
+    last: Mutex<Option<(u64, u64, Arc<Vec<u8>>)>>,
+}
+
+impl DirCache {
+    /// The bytes of the directory read at `offset` for `want` bytes, if kept.
+    pub(crate) fn get(&self, offset: u64, want: u64) -> Option<Arc<Vec<u8>>> {
+        if want < DIR_CACHE_MIN_BYTES {
+            return None;
+        }
+        let last = self.last.lock().ok()?;
+        match last.as_ref() {
+            Some((o, w, buf)) if *o == offset && *w == want => Some(Arc::clone(buf)),
+            _ => None,
+        }
+    }
+
+    /// Keeps `buf` (read at `offset` for `want` bytes) when it is big.
+    pub(crate) fn offer(&self, offset: u64, want: u64, buf: &Arc<Vec<u8>>) {
+        if want < DIR_CACHE_MIN_BYTES {
+            return;
+        }
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((offset, want, Arc::clone(buf)));
+        }
+    }
+}
 
 /// Counts the SUSP bytes and entries an image's readers have parsed.
 /// Atomic counters, so an image can be shared between threads.

@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::SuspBudget;
+use crate::budget::{ImageShared, SuspBudget};
 use crate::bytes::read_up_to;
 use crate::descriptor::{
     PrimaryVolumeDescriptor, SupplementaryVolumeDescriptor, VolumeDescriptorSet,
@@ -47,7 +47,7 @@ pub struct IsoImage<R: ReadAt> {
     descriptors: VolumeDescriptorSet,
     primary: PrimaryVolumeDescriptor,
     rock_ridge: Option<RockRidgeInfo>,
-    susp_budget: SuspBudget,
+    shared: ImageShared,
 }
 
 impl<R: ReadAt> IsoImage<R> {
@@ -89,7 +89,7 @@ impl<R: ReadAt> IsoImage<R> {
             descriptors,
             primary,
             rock_ridge,
-            susp_budget: SuspBudget::new(),
+            shared: ImageShared::default(),
         })
     }
 
@@ -184,19 +184,19 @@ impl<R: ReadAt> IsoImage<R> {
             ns,
             root,
             skip,
-            &self.susp_budget,
+            &self.shared,
         ))
     }
 
     /// The SUSP budget all this image's walks and lookups share.
     pub fn susp_budget(&self) -> &SuspBudget {
-        &self.susp_budget
+        &self.shared.susp
     }
 
     /// Anomalies about limits shared by every reader of this image (today
     /// the SUSP budget); empty until a walk or lookup hits one.
     pub fn limit_anomalies(&self) -> Vec<Anomaly> {
-        self.susp_budget.anomaly().into_iter().collect()
+        self.shared.susp.anomaly().into_iter().collect()
     }
 
     /// Every entry of a namespace (the root excluded) and its anomalies.

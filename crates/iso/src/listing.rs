@@ -12,7 +12,9 @@
 
 use std::ops::ControlFlow;
 
-use crate::budget::SuspBudget;
+use std::sync::Arc;
+
+use crate::budget::{DirCache, ImageShared};
 use crate::bytes::{read_up_to, ucs2_text};
 use crate::directory::{DirectoryRecord, RecordIter};
 use crate::error::{Error, Result};
@@ -72,7 +74,9 @@ pub(crate) struct Lister<'a> {
     /// The `SP` skip length, for the Rock Ridge namespace.
     pub susp_skip: usize,
     pub susp: SuspReader<'a>,
-    buf: Vec<u8>,
+    /// The directory being listed (shared with the image's cache when big).
+    buf: Arc<Vec<u8>>,
+    dir_cache: &'a DirCache,
     scratch: Vec<Anomaly>,
     pub dir_bytes_read: u64,
 }
@@ -131,15 +135,16 @@ impl<'a> Lister<'a> {
         file_size: u64,
         ns: Namespace,
         susp_skip: usize,
-        budget: &'a SuspBudget,
+        shared: &'a ImageShared,
     ) -> Self {
         Lister {
             src,
             file_size,
             ns,
             susp_skip,
-            susp: SuspReader::with_budget(src, file_size, budget),
-            buf: Vec::new(),
+            susp: SuspReader::with_budget(src, file_size, &shared.susp),
+            buf: Arc::default(),
+            dir_cache: &shared.dir_cache,
             scratch: Vec::new(),
             dir_bytes_read: 0,
         }
@@ -180,11 +185,20 @@ impl<'a> Lister<'a> {
             ));
             want = self.file_size.saturating_sub(offset).min(want);
         }
-        self.buf.clear();
-        self.buf.resize(want as usize, 0);
-        let n = read_up_to(self.src, &mut self.buf, offset)
+        if let Some(hit) = self.dir_cache.get(offset, want) {
+            self.buf = hit;
+            return Ok(());
+        }
+        if Arc::get_mut(&mut self.buf).is_none() {
+            self.buf = Arc::default();
+        }
+        let buf = Arc::make_mut(&mut self.buf);
+        buf.clear();
+        buf.resize(want as usize, 0);
+        let n = read_up_to(self.src, buf, offset)
             .map_err(|e| Error::io(format!("reading directory {path}"), offset, e))?;
-        self.buf.truncate(n);
+        buf.truncate(n);
+        self.dir_cache.offer(offset, want, &self.buf);
         Ok(())
     }
 
@@ -383,6 +397,9 @@ impl<'a> Lister<'a> {
                 joliet_name(r.name)
             }
             Namespace::Iso9660 => iso_name(r.name),
+            // Past the image's SUSP budget nothing is parsed: the ISO9660
+            // name, without building an empty Rock Ridge record each time.
+            Namespace::RockRidge if self.susp.budget_exceeded() => iso_name(r.name),
             Namespace::RockRidge => {
                 let mut info = self.rock_ridge(r, dir_path, log)?;
                 let n = info.name.take().unwrap_or_else(|| iso_name(r.name));
@@ -542,6 +559,97 @@ mod tests {
             .files(Namespace::Iso9660)
             .unwrap();
         assert_eq!(paths(&tree), ["/D", "/D/OK", "/D/NEXT"]);
+    }
+
+    /// Lists the root of `img` as a Joliet tree (the test image has no
+    /// supplementary descriptor; the records are what matters).
+    fn joliet_root(img: &[u8]) -> FileTree {
+        let shared = crate::budget::ImageShared::default();
+        let root = Extent {
+            lba: u64::from(crate::testimg::ROOT_LBA),
+            size: 2048,
+        };
+        let mut r = crate::tree::TreeReader::new(
+            &img,
+            img.len() as u64,
+            Namespace::Joliet,
+            root,
+            0,
+            &shared,
+        );
+        r.files().unwrap()
+    }
+
+    fn ucs2(s: &str) -> Vec<u8> {
+        s.encode_utf16().flat_map(u16::to_be_bytes).collect()
+    }
+
+    #[test]
+    fn joliet_invalid_and_duplicate_names_are_reported() {
+        let mut t = TestImage::new();
+        let blob = t.blob(b"x");
+        t.record(0, build_record(blob, 1, 0, &ucs2("a.txt;1"), &[]));
+        t.record(0, build_record(blob, 1, 0, &ucs2("a.txt;1"), &[]));
+        // An unpaired high surrogate, then an odd byte count.
+        let mut bad = ucs2("b");
+        bad.extend([0xD8, 0x00]);
+        t.record(0, build_record(blob, 1, 0, &bad, &[]));
+        let mut odd = ucs2("c");
+        odd.push(b'd');
+        t.record(0, build_record(blob, 1, 0, &odd, &[]));
+        t.record(0, build_record(blob, 1, 0, &ucs2("ok"), &[]));
+        let tree = joliet_root(&t.build());
+        assert_eq!(
+            paths(&tree),
+            ["/a.txt", "/a.txt", "/b\u{FFFD}", "/c", "/ok"]
+        );
+        assert_eq!(
+            ids(&tree.anomalies),
+            [
+                "joliet.duplicate-name",
+                "joliet.invalid-name",
+                "joliet.invalid-name"
+            ]
+        );
+        assert!(tree.anomalies[0].message.contains("\"a.txt\""));
+        // The same records in the ISO9660 namespace are not checked.
+        let plain = IsoImage::open(t.build())
+            .unwrap()
+            .files(Namespace::Iso9660)
+            .unwrap();
+        assert!(!ids(&plain.anomalies)
+            .iter()
+            .any(|i| i.starts_with("joliet.")));
+    }
+
+    #[test]
+    fn multi_extent_sections_past_the_cap_are_dropped() {
+        let mut t = TestImage::new();
+        let n = MAX_SECTIONS_PER_FILE + 10;
+        let d = t.dir(0, b"D", &[], (n / 50 + 2) as u32);
+        let blob = t.blob(&[7u8; 2048]);
+        for _ in 0..n {
+            t.record(
+                d,
+                build_record(
+                    blob,
+                    2048,
+                    crate::directory::FileFlags::MULTI_EXTENT,
+                    b"B.;1",
+                    &[],
+                ),
+            );
+        }
+        t.record(d, build_record(blob, 5, 0, b"B.;1", &[]));
+        let tree = IsoImage::open(t.build())
+            .unwrap()
+            .files(Namespace::Iso9660)
+            .unwrap();
+        assert_eq!(paths(&tree), ["/D", "/D/B"]);
+        let b = &tree.entries[1];
+        assert_eq!(b.extents.len(), MAX_SECTIONS_PER_FILE);
+        assert_eq!(b.size, MAX_SECTIONS_PER_FILE as u64 * 2048);
+        assert_eq!(ids(&tree.anomalies), ["tree.multi-extent-limit"]);
     }
 
     #[test]

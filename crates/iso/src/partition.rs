@@ -393,6 +393,24 @@ mod tests {
         let j = serde_json::to_value(e).unwrap();
         assert_eq!(j["scheme"], "mbr");
         assert_eq!(j["type"], "0xef");
+        // The 64 KiB file holds neither partition: both end past its end.
+        let past: Vec<_> = l
+            .anomalies
+            .iter()
+            .filter(|a| a.id == "partition.past-end")
+            .map(|a| a.message.as_str())
+            .collect();
+        assert_eq!(past.len(), 2, "{past:?}");
+        assert!(
+            past[1].starts_with("MBR partition 2 (bytes 2097152..3571712) ends 3506176 bytes past the end of the 65536-byte file"),
+            "{}",
+            past[1]
+        );
+        // A file that holds them: no anomaly.
+        let mut whole = img.clone();
+        whole.resize((4096 + 2880) * 512, 0);
+        let l = read_partitions(&whole, Some(4096 * 512)).unwrap();
+        assert!(l.anomalies.is_empty(), "{:?}", l.anomalies);
     }
 
     #[test]

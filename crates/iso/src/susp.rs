@@ -197,6 +197,11 @@ impl<'s> SuspReader<'s> {
         }
     }
 
+    /// Whether the image's budget is spent (never, without a budget).
+    pub fn budget_exceeded(&self) -> bool {
+        self.budget.is_some_and(SuspBudget::is_exceeded)
+    }
+
     /// Takes `bytes` from the budget (true when there is no budget).
     fn take_bytes(&self, bytes: usize) -> bool {
         self.budget.is_none_or(|b| b.take_bytes(bytes as u64))

@@ -27,7 +27,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::SuspBudget;
+use crate::budget::ImageShared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::listing::{Child, DirRef, Lister};
 
@@ -81,17 +81,17 @@ pub struct TreeReader<'a> {
 impl<'a> TreeReader<'a> {
     /// A reader of the tree whose root directory is `root`, in namespace
     /// `ns`. `susp_skip` is the `SP` skip length (used for Rock Ridge);
-    /// `budget` is the image's SUSP budget, shared by all its readers.
+    /// `shared` is what all the image's readers share (the SUSP budget).
     pub fn new(
         src: &'a dyn ReadAt,
         file_size: u64,
         ns: Namespace,
         root: Extent,
         susp_skip: u8,
-        budget: &'a SuspBudget,
+        shared: &'a ImageShared,
     ) -> Self {
         TreeReader {
-            lister: Lister::new(src, file_size, ns, usize::from(susp_skip), budget),
+            lister: Lister::new(src, file_size, ns, usize::from(susp_skip), shared),
             root,
             phys: HashMap::new(),
         }
