@@ -44,8 +44,11 @@ const DIR_CACHE_MIN_BYTES: u64 = 64 * 1024;
 /// otherwise read and zero it again for every lookup.
 #[derive(Debug, Default)]
 pub(crate) struct DirCache {
-    last: Mutex<Option<(u64, u64, Arc<Vec<u8>>)>>,
+    last: Mutex<Option<CachedDir>>,
 }
+
+/// A directory's bytes with the offset and length they were read for.
+type CachedDir = (u64, u64, Arc<Vec<u8>>);
 
 impl DirCache {
     /// The bytes of the directory read at `offset` for `want` bytes, if kept.
