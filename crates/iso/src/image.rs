@@ -7,7 +7,9 @@
 //! whose descriptors are readable opens even when it is cut short or full of
 //! impossible values: [`IsoImage::size_anomalies`] says what is wrong with it.
 
+use std::fs::File;
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,49 @@ pub struct RockRidgeInfo {
     /// The `ER` extension references (Rock Ridge: `RRIP_1991A`, `IEEE_P1282`,
     /// `IEEE_1282`; xorriso's AAIP: `AAIP_0200`).
     pub extensions: Vec<ExtensionReference>,
+}
+
+/// Why [`IsoImage::open_path`] failed. The message names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The path could not be opened, or is not a regular file or a block
+    /// device (a FIFO or socket is refused without blocking).
+    #[error(transparent)]
+    Input(#[from] isotune_input::InputError),
+    /// The file was opened but is not a readable ISO9660 image.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Error,
+    },
+}
+
+impl OpenError {
+    /// The reader's error, when the file opened but could not be read as an
+    /// image.
+    pub fn image_error(&self) -> Option<&Error> {
+        match self {
+            OpenError::Read { source, .. } => Some(source),
+            OpenError::Input(_) => None,
+        }
+    }
+}
+
+impl IsoImage<File> {
+    /// Opens the image at `path` (a regular file or a block device) through
+    /// [`isotune_input::open_image`]: a FIFO, socket, character device or
+    /// directory is refused at once instead of blocking the reader.
+    pub fn open_path(path: &Path) -> std::result::Result<Self, OpenError> {
+        let (file, _kind) = isotune_input::open_image(path)?;
+        IsoImage::open(file).map_err(|source| OpenError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
 }
 
 /// An opened ISO9660 image over any positioned-read source.

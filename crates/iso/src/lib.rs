@@ -55,7 +55,7 @@ pub use descriptor::{
     VolumeDescriptor, VolumeDescriptorSet, VolumeInfo,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use image::{IsoImage, RockRidgeInfo};
+pub use image::{IsoImage, OpenError, RockRidgeInfo};
 pub use source::ReadAt;
 pub use tree::{FileTree, TreeReader};
 pub use types::{Anomaly, Extent, FileEntry, FileKind, Namespace, Severity, SECTOR_SIZE};
