@@ -7,8 +7,9 @@
 //! crafted image can give thousands of records the same maximal chain, and
 //! every tree walk and path lookup of the image parses it again. An
 //! [`IsoImage`](crate::IsoImage) therefore holds one [`SuspBudget`] shared by
-//! all its walks and lookups: once [`MAX_SUSP_BYTES`] bytes or
-//! [`MAX_SUSP_ENTRIES`] entries have been parsed, further system-use areas
+//! all its walks and lookups: once its byte budget (16 times the file
+//! size, between [`MIN_SUSP_BYTES`] and [`MAX_SUSP_BYTES`]) or entry budget
+//! (a sixteenth of that) has been parsed, further system-use areas
 //! are not read (records keep their ISO9660 names and lose their Rock Ridge
 //! attributes) and [`SuspBudget::anomaly`] says so once.
 //!
@@ -22,18 +23,38 @@ use std::sync::{Arc, Mutex};
 use crate::types::{Anomaly, Severity};
 
 /// Most bytes of system-use areas (in records and continuation areas)
-/// parsed per image.
+/// parsed per image, whatever its size.
 pub const MAX_SUSP_BYTES: u64 = 128 * 1024 * 1024;
-/// Most SUSP entries parsed per image.
-pub const MAX_SUSP_ENTRIES: u64 = 8 * 1024 * 1024;
+/// The budget of a small image: 16 MiB.
+pub const MIN_SUSP_BYTES: u64 = 16 * 1024 * 1024;
+/// The budget is this many times the file size, between the two bounds
+/// above. A real image's system-use data lies on the image once (a walk
+/// parses at most about its size, and `inspect` walks twice plus a few
+/// lookups); only a crafted one makes thousands of records share the same
+/// continuation areas.
+pub const SUSP_BYTES_PER_IMAGE_BYTE: u64 = 16;
+/// Entries allowed per byte of budget: one per 16 bytes (real entries are
+/// 5 to 44 bytes; a crafted area of empty 4-byte entries hits this first).
+pub const SUSP_BYTES_PER_ENTRY: u64 = 16;
 
 /// State an [`IsoImage`](crate::IsoImage) shares between all its tree
-/// walks and path lookups.
+/// walks and path lookups. `Default` has the largest SUSP budget;
+/// [`ImageShared::for_image`] sizes it to the file.
 #[derive(Debug, Default)]
 pub struct ImageShared {
     /// The SUSP budget.
     pub susp: SuspBudget,
     pub(crate) dir_cache: DirCache,
+}
+
+impl ImageShared {
+    /// The shared state of an image of `file_bytes` bytes.
+    pub fn for_image(file_bytes: u64) -> Self {
+        ImageShared {
+            susp: SuspBudget::for_image(file_bytes),
+            dir_cache: DirCache::default(),
+        }
+    }
 }
 
 /// Directories at least this big are kept for the next reader.
@@ -76,17 +97,49 @@ impl DirCache {
 
 /// Counts the SUSP bytes and entries an image's readers have parsed.
 /// Atomic counters, so an image can be shared between threads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SuspBudget {
+    max_bytes: u64,
+    max_entries: u64,
     bytes: AtomicU64,
     entries: AtomicU64,
     exceeded: AtomicBool,
 }
 
+impl Default for SuspBudget {
+    /// The largest budget ([`MAX_SUSP_BYTES`]).
+    fn default() -> Self {
+        SuspBudget::with_max_bytes(MAX_SUSP_BYTES)
+    }
+}
+
 impl SuspBudget {
-    /// A fresh budget.
-    pub fn new() -> Self {
-        SuspBudget::default()
+    /// The budget of an image of `file_bytes` bytes.
+    pub fn for_image(file_bytes: u64) -> Self {
+        let bytes = file_bytes
+            .saturating_mul(SUSP_BYTES_PER_IMAGE_BYTE)
+            .clamp(MIN_SUSP_BYTES, MAX_SUSP_BYTES);
+        SuspBudget::with_max_bytes(bytes)
+    }
+
+    fn with_max_bytes(max_bytes: u64) -> Self {
+        SuspBudget {
+            max_bytes,
+            max_entries: max_bytes / SUSP_BYTES_PER_ENTRY,
+            bytes: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+            exceeded: AtomicBool::new(false),
+        }
+    }
+
+    /// The byte budget.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The entry budget.
+    pub fn max_entries(&self) -> u64 {
+        self.max_entries
     }
 
     /// Takes `bytes` for one area; false (and the budget marked exceeded)
@@ -96,7 +149,7 @@ impl SuspBudget {
             return false;
         }
         let used = self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        if used.saturating_add(bytes) > MAX_SUSP_BYTES {
+        if used.saturating_add(bytes) > self.max_bytes {
             self.exceeded.store(true, Ordering::Relaxed);
             return false;
         }
@@ -104,10 +157,10 @@ impl SuspBudget {
     }
 
     /// Counts `n` parsed entries; false (and the budget marked exceeded)
-    /// once the total passes [`MAX_SUSP_ENTRIES`].
+    /// once the total passes the entry budget.
     pub(crate) fn take_entries(&self, n: u64) -> bool {
         let used = self.entries.fetch_add(n, Ordering::Relaxed);
-        if used.saturating_add(n) > MAX_SUSP_ENTRIES {
+        if used.saturating_add(n) > self.max_entries {
             self.exceeded.store(true, Ordering::Relaxed);
             return false;
         }
@@ -121,7 +174,7 @@ impl SuspBudget {
 
     /// Bytes of system-use areas parsed so far.
     pub fn bytes_used(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed).min(MAX_SUSP_BYTES)
+        self.bytes.load(Ordering::Relaxed).min(self.max_bytes)
     }
 
     /// SUSP entries parsed so far.
@@ -137,7 +190,8 @@ impl SuspBudget {
                 "susp.budget-exceeded",
                 Severity::Error,
                 format!(
-                    "the image's system-use (Rock Ridge) data exceeds the per-image limit of {MAX_SUSP_BYTES} bytes or {MAX_SUSP_ENTRIES} entries; records past it are listed with their ISO9660 names and no Rock Ridge attributes"
+                    "the image's system-use (Rock Ridge) data exceeds its budget of {} bytes or {} entries (16 times the file size, at least {MIN_SUSP_BYTES} and at most {MAX_SUSP_BYTES} bytes; one entry per 16 bytes); records past it are listed with their ISO9660 names and no Rock Ridge attributes",
+                    self.max_bytes, self.max_entries
                 ),
             )
         })
@@ -150,16 +204,25 @@ mod tests {
 
     #[test]
     fn bytes_and_entries_run_out() {
-        let b = SuspBudget::new();
+        let b = SuspBudget::default();
         assert!(b.take_bytes(MAX_SUSP_BYTES - 10));
         assert!(b.anomaly().is_none());
         assert!(!b.take_bytes(11));
         assert!(b.is_exceeded());
         assert!(!b.take_bytes(1), "spent stays spent");
         assert_eq!(b.anomaly().unwrap().id, "susp.budget-exceeded");
-        let b = SuspBudget::new();
-        assert!(b.take_entries(MAX_SUSP_ENTRIES));
+        let b = SuspBudget::default();
+        assert!(b.take_entries(MAX_SUSP_BYTES / SUSP_BYTES_PER_ENTRY));
         assert!(!b.take_entries(1));
         assert!(!b.take_bytes(1));
+    }
+
+    #[test]
+    fn the_budget_scales_with_the_image() {
+        assert_eq!(SuspBudget::for_image(0).max_bytes(), MIN_SUSP_BYTES);
+        assert_eq!(SuspBudget::for_image(2 << 20).max_bytes(), 32 << 20);
+        assert_eq!(SuspBudget::for_image(2 << 20).max_entries(), 2 << 20);
+        assert_eq!(SuspBudget::for_image(64 << 20).max_bytes(), MAX_SUSP_BYTES);
+        assert_eq!(SuspBudget::for_image(u64::MAX).max_bytes(), MAX_SUSP_BYTES);
     }
 }

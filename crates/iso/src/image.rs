@@ -134,7 +134,7 @@ impl<R: ReadAt> IsoImage<R> {
             descriptors,
             primary,
             rock_ridge,
-            shared: ImageShared::default(),
+            shared: ImageShared::for_image(file_size),
         })
     }
 
