@@ -499,7 +499,7 @@ fn unterminated(p: &Child, log: &mut AnomalyLog) {
         format!(
             "{} has the multi-extent flag on its last record ({} sections); the sections read are kept",
             p.entry.path,
-            p.entry.extents.len()
+            p.entry.extents.len().min(MAX_SECTIONS_PER_FILE)
         ),
     ));
 }
