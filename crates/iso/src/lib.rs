@@ -15,7 +15,13 @@
 //!                  ├─> bootfiles: what a boot reads, in load order
 //!                  └─> report: everything above as one serde struct (`isotune inspect`)
 //!   writer: builds small images (files, Joliet, El Torito no-emulation) with no external tool
+//!   crafted: hostile images (CE chains, overlapping multi-extent directories, a GPT past the
+//!            end) for tests, benchmarks and fuzz seeds
 //! ```
+//!
+//! One image's walks and lookups share a [`budget::ImageShared`]: the Rock
+//! Ridge / SUSP budget and the last big directory read, so repeated lookups
+//! of a crafted image cannot multiply its cost.
 //!
 //! Nothing here prints; callers render the serde data.
 
