@@ -137,7 +137,7 @@ fn inspect_json_matches_isoinfo() {
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|| panic!("isoinfo has no {name}: {d}"))
     };
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], isotune_iso::report::SCHEMA_VERSION);
     assert_eq!(v["volume_id"], field("Volume id:"));
     assert_eq!(v["volume_space_size"].to_string(), field("Volume size is:"));
     assert_eq!(

@@ -1,12 +1,15 @@
 //! Writes small valid images into a directory, as the seed corpus of the
 //! `iso_reader` fuzz target (`scripts/fuzz`): the fuzzer then mutates real
 //! El Torito catalogs, Joliet descriptors and directory records instead of
-//! starting from random bytes.
+//! starting from random bytes. The crafted hostile shapes
+//! (`isotune_iso::crafted`) are seeds too, so fuzzing starts next to what
+//! once broke the time and memory budget.
 //!
 //! Usage: `cargo run -p isotune-iso --example seed_corpus -- DIR`
 
 use std::path::PathBuf;
 
+use isotune_iso::crafted::Shape;
 use isotune_iso::sample::{sample_writer, SampleSizes};
 use isotune_iso::writer::{FileSource, IsoWriter};
 
@@ -34,5 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     many.write_file(dir.join("many.iso"))?;
+
+    // The hostile shapes that once broke the time and memory budget, small.
+    for shape in Shape::ALL {
+        let bytes = shape.build(600 * 1024);
+        std::fs::write(dir.join(format!("crafted-{}.iso", shape.name())), bytes)?;
+    }
     Ok(())
 }

@@ -7,10 +7,13 @@
 //! whose descriptors are readable opens even when it is cut short or full of
 //! impossible values: [`IsoImage::size_anomalies`] says what is wrong with it.
 
+use std::fs::File;
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::{ImageShared, SuspBudget};
 use crate::bytes::read_up_to;
 use crate::descriptor::{
     PrimaryVolumeDescriptor, SupplementaryVolumeDescriptor, VolumeDescriptorSet,
@@ -38,6 +41,49 @@ pub struct RockRidgeInfo {
     pub extensions: Vec<ExtensionReference>,
 }
 
+/// Why [`IsoImage::open_path`] failed. The message names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The path could not be opened, or is not a regular file or a block
+    /// device (a FIFO or socket is refused without blocking).
+    #[error(transparent)]
+    Input(#[from] isotune_input::InputError),
+    /// The file was opened but is not a readable ISO9660 image.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Error,
+    },
+}
+
+impl OpenError {
+    /// The reader's error, when the file opened but could not be read as an
+    /// image.
+    pub fn image_error(&self) -> Option<&Error> {
+        match self {
+            OpenError::Read { source, .. } => Some(source),
+            OpenError::Input(_) => None,
+        }
+    }
+}
+
+impl IsoImage<File> {
+    /// Opens the image at `path` (a regular file or a block device) through
+    /// [`isotune_input::open_image`]: a FIFO, socket, character device or
+    /// directory is refused at once instead of blocking the reader.
+    pub fn open_path(path: &Path) -> std::result::Result<Self, OpenError> {
+        let (file, _kind) = isotune_input::open_image(path)?;
+        IsoImage::open(file).map_err(|source| OpenError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
 /// An opened ISO9660 image over any positioned-read source.
 #[derive(Debug)]
 pub struct IsoImage<R: ReadAt> {
@@ -46,6 +92,7 @@ pub struct IsoImage<R: ReadAt> {
     descriptors: VolumeDescriptorSet,
     primary: PrimaryVolumeDescriptor,
     rock_ridge: Option<RockRidgeInfo>,
+    shared: ImageShared,
 }
 
 impl<R: ReadAt> IsoImage<R> {
@@ -87,6 +134,7 @@ impl<R: ReadAt> IsoImage<R> {
             descriptors,
             primary,
             rock_ridge,
+            shared: ImageShared::for_image(file_size),
         })
     }
 
@@ -181,12 +229,32 @@ impl<R: ReadAt> IsoImage<R> {
             ns,
             root,
             skip,
+            &self.shared,
         ))
+    }
+
+    /// What every reader of this image shares: the SUSP budget and the
+    /// cache of the last big directory read.
+    pub(crate) fn shared(&self) -> &ImageShared {
+        &self.shared
+    }
+
+    /// The SUSP budget all this image's walks and lookups share.
+    pub fn susp_budget(&self) -> &SuspBudget {
+        &self.shared.susp
+    }
+
+    /// Anomalies about limits shared by every reader of this image (today
+    /// the SUSP budget); empty until a walk or lookup hits one.
+    pub fn limit_anomalies(&self) -> Vec<Anomaly> {
+        self.shared.susp.anomaly().into_iter().collect()
     }
 
     /// Every entry of a namespace (the root excluded) and its anomalies.
     pub fn files(&self, ns: Namespace) -> Result<FileTree> {
-        self.tree(ns)?.files()
+        let mut tree = self.tree(ns)?.files()?;
+        tree.anomalies.extend(self.limit_anomalies());
+        Ok(tree)
     }
 
     /// Calls `f` with every entry of a namespace, each directory before its
@@ -196,7 +264,9 @@ impl<R: ReadAt> IsoImage<R> {
         ns: Namespace,
         f: &mut dyn FnMut(&FileEntry) -> ControlFlow<()>,
     ) -> Result<Vec<Anomaly>> {
-        self.tree(ns)?.walk(f)
+        let mut anomalies = self.tree(ns)?.walk(f)?;
+        anomalies.extend(self.limit_anomalies());
+        Ok(anomalies)
     }
 
     /// Finds one path in the best namespace, reading only the directories on

@@ -15,7 +15,13 @@
 //!                  ├─> bootfiles: what a boot reads, in load order
 //!                  └─> report: everything above as one serde struct (`isotune inspect`)
 //!   writer: builds small images (files, Joliet, El Torito no-emulation) with no external tool
+//!   crafted: hostile images (CE chains, overlapping multi-extent directories, a GPT past the
+//!            end) for tests, benchmarks and fuzz seeds
 //! ```
+//!
+//! One image's walks and lookups share a [`budget::ImageShared`]: the Rock
+//! Ridge / SUSP budget and the last big directory read, so repeated lookups
+//! of a crafted image cannot multiply its cost.
 //!
 //! Nothing here prints; callers render the serde data.
 
@@ -23,7 +29,9 @@
 #![forbid(unsafe_code)]
 
 pub mod bootfiles;
+pub mod budget;
 mod bytes;
+pub mod crafted;
 pub mod datetime;
 pub mod descriptor;
 pub mod directory;
@@ -53,7 +61,7 @@ pub use descriptor::{
     VolumeDescriptor, VolumeDescriptorSet, VolumeInfo,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use image::{IsoImage, RockRidgeInfo};
+pub use image::{IsoImage, OpenError, RockRidgeInfo};
 pub use source::ReadAt;
 pub use tree::{FileTree, TreeReader};
 pub use types::{Anomaly, Extent, FileEntry, FileKind, Namespace, Severity, SECTOR_SIZE};

@@ -12,13 +12,16 @@
 
 use std::ops::ControlFlow;
 
+use std::sync::Arc;
+
+use crate::budget::{DirCache, ImageShared};
 use crate::bytes::{read_up_to, ucs2_text};
 use crate::directory::{DirectoryRecord, RecordIter};
 use crate::error::{Error, Result};
 use crate::rockridge::RockRidge;
 use crate::source::ReadAt;
 use crate::susp::SuspReader;
-use crate::tree::{AnomalyLog, MAX_DIR_BYTES, MAX_TOTAL_DIR_BYTES};
+use crate::tree::{AnomalyLog, MAX_DIR_BYTES, MAX_SECTIONS_PER_FILE, MAX_TOTAL_DIR_BYTES};
 use crate::types::{Anomaly, Extent, FileEntry, FileKind, Namespace, Severity, SECTOR_SIZE};
 
 /// A directory still to be listed.
@@ -71,7 +74,9 @@ pub(crate) struct Lister<'a> {
     /// The `SP` skip length, for the Rock Ridge namespace.
     pub susp_skip: usize,
     pub susp: SuspReader<'a>,
-    buf: Vec<u8>,
+    /// The directory being listed (shared with the image's cache when big).
+    buf: Arc<Vec<u8>>,
+    dir_cache: &'a DirCache,
     scratch: Vec<Anomaly>,
     pub dir_bytes_read: u64,
 }
@@ -107,15 +112,39 @@ fn joliet_name(raw: &[u8]) -> String {
     s
 }
 
+/// Whether a raw Joliet name decodes as UTF-16 big-endian without loss.
+fn joliet_valid(raw: &[u8]) -> bool {
+    raw.len().is_multiple_of(2)
+        && char::decode_utf16(
+            raw.chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]])),
+        )
+        .all(|r| r.is_ok())
+}
+
+/// A name's hash, for the duplicate check (a hash, not the name, so a
+/// directory of millions of records costs 8 bytes a name).
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(name)
+}
+
 impl<'a> Lister<'a> {
-    pub fn new(src: &'a dyn ReadAt, file_size: u64, ns: Namespace, susp_skip: usize) -> Self {
+    pub fn new(
+        src: &'a dyn ReadAt,
+        file_size: u64,
+        ns: Namespace,
+        susp_skip: usize,
+        shared: &'a ImageShared,
+    ) -> Self {
         Lister {
             src,
             file_size,
             ns,
             susp_skip,
-            susp: SuspReader::new(src, file_size),
-            buf: Vec::new(),
+            susp: SuspReader::with_budget(src, file_size, &shared.susp),
+            buf: Arc::default(),
+            dir_cache: &shared.dir_cache,
             scratch: Vec::new(),
             dir_bytes_read: 0,
         }
@@ -156,11 +185,20 @@ impl<'a> Lister<'a> {
             ));
             want = self.file_size.saturating_sub(offset).min(want);
         }
-        self.buf.clear();
-        self.buf.resize(want as usize, 0);
-        let n = read_up_to(self.src, &mut self.buf, offset)
+        if let Some(hit) = self.dir_cache.get(offset, want) {
+            self.buf = hit;
+            return Ok(());
+        }
+        if Arc::get_mut(&mut self.buf).is_none() {
+            self.buf = Arc::default();
+        }
+        let buf = Arc::make_mut(&mut self.buf);
+        buf.clear();
+        buf.resize(want as usize, 0);
+        let n = read_up_to(self.src, buf, offset)
             .map_err(|e| Error::io(format!("reading directory {path}"), offset, e))?;
-        self.buf.truncate(n);
+        buf.truncate(n);
+        self.dir_cache.offer(offset, want, &self.buf);
         Ok(())
     }
 
@@ -254,6 +292,8 @@ impl<'a> Lister<'a> {
         let mut stats = ListStats::default();
         // A multi-extent file in progress, with its raw identifier.
         let mut pending: Option<(Child, Vec<u8>)> = None;
+        // Joliet names seen in this directory (hashes), for duplicates.
+        let mut names: std::collections::HashSet<u64> = std::collections::HashSet::new();
         for (pos, item) in RecordIter::new(buf) {
             let r = match item {
                 Ok(r) => r,
@@ -279,21 +319,45 @@ impl<'a> Lister<'a> {
                     && !r.flags.directory()
                 {
                     let ext = r.data_extent();
-                    p.entry.size = p.entry.size.saturating_add(ext.size);
-                    p.entry.extents.push(ext);
+                    if p.entry.extents.len() < MAX_SECTIONS_PER_FILE {
+                        p.entry.size = p.entry.size.saturating_add(ext.size);
+                        p.entry.extents.push(ext);
+                    } else if p.entry.extents.len() == MAX_SECTIONS_PER_FILE {
+                        log.push(Anomaly::new(
+                            "tree.multi-extent-limit",
+                            Severity::Error,
+                            format!(
+                                "{} has more than {MAX_SECTIONS_PER_FILE} sections; the rest are ignored",
+                                p.entry.path
+                            ),
+                        ));
+                        // One past the cap marks the anomaly as reported;
+                        // `capped` drops it before the entry is handed out.
+                        p.entry.extents.push(ext);
+                    }
                     if r.flags.multi_extent() {
                         pending = Some((p, raw));
-                    } else if out(p, log).is_break() {
+                    } else if out(capped(p), log).is_break() {
                         return Ok(stats);
                     }
                     continue;
                 }
                 unterminated(&p, log);
-                if out(p, log).is_break() {
+                if out(capped(p), log).is_break() {
                     return Ok(stats);
                 }
             }
             let child = self.child(&r, dir_path, log)?;
+            if self.ns == Namespace::Joliet && !names.insert(name_hash(child.name())) {
+                log.push(Anomaly::new(
+                    "joliet.duplicate-name",
+                    Severity::Warn,
+                    format!(
+                        "directory {dir_path} holds more than one Joliet entry named {:?}; each is listed, and a path lookup finds the first",
+                        child.name()
+                    ),
+                ));
+            }
             if child.relocated {
                 stats.relocated += 1;
             }
@@ -306,7 +370,7 @@ impl<'a> Lister<'a> {
         if let Some((p, _)) = pending {
             unterminated(&p, log);
             // The listing ends here either way.
-            let _ = out(p, log);
+            let _ = out(capped(p), log);
         }
         Ok(stats)
     }
@@ -319,8 +383,23 @@ impl<'a> Lister<'a> {
     ) -> Result<Child> {
         let mut rr = None;
         let mut name = match self.ns {
-            Namespace::Joliet => joliet_name(r.name),
+            Namespace::Joliet => {
+                if !joliet_valid(r.name) {
+                    log.push(Anomaly::new(
+                        "joliet.invalid-name",
+                        Severity::Warn,
+                        format!(
+                            "directory {dir_path} holds a Joliet name that is not valid UTF-16 (an odd byte count or an unpaired surrogate); it is listed as {:?}, with U+FFFD for what cannot be decoded",
+                            joliet_name(r.name)
+                        ),
+                    ));
+                }
+                joliet_name(r.name)
+            }
             Namespace::Iso9660 => iso_name(r.name),
+            // Past the image's SUSP budget nothing is parsed: the ISO9660
+            // name, without building an empty Rock Ridge record each time.
+            Namespace::RockRidge if self.susp.budget_exceeded() => iso_name(r.name),
             Namespace::RockRidge => {
                 let mut info = self.rock_ridge(r, dir_path, log)?;
                 let n = info.name.take().unwrap_or_else(|| iso_name(r.name));
@@ -407,6 +486,12 @@ impl<'a> Lister<'a> {
     }
 }
 
+/// A multi-extent file without the marker section past the cap.
+fn capped(mut p: Child) -> Child {
+    p.entry.extents.truncate(MAX_SECTIONS_PER_FILE);
+    p
+}
+
 fn unterminated(p: &Child, log: &mut AnomalyLog) {
     log.push(Anomaly::new(
         "tree.multi-extent-unterminated",
@@ -414,81 +499,10 @@ fn unterminated(p: &Child, log: &mut AnomalyLog) {
         format!(
             "{} has the multi-extent flag on its last record ({} sections); the sections read are kept",
             p.entry.path,
-            p.entry.extents.len()
+            p.entry.extents.len().min(MAX_SECTIONS_PER_FILE)
         ),
     ));
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::directory::build_record;
-    use crate::image::IsoImage;
-    use crate::testimg::TestImage;
-    use crate::tree::FileTree;
-
-    fn paths(t: &FileTree) -> Vec<&str> {
-        t.entries.iter().map(|e| e.path.as_str()).collect()
-    }
-
-    fn ids(a: &[Anomaly]) -> Vec<&str> {
-        a.iter().map(|a| a.id.as_str()).collect()
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(iso_name(b"README.TXT;1"), "README.TXT");
-        assert_eq!(iso_name(b"NOEXT.;1"), "NOEXT");
-        assert_eq!(iso_name(b"DIR"), "DIR");
-        assert_eq!(iso_name(b""), "");
-        let j: Vec<u8> = "a;b.txt;1"
-            .encode_utf16()
-            .flat_map(u16::to_be_bytes)
-            .collect();
-        assert_eq!(joliet_name(&j), "a;b.txt");
-        let j: Vec<u8> = "x;y".encode_utf16().flat_map(u16::to_be_bytes).collect();
-        assert_eq!(joliet_name(&j), "x;y");
-    }
-
-    #[test]
-    fn broken_records_are_skipped() {
-        let mut t = TestImage::new();
-        let d = t.dir(0, b"D", &[], 2);
-        t.file(d, b"OK.;1", b"1", &[]);
-        // Too short, then (after the sector skip) a record in the next sector.
-        t.record(d, vec![7, 0, 0, 0]);
-        let mut img = t.build();
-        let base = t.dir_lba(d) as usize * 2048;
-        let good = build_record(18, 1, 0, b"NEXT.;1", &[]);
-        img[base + 2048..base + 2048 + good.len()].copy_from_slice(&good);
-        // A record whose length runs past the sector end.
-        img[base + 2048 + good.len() + 100] = 0; // padding: skip to next sector
-        let iso = IsoImage::open(img.clone()).unwrap();
-        let tree = iso.files(Namespace::Iso9660).unwrap();
-        assert_eq!(paths(&tree), ["/D", "/D/OK", "/D/NEXT"]);
-        assert_eq!(ids(&tree.anomalies), ["tree.bad-record"]);
-        let mut img2 = img;
-        img2[base + 2048 - 10] = 200;
-        let tree = IsoImage::open(img2)
-            .unwrap()
-            .files(Namespace::Iso9660)
-            .unwrap();
-        assert_eq!(paths(&tree), ["/D", "/D/OK", "/D/NEXT"]);
-    }
-
-    #[test]
-    fn garbage_record_after_a_good_one() {
-        let mut t = TestImage::new();
-        t.file(0, b"A.;1", b"1", &[]);
-        let mut img = t.build();
-        let base = crate::testimg::ROOT_LBA as usize * 2048;
-        let a_len = img[base + 34 + 34] as usize;
-        img[base + 68 + a_len] = 250;
-        let tree = IsoImage::open(img)
-            .unwrap()
-            .files(Namespace::Iso9660)
-            .unwrap();
-        assert_eq!(paths(&tree), ["/A"]);
-        assert_eq!(ids(&tree.anomalies), ["tree.bad-record"]);
-    }
-}
+mod tests;

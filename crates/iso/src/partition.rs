@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{be_u16, be_u32, le_u32};
 use crate::{Anomaly, Error, ReadAt, Result, Severity};
 
-mod gpt;
+pub(crate) mod gpt;
 pub use gpt::{crc32, format_guid, gpt_type_name};
 
 /// Largest GPT partition entry array read (bytes).
@@ -204,6 +204,9 @@ pub fn read_partitions<R: ReadAt + ?Sized>(
             p.appended = p.start_lba.saturating_mul(512) >= vol && p.size_sectors > 0;
         }
     }
+    if let Ok(file_bytes) = source.size() {
+        past_the_end(&mut layout, file_bytes);
+    }
     if layout.gpt.is_some() && layout.mbr && !layout.protective_mbr {
         let has_ee = layout
             .partitions
@@ -218,6 +221,35 @@ pub fn read_partitions<R: ReadAt + ?Sized>(
         }
     }
     Ok(layout)
+}
+
+/// One `partition.past-end` anomaly per partition that ends past the end
+/// of the file (a GPT declaring thousands of partitions far past the end is
+/// not an image anything can boot).
+fn past_the_end(layout: &mut PartitionLayout, file_bytes: u64) {
+    for p in &layout.partitions {
+        let start = p.start_lba.saturating_mul(512);
+        let end = start.saturating_add(p.size_sectors.saturating_mul(512));
+        // A protective MBR entry covers the whole disk, or 2 TiB when it
+        // does not know better: not a claim about the file.
+        let protective = p.scheme == Scheme::Mbr && p.type_id == "0xee";
+        if p.size_sectors > 0 && end > file_bytes && !protective {
+            layout.anomalies.push(Anomaly::new(
+                "partition.past-end",
+                Severity::Error,
+                format!(
+                    "{} partition {} (bytes {start}..{end}) ends {} bytes past the end of the {file_bytes}-byte file",
+                    match p.scheme {
+                        Scheme::Mbr => "MBR",
+                        Scheme::Gpt => "GPT",
+                        Scheme::Apm => "Apple",
+                    },
+                    p.index,
+                    end - file_bytes
+                ),
+            ));
+        }
+    }
 }
 
 fn read_mbr(s0: &[u8], layout: &mut PartitionLayout) {
@@ -361,11 +393,29 @@ mod tests {
         let j = serde_json::to_value(e).unwrap();
         assert_eq!(j["scheme"], "mbr");
         assert_eq!(j["type"], "0xef");
+        // The 64 KiB file holds neither partition: both end past its end.
+        let past: Vec<_> = l
+            .anomalies
+            .iter()
+            .filter(|a| a.id == "partition.past-end")
+            .map(|a| a.message.as_str())
+            .collect();
+        assert_eq!(past.len(), 2, "{past:?}");
+        assert!(
+            past[1].starts_with("MBR partition 2 (bytes 2097152..3571712) ends 3506176 bytes past the end of the 65536-byte file"),
+            "{}",
+            past[1]
+        );
+        // A file that holds them: no anomaly.
+        let mut whole = img.clone();
+        whole.resize((4096 + 2880) * 512, 0);
+        let l = read_partitions(&whole, Some(4096 * 512)).unwrap();
+        assert!(l.anomalies.is_empty(), "{:?}", l.anomalies);
     }
 
     #[test]
     fn gpt_with_protective_mbr() {
-        let mut img = vec![0u8; 64 * 1024];
+        let mut img = vec![0u8; 6976 * 512];
         mbr_entry(&mut img, 0, 0, 0xEE, 1, 0xFFFF_FFFF);
         gpt(
             &mut img,

@@ -186,6 +186,7 @@ pub fn inspect<R: ReadAt>(image: &IsoImage<R>, options: InspectOptions) -> Resul
         None => None,
     };
 
+    anomalies.extend(image.limit_anomalies());
     dedup_and_sort(&mut anomalies);
 
     Ok(InspectReport {
@@ -261,12 +262,15 @@ fn el_torito<R: ReadAt>(
 }
 
 /// Drops repeated anomalies (same id and message; the first is kept, since
-/// several readers may report the same thing), then orders them most severe
+/// several readers may report the same thing), keeps at most
+/// [`MAX_ANOMALIES_PER_ID`](crate::tree::MAX_ANOMALIES_PER_ID) of each id
+/// (the rest counted in one summary per id), then orders them most severe
 /// first. The sort is stable, so within a severity they stay in the order
 /// the image was read.
 fn dedup_and_sort(anomalies: &mut Vec<Anomaly>) {
-    let mut seen: HashSet<(String, String)> = HashSet::new();
-    anomalies.retain(|a| seen.insert((a.id.clone(), a.message.clone())));
+    let mut seen: HashSet<(String, String, u64)> = HashSet::new();
+    anomalies.retain(|a| seen.insert((a.id.clone(), a.message.clone(), a.unlisted)));
+    *anomalies = crate::tree::cap_per_id(std::mem::take(anomalies));
     anomalies.sort_by_key(|a| std::cmp::Reverse(a.severity));
 }
 

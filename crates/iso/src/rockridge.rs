@@ -171,11 +171,14 @@ impl Builder {
             }
             b"RR" | b"ES" => {}
             sig => {
-                let s = String::from_utf8_lossy(sig).into_owned();
+                // No allocation for a signature already seen: a crafted
+                // area can repeat one unknown entry tens of thousands of times.
                 if self.rr.other_signatures.len() < MAX_OTHER
-                    && !self.rr.other_signatures.contains(&s)
+                    && !self.rr.other_signatures.iter().any(|s| s.as_bytes() == sig)
                 {
-                    self.rr.other_signatures.push(s);
+                    self.rr
+                        .other_signatures
+                        .push(String::from_utf8_lossy(sig).into_owned());
                 }
             }
         }

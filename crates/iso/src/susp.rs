@@ -11,9 +11,17 @@
 //! `ST` ends an area; `PD` is padding. Problems on hostile images (a `CE`
 //! loop, a `CE` past the end, a broken entry) become anomalies: the entries
 //! read so far are kept and the rest of the chain is dropped.
+//!
+//! Besides the per-record caps, a reader built with
+//! [`SuspReader::with_budget`] counts every area it parses against the
+//! image's [`SuspBudget`], and keeps the continuation areas it has read (up
+//! to [`MAX_CE_CACHE_BYTES`]) so records sharing an area do not read it again.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::SuspBudget;
 use crate::bytes::{both_u32, field, read_up_to, u8_at};
 use crate::error::{Error, Result};
 use crate::source::ReadAt;
@@ -25,6 +33,8 @@ pub const MAX_CE_HOPS: usize = 32;
 pub const MAX_CE_AREA_BYTES: u32 = 64 * 1024;
 /// At most this many continuation bytes are read per record.
 pub const MAX_CE_TOTAL_BYTES: u64 = 256 * 1024;
+/// Continuation areas kept in memory for reuse, in bytes per reader.
+pub const MAX_CE_CACHE_BYTES: usize = 1024 * 1024;
 
 /// One SUSP entry, borrowing its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,10 +114,12 @@ pub fn sp_skip_len(system_use: &[u8]) -> Option<u8> {
 }
 
 /// Iterates the entries of one area; stops at `ST`, at padding, or at a
-/// broken entry (returned as `Err` with its offset).
+/// broken entry (returned as `Err` with its offset). Adds the entries seen
+/// to `count`.
 fn scan_area<'a>(
     area: &'a [u8],
     ce: &mut Option<ContinuationArea>,
+    count: &mut u64,
     f: &mut dyn FnMut(&SuspEntry<'_>),
 ) -> std::result::Result<(), usize> {
     let mut pos = 0usize;
@@ -120,6 +132,7 @@ fn scan_area<'a>(
         if len < 4 || len > area.len() - pos {
             return Err(pos);
         }
+        *count += 1;
         let entry = SuspEntry {
             signature: [head[0], head[1]],
             version: head[3],
@@ -138,13 +151,16 @@ fn scan_area<'a>(
 
 /// Follows system-use areas and their `CE` chains. Keeps the last
 /// continuation block read, since writers pack many records' continuation
-/// areas into one block.
+/// areas into one block, and larger areas up to [`MAX_CE_CACHE_BYTES`].
 pub struct SuspReader<'s> {
     src: &'s dyn ReadAt,
     file_size: u64,
+    budget: Option<&'s SuspBudget>,
     block: Vec<u8>,
     block_lba: Option<u32>,
     scratch: Vec<u8>,
+    cache: HashMap<(u64, u32), Vec<u8>>,
+    cache_bytes: usize,
 }
 
 impl std::fmt::Debug for SuspReader<'_> {
@@ -157,15 +173,43 @@ impl std::fmt::Debug for SuspReader<'_> {
 }
 
 impl<'s> SuspReader<'s> {
-    /// A reader over `src`, whose size is `file_size` bytes.
+    /// A reader over `src`, whose size is `file_size` bytes, with only the
+    /// per-record limits (for one record, like the root's "." record).
     pub fn new(src: &'s dyn ReadAt, file_size: u64) -> Self {
         SuspReader {
             src,
             file_size,
+            budget: None,
             block: Vec::new(),
             block_lba: None,
             scratch: Vec::new(),
+            cache: HashMap::new(),
+            cache_bytes: 0,
         }
+    }
+
+    /// A reader that also counts what it parses against an image's budget:
+    /// once the budget is spent, areas are not read at all.
+    pub fn with_budget(src: &'s dyn ReadAt, file_size: u64, budget: &'s SuspBudget) -> Self {
+        SuspReader {
+            budget: Some(budget),
+            ..SuspReader::new(src, file_size)
+        }
+    }
+
+    /// Whether the image's budget is spent (never, without a budget).
+    pub fn budget_exceeded(&self) -> bool {
+        self.budget.is_some_and(SuspBudget::is_exceeded)
+    }
+
+    /// Takes `bytes` from the budget (true when there is no budget).
+    fn take_bytes(&self, bytes: usize) -> bool {
+        self.budget.is_none_or(|b| b.take_bytes(bytes as u64))
+    }
+
+    /// Counts `n` entries against the budget (true when there is none).
+    fn take_entries(&self, n: u64) -> bool {
+        self.budget.is_none_or(|b| b.take_entries(n))
     }
 
     /// Calls `f` with every entry of `system_use` (after skipping `skip`
@@ -179,8 +223,17 @@ impl<'s> SuspReader<'s> {
         f: &mut dyn FnMut(&SuspEntry<'_>),
     ) -> Result<()> {
         let mut next = None;
-        if let Err(at) = scan_area(field(system_use, skip, usize::MAX), &mut next, f) {
+        let own = field(system_use, skip, usize::MAX);
+        if own.is_empty() || !self.take_bytes(own.len()) {
+            return Ok(());
+        }
+        let mut count = 0u64;
+        let scanned = scan_area(own, &mut next, &mut count, f);
+        if let Err(at) = scanned {
             anomalies.push(broken_entry(at));
+        }
+        if !self.take_entries(count) {
+            return Ok(());
         }
         let mut seen: Vec<(u32, u32)> = Vec::new();
         let mut total = 0u64;
@@ -231,9 +284,17 @@ impl<'s> SuspReader<'s> {
                 ));
                 break;
             }
+            if !self.take_bytes(ce.length as usize) {
+                break;
+            }
             let area = self.area(ce, start)?;
-            if let Err(at) = scan_area(area, &mut next, f) {
+            let mut count = 0u64;
+            let scanned = scan_area(area, &mut next, &mut count, f);
+            if let Err(at) = scanned {
                 anomalies.push(broken_entry(at));
+            }
+            if !self.take_entries(count) {
+                break;
             }
         }
         Ok(())
@@ -253,11 +314,19 @@ impl<'s> SuspReader<'s> {
             }
             return Ok(field(&self.block, ce.offset as usize, len));
         }
-        self.scratch.resize(len, 0);
-        self.src
-            .read_exact_at(&mut self.scratch, start)
-            .map_err(|e| Error::io("reading a continuation area", start, e))?;
-        Ok(&self.scratch)
+        let key = (start, ce.length);
+        if !self.cache.contains_key(&key) {
+            self.scratch.resize(len, 0);
+            self.src
+                .read_exact_at(&mut self.scratch, start)
+                .map_err(|e| Error::io("reading a continuation area", start, e))?;
+            if self.cache_bytes + len > MAX_CE_CACHE_BYTES {
+                return Ok(&self.scratch);
+            }
+            self.cache_bytes += len;
+            self.cache.insert(key, self.scratch.clone());
+        }
+        Ok(self.cache.get(&key).map_or(&[][..], Vec::as_slice))
     }
 }
 

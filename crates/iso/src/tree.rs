@@ -27,6 +27,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::ImageShared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::listing::{Child, DirRef, Lister};
 
@@ -36,17 +37,21 @@ mod walk;
 
 use crate::source::ReadAt;
 use crate::types::{Anomaly, Extent, FileEntry, FileKind, Namespace};
-pub(crate) use checks::AnomalyLog;
+pub(crate) use checks::{cap_per_id, AnomalyLog};
 
 /// Largest directory listed, in bytes (the rest of a bigger one is cut).
 pub const MAX_DIR_BYTES: u64 = 64 * 1024 * 1024;
 /// Most directory bytes read in one walk.
 pub const MAX_TOTAL_DIR_BYTES: u64 = 1024 * 1024 * 1024;
-/// Most entries listed in one walk. Real installer and live images have
-/// fewer than 100,000 (a full Debian DVD about 80,000); a [`FileTree`] costs
+/// Most entries listed in one walk, each extra section of a multi-extent
+/// file counting as one more. Real installer and live images have fewer
+/// than 100,000 (a full Debian DVD about 80,000); a [`FileTree`] costs
 /// about 200 bytes an entry, so this bounds a hostile image's listing to
-/// roughly 200 MB.
-pub const MAX_ENTRIES: u64 = 1_000_000;
+/// roughly 100 MB.
+pub const MAX_ENTRIES: u64 = 500_000;
+/// Most sections of one multi-extent file (ISO9660 sections are at most
+/// 4 GiB, so 4,096 of them describe a 16 TiB file); the rest are skipped.
+pub const MAX_SECTIONS_PER_FILE: usize = 4096;
 /// Most bytes of paths produced in one walk (100,000 typical entries take
 /// about 5 MB, so real images stay far below).
 pub const MAX_TOTAL_PATH_BYTES: u64 = 128 * 1024 * 1024;
@@ -75,16 +80,18 @@ pub struct TreeReader<'a> {
 
 impl<'a> TreeReader<'a> {
     /// A reader of the tree whose root directory is `root`, in namespace
-    /// `ns`. `susp_skip` is the `SP` skip length (used for Rock Ridge).
+    /// `ns`. `susp_skip` is the `SP` skip length (used for Rock Ridge);
+    /// `shared` is what all the image's readers share (the SUSP budget).
     pub fn new(
         src: &'a dyn ReadAt,
         file_size: u64,
         ns: Namespace,
         root: Extent,
         susp_skip: u8,
+        shared: &'a ImageShared,
     ) -> Self {
         TreeReader {
-            lister: Lister::new(src, file_size, ns, usize::from(susp_skip)),
+            lister: Lister::new(src, file_size, ns, usize::from(susp_skip), shared),
             root,
             phys: HashMap::new(),
         }

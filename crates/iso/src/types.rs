@@ -100,6 +100,16 @@ pub struct Anomaly {
     pub severity: Severity,
     /// One sentence saying what was seen, with numbers and units.
     pub message: String,
+    /// On the one summary that closes a capped id: how many more anomalies
+    /// of this id were seen and not listed (at most
+    /// [`MAX_ANOMALIES_PER_ID`](crate::tree::MAX_ANOMALIES_PER_ID) are
+    /// listed per id). 0 (and absent from JSON) on every other anomaly.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlisted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Anomaly {
@@ -109,6 +119,7 @@ impl Anomaly {
             id: id.to_owned(),
             severity,
             message: message.into(),
+            unlisted: 0,
         }
     }
 }

@@ -562,14 +562,8 @@ fn bad_input_never_panics() {
         IsoImage::open(Vec::new()).unwrap_err().kind(),
         ErrorKind::Truncated
     );
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rnd = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let random: Vec<u8> = (0..1 << 20).map(|_| rnd() as u8).collect();
+    let mut rng = common::Rng::new(0x9E37_79B9_7F4A_7C15);
+    let random = rng.bytes(1 << 20);
     assert_eq!(
         IsoImage::open(random.clone()).unwrap_err().kind(),
         ErrorKind::NotIso
@@ -610,8 +604,8 @@ fn bad_input_never_panics() {
     for _ in 0..150 {
         let mut m = img.clone();
         for _ in 0..24 {
-            let at = 16 * 2048 + (rnd() as usize % (m.len() - 16 * 2048));
-            m[at] = rnd() as u8;
+            let at = 16 * 2048 + rng.below((m.len() - 16 * 2048) as u64) as usize;
+            m[at] = rng.next_u64() as u8;
         }
         exercise(m);
     }

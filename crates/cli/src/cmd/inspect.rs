@@ -12,15 +12,11 @@ use crate::args::{InspectArgs, NamespaceArg};
 use crate::render::inspect::View;
 use crate::{output, render, Outcome};
 
-/// Opens an image read-only with errors that name the file and the problem.
+/// Opens an image read-only (a regular file or a block device; a FIFO or
+/// socket is refused without blocking) with errors that name the file and
+/// the problem.
 pub fn open(path: &Path) -> Result<IsoImage<File>> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
-    if meta.is_dir() {
-        anyhow::bail!("{} is a directory, not an ISO image", path.display());
-    }
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    IsoImage::open(file).with_context(|| format!("cannot read {}", path.display()))
+    Ok(IsoImage::open_path(path)?)
 }
 
 /// Runs `isotune inspect`.

@@ -60,7 +60,7 @@ impl<R: ReadAt> ListDir for IsoImage<R> {
             (Namespace::RockRidge, Some(rr)) => usize::from(rr.skip_len),
             _ => 0,
         };
-        let mut lister = Lister::new(self.source(), self.file_size(), ns, skip);
+        let mut lister = Lister::new(self.source(), self.file_size(), ns, skip, self.shared());
         let mut log = AnomalyLog::default();
         let mut out = Vec::new();
         for extent in &dir.extents {

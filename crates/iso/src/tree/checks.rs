@@ -4,27 +4,54 @@
 use super::MAX_ANOMALIES_PER_ID;
 use crate::types::{Anomaly, FileEntry, FileKind, Severity};
 
-/// Collects anomalies, keeping at most [`MAX_ANOMALIES_PER_ID`] per id.
+/// Collects anomalies, keeping at most [`MAX_ANOMALIES_PER_ID`] per id; the
+/// rest of an id are counted into one summary anomaly (whose
+/// [`Anomaly::unlisted`] says how many). A summary pushed in (from another
+/// log) adds its count, so logs can be merged and capped again.
 #[derive(Debug, Default)]
 pub(crate) struct AnomalyLog {
     kept: Vec<Anomaly>,
-    counts: Vec<(String, usize, Severity)>,
+    counts: Vec<IdCount>,
+}
+
+#[derive(Debug)]
+struct IdCount {
+    id: String,
+    /// Anomalies of this id pushed with their text.
+    seen: usize,
+    /// Anomalies counted without text (summaries, `count_unlisted`).
+    unlisted: u64,
+    severity: Severity,
 }
 
 impl AnomalyLog {
-    pub fn push(&mut self, a: Anomaly) {
-        let n = match self.counts.iter_mut().find(|(id, ..)| *id == a.id) {
-            Some((_, n, sev)) => {
-                *n += 1;
-                *sev = (*sev).max(a.severity);
-                *n
-            }
+    fn count(&mut self, id: &str, severity: Severity) -> &mut IdCount {
+        let i = match self.counts.iter().position(|c| c.id == id) {
+            Some(i) => i,
             None => {
-                self.counts.push((a.id.clone(), 1, a.severity));
-                1
+                self.counts.push(IdCount {
+                    id: id.to_owned(),
+                    seen: 0,
+                    unlisted: 0,
+                    severity,
+                });
+                self.counts.len() - 1
             }
         };
-        if n <= MAX_ANOMALIES_PER_ID {
+        let c = &mut self.counts[i];
+        c.severity = c.severity.max(severity);
+        c
+    }
+
+    pub fn push(&mut self, a: Anomaly) {
+        if a.unlisted > 0 {
+            let n = a.unlisted;
+            self.count(&a.id, a.severity).unlisted += n;
+            return;
+        }
+        let c = self.count(&a.id, a.severity);
+        c.seen += 1;
+        if c.seen <= MAX_ANOMALIES_PER_ID {
             self.kept.push(a);
         }
     }
@@ -35,28 +62,35 @@ impl AnomalyLog {
         if n == 0 {
             return;
         }
-        match self.counts.iter_mut().find(|(i, ..)| i == id) {
-            Some((_, c, sev)) => {
-                *c += n;
-                *sev = (*sev).max(severity);
-            }
-            None => self.counts.push((id.to_owned(), n, severity)),
-        }
+        self.count(id, severity).unlisted += n as u64;
     }
 
     pub fn finish(mut self) -> Vec<Anomaly> {
-        for (id, n, sev) in self.counts {
-            if n > MAX_ANOMALIES_PER_ID {
-                let more = n - MAX_ANOMALIES_PER_ID;
-                self.kept.push(Anomaly::new(
-                    &id,
-                    sev,
+        for c in self.counts {
+            let over = c.seen.saturating_sub(MAX_ANOMALIES_PER_ID) as u64;
+            let more = over.saturating_add(c.unlisted);
+            if more > 0 {
+                let mut a = Anomaly::new(
+                    &c.id,
+                    c.severity,
                     format!("{more} more anomalies like the above were not listed"),
-                ));
+                );
+                a.unlisted = more;
+                self.kept.push(a);
             }
         }
         self.kept
     }
+}
+
+/// Keeps at most [`MAX_ANOMALIES_PER_ID`] anomalies of each id (in order),
+/// the rest counted in one summary per id placed after them.
+pub(crate) fn cap_per_id(anomalies: Vec<Anomaly>) -> Vec<Anomaly> {
+    let mut log = AnomalyLog::default();
+    for a in anomalies {
+        log.push(a);
+    }
+    log.finish()
 }
 
 /// Id of the root directory in [`Spans`]; entry `n` of a walk (0-based, in

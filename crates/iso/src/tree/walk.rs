@@ -11,11 +11,11 @@
 //! entry's number in the walk ([`Spans`]); paths are only produced for the
 //! overlaps it reports, from the caller's entries or by a second walk.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use super::checks::{Spans, ROOT_ID};
-use super::{TreeReader, MAX_DEPTH, MAX_ENTRIES, MAX_TOTAL_PATH_BYTES};
+use super::{TreeReader, MAX_DEPTH, MAX_DIR_BYTES, MAX_ENTRIES, MAX_TOTAL_PATH_BYTES};
 use crate::error::Result;
 use crate::listing::{Child, DirRef};
 use crate::tree::AnomalyLog;
@@ -40,6 +40,9 @@ struct Walk<'f> {
     spans: Spans,
     /// Entries handed out so far.
     count: u64,
+    /// Entries plus the extra sections of multi-extent files: what
+    /// [`MAX_ENTRIES`] limits, since every section costs memory and output.
+    items: u64,
     path_bytes: u64,
     visited: HashSet<u64>,
     /// Subdirectories of the directory being listed, in record order.
@@ -62,6 +65,7 @@ impl Walk<'_> {
             self.spans.add(&e, id);
         }
         self.count += 1;
+        self.items += e.extents.len().max(1) as u64;
         (self.f)(e)
     }
 
@@ -73,12 +77,14 @@ impl Walk<'_> {
             self.emit(own, true)?;
         }
         self.path_bytes = self.path_bytes.saturating_add(c.entry.path.len() as u64);
-        if self.count >= MAX_ENTRIES || self.path_bytes > MAX_TOTAL_PATH_BYTES {
+        let items = c.entry.extents.len().max(1) as u64;
+        if self.items.saturating_add(items) > MAX_ENTRIES || self.path_bytes > MAX_TOTAL_PATH_BYTES
+        {
             log.push(Anomaly::new(
                 "tree.limit-exceeded",
                 Severity::Error,
                 format!(
-                    "the tree has more than {MAX_ENTRIES} entries or {MAX_TOTAL_PATH_BYTES} bytes of paths; the walk stops there"
+                    "the tree has more than {MAX_ENTRIES} entries and file sections or {MAX_TOTAL_PATH_BYTES} bytes of paths; the walk stops there"
                 ),
             ));
             return ControlFlow::Break(());
@@ -117,6 +123,42 @@ impl Walk<'_> {
     }
 }
 
+/// The byte ranges of the directories listed in a walk (disjoint, by
+/// start). A directory whose records overlap one already listed is not
+/// listed: its records are another directory's, and listing them again is
+/// how a few MB of crafted directories become gigabytes of entries.
+#[derive(Default)]
+struct Listed {
+    ranges: BTreeMap<u64, u64>,
+}
+
+impl Listed {
+    /// The bytes of `ext` the lister reads (at most [`MAX_DIR_BYTES`]).
+    fn span(ext: crate::types::Extent) -> (u64, u64) {
+        let start = ext.offset();
+        (start, start.saturating_add(ext.size.min(MAX_DIR_BYTES)))
+    }
+
+    /// A listed range that `ext` overlaps, if any.
+    fn overlap(&self, ext: crate::types::Extent) -> Option<(u64, u64)> {
+        let (start, end) = Self::span(ext);
+        if start == end {
+            return None;
+        }
+        // Ranges are disjoint, so the last one starting before `end` reaches
+        // furthest.
+        let (&s, &e) = self.ranges.range(..end).next_back()?;
+        (e > start).then_some((s, e))
+    }
+
+    fn insert(&mut self, ext: crate::types::Extent) {
+        let (start, end) = Self::span(ext);
+        if start < end {
+            self.ranges.insert(start, end);
+        }
+    }
+}
+
 fn check_end(file_size: u64, e: &FileEntry, log: &mut AnomalyLog) {
     for x in &e.extents {
         if x.size > 0 && x.end() > file_size {
@@ -146,6 +188,7 @@ impl TreeReader<'_> {
             f,
             spans: Spans::default(),
             count: 0,
+            items: 0,
             path_bytes: 0,
             visited: HashSet::from([self.root.lba]),
             subdirs: Vec::new(),
@@ -155,6 +198,7 @@ impl TreeReader<'_> {
             file_size: self.lister.file_size,
         };
         w.spans.add(&self.root_entry(), ROOT_ID);
+        let mut listed = Listed::default();
         let mut stack = vec![Pending {
             entry: None,
             dir: DirRef {
@@ -172,6 +216,26 @@ impl TreeReader<'_> {
                 }
             }
             let path = entry.as_ref().map_or("/", |e| e.path.as_str()).to_owned();
+            if let Some(other) = listed.overlap(extent) {
+                log.push(Anomaly::new(
+                    "tree.directory-overlap",
+                    Severity::Error,
+                    format!(
+                        "directory {path} (bytes {}..{}) overlaps the directory at bytes {}..{}, already listed; not listed",
+                        extent.offset(),
+                        extent.end(),
+                        other.0,
+                        other.1
+                    ),
+                ));
+                if let Some(own) = entry {
+                    if w.emit(own, false).is_break() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            listed.insert(extent);
             w.own = entry;
             w.depth = p.depth;
             w.subdirs.clear();
