@@ -11,14 +11,20 @@
 //! Edits that add shared things (a virtio-scsi controller) are idempotent:
 //! applying the fixes of two IDE cdroms of one VM adds one controller, and
 //! the targets the two fixes pick are different.
+//!
+//! For a Proxmox VM the fix is a `qm set VMID ...` command ([`QmEdit`]s):
+//! [`apply_to_qm_conf`] applies it to the VM's config text as `qm set` does
+//! (set or delete keys), so tests re-diagnose the applied config.
 
 mod argv;
 mod domain;
+mod qm;
 
 use serde::Serialize;
 
 pub use argv::apply_to_argv;
 pub use domain::apply_to_domain;
+pub use qm::apply_to_qm_conf;
 
 /// The structured form of a fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,6 +41,31 @@ pub enum FixEdit {
     Argv {
         /// The edits.
         edits: Vec<ArgvEdit>,
+    },
+    /// A `qm set VMID ...` on a Proxmox VM's config, applied in order.
+    Qm {
+        /// The VM id.
+        vmid: u32,
+        /// The key changes.
+        edits: Vec<QmEdit>,
+    },
+}
+
+/// One key change of a Proxmox VM config (`qm set --KEY VALUE`, `--delete KEY`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum QmEdit {
+    /// Set `key: value`.
+    Set {
+        /// The key (`scsi0`, `scsihw`).
+        key: String,
+        /// The value as qm writes it (`local:iso/x.iso,media=cdrom`).
+        value: String,
+    },
+    /// Remove the key.
+    Delete {
+        /// The key (`ide2`).
+        key: String,
     },
 }
 
@@ -212,6 +243,7 @@ impl FixEdit {
                 format!("`{open}`, then:\n{}", steps.join("\n"))
             }
             FixEdit::Argv { edits } => edits.iter().map(render_argv).collect::<Vec<_>>().join("\n"),
+            FixEdit::Qm { vmid, edits } => render_qm(*vmid, edits),
         }
     }
 }
@@ -259,6 +291,25 @@ fn render_domain(e: &DomainEdit) -> String {
             format!("- remove <{name}> from the <disk> with target {target}")
         }
     }
+}
+
+/// `` `qm set 100 --scsihw virtio-scsi-single --scsi0 ... --delete ide2` ``:
+/// one command, sets first, then the deletes (qm takes them comma-separated).
+fn render_qm(vmid: u32, edits: &[QmEdit]) -> String {
+    let mut cmd = format!("qm set {vmid}");
+    let mut deletes = Vec::new();
+    for e in edits {
+        match e {
+            QmEdit::Set { key, value } => {
+                cmd += &format!(" --{key} {}", shell_quote(value));
+            }
+            QmEdit::Delete { key } => deletes.push(key.as_str()),
+        }
+    }
+    if !deletes.is_empty() {
+        cmd += &format!(" --delete {}", deletes.join(","));
+    }
+    format!("`{cmd}`")
 }
 
 fn render_argv(e: &ArgvEdit) -> String {
@@ -336,6 +387,28 @@ mod tests {
         assert_eq!(shell_quote("file=/a.iso"), "file=/a.iso");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn renders_a_qm_set_command() {
+        let fix = FixEdit::Qm {
+            vmid: 100,
+            edits: vec![
+                QmEdit::Set {
+                    key: "scsihw".into(),
+                    value: "virtio-scsi-single".into(),
+                },
+                QmEdit::Set {
+                    key: "scsi1".into(),
+                    value: "local:iso/a b.iso,media=cdrom".into(),
+                },
+                QmEdit::Delete { key: "ide2".into() },
+            ],
+        };
+        assert_eq!(
+            fix.render(),
+            "`qm set 100 --scsihw virtio-scsi-single --scsi1 'local:iso/a b.iso,media=cdrom' --delete ide2`"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use isotune_vmconfig::{Bus, Drive, Firmware, Media, Source, VmDefinition};
 use crate::describe::{drive_name, drive_subject, virsh_edit, where_to_edit, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
-use crate::fix::{ArgvEdit, DomainEdit, DriveRef, FixEdit};
+use crate::fix::{ArgvEdit, DomainEdit, DriveRef, FixEdit, QmEdit};
 use crate::rules::vm::{libvirt_disk_open, libvirt_source, qemu_file_opts};
 use crate::rules::Rule;
 
@@ -199,6 +199,9 @@ fn ide_fix(
     d: &Drive,
     taken: &mut Taken<'_>,
 ) -> Option<(FixEdit, String)> {
+    if let isotune_vmconfig::Origin::Proxmox { vmid, .. } = vm.origin {
+        return proxmox_ide_fix(vm, vmid, d, taken);
+    }
     match Style::of(vm) {
         Style::Libvirt => {
             let old = d.id.clone()?;
@@ -306,6 +309,50 @@ fn ide_fix(
             ))
         }
     }
+}
+
+/// `qm set VMID --scsihw virtio-scsi-single --scsiN PATH,media=cdrom --delete ide2`:
+/// Proxmox puts every `scsiN` on the VM's one SCSI controller type.
+fn proxmox_ide_fix(
+    vm: &VmDefinition,
+    vmid: u32,
+    d: &Drive,
+    taken: &mut Taken<'_>,
+) -> Option<(FixEdit, String)> {
+    let old = d.id.clone()?;
+    let path = d.local_path()?.display().to_string();
+    // The first scsiN no drive of the VM (nor an earlier fix) uses.
+    let key = (0..31)
+        .map(|n| format!("scsi{n}"))
+        .find(|k| !taken.used.contains(k.as_str()) && taken.given.insert(k.clone()))?;
+    let mut edits = Vec::new();
+    let has_virtio_scsi = vm
+        .controllers
+        .iter()
+        .any(|c| c.kind.starts_with("virtio-scsi"));
+    if !has_virtio_scsi {
+        edits.push(QmEdit::Set {
+            key: "scsihw".into(),
+            value: "virtio-scsi-single".into(),
+        });
+    }
+    edits.push(QmEdit::Set {
+        key: key.clone(),
+        value: format!("{path},media=cdrom"),
+    });
+    edits.push(QmEdit::Delete { key: old });
+    let sata = (0..6)
+        .map(|n| format!("sata{n}"))
+        .find(|k| !taken.used.contains(k.as_str()))
+        .unwrap_or_else(|| "sata0".into());
+    Some((
+        FixEdit::Qm { vmid, edits },
+        format!(
+            "If the guest has no virtio-scsi driver (Windows without virtio-win), use \
+             `--{sata} {path},media=cdrom` instead of --{key} (AHCI, no driver needed). \
+             The change applies at the VM's next start."
+        ),
+    ))
 }
 
 #[cfg(test)]
