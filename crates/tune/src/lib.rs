@@ -27,6 +27,7 @@ mod model;
 mod ops;
 mod others;
 mod plan;
+mod warm;
 
 pub use error::{Error, JournalIssue, JournalProblem};
 pub use journal::{EntryState, Journal, JournalEntry, Transaction, TRANSACTION_SCHEMA_VERSION};
@@ -39,3 +40,4 @@ pub use ops::{
 pub use others::OtherSetter;
 pub use plan::plan;
 pub use plan::{READAHEAD_KB, RULE_FILE};
+pub use warm::{warm, WarmReport, WARM_SCHEMA_VERSION};
