@@ -66,6 +66,7 @@ pub fn apply(
             let last = tx.entries.last_mut().expect("just pushed");
             last.state = EntryState::RolledBack;
             last.updated_unix_seconds = now_unix_seconds();
+            let _ = journal.save(&tx);
             let _ = undo(journal, &mut tx);
             return Err(e);
         }

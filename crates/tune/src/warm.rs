@@ -36,23 +36,27 @@ pub struct WarmReport {
     pub method: pagecache::ResidencyMethod,
 }
 
-/// Reads `first` (byte ranges `(offset, len)`) and then all of `file`
-/// (`size_bytes` long), calling `progress` with the bytes read so far
-/// (at most `boot + size` in total).
+/// Measures residency, then asks `first` for the byte ranges `(offset,
+/// len)` to read first (finding them reads the image, so it happens after
+/// the measurement), reads them and then all of `file` (`size_bytes`
+/// long), calling `progress` with the bytes read so far and the total (the
+/// ranges' length plus `size_bytes`).
 pub fn warm(
     path: &Path,
     file: &File,
     size_bytes: u64,
-    first: &[(u64, u64)],
-    progress: &mut dyn FnMut(u64),
+    first: impl FnOnce(&File) -> Vec<(u64, u64)>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<WarmReport, Error> {
     let cache =
         |e: pagecache::PageCacheError| io(path, "measure page-cache residency")(e.into_io());
     let (before, method) = pagecache::resident_bytes(file, size_bytes).map_err(cache)?;
+    let first = first(file);
+    let total = size_bytes + first.iter().map(|r| r.1).sum::<u64>();
     let mut done = 0u64;
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut boot_bytes = 0u64;
-    for &(offset, len) in first {
+    for &(offset, len) in &first {
         let end = offset.saturating_add(len).min(size_bytes);
         let mut at = offset;
         while at < end {
@@ -66,12 +70,12 @@ pub fn warm(
             at += n as u64;
             done += n as u64;
             boot_bytes += n as u64;
-            progress(done);
+            progress(done, total);
         }
     }
     pagecache::warm(file, size_bytes).map_err(cache)?;
     done += size_bytes;
-    progress(done);
+    progress(done, total);
     let after = pagecache::resident_bytes_by(file, size_bytes, method).map_err(cache)?;
     Ok(WarmReport {
         schema_version: WARM_SCHEMA_VERSION,
@@ -100,7 +104,10 @@ mod tests {
             return isotune_testutil::skip("the temp directory cannot drop pages (tmpfs?)");
         }
         let mut last = 0;
-        let r = warm(&p, &f, size as u64, &[(4096, 8192)], &mut |n| last = n).unwrap();
+        let r = warm(&p, &f, size as u64, |_| vec![(4096, 8192)], &mut |n, _| {
+            last = n
+        })
+        .unwrap();
         assert_eq!(r.resident_before_bytes, 0);
         assert_eq!(r.resident_after_bytes, size as u64);
         assert_eq!(r.boot_bytes, 8192);

@@ -197,20 +197,24 @@ fn warm(ctx: &Context, iso: &Path) -> Result<isotune_tune::WarmReport> {
             .with_context(|| format!("{}: cannot tell its size", iso.display()))?
     };
     // Boot files first; an image that is not ISO9660 is warmed front to back.
-    let first: Vec<(u64, u64)> = isotune_iso::IsoImage::open(&file)
-        .ok()
-        .map(|img| {
-            let catalog = isotune_iso::bootfiles::boot_catalog(&img).ok().flatten();
-            let found = isotune_iso::bootfiles::discover(&img, catalog.as_ref());
-            isotune_iso::bootfiles::default_boot_files(&found.files)
-                .iter()
-                .flat_map(|f| f.extents.iter().map(|e| (e.offset(), e.size)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let total = size + first.iter().map(|r| r.1).sum::<u64>();
-    let bar = progress::bytes(total, "warming", ctx.quiet);
-    let report = isotune_tune::warm(iso, &file, size, &first, &mut |n| bar.set_position(n))?;
+    let boot_ranges = |file: &std::fs::File| -> Vec<(u64, u64)> {
+        isotune_iso::IsoImage::open(file)
+            .ok()
+            .map(|img| {
+                let catalog = isotune_iso::bootfiles::boot_catalog(&img).ok().flatten();
+                let found = isotune_iso::bootfiles::discover(&img, catalog.as_ref());
+                isotune_iso::bootfiles::default_boot_files(&found.files)
+                    .iter()
+                    .flat_map(|f| f.extents.iter().map(|e| (e.offset(), e.size)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let bar = progress::bytes(size, "warming", ctx.quiet);
+    let report = isotune_tune::warm(iso, &file, size, boot_ranges, &mut |n, total| {
+        bar.set_length(total);
+        bar.set_position(n);
+    })?;
     bar.finish_and_clear();
     Ok(report)
 }
