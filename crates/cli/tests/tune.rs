@@ -246,8 +246,11 @@ fn udevadm_check(fs: &LoopFs) {
         "60-isotune-test-{}.rules",
         Path::new(&fs.dev).file_name().unwrap().to_string_lossy()
     );
-    let copy = run_rules.join(name);
+    let copy = run_rules.join(&name);
     std::fs::copy(fs.rule_file(), &copy).unwrap();
+    // `udevadm test` applies the rule's ATTR write for real: start below
+    // the value so the write is seen.
+    fs.set_readahead("16");
     let out = Command::new(udevadm)
         .args(["test", "--action=change"])
         .arg(Path::new("/sys/class/block").join(Path::new(&fs.dev).file_name().unwrap()))
@@ -256,10 +259,14 @@ fn udevadm_check(fs: &LoopFs) {
     let _ = std::fs::remove_file(&copy);
     let text =
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    // The rule matched this loop device by its backing file (line 2; line 1
+    // is the header comment) and wrote the readahead.
     assert!(
-        text.contains("read_ahead_kb") && !text.contains("Invalid"),
+        text.contains(&format!("{name}:2 ATTR"))
+            && text.contains("queue/read_ahead_kb' writing '4096'"),
         "udevadm test did not apply the rule:\n{text}"
     );
+    assert_eq!(fs.readahead(), "4096");
 }
 
 fn which(name: &str) -> Option<PathBuf> {
