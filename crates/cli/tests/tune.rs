@@ -187,6 +187,7 @@ fn readahead_on_a_real_loop_device_apply_verify_drift_rollback() {
 
     let (v, code, _) = json(&mut fs.tune("verify"));
     assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["schema_version"], 1);
     // Behind isotune's back, with a udev rule that says the same.
     fs.set_readahead("64");
     common::put(

@@ -35,7 +35,7 @@ pub use model::{Change, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION
 pub use ops::{
     apply, rollback, status, verify, ApplyHooks, ApplyReport, RollbackAction, RollbackItem,
     RollbackReport, RollbackSelect, StatusItem, StatusReport, VerifyItem, VerifyReport,
-    VerifyState,
+    VerifyState, REPORT_SCHEMA_VERSION,
 };
 pub use others::OtherSetter;
 pub use plan::plan;

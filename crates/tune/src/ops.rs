@@ -11,6 +11,10 @@ use crate::journal::{now_unix_seconds, EntryState, Journal, JournalEntry, Transa
 use crate::model::{Change, Plan, Target};
 use crate::others::{self, OtherSetter};
 
+/// Version of the JSON schema of the apply, verify, rollback and status
+/// reports.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
 /// Called at every step boundary of `apply` with the step's number (1:
 /// transaction created; then per change: old value journalled, value
 /// written, entry marked applied). The crash tests kill the process here.
@@ -26,6 +30,8 @@ impl ApplyHooks for () {
 /// What `apply` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {
+    /// [`REPORT_SCHEMA_VERSION`].
+    pub schema_version: u32,
     /// The transaction's id (for `rollback ID`).
     pub transaction: String,
     /// Its journal file.
@@ -80,6 +86,7 @@ pub fn apply(
         hooks.step(step);
     }
     Ok(ApplyReport {
+        schema_version: REPORT_SCHEMA_VERSION,
         journal_path: journal.path_of(&tx.id),
         transaction: tx.id,
         entries: tx.entries,
@@ -155,6 +162,8 @@ pub struct RollbackItem {
 /// What `rollback` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RollbackReport {
+    /// [`REPORT_SCHEMA_VERSION`].
+    pub schema_version: u32,
     /// Restored values, in the order restored. Empty: nothing was left to
     /// roll back.
     pub restored: Vec<RollbackItem>,
@@ -192,6 +201,7 @@ pub fn rollback(journal: &Journal, select: &RollbackSelect) -> Result<RollbackRe
         restored.extend(undo(journal, tx)?);
     }
     Ok(RollbackReport {
+        schema_version: REPORT_SCHEMA_VERSION,
         restored,
         journal_issues,
     })
@@ -248,6 +258,8 @@ pub struct VerifyItem {
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// [`REPORT_SCHEMA_VERSION`].
+    pub schema_version: u32,
     /// Every value applied and not rolled back (the newest entry per target).
     pub items: Vec<VerifyItem>,
     /// Journal files that could not be used.
@@ -303,6 +315,7 @@ pub fn verify(journal: &Journal) -> Result<VerifyReport, Error> {
         }
     }
     Ok(VerifyReport {
+        schema_version: REPORT_SCHEMA_VERSION,
         items,
         journal_issues,
     })
@@ -322,6 +335,8 @@ pub struct StatusItem {
 /// What `status` lists.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
+    /// [`REPORT_SCHEMA_VERSION`].
+    pub schema_version: u32,
     /// The journal directory.
     pub journal_dir: PathBuf,
     /// Every entry, oldest transaction first.
@@ -345,6 +360,7 @@ pub fn status(journal: &Journal) -> Result<StatusReport, Error> {
         })
         .collect();
     Ok(StatusReport {
+        schema_version: REPORT_SCHEMA_VERSION,
         journal_dir: journal.dir().to_owned(),
         items,
         journal_issues,
