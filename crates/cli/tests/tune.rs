@@ -499,6 +499,15 @@ fn bad_input_is_one_line_and_exit_2() {
             vec!["rollback".into(), "123-456".into()],
             "no transaction 123-456",
         ),
+        (
+            vec![
+                "apply".into(),
+                "--yes".into(),
+                "--only".into(),
+                "nope".into(),
+            ],
+            "--only nope: no such change in the plan",
+        ),
     ];
     for (args, want) in cases {
         let out = isotune()

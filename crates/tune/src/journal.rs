@@ -104,7 +104,15 @@ impl Journal {
 
     /// Takes the lock without waiting; [`Error::Locked`] when held.
     pub(crate) fn lock(&self) -> Result<Lock, Error> {
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir, "create directory"))?;
+        if !self.dir.is_dir() {
+            std::fs::create_dir_all(&self.dir).map_err(io(&self.dir, "create directory"))?;
+            // The new directory's own entry must survive a crash too.
+            if let Some(state) = self.dir.parent() {
+                std::fs::File::open(state)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io(state, "fsync directory"))?;
+            }
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -102,22 +102,37 @@ fn undo(journal: &Journal, tx: &mut Transaction) -> Result<Vec<RollbackItem>, Er
         if entry.state == EntryState::RolledBack {
             continue;
         }
-        backend::write(&tx.roots, &entry.change.target, entry.old.as_deref())?;
+        let target = &entry.change.target;
+        let gone = matches!(target, Target::Sysfs { .. }) && !tx.roots.host_path(target).exists();
+        let (action, error) = if gone {
+            // The device is gone (detached, or a reboot renamed it): its
+            // value went with it and there is nothing to restore.
+            (RollbackAction::DeviceGone, None)
+        } else {
+            match backend::write(&tx.roots, target, entry.old.as_deref()) {
+                Ok(()) if entry.state == EntryState::Pending => {
+                    (RollbackAction::RestoredInterrupted, None)
+                }
+                Ok(()) => (RollbackAction::Restored, None),
+                // Left in the journal for the next rollback; the other
+                // entries are still restored.
+                Err(e) => (RollbackAction::Failed, Some(e.to_string())),
+            }
+        };
         items.push(RollbackItem {
             transaction: tx.id.clone(),
             change: entry.change.id.clone(),
-            target: entry.change.target.clone(),
+            target: target.clone(),
             restored: entry.old.clone(),
-            action: if entry.state == EntryState::Pending {
-                RollbackAction::RestoredInterrupted
-            } else {
-                RollbackAction::Restored
-            },
+            action,
+            error,
         });
-        let e = &mut tx.entries[i];
-        e.state = EntryState::RolledBack;
-        e.updated_unix_seconds = now_unix_seconds();
-        journal.save(tx)?;
+        if action != RollbackAction::Failed {
+            let e = &mut tx.entries[i];
+            e.state = EntryState::RolledBack;
+            e.updated_unix_seconds = now_unix_seconds();
+            journal.save(tx)?;
+        }
     }
     Ok(items)
 }
@@ -142,6 +157,12 @@ pub enum RollbackAction {
     /// The apply was interrupted around this change; the old value was
     /// written back (a no-op when the change had not been written).
     RestoredInterrupted,
+    /// The sysfs attribute no longer exists (the device is gone): nothing
+    /// to restore; the entry is closed.
+    DeviceGone,
+    /// Writing the old value failed (see `error`); the entry stays open
+    /// for the next rollback.
+    Failed,
 }
 
 /// One restored value.
@@ -157,6 +178,8 @@ pub struct RollbackItem {
     pub restored: Option<String>,
     /// What was done.
     pub action: RollbackAction,
+    /// Why it failed ([`RollbackAction::Failed`]).
+    pub error: Option<String>,
 }
 
 /// What `rollback` did.
@@ -169,6 +192,18 @@ pub struct RollbackReport {
     pub restored: Vec<RollbackItem>,
     /// Journal files that could not be used (their changes were not touched).
     pub journal_issues: Vec<JournalIssue>,
+}
+
+impl RollbackReport {
+    /// Whether every selected value was restored (or its device is gone)
+    /// and every journal file was read.
+    pub fn passed(&self) -> bool {
+        self.journal_issues.is_empty()
+            && self
+                .restored
+                .iter()
+                .all(|i| i.action != RollbackAction::Failed)
+    }
 }
 
 /// Undoes the selected transactions, newest first, each in reverse order.
@@ -469,6 +504,30 @@ mod tests {
             .unwrap()
             .restored
             .is_empty());
+    }
+
+    #[test]
+    fn rollback_goes_on_past_a_gone_device_and_a_failed_write() {
+        let (dir, j, plan, sys, file) = setup();
+        apply(&j, &plan, &mut ()).unwrap();
+        std::fs::remove_file(plan.roots.host_path(&sys)).unwrap();
+        // The rule file's directory becomes unwritable: a file in its place.
+        let rules = dir.path().join("etc/udev/rules.d");
+        std::fs::remove_dir_all(&rules).unwrap();
+        std::fs::write(&rules, b"x").unwrap();
+        let r = rollback(&j, &RollbackSelect::Last).unwrap();
+        assert!(!r.passed());
+        assert_eq!(r.restored[0].action, RollbackAction::Failed);
+        assert!(r.restored[0].error.as_deref().unwrap().contains("rules.d"));
+        assert_eq!(r.restored[1].action, RollbackAction::DeviceGone);
+        // Fixed, the next rollback finishes the failed entry only.
+        std::fs::remove_file(&rules).unwrap();
+        std::fs::create_dir_all(&rules).unwrap();
+        std::fs::write(plan.roots.host_path(&file), b"rule\n").unwrap();
+        let r = rollback(&j, &RollbackSelect::Last).unwrap();
+        assert!(r.passed());
+        assert_eq!(r.restored.len(), 1);
+        assert!(!plan.roots.host_path(&file).exists());
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, args: &TuneArgs) -> Result<Outcome> {
             show(&mut out, args.json, &report, |o| {
                 render::tune::rollback(o, &report)
             })?;
-            Ok(if report.journal_issues.is_empty() {
+            Ok(if report.passed() {
                 Outcome::Pass
             } else {
                 Outcome::Fail
@@ -123,7 +123,23 @@ fn apply(
     journal: &Journal,
     out: &mut Box<dyn std::io::Write>,
 ) -> Result<Outcome> {
-    let plan = make_plan(args, &a.select, &a.only)?;
+    let plan = make_plan(args, &a.select, &[])?;
+    let known: Vec<&str> = plan
+        .changes
+        .iter()
+        .flat_map(|c| [c.id.as_str(), c.finding.as_str()])
+        .collect();
+    if let Some(bad) = a.only.iter().find(|o| !known.contains(&o.as_str())) {
+        bail!(
+            "--only {bad}: no such change in the plan (changes: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let plan = plan.select(&a.only);
     if a.dry_run {
         show(out, args.json, &plan, |o| render::tune::plan(o, &plan))?;
         return Ok(Outcome::Pass);

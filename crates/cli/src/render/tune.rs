@@ -169,6 +169,8 @@ pub fn rollback(out: &mut dyn Write, r: &RollbackReport) -> io::Result<()> {
         let how = match i.action {
             RollbackAction::Restored => "restored",
             RollbackAction::RestoredInterrupted => "restored (apply was interrupted)",
+            RollbackAction::DeviceGone => "nothing to restore (device gone)",
+            RollbackAction::Failed => "FAILED to restore",
         };
         writeln!(
             out,
@@ -178,6 +180,9 @@ pub fn rollback(out: &mut dyn Write, r: &RollbackReport) -> io::Result<()> {
             i.target.path().display(),
             value(&i.target, i.restored.as_deref())
         )?;
+        if let Some(e) = &i.error {
+            writeln!(out, "  {e}; kept in the journal for the next rollback")?;
+        }
     }
     Ok(())
 }
