@@ -6,7 +6,7 @@
 //! line in `/etc/udev/rules.d/60-isotune-readahead.rules` that sets it again
 //! whenever the device appears. The rule names the device by a stable
 //! attribute, never by `sdX` (kernel names change between boots): the WWN
-//! (`wwid`) or serial of a disk, the uuid of a device-mapper or md device,
+//! (`wwid`) or serial of a disk (from sysfs, else from udev's database), the uuid of a device-mapper or md device,
 //! and for a loop device, which has neither, its `loop/backing_file` (the
 //! same file attached again gets the same readahead, whatever loopN it
 //! gets). A device with no stable attribute gets the sysfs change only,
@@ -142,8 +142,27 @@ fn stable_match(roots: &Roots, layer: &BlockLayer) -> Option<(&'static str, Stri
         LayerKind::Disk | LayerKind::Partition => attr("wwid")
             .map(|w| ("ATTR{wwid}", w))
             .or_else(|| attr("device/wwid").map(|w| ("ATTRS{wwid}", w)))
-            .or_else(|| attr("device/serial").map(|s| ("ATTRS{serial}", s))),
+            .or_else(|| attr("device/serial").map(|s| ("ATTRS{serial}", s)))
+            .or_else(|| udev_property(roots, layer, "ID_WWN").map(|w| ("ENV{ID_WWN}", w)))
+            .or_else(|| udev_property(roots, layer, "ID_SERIAL").map(|s| ("ENV{ID_SERIAL}", s))),
     }
+}
+
+/// A property from udev's database (`/run/udev/data/bMAJ:MIN`, lines
+/// `E:KEY=VALUE`): SATA disks have their WWN and serial only there (udev's
+/// ata_id reads them from the drive), not in sysfs. Read under the sysfs
+/// root, which is the live `/` on a real host.
+fn udev_property(roots: &Roots, layer: &BlockLayer, key: &str) -> Option<String> {
+    let path = PathBuf::from(format!(
+        "/run/udev/data/b{}:{}",
+        layer.dev.major, layer.dev.minor
+    ));
+    let text = backend::read(roots, &Target::Sysfs { path }).ok()??;
+    text.lines()
+        .filter_map(|l| l.strip_prefix("E:"))
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, v)| *k == key && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
 }
 
 /// udev values are double-quoted; a `"` or `\` in a path is escaped.
