@@ -31,7 +31,7 @@ mod warm;
 
 pub use error::{Error, JournalIssue, JournalProblem};
 pub use journal::{EntryState, Journal, JournalEntry, Transaction, TRANSACTION_SCHEMA_VERSION};
-pub use model::{Change, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION};
+pub use model::{Change, ChangeNote, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION};
 pub use ops::{
     apply, rollback, status, verify, ApplyHooks, ApplyReport, RollbackAction, RollbackItem,
     RollbackReport, RollbackSelect, StatusItem, StatusReport, VerifyItem, VerifyReport,

@@ -98,8 +98,32 @@ pub struct Change {
     pub effect: Effect,
     /// Whether it survives a reboot.
     pub persists: bool,
-    /// Why this form (for example how a device without a serial is named).
-    pub note: Option<String>,
+    /// Something the user should know about this change.
+    pub note: Option<ChangeNote>,
+}
+
+/// A note on a change: a stable `code` in JSON, a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ChangeNote {
+    /// The device has no attribute a udev rule could name it by across
+    /// reboots, so the value is set now only.
+    NotPersisted {
+        /// Kernel name of the device.
+        device: String,
+    },
+}
+
+impl std::fmt::Display for ChangeNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChangeNote::NotPersisted { device } => write!(
+                f,
+                "{device} has no WWN, serial or uuid for a udev rule to name it by: set now only, not persisted"
+            ),
+        }
+    }
 }
 
 /// A finding isotune cannot fix itself.

@@ -19,7 +19,7 @@ use isotune_host::{BlockLayer, LayerKind};
 
 use crate::backend;
 use crate::error::Error;
-use crate::model::{Change, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION};
+use crate::model::{Change, ChangeNote, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION};
 
 /// The readahead isotune sets: 4 MiB, the value the doctor's fix proposes.
 pub const READAHEAD_KB: u32 = 4096;
@@ -73,9 +73,9 @@ pub fn plan(facts: &Facts, findings: &[Finding], roots: &Roots) -> Result<Plan, 
             new: READAHEAD_KB.to_string(),
             effect: Effect::Now,
             persists: false,
-            note: stable
-                .is_none()
-                .then(|| format!("{name} has no WWN, serial or uuid: not persisted")),
+            note: stable.is_none().then(|| ChangeNote::NotPersisted {
+                device: name.clone(),
+            }),
         });
         if let Some((key, value)) = stable {
             let matcher = format!("{key}==\"{}\"", escape(&value));
@@ -298,10 +298,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.changes.len(), 1);
-        assert!(p.changes[0]
-            .note
-            .as_deref()
-            .unwrap()
-            .contains("not persisted"));
+        assert_eq!(
+            p.changes[0].note,
+            Some(ChangeNote::NotPersisted {
+                device: "sdz".to_owned()
+            })
+        );
     }
 }
