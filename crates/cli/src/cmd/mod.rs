@@ -7,6 +7,7 @@ pub mod check;
 pub mod doctor;
 pub mod inspect;
 pub mod meta;
+pub mod tune;
 pub mod verify;
 
 use crate::args::Cli;
