@@ -62,6 +62,9 @@ pub enum Command {
     /// machine, firmware, cache, aio, storage), count what the guest reads
     /// and rank the configurations by measured time.
     Boot(BootArgs),
+    /// Serve Prometheus metrics: cdrom reads of running VMs (QMP), QEMU CPU
+    /// and memory, page-cache residency of the ISOs they hold open.
+    Exporter(crate::cmd::exporter::ExporterArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per command.

@@ -65,6 +65,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Bench(a) => cmd::bench::run(&ctx, a),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Boot(a) => cmd::boot::run(&ctx, a),
+        Command::Exporter(a) => cmd::exporter::run(a),
         Command::Completions(a) => cmd::meta::completions(a),
         Command::Man(a) => cmd::meta::man(a),
     }

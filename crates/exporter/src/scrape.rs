@@ -1,0 +1,150 @@
+//! Running the collectors for one scrape without ever hanging it.
+//!
+//! Each collector runs on its own thread. A scrape waits for it until the
+//! deadline; a collector still running then (a QEMU monitor that does not
+//! answer, a stuck `/proc` read) is not waited for: the scrape serves its
+//! last good samples marked stale and counts an error. While a collector's
+//! run is still in flight no second one is started, so a stuck source costs
+//! one thread, not one per scrape.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::collect::Collector;
+use crate::model::Samples;
+
+/// How scrapes run.
+#[derive(Debug, Clone)]
+pub struct ScraperConfig {
+    /// The collectors.
+    pub collectors: Vec<Collector>,
+    /// How long one scrape waits for a collector.
+    pub deadline: Duration,
+}
+
+/// The state kept between scrapes.
+#[derive(Debug)]
+pub struct Scraper {
+    deadline: Duration,
+    slots: Vec<Arc<Slot>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    collector: Collector,
+    in_flight: AtomicBool,
+    errors_total: AtomicU64,
+    last: Mutex<Option<Samples>>,
+}
+
+/// The result of one scrape.
+#[derive(Debug, Clone, Default)]
+pub struct Scrape {
+    /// All samples (fresh or stale).
+    pub samples: Samples,
+    /// One entry per collector.
+    pub collectors: Vec<CollectorStatus>,
+}
+
+/// How one collector fared in a scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorStatus {
+    /// The collector's name.
+    pub name: &'static str,
+    /// Time the scrape spent on it, seconds.
+    pub duration_seconds: f64,
+    /// Whether it finished without errors before the deadline.
+    pub success: bool,
+    /// Whether its samples are the last good ones rather than fresh.
+    pub stale: bool,
+    /// Errors since the exporter started.
+    pub errors_total: u64,
+}
+
+impl Scraper {
+    /// A scraper for `config`.
+    pub fn new(config: ScraperConfig) -> Scraper {
+        Scraper {
+            deadline: config.deadline,
+            slots: config
+                .collectors
+                .into_iter()
+                .map(|collector| {
+                    Arc::new(Slot {
+                        collector,
+                        in_flight: AtomicBool::new(false),
+                        errors_total: AtomicU64::new(0),
+                        last: Mutex::new(None),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs every collector (in parallel) and gathers what arrived by the
+    /// deadline.
+    pub fn scrape(&self) -> Scrape {
+        let start = Instant::now();
+        let (tx, rx) = mpsc::channel();
+        let mut pending = 0usize;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.in_flight.swap(true, Ordering::AcqRel) {
+                continue; // Still stuck in an earlier scrape: served stale below.
+            }
+            pending += 1;
+            let slot = Arc::clone(slot);
+            let tx = tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("collect-{}", slot.collector.name()))
+                .spawn(move || {
+                    let collected = slot.collector.collect();
+                    if !collected.errors.is_empty() {
+                        slot.errors_total
+                            .fetch_add(collected.errors.len() as u64, Ordering::Relaxed);
+                    }
+                    let ok = collected.errors.is_empty();
+                    *slot.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(collected.samples);
+                    slot.in_flight.store(false, Ordering::Release);
+                    let _ = tx.send((i, ok, start.elapsed()));
+                });
+            if spawned.is_err() {
+                pending -= 1;
+                self.slots[i].in_flight.store(false, Ordering::Release);
+            }
+        }
+        drop(tx);
+        let mut finished: Vec<Option<(bool, Duration)>> = vec![None; self.slots.len()];
+        let until = start + self.deadline;
+        while pending > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((i, ok, took)) => {
+                    finished[i] = Some((ok, took));
+                    pending -= 1;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut out = Scrape::default();
+        for (slot, done) in self.slots.iter().zip(finished) {
+            let stale = done.is_none();
+            if stale {
+                slot.errors_total.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(s) = slot.last.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                out.samples.procs.extend(s.procs.iter().cloned());
+                out.samples.cdroms.extend(s.cdroms.iter().cloned());
+                out.samples.isos.extend(s.isos.iter().cloned());
+            }
+            out.collectors.push(CollectorStatus {
+                name: slot.collector.name(),
+                duration_seconds: done.map_or(self.deadline, |(_, d)| d).as_secs_f64(),
+                success: done.is_some_and(|(ok, _)| ok),
+                stale,
+                errors_total: slot.errors_total.load(Ordering::Relaxed),
+            });
+        }
+        out
+    }
+}
