@@ -67,7 +67,7 @@ pub fn registry(scrape: &Scrape) -> Registry {
     let build: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_build_info",
-        "The isotune exporter's version (value 1).",
+        "The isotune exporter's version (value 1)",
     );
     build
         .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
@@ -76,37 +76,37 @@ pub fn registry(scrape: &Scrape) -> Registry {
     let reqs: Family<Labels, Counter> = family(
         &mut reg,
         "isotune_cdrom_read_requests",
-        "Read requests the guest completed on the cdrom.",
+        "Read requests the guest completed on the cdrom",
     );
     let bytes: Family<Labels, Counter> = family(
         &mut reg,
         "isotune_cdrom_read_bytes",
-        "Bytes the guest read from the cdrom.",
+        "Bytes the guest read from the cdrom",
     );
     let time: Family<Labels, CounterF> = family(
         &mut reg,
         "isotune_cdrom_read_time_seconds",
-        "Time spent in cdrom reads, summed over requests.",
+        "Time spent in cdrom reads, summed over requests",
     );
     let tray: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_cdrom_tray_open",
-        "1 when the cdrom's tray is open.",
+        "1 when the cdrom's tray is open",
     );
     let medium: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_cdrom_medium_present",
-        "1 when a medium (an image) is in the cdrom.",
+        "1 when a medium (an image) is in the cdrom",
     );
     let info: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_cdrom_info",
-        "The cdrom's bus and image (value 1).",
+        "The cdrom's bus and image (value 1)",
     );
     let cd_size: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_cdrom_iso_size_bytes",
-        "Size of the image in the cdrom.",
+        "Size of the image in the cdrom",
     );
     for c in &scrape.samples.cdroms {
         let l: Labels = vec![
@@ -135,17 +135,17 @@ pub fn registry(scrape: &Scrape) -> Registry {
     let cpu: Family<Labels, CounterF> = family(
         &mut reg,
         "isotune_qemu_cpu_seconds",
-        "CPU time (user plus system) of the VM's QEMU process.",
+        "CPU time (user plus system) of the VM's QEMU process",
     );
     let vcpus: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_qemu_vcpus",
-        "Virtual CPUs of the VM (-smp).",
+        "Virtual CPUs of the VM (-smp)",
     );
     let rss: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_qemu_resident_memory_bytes",
-        "Resident memory of the VM's QEMU process.",
+        "Resident memory of the VM's QEMU process",
     );
     for p in &scrape.samples.procs {
         let l: Labels = vec![
@@ -161,17 +161,17 @@ pub fn registry(scrape: &Scrape) -> Registry {
     let resident: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_iso_page_cache_bytes",
-        "Bytes of an ISO image that VMs hold open resident in the host page cache.",
+        "Bytes of an ISO image that VMs hold open resident in the host page cache",
     );
     let size: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_iso_size_bytes",
-        "Size of an ISO image that VMs hold open.",
+        "Size of an ISO image that VMs hold open",
     );
     let open_by: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_iso_open_processes",
-        "QEMU processes holding the ISO image open.",
+        "QEMU processes holding the ISO image open",
     );
     for i in &scrape.samples.isos {
         let l: Labels = vec![("iso", i.iso.display().to_string())];
@@ -183,22 +183,22 @@ pub fn registry(scrape: &Scrape) -> Registry {
     let dur: Family<Labels, GaugeF> = family(
         &mut reg,
         "isotune_collector_duration_seconds",
-        "Time the last scrape spent on the collector.",
+        "Time the last scrape spent on the collector",
     );
     let ok: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_collector_success",
-        "1 when the collector finished without errors before the deadline.",
+        "1 when the collector finished without errors before the deadline",
     );
     let stale: Family<Labels, Gauge> = family(
         &mut reg,
         "isotune_collector_stale",
-        "1 when the collector missed the deadline and its last values are served.",
+        "1 when the collector missed the deadline and its last values are served",
     );
     let errs: Family<Labels, Counter> = family(
         &mut reg,
         "isotune_collector_errors",
-        "Errors of the collector (failed items and missed deadlines).",
+        "Errors of the collector (failed items and missed deadlines)",
     );
     for c in &scrape.collectors {
         let l: Labels = vec![("collector", c.name.to_string())];

@@ -148,3 +148,43 @@ impl Scraper {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A QMP socket that accepts and never greets: the collector blocks in
+    /// its read until its (long) I/O timeout, far past the deadline.
+    #[test]
+    fn a_stuck_collector_is_served_stale_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("silent.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let empty_proc = dir.path().join("root");
+        std::fs::create_dir_all(empty_proc.join("proc")).unwrap();
+        let scraper = Scraper::new(ScraperConfig {
+            collectors: vec![
+                Collector::Proc {
+                    root: isotune_host::SysRoot::at(&empty_proc),
+                },
+                Collector::Qmp {
+                    root: isotune_host::SysRoot::at(&empty_proc),
+                    sockets: vec![sock],
+                    io_timeout: Duration::from_secs(30),
+                },
+            ],
+            deadline: Duration::from_millis(300),
+        });
+        for round in 1..=2u64 {
+            let s = scraper.scrape();
+            let qmp = s.collectors.iter().find(|c| c.name == "qmp").unwrap();
+            assert!(qmp.stale && !qmp.success, "{qmp:?}");
+            // One missed deadline per scrape; the stuck run is not restarted.
+            assert_eq!(qmp.errors_total, round);
+            let proc = s.collectors.iter().find(|c| c.name == "proc").unwrap();
+            assert!(proc.success && !proc.stale, "{proc:?}");
+        }
+        drop(listener);
+    }
+}

@@ -17,7 +17,13 @@ pub(crate) fn qemu_processes(root: &SysRoot) -> (Vec<QemuProcess>, Vec<CollectEr
     let errors = facts
         .warnings
         .into_iter()
-        .filter(|w| w.starts_with("/proc/"))
+        // Only the process scan's warnings; memory, sysctls and the
+        // accelerator are not this collector's business.
+        .filter(|w| {
+            w.starts_with("/proc:")
+                || w.strip_prefix("/proc/")
+                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
         .map(CollectError::Proc)
         .collect();
     (facts.qemu_processes, errors)
