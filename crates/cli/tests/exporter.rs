@@ -35,13 +35,22 @@ fn free_port() -> u16 {
 }
 
 fn start(extra: &[&str]) -> Exporter {
+    start_logging(extra, None)
+}
+
+/// Starts the exporter with its stderr in `log` (when given).
+fn start_logging(extra: &[&str], log: Option<&Path>) -> Exporter {
     let addr = format!("127.0.0.1:{}", free_port());
+    let stderr = match log {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::null(),
+    };
     let child = Command::new(assert_cmd::cargo::cargo_bin("isotune"))
         .args(["exporter", "--listen", &addr])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let e = Exporter { child, addr };
@@ -132,7 +141,8 @@ fn ide_cdrom_reads_cpu_and_page_cache_of_a_running_vm() {
     // A QMP socket nobody listens on: connect is refused.
     let refusing = dir.path().join("refusing.sock");
     drop(std::os::unix::net::UnixListener::bind(&refusing).unwrap());
-    let exporter = start(&["--qmp", refusing.to_str().unwrap()]);
+    let log = dir.path().join("exporter.log");
+    let exporter = start_logging(&["--qmp", refusing.to_str().unwrap()], Some(&log));
 
     let cd = [("domain", name.as_str()), ("drive", "ide1-cd0")];
     let until = Instant::now() + Duration::from_secs(30);
@@ -185,6 +195,15 @@ fn ide_cdrom_reads_cpu_and_page_cache_of_a_running_vm() {
     assert!(value(&text, "isotune_collector_errors_total", &qmp).unwrap() >= 1.0);
     assert_eq!(value(&text, "isotune_collector_success", &qmp), Some(0.0));
     assert_eq!(value(&text, "isotune_build_info", &[]), Some(1.0));
+    // ... and says why on stderr, one line naming the socket.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.starts_with("isotune exporter: qmp: QMP socket")
+                && l.contains("refusing.sock")),
+        "{logged}"
+    );
 
     // The text format passes promtool's parser and linter.
     let mut check = Command::new(promtool)

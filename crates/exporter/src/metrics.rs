@@ -48,13 +48,15 @@ impl Format {
     }
 }
 
-fn family<M: Default + prometheus_client::metrics::TypedMetric>(
-    reg: &mut Registry,
-    name: &str,
-    help: &str,
-) -> Family<Labels, M>
+fn family<M>(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, M>
 where
-    M: prometheus_client::encoding::EncodeMetric + Send + Sync + std::fmt::Debug + 'static,
+    M: Default
+        + prometheus_client::metrics::TypedMetric
+        + prometheus_client::encoding::EncodeMetric
+        + Send
+        + Sync
+        + std::fmt::Debug
+        + 'static,
 {
     let f = Family::<Labels, M>::default();
     reg.register(name, help, f.clone());

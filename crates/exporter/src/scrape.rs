@@ -11,23 +11,47 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::collect::Collector;
+use crate::collect::{CollectError, Collector};
 use crate::model::Samples;
 
+/// Told about every collector error as it happens (the collector's name
+/// and the error); the binary logs them.
+pub type ErrorSink = Arc<dyn Fn(&'static str, &CollectError) + Send + Sync>;
+
 /// How scrapes run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ScraperConfig {
     /// The collectors.
     pub collectors: Vec<Collector>,
     /// How long one scrape waits for a collector.
     pub deadline: Duration,
+    /// Where errors go besides the error counter.
+    pub on_error: Option<ErrorSink>,
+}
+
+impl std::fmt::Debug for ScraperConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScraperConfig")
+            .field("collectors", &self.collectors)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The state kept between scrapes.
-#[derive(Debug)]
 pub struct Scraper {
     deadline: Duration,
     slots: Vec<Arc<Slot>>,
+    on_error: Option<ErrorSink>,
+}
+
+impl std::fmt::Debug for Scraper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scraper")
+            .field("deadline", &self.deadline)
+            .field("slots", &self.slots)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -67,6 +91,7 @@ impl Scraper {
     pub fn new(config: ScraperConfig) -> Scraper {
         Scraper {
             deadline: config.deadline,
+            on_error: config.on_error,
             slots: config
                 .collectors
                 .into_iter()
@@ -95,10 +120,16 @@ impl Scraper {
             pending += 1;
             let slot = Arc::clone(slot);
             let tx = tx.clone();
+            let on_error = self.on_error.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("collect-{}", slot.collector.name()))
                 .spawn(move || {
                     let collected = slot.collector.collect();
+                    if let Some(sink) = &on_error {
+                        for e in &collected.errors {
+                            sink(slot.collector.name(), e);
+                        }
+                    }
                     if !collected.errors.is_empty() {
                         slot.errors_total
                             .fetch_add(collected.errors.len() as u64, Ordering::Relaxed);
@@ -131,6 +162,12 @@ impl Scraper {
             let stale = done.is_none();
             if stale {
                 slot.errors_total.fetch_add(1, Ordering::Relaxed);
+                if let Some(sink) = &self.on_error {
+                    let e = CollectError::Deadline {
+                        seconds: self.deadline.as_secs_f64(),
+                    };
+                    sink(slot.collector.name(), &e);
+                }
             }
             if let Some(s) = slot.last.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 out.samples.procs.extend(s.procs.iter().cloned());
@@ -161,6 +198,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("silent.sock");
         let listener = UnixListener::bind(&sock).unwrap();
+        let errors: Arc<Mutex<Vec<(&'static str, CollectError)>>> = Arc::default();
+        let seen = Arc::clone(&errors);
         let empty_proc = dir.path().join("root");
         std::fs::create_dir_all(empty_proc.join("proc")).unwrap();
         let scraper = Scraper::new(ScraperConfig {
@@ -175,6 +214,9 @@ mod tests {
                 },
             ],
             deadline: Duration::from_millis(300),
+            on_error: Some(Arc::new(move |name: &'static str, e: &CollectError| {
+                seen.lock().unwrap().push((name, e.clone()));
+            })),
         });
         for round in 1..=2u64 {
             let s = scraper.scrape();
@@ -185,6 +227,11 @@ mod tests {
             let proc = s.collectors.iter().find(|c| c.name == "proc").unwrap();
             assert!(proc.success && !proc.stale, "{proc:?}");
         }
+        let errors = errors.lock().unwrap();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors
+            .iter()
+            .all(|(n, e)| *n == "qmp" && matches!(e, CollectError::Deadline { .. })));
         drop(listener);
     }
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use isotune_exporter::collect::Collector;
+use std::sync::Arc;
+
+use isotune_exporter::collect::{CollectError, Collector};
+use isotune_exporter::scrape::ErrorSink;
 use isotune_exporter::{serve, Scraper, ScraperConfig, ServerConfig, DEFAULT_PORT};
 use isotune_host::SysRoot;
 
@@ -60,9 +63,15 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
             io_timeout: deadline,
         },
     ];
+    // Collector errors go to stderr (the journal under systemd), one line
+    // each, so `isotune exporter` in the foreground says why a collector fails.
+    let on_error: ErrorSink = Arc::new(|collector: &'static str, e: &CollectError| {
+        let _ = writeln!(std::io::stderr(), "isotune exporter: {collector}: {e}");
+    });
     let scraper = Scraper::new(ScraperConfig {
         collectors,
         deadline,
+        on_error: Some(on_error),
     });
     let server = serve(
         &ServerConfig {

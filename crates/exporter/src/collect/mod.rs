@@ -73,7 +73,7 @@ pub struct Collected {
 }
 
 /// A problem one collector met with one item.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CollectError {
     /// A QMP socket could not be used.
@@ -87,4 +87,10 @@ pub enum CollectError {
     /// A `/proc` entry could not be read.
     #[error("{0}")]
     Proc(String),
+    /// The collector was still running when the scrape's deadline passed.
+    #[error("still running after the deadline of {seconds} s; serving its last values")]
+    Deadline {
+        /// The deadline, seconds.
+        seconds: f64,
+    },
 }

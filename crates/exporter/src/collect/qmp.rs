@@ -104,7 +104,7 @@ fn query(t: &Target, io_timeout: Duration) -> Result<Vec<CdromSample>, String> {
         let counters = stats
             .iter()
             .find(|s| s.matches(&device) || (!qdev.is_empty() && s.matches(&qdev)))
-            .map(|s| s.stats.clone());
+            .map(|s| s.stats);
         out.push(CdromSample {
             domain: domain.clone(),
             drive,
@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(bus_name(Some(&drive.bus), "cd0"), "ide");
         let d = def("qemu -cdrom /a.iso");
         let drive = find_drive(&d, "ide1-cd0", "/machine/unattached/device[3]");
-        assert_eq!(drive.map(|d| d.media.clone()), Some(Media::Cdrom));
+        assert_eq!(drive.map(|d| d.media), Some(Media::Cdrom));
         let d = def(
             "qemu -device virtio-scsi-pci,id=s0 -drive if=none,id=c,file=/a.iso,media=cdrom \
              -device scsi-cd,drive=c,id=scd",
