@@ -67,6 +67,9 @@ pub enum Command {
     /// readahead now and as a udev rule, the page cache), with a journal:
     /// plan, apply, verify, rollback, status, warm.
     Tune(TuneArgs),
+    /// Serve Prometheus metrics: cdrom reads of running VMs (QMP), QEMU CPU
+    /// and memory, page-cache residency of the ISOs they hold open.
+    Exporter(crate::cmd::exporter::ExporterArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per command.

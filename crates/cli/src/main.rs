@@ -67,6 +67,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Boot(a) => cmd::boot::run(&ctx, a),
         Command::Tune(a) => cmd::tune::run(&ctx, a),
+        Command::Exporter(a) => cmd::exporter::run(a),
         Command::Completions(a) => cmd::meta::completions(a),
         Command::Man(a) => cmd::meta::man(a),
     }

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod boot;
 pub mod check;
 pub mod doctor;
+pub mod exporter;
 pub mod inspect;
 pub mod meta;
 pub mod tune;
