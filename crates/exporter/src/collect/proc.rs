@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use isotune_host::{pagecache, QemuProcess, SysRoot};
 use isotune_input::{caps, read_to_string_capped};
-use isotune_vmconfig::{qemu::parse_argv, Origin};
+use isotune_vmconfig::{qemu::parse_argv, Media, Origin};
 
 use super::{CollectError, Collected};
 use crate::model::{IsoSample, ProcSample};
@@ -36,6 +36,29 @@ pub(crate) fn domain_name(p: &QemuProcess) -> String {
         .unwrap_or_else(|| format!("pid-{}", p.pid))
 }
 
+/// The files `p` holds open that are ISO images: named `*.iso`, or the
+/// medium of one of its cdrom drives (relative paths against its cwd).
+fn open_isos(p: &QemuProcess) -> Vec<PathBuf> {
+    let def = parse_argv(&p.argv, Origin::QemuCmdline);
+    let cdroms: Vec<PathBuf> = def
+        .drives
+        .iter()
+        .filter(|d| d.media == Media::Cdrom)
+        .filter_map(|d| d.local_path())
+        .map(|path| match &p.cwd {
+            Some(cwd) if path.is_relative() => cwd.join(path),
+            _ => path.to_path_buf(),
+        })
+        .collect();
+    p.open_files
+        .iter()
+        .filter(|f| {
+            f.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")) || cdroms.contains(f)
+        })
+        .cloned()
+        .collect()
+}
+
 pub(super) fn collect(root: &SysRoot) -> Collected {
     let (procs, mut errors) = qemu_processes(root);
     let mut out = Collected::default();
@@ -57,8 +80,8 @@ pub(super) fn collect(root: &SysRoot) -> Collected {
             vcpus: vcpus(&p.argv),
             resident_bytes: resident,
         });
-        for iso in &p.open_isos {
-            *isos.entry(iso.clone()).or_default() += 1;
+        for iso in open_isos(p) {
+            *isos.entry(iso).or_default() += 1;
         }
     }
     for (iso, open_by) in isos {
