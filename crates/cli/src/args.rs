@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::args_tune::TuneArgs;
 pub use crate::args_vm::{AccelArg, BootArgs, DoctorArgs};
 
 /// Find out why ISO images boot and mount slowly in KVM/QEMU virtual
@@ -62,6 +63,13 @@ pub enum Command {
     /// machine, firmware, cache, aio, storage), count what the guest reads
     /// and rank the configurations by measured time.
     Boot(BootArgs),
+    /// Apply the doctor's fixes that isotune can make itself (host
+    /// readahead now and as a udev rule, the page cache), with a journal:
+    /// plan, apply, verify, rollback, status, warm.
+    Tune(TuneArgs),
+    /// Serve Prometheus metrics: cdrom reads of running VMs (QMP), QEMU CPU
+    /// and memory, page-cache residency of the ISOs they hold open.
+    Exporter(crate::cmd::exporter::ExporterArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per command.

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod args_tune;
 mod args_vm;
 mod cmd;
 mod output;
@@ -65,6 +66,8 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Bench(a) => cmd::bench::run(&ctx, a),
         Command::Doctor(a) => cmd::doctor::run(&ctx, a),
         Command::Boot(a) => cmd::boot::run(&ctx, a),
+        Command::Tune(a) => cmd::tune::run(&ctx, a),
+        Command::Exporter(a) => cmd::exporter::run(a),
         Command::Completions(a) => cmd::meta::completions(a),
         Command::Man(a) => cmd::meta::man(a),
     }

@@ -5,8 +5,10 @@ pub mod bench;
 pub mod boot;
 pub mod check;
 pub mod doctor;
+pub mod exporter;
 pub mod inspect;
 pub mod meta;
+pub mod tune;
 pub mod verify;
 
 use crate::args::Cli;

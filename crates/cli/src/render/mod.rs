@@ -6,6 +6,7 @@ pub mod boot;
 pub mod check;
 pub mod doctor;
 pub mod inspect;
+pub mod tune;
 pub mod verify;
 
 use std::io::IsTerminal;

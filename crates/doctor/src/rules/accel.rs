@@ -284,7 +284,8 @@ pub(crate) const NESTED_PVM: Rule = Rule {
     title: "/dev/kvm is a paravirtual nested KVM (kvm_pvm)",
     why: "This host is a VM and its /dev/kvm comes from a paravirtual nested KVM \
           (kvm_pvm). Guest real-mode code, which is all of the BIOS firmware phase, is \
-          emulated there: measured ~60x slower than plain TCG for BIOS code, and \
+          emulated there: measured 40x slower than plain TCG for a SeaBIOS boot \
+          (scripts/bench/accel.sh, docs/BENCHMARKS.md), and \
           unmodified Linux guests may crash. Boot timings taken here describe neither a \
           real KVM host nor TCG.",
     reference: "https://github.com/virt-pvm/linux (kvm_pvm); \

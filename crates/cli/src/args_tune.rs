@@ -1,0 +1,111 @@
+//! Arguments of `isotune tune` (plan, apply, verify, rollback, status, warm).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// Arguments of `isotune tune`.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Where the journal lives (one JSON file per transaction in
+    /// DIR/journal, a lock file in DIR).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/isotune",
+        global = true
+    )]
+    pub state_dir: PathBuf,
+
+    /// Prefix of the files isotune writes and scans (the udev rule in
+    /// /etc/udev/rules.d; udev rules, sysctl.d and TuneD profiles when
+    /// verify looks for who else sets a value). sysfs values are always
+    /// those of this host.
+    #[arg(long, value_name = "DIR", default_value = "/", global = true)]
+    pub root: PathBuf,
+
+    /// Print JSON (stable schema with `schema_version`).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub action: TuneCommand,
+}
+
+/// The `tune` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TuneCommand {
+    /// From the doctor's findings, the changes isotune can make itself
+    /// (target, current and new value, when it takes effect, whether it
+    /// persists) and the findings that need a person. Changes nothing.
+    Plan(TuneSelect),
+    /// Apply the plan, journalling each old value first. Asks on a terminal
+    /// unless --yes.
+    Apply(TuneApplyArgs),
+    /// Re-read every value applied and not rolled back: expected, actual,
+    /// and who else sets it when they differ. Exit 1 on drift.
+    Verify,
+    /// Undo applied changes in reverse order (idempotent).
+    Rollback(TuneRollbackArgs),
+    /// List journalled changes with time, finding and state.
+    Status,
+    /// Read an ISO into the page cache, boot files first, and report
+    /// residency before and after.
+    Warm(TuneWarmArgs),
+}
+
+/// What the plan is made from.
+#[derive(Debug, Args)]
+pub struct TuneSelect {
+    /// An ISO whose storage chain to examine. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub iso: Vec<PathBuf>,
+
+    /// libvirt domain XML (a file or a directory). Repeatable.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub xml: Vec<PathBuf>,
+}
+
+/// Arguments of `isotune tune apply`.
+#[derive(Debug, Args)]
+pub struct TuneApplyArgs {
+    #[command(flatten)]
+    pub select: TuneSelect,
+
+    /// Apply only this change (its id, such as `readahead:sda`, or the
+    /// finding id). Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Show the plan and change nothing (the same as `tune plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Arguments of `isotune tune rollback`.
+#[derive(Debug, Args)]
+#[group(id = "which", multiple = false)]
+pub struct TuneRollbackArgs {
+    /// The newest transaction with changes still in place (the default).
+    #[arg(long, group = "which")]
+    pub last: bool,
+
+    /// Every transaction, newest first.
+    #[arg(long, group = "which")]
+    pub all: bool,
+
+    /// One transaction by id (as `tune status` lists it).
+    #[arg(group = "which")]
+    pub id: Option<String>,
+}
+
+/// Arguments of `isotune tune warm`.
+#[derive(Debug, Args)]
+pub struct TuneWarmArgs {
+    /// The ISO image (file or block device).
+    pub iso: PathBuf,
+}

@@ -1,0 +1,92 @@
+//! `isotune exporter`: parses the flags, builds the collectors and serves
+//! them through `isotune-exporter` until killed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use std::sync::Arc;
+
+use isotune_exporter::collect::{CollectError, Collector};
+use isotune_exporter::scrape::ErrorSink;
+use isotune_exporter::{serve, Scraper, ScraperConfig, ServerConfig, DEFAULT_PORT};
+use isotune_host::SysRoot;
+
+use crate::Outcome;
+
+/// Arguments of `isotune exporter`.
+#[derive(Debug, Args)]
+pub struct ExporterArgs {
+    /// Address and port to serve on. The default serves this host only;
+    /// `--listen 0.0.0.0:9879` serves every interface.
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"))]
+    pub listen: String,
+
+    /// A QEMU monitor (QMP) unix socket to read cdrom counters from, in
+    /// addition to the `-qmp unix:` sockets on running QEMU command lines.
+    /// Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub qmp: Vec<PathBuf>,
+
+    /// How long a scrape waits for one collector, in seconds; a late
+    /// collector's last values are served, marked stale.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub collector_timeout: f64,
+
+    /// `/metrics` requests served at once; more get 503.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_scrapes: usize,
+
+    /// Read `/proc` under this directory instead of `/` (a captured tree).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub sysroot: Option<PathBuf>,
+}
+
+/// Runs `isotune exporter`: returns only on a start-up error.
+pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
+    if !(a.collector_timeout.is_finite() && a.collector_timeout > 0.0) {
+        anyhow::bail!(
+            "--collector-timeout {}: must be a positive number of seconds",
+            a.collector_timeout
+        );
+    }
+    let deadline = Duration::from_secs_f64(a.collector_timeout);
+    let root = a.sysroot.clone().map_or_else(SysRoot::live, SysRoot::at);
+    let collectors = vec![
+        Collector::Proc { root: root.clone() },
+        Collector::Qmp {
+            root,
+            sockets: a.qmp.clone(),
+            // One QMP exchange may take at most the collector's deadline.
+            io_timeout: deadline,
+        },
+    ];
+    // Collector errors go to stderr (the journal under systemd), one line
+    // each, so `isotune exporter` in the foreground says why a collector fails.
+    let on_error: ErrorSink = Arc::new(|collector: &'static str, e: &CollectError| {
+        let _ = writeln!(std::io::stderr(), "isotune exporter: {collector}: {e}");
+    });
+    let scraper = Scraper::new(ScraperConfig {
+        collectors,
+        deadline,
+        on_error: Some(on_error),
+    });
+    let server = serve(
+        &ServerConfig {
+            listen: a.listen.clone(),
+            max_scrapes: a.max_scrapes,
+        },
+        scraper,
+    )
+    .with_context(|| format!("--listen {}", a.listen))?;
+    if let Some(addr) = server.local_addr() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "isotune exporter: serving http://{addr}/metrics"
+        );
+    }
+    server.run();
+    Ok(Outcome::Pass)
+}

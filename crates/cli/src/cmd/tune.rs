@@ -1,0 +1,236 @@
+//! `isotune tune`: plan, apply, verify, rollback, status and warm. The
+//! findings come from one function ([`findings`]) so that moving the
+//! doctor's gathering into a library is a one-line change here; everything
+//! else is `isotune_tune`.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+use isotune_doctor::{Facts, Finding};
+use isotune_tune::{Journal, Plan, RollbackSelect, Roots};
+
+use super::Context;
+use crate::args::DoctorArgs;
+use crate::args_tune::{TuneApplyArgs, TuneArgs, TuneCommand, TuneRollbackArgs, TuneSelect};
+use crate::{output, progress, render, Outcome};
+
+/// Test hook: `apply` stops after this step (see `ApplyHooks`) and waits
+/// to be killed, so the crash tests can SIGKILL it at every step boundary.
+const PAUSE_ENV: &str = "ISOTUNE_TUNE_PAUSE_AFTER_STEP";
+
+/// Runs `isotune tune`.
+pub fn run(ctx: &Context, args: &TuneArgs) -> Result<Outcome> {
+    // Absolute, so a journal names its files wherever rollback runs from.
+    let state_dir = absolute(&args.state_dir)?;
+    let journal = Journal::new(&state_dir);
+    let mut out = output::open(None)?;
+    match &args.action {
+        TuneCommand::Plan(select) => {
+            let plan = make_plan(args, select, &[])?;
+            show(&mut out, args.json, &plan, |o| render::tune::plan(o, &plan))?;
+            Ok(Outcome::Pass)
+        }
+        TuneCommand::Apply(a) => apply(args, a, &journal, &mut out),
+        TuneCommand::Verify => {
+            let report = isotune_tune::verify(&journal)?;
+            show(&mut out, args.json, &report, |o| {
+                render::tune::verify(o, &report, ctx.color)
+            })?;
+            Ok(if report.passed() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            })
+        }
+        TuneCommand::Rollback(r) => {
+            let report = isotune_tune::rollback(&journal, &rollback_select(r))?;
+            show(&mut out, args.json, &report, |o| {
+                render::tune::rollback(o, &report)
+            })?;
+            Ok(if report.passed() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            })
+        }
+        TuneCommand::Status => {
+            let report = isotune_tune::status(&journal)?;
+            show(&mut out, args.json, &report, |o| {
+                render::tune::status(o, &report)
+            })?;
+            Ok(if report.journal_issues.is_empty() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            })
+        }
+        TuneCommand::Warm(w) => {
+            let report = warm(ctx, &w.iso)?;
+            show(&mut out, args.json, &report, |o| {
+                render::tune::warm(o, &w.iso, &report)
+            })?;
+            Ok(Outcome::Pass)
+        }
+    }
+}
+
+fn show<T: serde::Serialize>(
+    out: &mut Box<dyn std::io::Write>,
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    if json {
+        output::json(out, value)
+    } else {
+        human(out)?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// The doctor's facts and findings for `select`: the one place the tune
+/// command gets them.
+fn findings(select: &TuneSelect) -> Result<(Facts, Vec<Finding>)> {
+    let report = super::doctor::gather(&DoctorArgs {
+        iso: select.iso.clone(),
+        xml: select.xml.clone(),
+        qemu_cmdline: Vec::new(),
+        running: false,
+        sysroot: None,
+        json: false,
+        markdown: None,
+    })?;
+    Ok((report.facts, report.findings))
+}
+
+fn make_plan(args: &TuneArgs, select: &TuneSelect, only: &[String]) -> Result<Plan> {
+    if !args.root.is_dir() {
+        bail!("{}: not a directory (--root)", args.root.display());
+    }
+    let (facts, findings) = findings(select)?;
+    let roots = Roots {
+        files: absolute(&args.root)?,
+        sysfs: "/".into(),
+    };
+    Ok(isotune_tune::plan(&facts, &findings, &roots)?.select(only))
+}
+
+fn apply(
+    args: &TuneArgs,
+    a: &TuneApplyArgs,
+    journal: &Journal,
+    out: &mut Box<dyn std::io::Write>,
+) -> Result<Outcome> {
+    let plan = make_plan(args, &a.select, &[])?;
+    let known: Vec<&str> = plan
+        .changes
+        .iter()
+        .flat_map(|c| [c.id.as_str(), c.finding.as_str()])
+        .collect();
+    if let Some(bad) = a.only.iter().find(|o| !known.contains(&o.as_str())) {
+        bail!(
+            "--only {bad}: no such change in the plan (changes: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let plan = plan.select(&a.only);
+    if a.dry_run {
+        show(out, args.json, &plan, |o| render::tune::plan(o, &plan))?;
+        return Ok(Outcome::Pass);
+    }
+    if plan.changes.is_empty() {
+        show(out, args.json, &plan, |o| render::tune::plan(o, &plan))?;
+        return Ok(Outcome::Pass);
+    }
+    if !a.yes {
+        confirm(&plan)?;
+    }
+    let mut hooks = PauseHook(std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok()));
+    let report = isotune_tune::apply(journal, &plan, &mut hooks)?;
+    show(out, args.json, &report, |o| {
+        render::tune::applied(o, &report)
+    })?;
+    Ok(Outcome::Pass)
+}
+
+/// Shows the plan on stderr and asks; refuses when there is no terminal.
+fn confirm(plan: &Plan) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to change the host without --yes: standard input is not a terminal to ask on"
+        );
+    }
+    let mut err = std::io::stderr();
+    render::tune::plan(&mut err, plan)?;
+    write!(err, "Apply {} change(s)? [y/N] ", plan.changes.len())?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if !matches!(line.trim(), "y" | "Y" | "yes") {
+        bail!("not applied: not confirmed");
+    }
+    Ok(())
+}
+
+struct PauseHook(Option<u32>);
+
+impl isotune_tune::ApplyHooks for PauseHook {
+    fn step(&mut self, n: u32) {
+        if self.0 == Some(n) {
+            eprintln!("isotune: paused after apply step {n} ({PAUSE_ENV})");
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}
+
+fn absolute(p: &Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(p)
+        .with_context(|| format!("{}: cannot make the path absolute", p.display()))
+}
+
+fn rollback_select(r: &TuneRollbackArgs) -> RollbackSelect {
+    match (&r.id, r.all) {
+        (Some(id), _) => RollbackSelect::Id(id.clone()),
+        (None, true) => RollbackSelect::All,
+        (None, false) => RollbackSelect::Last,
+    }
+}
+
+fn warm(ctx: &Context, iso: &Path) -> Result<isotune_tune::WarmReport> {
+    let (file, _kind) = isotune_input::open_image(iso)?;
+    let size = {
+        use std::io::Seek as _;
+        (&file)
+            .seek(std::io::SeekFrom::End(0))
+            .with_context(|| format!("{}: cannot tell its size", iso.display()))?
+    };
+    // Boot files first; an image that is not ISO9660 is warmed front to back.
+    let boot_ranges = |file: &std::fs::File| -> Vec<(u64, u64)> {
+        isotune_iso::IsoImage::open(file)
+            .ok()
+            .map(|img| {
+                let catalog = isotune_iso::bootfiles::boot_catalog(&img).ok().flatten();
+                let found = isotune_iso::bootfiles::discover(&img, catalog.as_ref());
+                isotune_iso::bootfiles::default_boot_files(&found.files)
+                    .iter()
+                    .flat_map(|f| f.extents.iter().map(|e| (e.offset(), e.size)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let bar = progress::bytes(size, "warming", ctx.quiet);
+    let report = isotune_tune::warm(iso, &file, size, boot_ranges, &mut |n, total| {
+        bar.set_length(total);
+        bar.set_position(n);
+    })?;
+    bar.finish_and_clear();
+    Ok(report)
+}

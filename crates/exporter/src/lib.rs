@@ -1,0 +1,45 @@
+//! isotune's Prometheus exporter: what running VMs read from their cdroms,
+//! what their QEMU processes cost, and how much of each attached ISO sits
+//! in the host's page cache.
+//!
+//! The shape follows the "collect on scrape" pattern of `prometheus-client`:
+//! - [`collect`]: the collectors. Each one turns host state into plain
+//!   structs ([`model`]); [`collect::Collector`] is an enum, so the libvirt
+//!   source becomes one more variant.
+//! - [`scrape`]: runs every collector under a deadline, keeps the last good
+//!   values of a collector that is late or failing (marked stale), counts
+//!   errors.
+//! - [`metrics`]: encodes a scrape into a `prometheus-client` registry and
+//!   renders it as OpenMetrics or the Prometheus text format.
+//! - [`server`]: the HTTP server (`/metrics`, `/`, `/-/healthy`).
+//!
+//! Nothing here prints; the `isotune exporter` command does the wiring.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod collect;
+pub mod metrics;
+pub mod model;
+pub mod scrape;
+pub mod server;
+
+pub use scrape::{Scraper, ScraperConfig};
+pub use server::{serve, ServerConfig};
+
+/// The port `isotune exporter` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 9879;
+
+/// Errors of the exporter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address asked for.
+        addr: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
