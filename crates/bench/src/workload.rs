@@ -180,8 +180,8 @@ pub enum BootProfile {
     /// request (the sr driver's readahead). Measured the same on IDE and
     /// virtio-scsi, so this is the Linux phase of a boot on either bus.
     LinuxIde,
-    /// Large direct reads: 1 MiB requests, as a Linux guest on virtio-scsi
-    /// issues for O_DIRECT reads (~930 KiB measured). Not what a boot reads
+    /// Large direct reads: 1 MiB requests, the size of a Linux guest's large
+    /// O_DIRECT reads on virtio-scsi. Not what a boot reads
     /// through the page cache (that is [`LinuxIde`](Self::LinuxIde) on both
     /// buses): an upper bound for large sequential guest reads.
     LinuxVirtio,

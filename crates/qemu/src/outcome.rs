@@ -51,8 +51,8 @@ impl std::fmt::Display for BootNote {
         f.write_str(match self {
             BootNote::AutoChoseTcgOnKvmPvm => {
                 "--accel auto chose TCG: /dev/kvm is a paravirtual nested KVM (kvm_pvm), where \
-                 firmware code is emulated ~60x slower than TCG; pass --accel kvm to measure it \
-                 anyway"
+                 firmware code ran 40x slower than TCG in scripts/bench/accel.sh; pass --accel kvm \
+                 to measure it anyway"
             }
             BootNote::AutoFellBackToTcg => "--accel auto fell back to TCG: KVM was not usable",
         })

@@ -118,8 +118,8 @@ pub fn choose_accel(req: AccelRequest, host: &AccelFacts) -> (AccelChoice, Optio
     match req {
         AccelRequest::Kvm => (AccelChoice::Kvm, None),
         AccelRequest::Tcg => (AccelChoice::Tcg, None),
-        // On a paravirtual nested KVM (kvm_pvm) firmware code is emulated
-        // ~60x slower than TCG and Linux guests crash.
+        // On a paravirtual nested KVM (kvm_pvm) firmware code runs tens of
+        // times slower than TCG (scripts/bench/accel.sh) and Linux guests crash.
         AccelRequest::Auto if host.pvm => (AccelChoice::Tcg, Some(BootNote::AutoChoseTcgOnKvmPvm)),
         AccelRequest::Auto => (AccelChoice::Auto, None),
     }

@@ -213,6 +213,7 @@ mod tests {
             why: String::new(),
             fix: format!("{id} fix"),
             reference: String::new(),
+            edit: None,
         }
     }
 
@@ -238,6 +239,7 @@ mod tests {
                 mount: None,
                 storage: vec![loop_layer("loop9")],
                 resident_bytes: None,
+                block_device: false,
                 warnings: Vec::new(),
             }],
             ..Facts::default()
@@ -287,6 +289,7 @@ mod tests {
                 mount: None,
                 storage: vec![layer],
                 resident_bytes: None,
+                block_device: false,
                 warnings: Vec::new(),
             }],
             ..Facts::default()

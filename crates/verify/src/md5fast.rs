@@ -2,8 +2,9 @@
 //! check each hash the whole image, and MD5 is the slowest digest in the
 //! pass (SHA-1/SHA-256 use the CPU's SHA extensions).
 //!
-//! Why not the `md-5` crate: on the development machines its portable code
-//! ran ~10% slower than this (the `asm` feature was no faster). The gain
+//! Why not the `md-5` crate: `examples/hash_speed.rs` times both on one
+//! buffer (`cargo run --release -p isotune-verify --example hash_speed`;
+//! docs/BENCHMARKS.md quotes its result). The gain
 //! comes from keeping the dependency chain of each step short: the message
 //! word, the constant and the oldest state word are added off the critical
 //! path, F is `((c ^ d) & b) ^ d`, and G is split into two independent
@@ -93,7 +94,7 @@ fn compress(state: &mut [u32; 4], blocks: &[u8]) {
 /// A running MD5. Cloning it is cheap (88 bytes), which the fragment
 /// checkpoints of the implanted-MD5 check rely on.
 #[derive(Debug, Clone)]
-pub(crate) struct Md5 {
+pub struct Md5 {
     state: [u32; 4],
     /// Bytes of an incomplete block.
     pending: [u8; 64],

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use isotune_doctor::{Facts, Finding};
+use isotune_scan::{ScanRequest, VmSource};
 use isotune_tune::{Journal, Plan, RollbackSelect, Roots};
 
 use super::Context;
-use crate::args::DoctorArgs;
 use crate::args_tune::{TuneApplyArgs, TuneArgs, TuneCommand, TuneRollbackArgs, TuneSelect};
 use crate::{output, progress, render, Outcome};
 
@@ -93,15 +93,19 @@ fn show<T: serde::Serialize>(
 /// The doctor's facts and findings for `select`: the one place the tune
 /// command gets them.
 fn findings(select: &TuneSelect) -> Result<(Facts, Vec<Finding>)> {
-    let report = super::doctor::gather(&DoctorArgs {
-        iso: select.iso.clone(),
-        xml: select.xml.clone(),
-        qemu_cmdline: Vec::new(),
-        running: false,
-        sysroot: None,
-        json: false,
-        markdown: None,
-    })?;
+    let request = ScanRequest {
+        isos: select.iso.clone(),
+        sources: select
+            .xml
+            .iter()
+            .cloned()
+            .map(VmSource::LibvirtXml)
+            .collect(),
+        vm_isos: true,
+        ..ScanRequest::default()
+    };
+    let scan = isotune_scan::scan(&request)?;
+    let report = isotune_scan::diagnose(scan.facts, scan.warnings);
     Ok((report.facts, report.findings))
 }
 

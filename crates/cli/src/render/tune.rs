@@ -45,7 +45,7 @@ pub fn plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
                 if c.persists { "yes" } else { "no" }.to_owned(),
             ]);
         }
-        writeln!(out, "Changes isotune can make:\n{t}")?;
+        writeln!(out, "Changes isotune can make:\n{}", t.trim_fmt())?;
         for c in &plan.changes {
             if let Some(note) = &c.note {
                 writeln!(out, "  note ({}): {note}", c.id)?;
@@ -111,7 +111,7 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
             value(&i.change.target, i.actual.as_deref()),
         ]);
     }
-    writeln!(out, "{t}")?;
+    writeln!(out, "{}", t.trim_fmt())?;
     for i in &r.items {
         match &i.state {
             VerifyState::Ok => continue,
@@ -216,7 +216,7 @@ pub fn status(out: &mut dyn Write, r: &StatusReport) -> io::Result<()> {
             .to_owned(),
         ]);
     }
-    writeln!(out, "{t}")
+    writeln!(out, "{}", t.trim_fmt())
 }
 
 /// Warm: residency before and after.
