@@ -6,13 +6,16 @@ use std::path::Path;
 
 use isotune_vmconfig::{ConfigIssue, Drive, Origin, Source, VmDefinition};
 
-/// How a VM's fix is spelled: libvirt XML or QEMU arguments.
+/// How a VM's fix is spelled: libvirt XML, QEMU arguments or `qm set`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Style {
     /// A libvirt domain: `virsh edit` + XML.
     Libvirt,
     /// A QEMU command line (given, running, or isotune's own).
     Qemu,
+    /// A Proxmox VE VM: `qm set VMID ...` where a rule has that form,
+    /// otherwise a manual change of its config file (never QEMU argv).
+    Proxmox,
 }
 
 impl Style {
@@ -20,8 +23,17 @@ impl Style {
     pub(crate) fn of(vm: &VmDefinition) -> Style {
         match vm.origin {
             Origin::LibvirtXml { .. } | Origin::Libvirt { .. } => Style::Libvirt,
+            Origin::Proxmox { .. } => Style::Proxmox,
             _ => Style::Qemu,
         }
+    }
+}
+
+/// The VM id of a Proxmox VM.
+pub(crate) fn proxmox_vmid(vm: &VmDefinition) -> Option<u32> {
+    match vm.origin {
+        Origin::Proxmox { vmid, .. } => Some(vmid),
+        _ => None,
     }
 }
 

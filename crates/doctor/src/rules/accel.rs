@@ -4,10 +4,10 @@
 use isotune_host::AccelFacts;
 use isotune_vmconfig::{Accel, Origin, VmDefinition};
 
-use crate::describe::{virsh_edit, vm_label, Style};
+use crate::describe::{proxmox_vmid, virsh_edit, vm_label, Style};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
-use crate::fix::{ArgvEdit, DomainEdit, FixEdit};
+use crate::fix::{ArgvEdit, DomainEdit, FixEdit, QmEdit};
 use crate::rules::Rule;
 
 /// `accel.no-kvm`.
@@ -214,6 +214,14 @@ fn no_kvm(facts: &Facts) -> Vec<Finding> {
                     open: virsh_edit(vm),
                     edits: vec![DomainEdit::DomainType {
                         value: "kvm".into(),
+                    }],
+                },
+                // `kvm: 0` is how a Proxmox VM gets TCG.
+                Style::Proxmox => FixEdit::Qm {
+                    vmid: proxmox_vmid(vm).unwrap_or_default(),
+                    edits: vec![QmEdit::Set {
+                        key: "kvm".into(),
+                        value: "1".into(),
                     }],
                 },
                 Style::Qemu => FixEdit::Argv {

@@ -205,6 +205,8 @@ fn ide_fix(
         return proxmox_ide_fix(vm, vmid, d, taken);
     }
     match Style::of(vm) {
+        // Handled above, from the origin's VM id.
+        Style::Proxmox => None,
         Style::Libvirt => {
             let old = d.id.clone()?;
             let target = taken.sd();

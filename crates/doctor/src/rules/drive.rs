@@ -68,6 +68,9 @@ fn aio_native_needs_direct(facts: &Facts) -> Vec<Finding> {
                         remove,
                     }],
                 }),
+                // The drive line's other options are not in the model: a
+                // `qm set` would drop them. The text fix names the file.
+                Style::Proxmox => None,
             };
             let note = if iso {
                 "(or aio=threads / io='threads'; keep the page cache for a read-only ISO)"
@@ -180,6 +183,13 @@ fn iothread_ignored(facts: &Facts) -> Vec<Finding> {
                         fix,
                     )
                 }
+                Style::Proxmox => (
+                    Severity::Warn,
+                    format!("iothread on {bus} drive {name} does nothing"),
+                    "Proxmox gives an iothread only to virtio drives and to scsi drives with \
+                     `scsihw: virtio-scsi-single`: move the drive there, with iothread=1"
+                        .to_string(),
+                ),
                 Style::Libvirt => {
                     let fix = if cd {
                         format!(
@@ -206,6 +216,7 @@ fn iothread_ignored(facts: &Facts) -> Vec<Finding> {
                     set: vec![],
                     remove: vec!["iothread".into()],
                 }),
+                Style::Proxmox => None,
                 Style::Qemu => Some(FixEdit::Argv {
                     edits: vec![ArgvEdit::RemoveDeviceProperty {
                         drive: drive_ref(i, d),

@@ -102,6 +102,8 @@ fn remove_fix(vm: &VmDefinition, issue: &ConfigIssue) -> String {
 /// child element. `None` elsewhere (`<qemu:commandline>`).
 pub(crate) fn removal(vm: &VmDefinition, issue: &ConfigIssue) -> Option<FixEdit> {
     match Style::of(vm) {
+        // In a Proxmox VM's `args:` line: removed by hand (the text says where).
+        Style::Proxmox => None,
         Style::Qemu => Some(FixEdit::Argv {
             edits: vec![ArgvEdit::RemoveOption {
                 option: issue.option.clone(),
@@ -143,7 +145,8 @@ fn nonexistent_option(facts: &Facts) -> Vec<Finding> {
                 continue;
             };
             let (severity, effect) = match Style::of(vm) {
-                Style::Qemu => (Severity::Error, "QEMU refuses to start with it"),
+                // A Proxmox VM's `args:` go to QEMU as they are.
+                Style::Qemu | Style::Proxmox => (Severity::Error, "QEMU refuses to start with it"),
                 Style::Libvirt => (
                     Severity::Warn,
                     "libvirt drops it, so it never had an effect",

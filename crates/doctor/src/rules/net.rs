@@ -165,7 +165,8 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
                 virsh_edit(vm)
             )
         }
-        Style::Qemu => format!(
+        // A Proxmox VM gets a network ISO only through `args:`, in QEMU's syntax.
+        Style::Qemu | Style::Proxmox => format!(
             "-drive file.driver={scheme},file.url={esc},file.readahead=1M,if=none,id={name},\
              media=cdrom,format=raw,readonly=on"
         ),
@@ -183,6 +184,7 @@ fn readahead_edit(vm: &VmDefinition, i: usize, d: &Drive, url: &str) -> Option<F
             name: "readahead".into(),
             xml: format!("<readahead size='{PROPOSED_READAHEAD}'/>"),
         }),
+        Style::Proxmox => None,
         Style::Qemu => Some(FixEdit::Argv {
             edits: vec![ArgvEdit::DriveOptions {
                 drive: drive_ref(i, d),

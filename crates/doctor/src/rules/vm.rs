@@ -125,7 +125,8 @@ fn format_not_raw(facts: &Facts) -> Vec<Finding> {
             let (severity, title, seen) = match d.format.as_deref() {
                 Some(f) if f.eq_ignore_ascii_case("raw") => continue,
                 // libvirt (>= 4.5) passes format=raw itself when <driver type> is absent.
-                None if style == Style::Libvirt => continue,
+                // libvirt (>= 4.5) and Proxmox pass format=raw for an ISO themselves.
+                None if style != Style::Qemu => continue,
                 None => (
                     Severity::Info,
                     format!("drive {} has no format: QEMU probes it", drive_name(i, d)),
@@ -159,6 +160,8 @@ fn format_not_raw(facts: &Facts) -> Vec<Finding> {
                     set: vec![Attr::new("name", "qemu"), Attr::new("type", "raw")],
                     remove: vec![],
                 }),
+                // The volume id is not in the model: changed by hand.
+                Style::Proxmox => None,
                 Style::Qemu => Some(FixEdit::Argv {
                     edits: vec![ArgvEdit::DriveOptions {
                         drive: drive_ref(i, d),
@@ -217,6 +220,7 @@ fn not_readonly(facts: &Facts) -> Vec<Finding> {
             }
             let ide = matches!(d.bus, Bus::Ide | Bus::Sata);
             let edit = match (Style::of(vm), ide) {
+                (Style::Proxmox, _) => None,
                 (Style::Libvirt, false) => {
                     domain_edit(vm, i, d, |target| DomainEdit::AddDiskChild {
                         target,
