@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use crate::args_tune::TuneArgs;
-pub use crate::args_vm::{AccelArg, BootArgs, DoctorArgs};
+pub use crate::args_vm::{AccelArg, BootArgs, DoctorArgs, LiveArgs};
 
 /// Find out why ISO images boot and mount slowly in KVM/QEMU virtual
 /// machines, prove it with measurements on this host, and fix what can be
@@ -105,6 +105,11 @@ pub struct CheckArgs {
     /// processes that have it open always are. Repeatable.
     #[arg(long, value_name = "FILE|DIR")]
     pub xml: Vec<PathBuf>,
+
+    /// libvirt and Proxmox: the domains and VMs that have this ISO in a
+    /// drive, running or not.
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// Skip the short (at most ~10 s) cold-cache read bench.
     #[arg(long)]

@@ -6,6 +6,27 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use isotune_qemu::matrix::{AioChoice, BusChoice, CacheChoice, FirmwareChoice, MachineChoice};
 
+/// The live VM sources `doctor` and `check` read: libvirt and Proxmox.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LiveArgs {
+    /// The libvirt to read every domain of (read-only, 5 s per call), e.g.
+    /// qemu:///system. Default: LIBVIRT_DEFAULT_URI, else qemu:///system
+    /// when its socket exists (/run/libvirt/libvirt-sock or virtqemud-sock),
+    /// else none.
+    #[arg(long, value_name = "URI")]
+    pub connect: Option<String>,
+
+    /// Do not read libvirt, not even the default one.
+    #[arg(long, conflicts_with = "connect")]
+    pub no_libvirt: bool,
+
+    /// A Proxmox VE config tree to read: /etc/pve or a copy of it
+    /// (storage.cfg + qemu-server/VMID.conf), or a directory of VMID.conf
+    /// files. Default: /etc/pve when /etc/pve/qemu-server exists.
+    #[arg(long, value_name = "DIR")]
+    pub proxmox: Option<PathBuf>,
+}
+
 /// Arguments of `isotune doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -29,6 +50,10 @@ pub struct DoctorArgs {
     /// and the ISOs they have open).
     #[arg(long)]
     pub running: bool,
+
+    /// libvirt and Proxmox.
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// Read host facts from a captured /proc + /sys tree (made by
     /// scripts/capture-host OUTDIR PATH...) instead of this machine; --iso

@@ -34,6 +34,9 @@ pub struct CheckRequest {
     /// libvirt domain XML files or directories; only the drives that use
     /// this image are kept. Running QEMU processes are always examined.
     pub xml: Vec<PathBuf>,
+    /// More VM sources (libvirt over its API, Proxmox configs): every
+    /// domain or VM that has this image in a drive is examined.
+    pub sources: Vec<VmSource>,
     /// Run the short bench.
     pub bench: bool,
 }
@@ -77,6 +80,7 @@ pub fn check(req: &CheckRequest, progress: &dyn Progress) -> Result<CheckReport,
     // The scan first: its page-cache residency is the image's state before
     // the integrity pass reads all of it.
     let mut sources: Vec<VmSource> = req.xml.iter().cloned().map(VmSource::LibvirtXml).collect();
+    sources.extend(req.sources.iter().cloned());
     sources.push(VmSource::Running);
     let scanned = scan(&ScanRequest {
         sysroot: None,
@@ -138,6 +142,8 @@ pub fn check(req: &CheckRequest, progress: &dyn Progress) -> Result<CheckReport,
         facts.bench = bench::bench_facts(iso, b, in_memory);
     }
     let mut doctor = diagnose(facts, scanned.warnings);
+    doctor.libvirt = scanned.libvirt;
+    doctor.notes = scanned.notes;
     let findings = std::mem::take(&mut doctor.findings);
     Ok(CheckReport {
         schema_version: SCHEMA_VERSION,

@@ -41,6 +41,22 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
+    /// A Proxmox config directory cannot be listed.
+    #[error("{}: cannot read the Proxmox configs", path.display())]
+    Proxmox {
+        /// The directory given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: isotune_vmconfig::Error,
+    },
+    /// libvirt, asked for with `--connect`, could not be read, and there
+    /// was nothing else to analyse.
+    #[error("{warning}")]
+    Libvirt {
+        /// What went wrong (unreachable, refused, timed out).
+        warning: isotune_libvirt::LibvirtWarning,
+    },
     /// A `--qemu-cmdline` string cannot be split.
     #[error("--qemu-cmdline #{index}")]
     Cmdline {

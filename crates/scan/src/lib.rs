@@ -8,7 +8,8 @@
 //!     isos            file facts (storage chain, filesystem, page cache),
 //!                     volume descriptor; block devices as devices
 //!     sources         VmSource: libvirt XML files/dirs, QEMU command lines,
-//!                     running QEMU processes (next: libvirt, Proxmox)
+//!                     running QEMU processes, libvirt over its API (every
+//!                     domain, with live facts), Proxmox VE configs
 //!
 //!   CheckRequest ──► check() ──► CheckReport: the scan for one image plus a
 //!                     full integrity pass (isotune-verify), the inspection
@@ -28,6 +29,7 @@ mod bench;
 mod check;
 mod error;
 mod iso;
+mod live;
 mod report;
 mod request;
 pub mod sample;
@@ -38,6 +40,10 @@ pub use bench::quick_bench;
 pub use check::{check, CheckReport, CheckRequest};
 pub use error::Error;
 pub use iso::boot_trace;
-pub use report::{diagnose, DoctorReport, SysctlNote, Verdict, Warning, SCHEMA_VERSION};
+pub use isotune_libvirt::{resolve_uri_from_host, UriChoice};
+pub use live::{DomainFacts, LibvirtFacts};
+pub use report::{
+    diagnose, diagnose_scan, DoctorReport, Note, SysctlNote, Verdict, Warning, SCHEMA_VERSION,
+};
 pub use request::{Progress, ScanRequest, Silent, VmSource};
 pub use scan::{scan, Scan};

@@ -14,7 +14,7 @@ use isotune_vmconfig::proxmox::ProxmoxWarning;
 use isotune_vmconfig::VmDefinition;
 use serde::Serialize;
 
-use crate::report::Warning;
+use crate::report::{Note, Warning};
 use crate::Error;
 
 /// What one libvirt connection showed, for the report (the definitions
@@ -85,22 +85,43 @@ pub(crate) fn libvirt(uri: &str, warnings: &mut Vec<Warning>) -> LibvirtRead {
     }
 }
 
-/// Whether libvirt could not be read at all (unreachable, refused, timed out
-/// before listing): with nothing else to analyse that is exit 2.
-pub(crate) fn libvirt_failed(warnings: &[Warning]) -> Option<String> {
+/// Whether the libvirt read of `facts` failed as a whole (unreachable,
+/// refused, or a call timed out before any domain was read): with nothing
+/// else to analyse that is exit 2.
+pub(crate) fn libvirt_failed(facts: &LibvirtFacts, warnings: &[Warning]) -> Option<LibvirtWarning> {
+    if !facts.domains.is_empty() {
+        return None;
+    }
     warnings.iter().find_map(|w| match w {
         Warning::Libvirt(
-            e @ (LibvirtWarning::Unreachable { .. } | LibvirtWarning::PermissionDenied { .. }),
-        ) => Some(e.to_string()),
+            e @ (LibvirtWarning::Unreachable { uri, .. }
+            | LibvirtWarning::PermissionDenied { uri, .. }),
+        ) if *uri == facts.uri => Some(e.clone()),
+        Warning::Libvirt(e @ LibvirtWarning::Timeout { .. }) => Some(e.clone()),
         _ => None,
     })
 }
 
+/// The notes a libvirt read gives: one per pending cdrom change.
+pub(crate) fn notes(facts: &LibvirtFacts) -> Vec<Note> {
+    facts
+        .domains
+        .iter()
+        .flat_map(|d| {
+            d.pending_cdrom_changes
+                .iter()
+                .map(|c| Note::PendingCdromChange {
+                    domain: d.name.clone(),
+                    target: c.target.clone(),
+                    live: c.live.clone(),
+                    next_boot: c.next_boot.clone(),
+                })
+        })
+        .collect()
+}
+
 /// Reads a Proxmox config tree (`/etc/pve` or a copy).
-pub(crate) fn proxmox(
-    dir: &Path,
-    warnings: &mut Vec<Warning>,
-) -> Result<Vec<VmDefinition>, Error> {
+pub(crate) fn proxmox(dir: &Path, warnings: &mut Vec<Warning>) -> Result<Vec<VmDefinition>, Error> {
     let read = isotune_vmconfig::proxmox::load_dir(dir).map_err(|source| Error::Proxmox {
         path: dir.to_owned(),
         source,

@@ -1,17 +1,25 @@
 //! The doctor's report ([`DoctorReport`]) and its parts: the verdict, the
-//! sysctl notes, and [`Warning`], the inputs that could not be used.
+//! sysctl notes, [`Warning`] (the inputs that could not be used) and
+//! [`Note`] (things worth saying that are neither findings nor problems).
 
 use std::fmt;
 use std::path::PathBuf;
 
 use isotune_doctor::{Facts, Finding, Severity};
+use isotune_libvirt::LibvirtWarning;
+use isotune_vmconfig::proxmox::ProxmoxWarning;
+use isotune_vmconfig::Source;
 use serde::Serialize;
+
+use crate::live::LibvirtFacts;
+use crate::scan::Scan;
 
 /// Version of the JSON schema of [`DoctorReport`] (and of `check`'s).
 /// 2: `warnings[]` are objects with a stable `code`; `sysctl_notes[]` say
 /// whether the value is the kernel's default; facts gained image, boot and
-/// bench data.
-pub const SCHEMA_VERSION: u32 = 2;
+/// bench data. 3: `libvirt[]` (each connection's domains with their live
+/// facts) and `notes[]` (objects with a stable `code`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Overall result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +57,94 @@ pub struct DoctorReport {
     pub sysctl_notes: Vec<SysctlNote>,
     /// Input that could not be used.
     pub warnings: Vec<Warning>,
+    /// What each libvirt connection read showed: every domain, its state,
+    /// cdroms (media, read counters) and pending cdrom changes.
+    pub libvirt: Vec<LibvirtFacts>,
+    /// Things worth saying that are neither findings nor problems.
+    pub notes: Vec<Note>,
+}
+
+/// Something the report says that is neither a finding nor a problem with
+/// the input, with a stable code.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Note {
+    /// A libvirt domain's cdrom media differ between its live and its
+    /// persistent XML: a change (`virsh edit`, `change-media --config`)
+    /// that takes effect at the next boot.
+    PendingCdromChange {
+        /// The domain.
+        domain: String,
+        /// The cdrom's target (`hdc`).
+        target: String,
+        /// The media now (`None`: no such drive in the live XML).
+        live: Option<Source>,
+        /// The media at the next boot (`None`: no such drive then).
+        next_boot: Option<Source>,
+    },
+}
+
+fn media(s: Option<&Source>) -> String {
+    match s {
+        None => "no such drive".to_string(),
+        Some(Source::Empty) => "an empty tray".to_string(),
+        Some(Source::File { path } | Source::Block { path }) => path.display().to_string(),
+        Some(Source::Http { url, .. } | Source::Nbd { url } | Source::Network { url, .. }) => {
+            url.clone()
+        }
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::PendingCdromChange {
+                domain,
+                target,
+                live,
+                next_boot,
+            } => write!(
+                f,
+                "domain {domain}: cdrom {target} has {} now and {} from the next boot \
+                 (its persistent XML differs from the live one)",
+                media(live.as_ref()),
+                media(next_boot.as_ref())
+            ),
+        }
+    }
+}
+
+impl Note {
+    /// The stable code JSON carries.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Note::PendingCdromChange { .. } => "libvirt-pending-cdrom-change",
+        }
+    }
+}
+
+/// JSON: `{"code", "message", ...the note's fields}`.
+impl Serialize for Note {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("Note", 6)?;
+        st.serialize_field("code", self.code())?;
+        st.serialize_field("message", &self.to_string())?;
+        match self {
+            Note::PendingCdromChange {
+                domain,
+                target,
+                live,
+                next_boot,
+            } => {
+                st.serialize_field("domain", domain)?;
+                st.serialize_field("target", target)?;
+                st.serialize_field("live", live)?;
+                st.serialize_field("next_boot", next_boot)?;
+            }
+        }
+        st.end()
+    }
 }
 
 /// A sysctl with what it means for ISO reads.
@@ -95,6 +191,10 @@ pub enum Warning {
         /// The ISO checked.
         iso: PathBuf,
     },
+    /// Something a libvirt read could not get (the rest still stands).
+    Libvirt(LibvirtWarning),
+    /// Something of a Proxmox config tree that could not be used.
+    Proxmox(ProxmoxWarning),
 }
 
 impl Warning {
@@ -127,6 +227,8 @@ impl fmt::Display for Warning {
                     if one { "it" } else { "them" }
                 )
             }
+            Warning::Libvirt(w) => w.fmt(f),
+            Warning::Proxmox(w) => w.fmt(f),
         }
     }
 }
@@ -139,6 +241,8 @@ impl Warning {
             Warning::Host { .. } => "host",
             Warning::File { .. } => "file",
             Warning::Unrelated { .. } => "unrelated",
+            Warning::Libvirt(w) => crate::live::libvirt_code(w),
+            Warning::Proxmox(w) => crate::live::proxmox_code(w),
         }
     }
 }
@@ -153,6 +257,15 @@ impl Serialize for Warning {
         st.serialize_field("message", &self.to_string())?;
         st.end()
     }
+}
+
+/// Runs the rules over a whole [`Scan`] and builds the report, with the
+/// scan's libvirt facts and notes.
+pub fn diagnose_scan(scan: Scan) -> DoctorReport {
+    let mut report = diagnose(scan.facts, scan.warnings);
+    report.libvirt = scan.libvirt;
+    report.notes = scan.notes;
+    report
 }
 
 /// Runs the rules over gathered facts and builds the report.
@@ -194,5 +307,7 @@ pub fn diagnose(facts: Facts, mut warnings: Vec<Warning>) -> DoctorReport {
         facts,
         sysctl_notes,
         warnings,
+        libvirt: Vec::new(),
+        notes: Vec::new(),
     }
 }

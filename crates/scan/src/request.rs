@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-/// Where VM definitions come from. More sources (libvirt over its API,
-/// Proxmox's `qm` configs) are added here as variants; the scan reads each
-/// the same way: definitions in, warnings for the ones it cannot use.
+/// Where VM definitions come from. The scan reads each the same way:
+/// definitions in, warnings for the ones it cannot use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VmSource {
@@ -15,8 +14,24 @@ pub enum VmSource {
     /// name may be left out).
     QemuCmdline(String),
     /// The QEMU processes running on the host (from `/proc` under the
-    /// sysroot).
+    /// sysroot). A process that belongs to a domain of a [`VmSource::Libvirt`]
+    /// read in the same scan is reported once, as that domain.
     Running,
+    /// Every domain of a libvirt connection (read-only, a deadline per
+    /// call): the live XML of running domains, the persistent XML of the
+    /// others, and their live facts (state, cdrom media, read counters,
+    /// cdrom changes waiting for the next boot).
+    Libvirt {
+        /// The URI (`qemu:///system`).
+        uri: String,
+        /// Asked for explicitly (`--connect`): when libvirt cannot be read
+        /// and nothing else could be analysed, the scan fails instead of
+        /// warning.
+        explicit: bool,
+    },
+    /// A Proxmox VE config tree: `/etc/pve` (or a copy: `storage.cfg` plus
+    /// `qemu-server/VMID.conf`), or a directory of `VMID.conf` files.
+    Proxmox(PathBuf),
 }
 
 /// What [`scan`](crate::scan) gathers.

@@ -8,7 +8,8 @@ use isotune_doctor::Facts;
 use isotune_host::SysRoot;
 use serde::Serialize;
 
-use crate::report::Warning;
+use crate::live::{self, LibvirtFacts};
+use crate::report::{Note, Warning};
 use crate::request::{ScanRequest, VmSource};
 use crate::{iso, vms, Error};
 
@@ -19,6 +20,10 @@ pub struct Scan {
     pub facts: Facts,
     /// Inputs that could not be used, one each.
     pub warnings: Vec<Warning>,
+    /// Each libvirt connection read: its domains and their live facts.
+    pub libvirt: Vec<LibvirtFacts>,
+    /// Notes (cdrom changes waiting for a domain's next boot).
+    pub notes: Vec<Note>,
 }
 
 /// Gathers the host, each ISO (those asked for and, with `vm_isos`, the
@@ -37,14 +42,38 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
     let host = isotune_host::host_facts(&root);
 
     let mut vms = Vec::new();
+    // libvirt first: the running QEMU processes that belong to its domains
+    // are then reported once, as the domain.
+    let mut libvirt: Vec<LibvirtFacts> = Vec::new();
+    let mut domains = Vec::new();
+    let mut libvirt_error = None;
+    for source in &req.sources {
+        if let VmSource::Libvirt { uri, explicit } = source {
+            let read = live::libvirt(uri, &mut warnings);
+            if *explicit && libvirt_error.is_none() {
+                libvirt_error = live::libvirt_failed(&read.facts, &warnings);
+            }
+            vms.extend(read.vms);
+            domains.extend(read.domains);
+            libvirt.push(read.facts);
+        }
+    }
     for source in &req.sources {
         match source {
             VmSource::LibvirtXml(path) => match vms::load_xml(path, &mut warnings) {
                 Ok(v) => vms.extend(v),
                 Err(e) => failed.push(e),
             },
-            VmSource::QemuCmdline(_) => {}
-            VmSource::Running => vms.extend(vms::running_vms(&host)),
+            VmSource::QemuCmdline(_) | VmSource::Libvirt { .. } => {}
+            VmSource::Running => vms.extend(
+                vms::running_vms(&host)
+                    .into_iter()
+                    .filter(|vm| !vms::libvirt_managed(vm, &host, &domains)),
+            ),
+            VmSource::Proxmox(dir) => match live::proxmox(dir, &mut warnings) {
+                Ok(v) => vms.extend(v),
+                Err(e) => failed.push(e),
+            },
         }
     }
     let cmdlines = req.sources.iter().filter_map(|s| match s {
@@ -77,6 +106,15 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
             }
         }
         vms = kept;
+        // `check`: only the domains that have the image.
+        for l in &mut libvirt {
+            l.domains.retain(|d| {
+                vms.iter().any(|vm| {
+                    matches!(&vm.origin, isotune_vmconfig::Origin::Libvirt { uri, domain, .. }
+                        if *uri == l.uri && *domain == d.name)
+                })
+            });
+        }
     }
 
     let mut isos: Vec<PathBuf> = req.isos.clone();
@@ -107,6 +145,11 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
             Err(e) => warnings.push(Warning::not_examined(&e)),
         }
     }
+    if files.is_empty() && vms.is_empty() && failed.is_empty() {
+        if let Some(warning) = libvirt_error {
+            return Err(Error::Libvirt { warning });
+        }
+    }
     if !failed.is_empty() {
         if files.is_empty() && vms.is_empty() {
             return Err(failed.remove(0));
@@ -121,7 +164,10 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
             });
         }
     }
+    let notes = libvirt.iter().flat_map(live::notes).collect();
     Ok(Scan {
+        libvirt,
+        notes,
         facts: Facts {
             host: Some(host),
             files,

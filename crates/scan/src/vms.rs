@@ -118,6 +118,25 @@ pub(crate) fn running_vms(host: &HostFacts) -> Vec<VmDefinition> {
         .collect()
 }
 
+/// Whether the process behind `vm` (a running QEMU) belongs to one of the
+/// libvirt `domains` read in the same scan (by uuid, `-name guest=` or the
+/// monitor path): it is reported as that domain, not again as raw argv.
+pub(crate) fn libvirt_managed(
+    vm: &VmDefinition,
+    host: &HostFacts,
+    domains: &[isotune_libvirt::Domain],
+) -> bool {
+    let Origin::Process { pid } = vm.origin else {
+        return false;
+    };
+    !domains.is_empty()
+        && host
+            .qemu_processes
+            .iter()
+            .filter(|p| p.pid == pid)
+            .any(|p| isotune_libvirt::match_process(domains, &p.argv).is_some())
+}
+
 /// Whether the process behind `vm` (a running QEMU) holds one of `isos`
 /// open, whatever its command line says (fd passing, a `-blockdev` the
 /// parser did not resolve).

@@ -47,6 +47,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
         sums: args.sums.clone(),
         expect: args.expect.clone(),
         xml: args.xml.clone(),
+        sources: super::live::sources(&args.live, ctx.quiet),
         bench: !args.no_bench,
     };
     let bars = Bars {

@@ -16,8 +16,8 @@ use crate::{output, render, Outcome};
 
 /// Runs `isotune doctor`.
 pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<Outcome> {
-    let scan = isotune_scan::scan(&request(args))?;
-    let report = isotune_scan::diagnose(scan.facts, scan.warnings);
+    let scan = isotune_scan::scan(&request(args, ctx.quiet))?;
+    let report = isotune_scan::diagnose_scan(scan);
     if let Some(md) = &args.markdown {
         let inputs: Vec<&Path> = args.iso.iter().map(PathBuf::as_path).collect();
         let mut f = output::open_beside(md, &inputs)?;
@@ -39,9 +39,10 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<Outcome> {
     })
 }
 
-/// The scan `args` ask for.
-pub fn request(args: &DoctorArgs) -> ScanRequest {
-    let mut sources: Vec<VmSource> = args.xml.iter().cloned().map(VmSource::LibvirtXml).collect();
+/// The scan `args` ask for (`quiet`: no info line when no libvirt is read).
+pub fn request(args: &DoctorArgs, quiet: bool) -> ScanRequest {
+    let mut sources = super::live::sources(&args.live, quiet);
+    sources.extend(args.xml.iter().cloned().map(VmSource::LibvirtXml));
     sources.extend(args.qemu_cmdline.iter().cloned().map(VmSource::QemuCmdline));
     if args.running {
         sources.push(VmSource::Running);

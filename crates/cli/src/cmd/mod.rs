@@ -7,6 +7,7 @@ pub mod check;
 pub mod doctor;
 pub mod exporter;
 pub mod inspect;
+pub mod live;
 pub mod meta;
 pub mod tune;
 pub mod verify;

@@ -160,6 +160,12 @@ pub fn human(out: &mut dyn Write, r: &CheckReport, opts: Options) -> io::Result<
     if let (None, Some(why)) = (&r.bench, &r.bench_skipped) {
         writeln!(out, "  bench       skipped: {why}")?;
     }
+    for line in super::doctor::domain_lines(&r.doctor.libvirt) {
+        writeln!(out, "  domain      {line}")?;
+    }
+    for n in &r.doctor.notes {
+        writeln!(out, "  note        {n}")?;
+    }
     for w in &r.doctor.warnings {
         writeln!(out, "  warning     {w}")?;
     }

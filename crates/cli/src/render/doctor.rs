@@ -145,7 +145,16 @@ pub fn human(out: &mut dyn Write, r: &DoctorReport, opts: Options) -> io::Result
     for vm in &r.facts.vms {
         writeln!(out, "  vm        {}", vm_line(vm))?;
     }
+    for line in domain_lines(&r.libvirt) {
+        writeln!(out, "  domain    {line}")?;
+    }
     sysctl_lines(out, &r.sysctl_notes, opts.explain)?;
+    if !r.notes.is_empty() {
+        writeln!(out, "notes")?;
+        for n in &r.notes {
+            writeln!(out, "  {n}")?;
+        }
+    }
     if !r.warnings.is_empty() {
         writeln!(out, "warnings")?;
         for w in &r.warnings {
@@ -391,6 +400,57 @@ fn file_lines(out: &mut dyn Write, f: &FileFacts) -> io::Result<()> {
     Ok(())
 }
 
+/// One line per libvirt domain: name, state, and each cdrom's media and
+/// read counters (`web1 (running): hda /isos/x.iso, 1234 reads, 2.4 MiB
+/// read in 0.120 s`).
+pub fn domain_lines(libvirt: &[isotune_scan::LibvirtFacts]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in libvirt {
+        for d in &l.domains {
+            let state = serde_json::to_value(d.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let cdroms: Vec<String> = d
+                .cdroms
+                .iter()
+                .map(|c| {
+                    let media = match &c.media {
+                        Source::Empty => "empty tray".to_owned(),
+                        Source::File { path } | Source::Block { path } => {
+                            path.display().to_string()
+                        }
+                        Source::Http { url, .. }
+                        | Source::Nbd { url }
+                        | Source::Network { url, .. } => url.clone(),
+                    };
+                    let stats = match &c.stats {
+                        Some(s) => format!(
+                            ", {} reads, {} read in {:.3} s",
+                            s.rd_req.map_or("?".to_owned(), |n| n.to_string()),
+                            s.rd_bytes.map_or("? bytes".to_owned(), bytes),
+                            s.rd_total_times_ns.map_or(0.0, |ns| ns as f64 / 1e9),
+                        ),
+                        None => String::new(),
+                    };
+                    format!("cdrom {} {media}{stats}", c.target)
+                })
+                .collect();
+            out.push(format!(
+                "{} ({state}, {}): {}",
+                d.name,
+                l.uri,
+                if cdroms.is_empty() {
+                    "no cdrom".to_owned()
+                } else {
+                    cdroms.join("; ")
+                }
+            ));
+        }
+    }
+    out
+}
+
 /// One line about a VM definition: origin, machine, accelerator, cdroms.
 pub fn vm_line(vm: &VmDefinition) -> String {
     let name = vm.name.as_deref().unwrap_or("(unnamed)");
@@ -442,6 +502,19 @@ pub fn markdown(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
         r.findings.len()
     )?;
     markdown_findings(out, &r.findings)?;
+    let domains = domain_lines(&r.libvirt);
+    if !domains.is_empty() {
+        writeln!(out, "\n## libvirt domains\n")?;
+        for d in domains {
+            writeln!(out, "- {d}")?;
+        }
+    }
+    if !r.notes.is_empty() {
+        writeln!(out, "\n## Notes\n")?;
+        for n in &r.notes {
+            writeln!(out, "- {n}")?;
+        }
+    }
     if !r.warnings.is_empty() {
         writeln!(out, "\n## Warnings\n")?;
         for w in &r.warnings {
