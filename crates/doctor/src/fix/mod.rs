@@ -20,14 +20,14 @@ mod argv;
 mod domain;
 mod qm;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use argv::apply_to_argv;
 pub use domain::apply_to_domain;
 pub use qm::apply_to_qm_conf;
 
 /// The structured form of a fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FixEdit {
     /// Edits to a libvirt domain's XML, applied in order.
@@ -52,7 +52,7 @@ pub enum FixEdit {
 }
 
 /// One key change of a Proxmox VM config (`qm set --KEY VALUE`, `--delete KEY`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum QmEdit {
     /// Set `key: value`.
@@ -70,7 +70,7 @@ pub enum QmEdit {
 }
 
 /// One attribute to set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attr {
     /// Its name.
     pub name: String,
@@ -89,7 +89,7 @@ impl Attr {
 }
 
 /// An element-level edit of a libvirt domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum DomainEdit {
     /// Set `<domain type=...>`.
@@ -151,7 +151,7 @@ pub enum DomainEdit {
 /// Which drive of a command line an edit is about: the drive with this
 /// source (and, when several have it, this id). Automatic ids (`ide0-cd1`)
 /// change when another drive is removed, sources do not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriveRef {
     /// Its id (given or QEMU's automatic one, `ide1-cd0`).
     pub id: String,
@@ -160,7 +160,7 @@ pub struct DriveRef {
 }
 
 /// An edit of a QEMU argv.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum ArgvEdit {
     /// Remove the options that define the drive (`-cdrom`, its `-drive`, the
