@@ -69,7 +69,7 @@ fn myths_in_a_command_line_are_errors_with_the_real_knob() {
         "qemu-system-x86_64 -m 2G -enable-kvm -enable-dma -drive file=/isos/x.iso,media=cdrom,dmqueue_size=1024,format=raw",
     ]));
     assert_eq!(code, 1);
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     assert_eq!(v["verdict"], "fail");
     let myths: Vec<&Value> = v["findings"]
         .as_array()

@@ -41,13 +41,14 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
         (None, Some(s)) => s.path().to_owned(),
         (None, None) => unreachable!("a sample is written when no ISO is given"),
     };
+    let live = super::live::sources(&args.live);
     let req = CheckRequest {
         iso,
         sample: sample.is_some(),
         sums: args.sums.clone(),
         expect: args.expect.clone(),
         xml: args.xml.clone(),
-        sources: super::live::sources(&args.live, ctx.quiet),
+        sources: live.sources.clone(),
         bench: !args.no_bench,
     };
     let bars = Bars {
@@ -57,6 +58,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
     let report = isotune_scan::check(&req, &bars);
     bars.verify.0.finish_and_clear();
     let report = report?;
+    live.say(ctx.quiet);
     if let Some(md) = &args.markdown {
         let mut f = output::open_beside(md, &[&req.iso])?;
         render::check::markdown(&mut f, &report)?;

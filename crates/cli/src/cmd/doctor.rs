@@ -16,7 +16,9 @@ use crate::{output, render, Outcome};
 
 /// Runs `isotune doctor`.
 pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<Outcome> {
-    let scan = isotune_scan::scan(&request(args, ctx.quiet))?;
+    let (req, live) = request(args);
+    let scan = isotune_scan::scan(&req)?;
+    live.say(ctx.quiet);
     let report = isotune_scan::diagnose_scan(scan);
     if let Some(md) = &args.markdown {
         let inputs: Vec<&Path> = args.iso.iter().map(PathBuf::as_path).collect();
@@ -39,19 +41,21 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<Outcome> {
     })
 }
 
-/// The scan `args` ask for (`quiet`: no info line when no libvirt is read).
-pub fn request(args: &DoctorArgs, quiet: bool) -> ScanRequest {
-    let mut sources = super::live::sources(&args.live, quiet);
+/// The scan `args` ask for, and what to say about the live sources.
+pub fn request(args: &DoctorArgs) -> (ScanRequest, super::live::Live) {
+    let live = super::live::sources(&args.live);
+    let mut sources = live.sources.clone();
     sources.extend(args.xml.iter().cloned().map(VmSource::LibvirtXml));
     sources.extend(args.qemu_cmdline.iter().cloned().map(VmSource::QemuCmdline));
     if args.running {
         sources.push(VmSource::Running);
     }
-    ScanRequest {
+    let req = ScanRequest {
         sysroot: args.sysroot.clone(),
         isos: args.iso.clone(),
         sources,
         vm_isos: true,
         only_using_isos: false,
-    }
+    };
+    (req, live)
 }

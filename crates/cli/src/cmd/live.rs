@@ -10,12 +10,31 @@ use crate::args::LiveArgs;
 /// Where Proxmox VE keeps the VM configs; read by default when present.
 pub const PVE_DIR: &str = "/etc/pve";
 
+/// The live sources to read, and the info line to print once the report
+/// stands (so that an error stays the only line on stderr).
+pub struct Live {
+    /// The sources.
+    pub sources: Vec<VmSource>,
+    /// `libvirt: not read (...)` when no libvirt applies.
+    pub info: Option<String>,
+}
+
+impl Live {
+    /// Prints the info line on stderr, unless `quiet`.
+    pub fn say(&self, quiet: bool) {
+        if let (Some(line), false) = (&self.info, quiet) {
+            eprintln!("isotune: info: {line}");
+        }
+    }
+}
+
 /// The sources `args` ask for. libvirt: `--connect`, else
-/// `LIBVIRT_DEFAULT_URI`, else `qemu:///system` when its socket exists;
-/// when none applies, one info line on stderr (unless `quiet`). Proxmox:
-/// `--proxmox DIR`, else /etc/pve when /etc/pve/qemu-server exists.
-pub fn sources(args: &LiveArgs, quiet: bool) -> Vec<VmSource> {
+/// `LIBVIRT_DEFAULT_URI`, else `qemu:///system` when its socket exists,
+/// else none and an info line. Proxmox: `--proxmox DIR`, else /etc/pve
+/// when /etc/pve/qemu-server exists.
+pub fn sources(args: &LiveArgs) -> Live {
     let mut out = Vec::new();
+    let mut info = None;
     if !args.no_libvirt {
         let choice = isotune_scan::resolve_uri_from_host(args.connect.as_deref());
         match choice.uri() {
@@ -23,8 +42,7 @@ pub fn sources(args: &LiveArgs, quiet: bool) -> Vec<VmSource> {
                 uri: uri.to_owned(),
                 explicit: matches!(choice, UriChoice::Explicit { .. }),
             }),
-            None if !quiet => eprintln!("isotune: info: {choice}"),
-            None => {}
+            None => info = Some(choice.to_string()),
         }
     }
     match &args.proxmox {
@@ -34,5 +52,5 @@ pub fn sources(args: &LiveArgs, quiet: bool) -> Vec<VmSource> {
         }
         None => {}
     }
-    out
+    Live { sources: out, info }
 }
