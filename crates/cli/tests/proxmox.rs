@@ -133,6 +133,8 @@ fn proxmox_configs_findings_and_an_applied_qm_set_fix_issue_9() {
         "{fix}"
     );
     assert!(fix.contains("--delete ide2`"), "{fix}");
+    // The boot order names the cdrom's new key in the old one's place.
+    assert!(fix.contains(" --boot 'order=scsi1;scsi0;net0' "), "{fix}");
     assert!(
         !fix.contains("-device") && !fix.contains("-drive "),
         "{fix}"
@@ -194,6 +196,16 @@ fn proxmox_configs_findings_and_an_applied_qm_set_fix_issue_9() {
         findings(&again, "cdrom.ide-bus", "deb-install").is_empty(),
         "{after}\n{:#}",
         again["findings"]
+    );
+    // Nothing dangles: the boot order no longer names ide2.
+    assert!(
+        findings(&again, "drive.dangling-reference", "\"deb-install\" boot:").is_empty(),
+        "{after}\n{:#}",
+        again["findings"]
+    );
+    assert!(
+        after.contains("\nboot: order=scsi1;scsi0;net0\n"),
+        "{after}"
     );
     let vm100 = again["facts"]["vms"]
         .as_array()

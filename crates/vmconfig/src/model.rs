@@ -78,7 +78,9 @@ pub struct VmDefinition {
     pub initrd: Option<PathBuf>,
     /// libvirt `<os><boot dev=...>` in order (`cdrom`, `hd`). libvirt refuses
     /// per-device `<boot order>` next to them, so a fix must keep whichever
-    /// boot scheme the domain uses. Empty for command lines.
+    /// boot scheme the domain uses. For a Proxmox VM, the entries of its
+    /// `boot: order=` as written (drive keys and net devices), so a fix that
+    /// renames a drive can rewrite the order. Empty for command lines.
     #[serde(default)]
     pub boot_devices: Vec<String>,
     /// Every drive (cdroms and disks).

@@ -59,7 +59,9 @@ fn cdrom_ide_bus(facts: &Facts) -> Vec<Finding> {
                     k.display()
                 ));
             }
-            if !vm.boot_devices.is_empty() {
+            if let (Style::Proxmox, false) = (Style::of(vm), vm.boot_devices.is_empty()) {
+                evidence.push(format!("boot: order={}", vm.boot_devices.join(";")));
+            } else if !vm.boot_devices.is_empty() {
                 evidence.push(format!(
                     "boot: <os><boot dev='{}'/> (kept: libvirt refuses per-device boot order next to it)",
                     vm.boot_devices.join("'/><boot dev='")
@@ -344,6 +346,33 @@ fn proxmox_ide_fix(
         key: key.clone(),
         value: format!("{path},media=cdrom"),
     });
+    // The boot order names drives by key: the cdrom's new key takes the
+    // old one's place (net devices and the rest kept as written).
+    if vm.boot_devices.iter().any(|k| *k == old) {
+        let order: Vec<&str> = vm
+            .boot_devices
+            .iter()
+            .map(|k| if *k == old { key.as_str() } else { k.as_str() })
+            .collect();
+        edits.push(QmEdit::Set {
+            key: "boot".into(),
+            value: format!("order={}", order.join(";")),
+        });
+    } else if d.boot_order.is_some() {
+        // The legacy `boot: dc` letters: the same drives as an order list.
+        let mut drives: Vec<(u32, &str)> = vm
+            .drives
+            .iter()
+            .filter_map(|x| Some((x.boot_order?, x.id.as_deref()?)))
+            .map(|(n, k)| (n, if k == old { key.as_str() } else { k }))
+            .collect();
+        drives.sort();
+        let order: Vec<&str> = drives.into_iter().map(|(_, k)| k).collect();
+        edits.push(QmEdit::Set {
+            key: "boot".into(),
+            value: format!("order={}", order.join(";")),
+        });
+    }
     edits.push(QmEdit::Delete { key: old });
     let sata = (0..6)
         .map(|n| format!("sata{n}"))

@@ -284,6 +284,7 @@ fn boot_order(def: &mut VmDefinition, line: usize, value: &str, bootdisk: Option
     let mut names: Vec<String> = Vec::new();
     if let Some(order) = value.strip_prefix("order=") {
         names = order.split(';').map(|s| s.trim().to_string()).collect();
+        def.boot_devices = names.iter().filter(|n| !n.is_empty()).cloned().collect();
     } else if !value.is_empty() && value.bytes().all(|b| b"acdn".contains(&b)) {
         for c in value.chars() {
             match c {
