@@ -348,7 +348,7 @@ fn proxmox_ide_fix(
     });
     // The boot order names drives by key: the cdrom's new key takes the
     // old one's place (net devices and the rest kept as written).
-    if vm.boot_devices.iter().any(|k| *k == old) {
+    if vm.boot_devices.contains(&old) {
         let order: Vec<&str> = vm
             .boot_devices
             .iter()
