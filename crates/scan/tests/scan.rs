@@ -268,3 +268,104 @@ fn a_loop_device_iso_is_examined_as_a_device() {
     }
     assert_eq!(s.facts.images.len(), 1, "the device is read as an image");
 }
+
+const NO_SOCKET: &str = "qemu:///system?socket=/nonexistent/isotune-scan-test.sock";
+
+/// Issue 9: libvirt asked for with `--connect` and unreachable, with nothing
+/// else to analyse, is the error; otherwise (other input, or the default
+/// libvirt) it is a warning with a stable code.
+#[test]
+fn unreachable_libvirt_is_an_error_only_when_explicit_and_alone() {
+    let err = scan(&ScanRequest {
+        sources: vec![VmSource::Libvirt {
+            uri: NO_SOCKET.into(),
+            explicit: true,
+        }],
+        ..ScanRequest::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("unreachable") && err.contains("/nonexistent/"),
+        "{err}"
+    );
+
+    let s = scan(&ScanRequest {
+        sources: vec![VmSource::Libvirt {
+            uri: NO_SOCKET.into(),
+            explicit: false,
+        }],
+        ..ScanRequest::default()
+    })
+    .unwrap();
+    assert!(s.facts.vms.is_empty());
+    assert_eq!(s.libvirt.len(), 1);
+    assert!(s.libvirt[0].domains.is_empty());
+    let codes: Vec<&str> = s.warnings.iter().map(Warning::code).collect();
+    assert_eq!(codes, ["libvirt-unreachable"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let iso = sample(dir.path());
+    let s = scan(&ScanRequest {
+        isos: vec![iso],
+        sources: vec![VmSource::Libvirt {
+            uri: NO_SOCKET.into(),
+            explicit: true,
+        }],
+        ..ScanRequest::default()
+    })
+    .unwrap();
+    assert_eq!(s.facts.files.len(), 1);
+    assert!(s
+        .warnings
+        .iter()
+        .any(|w| w.code() == "libvirt-unreachable" && w.to_string().contains("/nonexistent/")));
+}
+
+/// Issue 9: a Proxmox tree is a source like the others; a directory that
+/// cannot be listed is the error, naming it.
+#[test]
+fn proxmox_configs_are_a_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let iso = sample(dir.path());
+    let confs = dir.path().join("qemu-server");
+    std::fs::create_dir(&confs).unwrap();
+    std::fs::write(
+        confs.join("100.conf"),
+        format!("name: web\nide2: {},media=cdrom\n", iso.display()),
+    )
+    .unwrap();
+    let s = scan(&ScanRequest {
+        sources: vec![VmSource::Proxmox(dir.path().to_owned())],
+        ..ScanRequest::default()
+    })
+    .unwrap();
+    assert_eq!(s.facts.vms.len(), 1);
+    assert!(matches!(
+        s.facts.vms[0].origin,
+        isotune_vmconfig::Origin::Proxmox { vmid: 100, .. }
+    ));
+    // No storage.cfg beside it: said once.
+    assert!(s
+        .warnings
+        .iter()
+        .any(|w| w.code() == "proxmox-storage-cfg-missing"));
+    // The ISO the VM uses is examined like the others.
+    assert_eq!(s.facts.files.len(), 0, "vm_isos was not asked for");
+    let s = scan(&ScanRequest {
+        sources: vec![VmSource::Proxmox(dir.path().to_owned())],
+        vm_isos: true,
+        ..ScanRequest::default()
+    })
+    .unwrap();
+    assert_eq!(s.facts.files.len(), 1);
+
+    let gone = dir.path().join("no-such-dir");
+    let err = scan(&ScanRequest {
+        sources: vec![VmSource::Proxmox(gone)],
+        ..ScanRequest::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no-such-dir"), "{err}");
+}
