@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: reading 100 libvirt domains (5 of them running TCG guests)
 # through isotune-libvirt (live + persistent XML of each, parsed, plus cdrom
-# read counters of the running ones) vs `virsh dumpxml` of each domain in a
-# shell loop, in one hyperfine invocation. Target for the later `doctor`:
-# under 300 ms.
+# read counters of the running ones), the whole `isotune doctor --json
+# --connect URI` (that read plus the host, the ISO's storage, the rules and
+# the JSON), and `virsh dumpxml` of each domain in a shell loop, in one
+# hyperfine invocation. Target for `doctor`: under 300 ms.
 #
 # Needs root and a libvirtd serving qemu:///system (the test harness in
 # crates/testutil/src/libvirtd.rs says what a host without systemd needs).
@@ -33,7 +34,9 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --quiet -p isotune-libvirt --example scan
+cargo build --release --quiet -p isotune
 bin="$PWD/target/release/examples/scan"
+isotune="$PWD/target/release/isotune"
 
 # An ISO whose boot image is `cli; hlt; jmp $-1`: running guests idle.
 mkdir -p "$work/tree"
@@ -63,5 +66,6 @@ names="$(virsh -q -c "$uri" list --all --name | grep "^$prefix" | tr "\n" " ")"
 hyperfine --warmup 2 --runs "${RUNS:-20}" --style basic \
   --export-json "$work/libvirt.json" \
   -n "isotune-libvirt scan ($count domains, $running running)" "$bin $uri" \
+  -n "isotune doctor --json --connect $uri" "$isotune doctor --json --connect $uri > /dev/null" \
   -n "virsh dumpxml each domain (loop)" "for d in $names; do virsh -q -r -c $uri dumpxml \$d; done > /dev/null"
 python3 scripts/bench/summarize.py "$work/libvirt.json"
