@@ -411,3 +411,56 @@ fn unreachable_libvirt_is_a_warning_unless_nothing_else_was_asked_issue_9() {
         assert!(err.contains("info: libvirt: not read"), "{err}");
     }
 }
+
+/// A hung libvirtd (a socket that accepts and never answers): the call
+/// that got no answer is named after the 5 s deadline, the report still
+/// stands; with nothing else asked, exit 2 naming the call.
+#[test]
+fn hung_libvirtd_times_out_naming_the_call_issue_9() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let sock = dir.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // Accept and hold every connection, never answer.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let uri = format!("qemu:///system?socket={}", sock.display());
+    let Some(iso) = boot_iso(dir.path(), "x", 4) else {
+        return;
+    };
+    let start = Instant::now();
+    let (v, code, err) = json(
+        isotune()
+            .args(["doctor", "--json", "--connect", &uri, "--iso"])
+            .arg(&iso)
+            .timeout(Duration::from_secs(60)),
+    );
+    let took = start.elapsed();
+    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_eq!(v["facts"]["files"].as_array().unwrap().len(), 1);
+    let w = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "libvirt-timeout")
+        .unwrap_or_else(|| panic!("{:#}", v["warnings"]));
+    let msg = w["message"].as_str().unwrap();
+    assert!(
+        msg.contains("virConnectOpenReadOnly") && msg.contains("5 s"),
+        "{msg}"
+    );
+
+    let out = isotune()
+        .args(["doctor", "--connect", &uri])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("virConnectOpenReadOnly"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
