@@ -407,6 +407,78 @@ mod tests {
         assert!(fix.contains("virsh edit web1"));
     }
 
+    fn proxmox(conf: &str) -> Facts {
+        let storage = isotune_vmconfig::proxmox::StorageConfig::parse(
+            "dir: local\n\tpath /var/lib/vz\n\tcontent iso\n",
+        );
+        Facts {
+            vms: vec![isotune_vmconfig::proxmox::parse_vm_config(
+                conf,
+                100,
+                std::path::Path::new("/etc/pve/qemu-server/100.conf"),
+                &storage,
+            )],
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn proxmox_ide_cdrom_fix_is_qm_set_with_the_boot_order_rewritten() {
+        // Default scsihw (lsi) and a disk already on scsi0.
+        let f = cdrom_ide_bus(&proxmox(
+            "boot: order=ide2;scsi0;net0\nide2: local:iso/d.iso,media=cdrom\n\
+             scsi0: local:100/vm-100-disk-0.raw\n",
+        ));
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].edit,
+            Some(FixEdit::Qm {
+                vmid: 100,
+                edits: vec![
+                    QmEdit::Set {
+                        key: "scsihw".into(),
+                        value: "virtio-scsi-single".into()
+                    },
+                    QmEdit::Set {
+                        key: "scsi1".into(),
+                        value: "/var/lib/vz/template/iso/d.iso,media=cdrom".into()
+                    },
+                    QmEdit::Set {
+                        key: "boot".into(),
+                        value: "order=scsi1;scsi0;net0".into()
+                    },
+                    QmEdit::Delete { key: "ide2".into() },
+                ]
+            })
+        );
+        assert!(f[0]
+            .fix
+            .starts_with("`qm set 100 --scsihw virtio-scsi-single --scsi1 "));
+        assert!(f[0]
+            .fix
+            .contains("`--sata0 /var/lib/vz/template/iso/d.iso,media=cdrom`"));
+
+        // virtio-scsi already, `cdrom:` (ide2), the legacy `boot: dc`.
+        let f = cdrom_ide_bus(&proxmox(
+            "scsihw: virtio-scsi-pci\nboot: dc\nbootdisk: scsi0\ncdrom: local:iso/d.iso\n\
+             scsi0: local:100/vm-100-disk-0.raw\n",
+        ));
+        let Some(FixEdit::Qm { edits, .. }) = &f[0].edit else {
+            panic!("{:?}", f[0].edit)
+        };
+        assert_eq!(
+            edits[1..],
+            [
+                QmEdit::Set {
+                    key: "boot".into(),
+                    value: "order=scsi1;scsi0".into()
+                },
+                QmEdit::Delete { key: "ide2".into() },
+            ]
+        );
+        assert!(!f[0].fix.contains("scsihw"), "{}", f[0].fix);
+    }
+
     #[test]
     fn target_letters_follow_libvirt() {
         assert_eq!(letters(0), "a");
