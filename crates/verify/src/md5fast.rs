@@ -103,6 +103,12 @@ pub struct Md5 {
     len: u64,
 }
 
+impl Default for Md5 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Md5 {
     /// A fresh MD5.
     pub fn new() -> Self {
