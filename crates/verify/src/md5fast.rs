@@ -105,7 +105,7 @@ pub struct Md5 {
 
 impl Default for Md5 {
     fn default() -> Self {
-        Md5::new()
+        Self::new()
     }
 }
 
