@@ -16,7 +16,8 @@ pub struct LiveArgs {
     #[arg(long, value_name = "URI")]
     pub connect: Option<String>,
 
-    /// Do not read libvirt, not even the default one.
+    /// Do not read libvirt, not even the default one (ISOTUNE_NO_LIBVIRT=1
+    /// in the environment turns off only the default).
     #[arg(long, conflicts_with = "connect")]
     pub no_libvirt: bool,
 

@@ -10,6 +10,11 @@ use crate::args::LiveArgs;
 /// Where Proxmox VE keeps the VM configs; read by default when present.
 pub const PVE_DIR: &str = "/etc/pve";
 
+/// `ISOTUNE_NO_LIBVIRT=1` turns the default libvirt off (as `--no-libvirt`
+/// does, but `--connect` still reads): for scripts and tests that must not
+/// depend on whether this host runs libvirtd.
+pub const NO_LIBVIRT_ENV: &str = "ISOTUNE_NO_LIBVIRT";
+
 /// The live sources to read, and the info line to print once the report
 /// stands (so that an error stays the only line on stderr).
 pub struct Live {
@@ -35,7 +40,9 @@ impl Live {
 pub fn sources(args: &LiveArgs) -> Live {
     let mut out = Vec::new();
     let mut info = None;
-    if !args.no_libvirt {
+    let env_off = std::env::var_os(NO_LIBVIRT_ENV).is_some_and(|v| v == "1");
+    let off = args.no_libvirt || (env_off && args.connect.is_none());
+    if !off {
         let choice = isotune_scan::resolve_uri_from_host(args.connect.as_deref());
         match choice.uri() {
             Some(uri) => out.push(VmSource::Libvirt {
