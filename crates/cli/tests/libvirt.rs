@@ -132,6 +132,8 @@ fn domains_findings_counters_and_an_applied_virsh_fix_issue_9() {
         format!("{p}off"),
     );
     let virtio_scsi = "<controller type='scsi' index='0' model='virtio-scsi'/>";
+    let empty_tray = "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/>\
+                      <readonly/></disk>";
     // libvirt keeps elements of a foreign namespace in <metadata>: unknown
     // elements in the XML it returns.
     let metadata = "<metadata><x:note xmlns:x='https://example.invalid/isotune-test'>\
@@ -144,7 +146,12 @@ fn domains_findings_counters_and_an_applied_virsh_fix_issue_9() {
         ),
         TestDomain::define(
             &sata,
-            &domain_xml(&sata, "q35", &cdrom(&qcow, "qcow2", "sda", "sata"), ""),
+            &domain_xml(
+                &sata,
+                "q35",
+                &format!("{}{empty_tray}", cdrom(&qcow, "qcow2", "sda", "sata")),
+                "",
+            ),
             dir.path(),
         ),
         TestDomain::define(
@@ -208,6 +215,10 @@ fn domains_findings_counters_and_an_applied_virsh_fix_issue_9() {
         assert_eq!(d["state"], state, "{name}: {d:#}");
         assert_eq!(d["cdroms"][0]["target"], target, "{name}: {d:#}");
     }
+    // An empty tray is media `empty`, not a missing drive.
+    let trays = &domain(&report, &sata)["cdroms"];
+    assert_eq!(trays[1]["target"], "sdb", "{trays:#}");
+    assert_eq!(trays[1]["media"]["kind"], "empty", "{trays:#}");
     // Read counters of a running domain whose guest read the cdrom.
     let st = &domain(&report, &ide)["cdroms"][0]["stats"];
     assert!(st["rd_bytes"].as_u64().unwrap() >= 2048, "{st}");
