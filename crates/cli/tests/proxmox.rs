@@ -156,6 +156,18 @@ fn proxmox_configs_findings_and_an_applied_qm_set_fix_issue_9() {
     let dma = findings(&v, "myth.nonexistent-option", "tcg-box");
     assert_eq!(dma.len(), 1, "{all}");
     assert_eq!(dma[0]["severity"], "error");
+    // `kvm: 0`: the fix is `qm set 101 --kvm 1`.
+    let tcg = findings(&v, "accel.no-kvm", "\"tcg-box\"");
+    assert_eq!(tcg.len(), 1, "{all}");
+    assert!(
+        tcg[0]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("`qm set 101 --kvm 1`"),
+        "{}",
+        tcg[0]["fix"]
+    );
+    assert_eq!(tcg[0]["edit"]["kind"], "qm");
     // No Proxmox finding carries a QEMU-argv edit.
     for f in v["findings"].as_array().unwrap() {
         assert_ne!(f["edit"]["kind"], "argv", "{f:#}");
