@@ -11,6 +11,9 @@
 # code runs far slower under KVM than TCG (scripts/bench/accel.sh).
 #
 #   scripts/bench/boot.sh [OUTDIR]      (RUNS=5 PAYLOAD_MIB=64 by default)
+#   JSON_DIR=DIR keeps each matrix's `isotune boot --json` report as
+#   DIR/NAME.json (scripts/bench/evidence.sh reads them); by default they go
+#   to the temporary directory and are removed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-docs/bench}"
@@ -18,7 +21,8 @@ runs="${RUNS:-5}"
 mib="${PAYLOAD_MIB:-64}"
 work="$(mktemp -d /var/tmp/isotune-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$out"
+json_dir="${JSON_DIR:-$work}"
+mkdir -p "$out" "$json_dir"
 
 cargo build --release --quiet
 bin="$PWD/target/release/isotune"
@@ -28,8 +32,8 @@ boot() {
   local name="$1"; shift
   echo "== $name" >&2
   "$bin" boot --quiet --accel tcg --runs "$runs" "$@" \
-    --json --markdown "$out/boot-$name.md" --chart "$out/boot-$name.svg" > "$work/$name.json" || true
-  python3 - "$work/$name.json" <<'PY'
+    --json --markdown "$out/boot-$name.md" --chart "$out/boot-$name.svg" > "$json_dir/$name.json" || true
+  python3 - "$json_dir/$name.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"{r['builtin'] or r['iso']}: baseline {r['baseline']}, accel {r['accel_used']}")
@@ -37,9 +41,11 @@ for c in sorted(r["configs"], key=lambda c: c["summary"]["rank"] or 99):
     s = c["summary"]
     vs = s.get("vs_baseline") or {}
     ci = vs.get("speedup_ci95")
+    # No interval when it is unbounded (too few runs, or runs too spread).
+    ci = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
     print(f"  {c['config']['name']:<22} median {s['median_seconds']:.2f} s  "
           f"bytes/req {s['median_bytes_per_request']:.0f}  "
-          + (f"speed-up {vs['speedup']:.2f}x [{ci[0]:.2f}, {ci[1]:.2f}] {vs['verdict']}" if vs else "baseline"))
+          + (f"speed-up {vs['speedup']:.2f}x{ci} {vs['verdict']}" if vs else "baseline"))
 PY
 }
 

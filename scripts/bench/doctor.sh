@@ -23,7 +23,7 @@ for i in $(seq 1 "$count"); do
   case $((i % 3)) in
     0) bus=ide; extra=() ;;
     1) bus=sata; extra=(--xml ./os/type/@machine=q35) ;;
-    2) bus=scsi; extra=(--controller type=scsi,model=virtio-scsi) ;;
+    2) bus=scsi; extra=(--controller "type=scsi,model=virtio-scsi") ;;
   esac
   if command -v virt-install >/dev/null; then
     virt-install --connect test:///default --print-xml --name "vm$i" --memory 2048 --vcpus 2 \

@@ -35,14 +35,14 @@ kill "$(cat "$work/rec.pid")"
 
 python3 scripts/bench/qmp-replay.py serve "$work/recorded.json" "$work/sock" "$count" &
 pids+=($!)
-for _ in $(seq 100); do [ "$(ls "$work/sock" 2>/dev/null | wc -l)" -ge "$count" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(find "$work/sock" -maxdepth 1 -name "*.sock" 2>/dev/null | wc -l)" -ge "$count" ] && break; sleep 0.1; done
 qmp_args=()
 for s in "$work"/sock/*.sock; do qmp_args+=(--qmp "$s"); done
 
 exp_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 prom_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BIN" exporter --listen "127.0.0.1:$exp_port" "${qmp_args[@]}" 2>/dev/null &
-exp_pid=$!; pids+=($exp_pid)
+exp_pid=$!; pids+=("$exp_pid")
 printf 'global: {scrape_interval: 1h}\nscrape_configs: []\n' >"$work/prom.yml"
 prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" >/dev/null 2>&1 &

@@ -61,6 +61,7 @@ for shape in susp-ce multi-extent gpt; do
       ratio="$(python3 -c "import sys; a,b,k=float(sys.argv[1]),float(sys.argv[2]),sys.argv[3]=='1'; print('-' if a <= 0 else (('> ' if k else '') + f'{b/a:.1f}x'))" "$s" "$peer_s" "$peer_killed")"
       peer="${peer_s} s"
       [ "$peer_killed" = 1 ] && peer="> ${peer_s} s (killed)"
+      # shellcheck disable=SC2016  # the backticks are Markdown, not a command
       printf '| %s | %d MiB | `isotune %s` | %s s | %s s | %d MB | %s | %s |\n' \
         "$shape" "$mib" "$cmd" "$s" "$cpu" $((kb / 1024)) "$peer" "$ratio"
     done

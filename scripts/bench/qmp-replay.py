@@ -93,7 +93,12 @@ def get(port):
 def measure(pid, exp, prom, n, idle, count):
     _, body = get(exp)
     cdroms = body.count(b"isotune_cdrom_read_requests_total{")
-    assert cdroms == count, f"expected {count} cdroms in a scrape, got {cdroms}"
+    # The exporter also finds QEMU processes of others on a shared host (the
+    # /proc scan, and their -qmp sockets): more cdroms than COUNT is a host
+    # that is not idle, said below; fewer means the replay was not reached.
+    assert cdroms >= count, f"expected {count} cdroms in a scrape, got {cdroms}"
+    if cdroms > count:
+        print(f"note: each scrape also read {cdroms - count} cdroms of other QEMU processes on this host")
     lat = {"isotune exporter": [], "prometheus /metrics": []}
     for _ in range(n):
         lat["isotune exporter"].append(get(exp)[0])
