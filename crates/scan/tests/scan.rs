@@ -129,7 +129,11 @@ fn regression_docs_a_missing_iso_is_named_once() {
     }
     let name = missing.display().to_string();
     assert_eq!(chain.matches(&name).count(), 1, "{chain}");
-    assert_eq!(chain.to_lowercase().matches("cannot examine").count(), 1, "{chain}");
+    assert_eq!(
+        chain.to_lowercase().matches("cannot examine").count(),
+        1,
+        "{chain}"
+    );
 }
 
 /// Hostile-input issue: a 1.5 GB XML file cost 1.5 GB; anything over the
