@@ -17,15 +17,11 @@ pub enum Error {
     /// oversize, unreadable).
     #[error(transparent)]
     Input(#[from] isotune_input::InputError),
-    /// A file asked about could not be examined.
-    #[error("cannot examine {}", path.display())]
-    Host {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: isotune_host::Error,
-    },
+    /// A file asked about could not be examined. The host's error names
+    /// the file (its [`path`](isotune_host::Error::path)) and the
+    /// operation, so this variant adds nothing to its message.
+    #[error(transparent)]
+    Host(#[from] isotune_host::Error),
     /// A libvirt XML file is not a usable domain definition.
     #[error("{}", path.display())]
     Xml {

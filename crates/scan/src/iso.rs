@@ -19,11 +19,7 @@ pub(crate) fn live(
     iso: &Path,
     warnings: &mut Vec<Warning>,
 ) -> Result<(FileFacts, Option<ImageFacts>), Error> {
-    let mut facts =
-        isotune_host::file_facts(&SysRoot::live(), iso).map_err(|source| Error::Host {
-            path: iso.to_owned(),
-            source,
-        })?;
+    let mut facts = isotune_host::file_facts(&SysRoot::live(), iso)?;
     // Refuses a FIFO or socket before anything reads it.
     let (file, _) = isotune_input::open_image(iso)?;
     if facts.size_bytes == 0 {

@@ -108,6 +108,34 @@ fn a_fifo_is_refused_without_blocking() {
     assert!(w.iter().any(|w| w.contains("pipe.xml")), "{w:?}");
 }
 
+/// Docs issue: `doctor --iso missing.iso` said "cannot examine missing.iso:
+/// Cannot examine missing.iso: No such file or directory"; the scan's error
+/// now names the file once.
+#[test]
+fn regression_docs_a_missing_iso_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.iso");
+    let err = scan(&ScanRequest {
+        isos: vec![missing.clone()],
+        ..ScanRequest::default()
+    })
+    .unwrap_err();
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    let name = missing.display().to_string();
+    assert_eq!(chain.matches(&name).count(), 1, "{chain}");
+    assert_eq!(
+        chain.to_lowercase().matches("cannot examine").count(),
+        1,
+        "{chain}"
+    );
+}
+
 /// Hostile-input issue: a 1.5 GB XML file cost 1.5 GB; anything over the
 /// 64 MiB text cap is refused before it is read (a sparse file here).
 #[test]

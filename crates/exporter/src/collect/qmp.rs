@@ -59,7 +59,7 @@ pub(super) fn collect(root: &SysRoot, sockets: &[PathBuf], io_timeout: Duration)
 }
 
 fn query(t: &Target, io_timeout: Duration) -> Result<Vec<CdromSample>, String> {
-    let (mut qmp, _) = connect_unix(&t.socket, io_timeout).map_err(|e| format!("{e:#}"))?;
+    let (mut qmp, _) = connect_unix(&t.socket, io_timeout).map_err(|e| reason(&e, &t.socket))?;
     let domain = match &t.domain {
         Some(d) => d.clone(),
         None => qmp
@@ -70,10 +70,10 @@ fn query(t: &Target, io_timeout: Duration) -> Result<Vec<CdromSample>, String> {
     };
     let block = qmp
         .execute("query-block", None)
-        .map_err(|e| format!("query-block: {e:#}"))?;
+        .map_err(|e| format!("query-block: {}", reason(&e, &t.socket)))?;
     let stats = qmp
         .query_blockstats()
-        .map_err(|e| format!("query-blockstats: {e:#}"))?;
+        .map_err(|e| format!("query-blockstats: {}", reason(&e, &t.socket)))?;
     let mut out = Vec::new();
     for dev in block.as_array().map(Vec::as_slice).unwrap_or_default() {
         let device = str_field(dev, "device");
@@ -169,9 +169,47 @@ fn bus_name(bus: Option<&Bus>, device: &str) -> String {
     .to_string()
 }
 
+/// Why a QMP exchange with `socket` failed, for [`CollectError::Qmp`], which
+/// names the socket itself: the client's message without its leading
+/// `SOCKET: `, then its causes (the client's `Display` shows neither
+/// `ECONNREFUSED` nor `ENOENT`, which say what to do).
+fn reason(e: &isotune_qemu::Error, socket: &Path) -> String {
+    let full = e.to_string();
+    let prefix = format!("{}: ", socket.display());
+    let mut out = full.strip_prefix(&prefix).unwrap_or(&full).to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Docs issue: the exporter logged "QMP socket /run/vm1.sock:
+    /// /run/vm1.sock: Cannot connect to the QMP socket", the socket twice
+    /// and no cause.
+    #[test]
+    fn regression_docs_a_qmp_error_names_the_socket_once_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("vm1.sock");
+        let e = connect_unix(&socket, Duration::from_secs(1))
+            .map(|_| ())
+            .unwrap_err();
+        let line = CollectError::Qmp {
+            path: socket.clone(),
+            reason: reason(&e, &socket),
+        }
+        .to_string();
+        let name = socket.display().to_string();
+        assert_eq!(line.matches(&name).count(), 1, "{line}");
+        assert!(line.contains("Cannot connect to the QMP socket"), "{line}");
+        assert!(line.contains("No such file or directory"), "{line}");
+    }
 
     fn def(s: &str) -> VmDefinition {
         let argv: Vec<String> = s.split_whitespace().map(String::from).collect();
