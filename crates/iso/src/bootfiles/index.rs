@@ -11,7 +11,11 @@
 //! Directories themselves are resolved with the image's own lookup (once
 //! each), so relocated Rock Ridge directories stay right; only their
 //! listings are cached. At most [`MAX_INDEXED_ENTRIES`] children are kept
-//! over all directories; past that, lookups fall back to the image.
+//! over all directories (each child once, ~250 bytes: about 64 MiB at the
+//! cap), and a directory with more children than are left under the cap
+//! is not listed into memory at all (its listing stops at the cap); lookups
+//! in it fall back to the image's own, which rereads it from the image's
+//! cache of the last big directory.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,13 +29,14 @@ use crate::tree::AnomalyLog;
 use crate::{FileEntry, FileKind, Namespace, ReadAt, Result};
 
 /// Most directory children kept in memory by one discovery.
-pub(super) const MAX_INDEXED_ENTRIES: usize = 1 << 20;
+pub(super) const MAX_INDEXED_ENTRIES: usize = 1 << 18;
 
-/// The children of one directory, by name.
+/// The children of one directory, by name; each child is kept once.
 #[derive(Default)]
 struct DirIndex {
-    exact: HashMap<String, FileEntry>,
-    folded: HashMap<String, FileEntry>,
+    children: Vec<FileEntry>,
+    exact: HashMap<Box<str>, u32>,
+    folded: HashMap<Box<str>, u32>,
 }
 
 impl DirIndex {
@@ -40,7 +45,8 @@ impl DirIndex {
     fn get(&self, name: &str) -> Option<&FileEntry> {
         self.exact
             .get(name)
-            .or_else(|| self.folded.get(&name.to_ascii_lowercase()))
+            .or_else(|| self.folded.get(name.to_ascii_lowercase().as_str()))
+            .map(|&i| &self.children[i as usize])
     }
 }
 
@@ -48,13 +54,22 @@ impl DirIndex {
 pub(super) trait ListDir {
     /// The children of the directory `dir` (an entry a lookup returned)
     /// with their names, in record order, and whether names also match
-    /// ignoring ASCII case.
+    /// ignoring ASCII case; `None` when it has more than `max` children
+    /// (the listing stops there).
     #[allow(clippy::type_complexity)]
-    fn children(&self, dir: &FileEntry) -> Result<(Vec<(String, FileEntry)>, bool)>;
+    fn children(
+        &self,
+        dir: &FileEntry,
+        max: usize,
+    ) -> Result<Option<(Vec<(String, FileEntry)>, bool)>>;
 }
 
 impl<R: ReadAt> ListDir for IsoImage<R> {
-    fn children(&self, dir: &FileEntry) -> Result<(Vec<(String, FileEntry)>, bool)> {
+    fn children(
+        &self,
+        dir: &FileEntry,
+        max: usize,
+    ) -> Result<Option<(Vec<(String, FileEntry)>, bool)>> {
         let ns = self.best_namespace();
         let skip = match (ns, self.rock_ridge()) {
             (Namespace::RockRidge, Some(rr)) => usize::from(rr.skip_len),
@@ -63,38 +78,64 @@ impl<R: ReadAt> ListDir for IsoImage<R> {
         let mut lister = Lister::new(self.source(), self.file_size(), ns, skip, self.shared());
         let mut log = AnomalyLog::default();
         let mut out = Vec::new();
+        let mut too_many = false;
         for extent in &dir.extents {
             lister.list(*extent, &dir.path, &mut log, &mut |c, _| {
                 // Relocated directories show up at their logical place.
                 if !(ns == Namespace::RockRidge && c.relocated) {
+                    if out.len() == max {
+                        too_many = true;
+                        return ControlFlow::Break(());
+                    }
                     out.push((c.name().to_owned(), c.entry));
                 }
                 ControlFlow::Continue(())
             })?;
+            if too_many {
+                return Ok(None);
+            }
         }
-        Ok((out, ns == Namespace::Iso9660))
+        Ok(Some((out, ns == Namespace::Iso9660)))
     }
+}
+
+/// What a lookup knows about one directory path.
+#[derive(Clone)]
+enum Dir {
+    /// Its children, in memory.
+    Indexed(Rc<DirIndex>),
+    /// No directory there: nothing below it exists.
+    Absent,
+    /// A directory not kept in memory (past the cap): ask the image.
+    Unindexed,
 }
 
 /// A [`Media`] whose lookups read each directory once.
 pub(super) struct Indexed<'a, M: ?Sized> {
     inner: &'a M,
-    dirs: RefCell<HashMap<String, Option<Rc<DirIndex>>>>,
+    dirs: RefCell<HashMap<String, Dir>>,
     entries: RefCell<usize>,
+    /// [`MAX_INDEXED_ENTRIES`], smaller in tests.
+    cap: usize,
 }
 
 impl<'a, M: Media + ListDir + ?Sized> Indexed<'a, M> {
     pub(super) fn new(inner: &'a M) -> Self {
+        Self::with_cap(inner, MAX_INDEXED_ENTRIES)
+    }
+
+    fn with_cap(inner: &'a M, cap: usize) -> Self {
         Indexed {
             inner,
             dirs: RefCell::new(HashMap::new()),
             entries: RefCell::new(0),
+            cap,
         }
     }
 
-    /// The index of the directory at `path` (lower-case key), building it
-    /// on first use; `None` when it is not a directory or past the cap.
-    fn dir(&self, path: &str) -> Result<Option<Rc<DirIndex>>> {
+    /// What is known of the directory at `path` (lower-case key), listing
+    /// it on first use.
+    fn dir(&self, path: &str) -> Result<Dir> {
         let key = path.to_ascii_lowercase();
         if let Some(known) = self.dirs.borrow().get(&key) {
             return Ok(known.clone());
@@ -106,36 +147,57 @@ impl<'a, M: Media + ListDir + ?Sized> Indexed<'a, M> {
         let in_parent = match comps.split_last() {
             None => true,
             Some((name, parents)) => match self.dir(&format!("/{}", parents.join("/")))? {
-                Some(parent) => parent
+                Dir::Indexed(parent) => parent
                     .get(name)
                     .is_some_and(|e| e.kind == FileKind::Directory),
-                None => *self.entries.borrow() >= MAX_INDEXED_ENTRIES,
+                Dir::Absent => false,
+                Dir::Unindexed => true,
             },
         };
         let entry = match in_parent.then(|| self.inner.lookup(path)).transpose()? {
             Some(Some(e)) if e.kind == FileKind::Directory => Some(e),
             _ => None,
         };
-        let index = match entry {
-            Some(e) if *self.entries.borrow() < MAX_INDEXED_ENTRIES => {
-                let (children, fold) = self.inner.children(&e)?;
-                *self.entries.borrow_mut() += children.len();
-                let mut index = DirIndex::default();
-                for (name, c) in children {
-                    if fold {
-                        index
-                            .folded
-                            .entry(name.to_ascii_lowercase())
-                            .or_insert_with(|| c.clone());
+        let dir = match entry {
+            None => Dir::Absent,
+            Some(e) => {
+                let left = self.cap.saturating_sub(*self.entries.borrow());
+                let listed = if left > 0 {
+                    self.inner.children(&e, left)?
+                } else {
+                    None
+                };
+                match listed {
+                    None => Dir::Unindexed,
+                    Some((children, fold)) => {
+                        *self.entries.borrow_mut() += children.len();
+                        Dir::Indexed(Rc::new(DirIndex::new(children, fold)))
                     }
-                    index.exact.entry(name).or_insert(c);
                 }
-                Some(Rc::new(index))
             }
-            _ => None,
         };
-        self.dirs.borrow_mut().insert(key, index.clone());
-        Ok(index)
+        self.dirs.borrow_mut().insert(key, dir.clone());
+        Ok(dir)
+    }
+}
+
+impl DirIndex {
+    fn new(children: Vec<(String, FileEntry)>, fold: bool) -> DirIndex {
+        let mut index = DirIndex {
+            children: Vec::with_capacity(children.len()),
+            ..DirIndex::default()
+        };
+        for (i, (name, c)) in (0u32..).zip(children) {
+            if fold {
+                index
+                    .folded
+                    .entry(name.to_ascii_lowercase().into_boxed_str())
+                    .or_insert(i);
+            }
+            index.exact.entry(name.into_boxed_str()).or_insert(i);
+            index.children.push(c);
+        }
+        index
     }
 }
 
@@ -146,12 +208,10 @@ impl<M: Media + ListDir + ?Sized> Media for Indexed<'_, M> {
         let Some((name, parents)) = comps.split_last().filter(|_| plain) else {
             return self.inner.lookup(path);
         };
-        let dir = format!("/{}", parents.join("/"));
-        match self.dir(&dir)? {
-            Some(index) => Ok(index.get(name).cloned()),
-            // Not a directory (nothing below it), or too much indexed.
-            None if *self.entries.borrow() < MAX_INDEXED_ENTRIES => Ok(None),
-            None => self.inner.lookup(path),
+        match self.dir(&format!("/{}", parents.join("/")))? {
+            Dir::Indexed(index) => Ok(index.get(name).cloned()),
+            Dir::Absent => Ok(None),
+            Dir::Unindexed => self.inner.lookup(path),
         }
     }
     fn read(&self, entry: &FileEntry, max_bytes: u64) -> Result<Vec<u8>> {
@@ -272,5 +332,31 @@ mod tests {
             "{}",
             summary.message
         );
+    }
+
+    /// Crafted-image issue: an index of a 64 MiB root directory of a
+    /// million records took 750 MB. A directory with more children than
+    /// the cap leaves is not kept in memory; lookups in it go to the image
+    /// and find the same files.
+    #[test]
+    fn regression_a_directory_past_the_cap_is_looked_up_in_the_image() {
+        let image = image(3000, 20);
+        let catalog = boot_catalog(&image).unwrap();
+        let whole = super::super::discovery::discover_in(&Indexed::new(&image), catalog.as_ref());
+        let capped = Indexed::with_cap(&image, 1000);
+        let found = super::super::discovery::discover_in(&capped, catalog.as_ref());
+        assert!(*capped.entries.borrow() <= 1000);
+        assert!(matches!(
+            capped.dirs.borrow().get("/"),
+            Some(Dir::Unindexed)
+        ));
+        let paths = |f: &crate::bootfiles::BootFiles| -> Vec<String> {
+            f.files.iter().map(|b| b.path.clone()).collect()
+        };
+        assert!(!paths(&whole).is_empty());
+        assert_eq!(paths(&found), paths(&whole));
+        let messages =
+            |a: &[crate::Anomaly]| -> Vec<String> { a.iter().map(|a| a.message.clone()).collect() };
+        assert_eq!(messages(&found.anomalies), messages(&whole.anomalies));
     }
 }
