@@ -206,3 +206,31 @@ fn regression_hostile_fifo_inputs_do_not_hang() {
         .success()
         .stdout(predicate::str::contains("pipe.xml"));
 }
+
+/// Docs issue: with no ISO, fixes said `isotune boot /tmp/isotune-check.PID.X/isotune-sample.iso`,
+/// a file deleted when the check ends. They name the user's image instead.
+#[test]
+fn regression_docs_sample_fixes_do_not_name_the_deleted_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = isotune()
+        .args(["check", "--json", "--quiet"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sample"], true);
+    let findings = v["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["fix"].as_str().unwrap().contains("YOUR.iso")),
+        "{findings:#?}"
+    );
+    for f in findings {
+        assert!(
+            !f["fix"].as_str().unwrap().contains("isotune-check."),
+            "{f:#}"
+        );
+    }
+    assert!(samples(tmp.path()).is_empty());
+}

@@ -144,7 +144,15 @@ pub fn check(req: &CheckRequest, progress: &dyn Progress) -> Result<CheckReport,
     let mut doctor = diagnose(facts, scanned.warnings);
     doctor.libvirt = scanned.libvirt;
     doctor.notes = scanned.notes;
-    let findings = std::mem::take(&mut doctor.findings);
+    let mut findings = std::mem::take(&mut doctor.findings);
+    if req.sample {
+        // The sample is deleted when the check ends: a fix naming its path
+        // could not be run. It names the image the user will check.
+        let path = iso.display().to_string();
+        for f in &mut findings {
+            f.fix = f.fix.replace(&path, "YOUR.iso");
+        }
+    }
     Ok(CheckReport {
         schema_version: SCHEMA_VERSION,
         iso: iso.clone(),
