@@ -89,6 +89,21 @@ fn truncated(facts: &Facts) -> Vec<Finding> {
                 evidence.push(format!("the boot cannot load {}", lost.join(", ")));
             }
         }
+        // A cut file fails every digest: one finding for one cause, the
+        // mismatches as its evidence (their own rules stay quiet).
+        if img.implanted_md5.as_ref().is_some_and(|m| !m.matches) {
+            evidence.push("implanted MD5: does not match (as for any cut copy)".to_owned());
+        }
+        for d in img
+            .digests
+            .iter()
+            .filter(|d| d.matched.is_empty() && !d.mismatched_hex.is_empty())
+        {
+            evidence.push(format!(
+                "{}: does not match the expected value",
+                d.algorithm
+            ));
+        }
         let folded = img
             .anomalies
             .iter()
@@ -170,7 +185,8 @@ fn md5_mismatch(facts: &Facts) -> Vec<Finding> {
         let Some(md5) = &img.implanted_md5 else {
             continue;
         };
-        if md5.matches {
+        // A truncated image's mismatch is evidence of image.truncated.
+        if md5.matches || is_truncated(img) {
             continue;
         }
         let path = img.path.display();
@@ -210,7 +226,7 @@ pub(crate) const DIGEST_MISMATCH: Rule = Rule {
 
 fn digest_mismatch(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    for img in &facts.images {
+    for img in facts.images.iter().filter(|i| !is_truncated(i)) {
         for d in &img.digests {
             if !d.matched.is_empty() || d.mismatched_hex.is_empty() {
                 continue;
@@ -374,5 +390,38 @@ mod tests {
         no_md5.images[0].implanted_md5 = None;
         assert!(md5_mismatch(&no_md5).is_empty());
         assert!(md5_mismatch(&healthy()).is_empty());
+    }
+
+    /// Docs issue: a cut copy of an MD5-implanted image reported
+    /// `image.md5-mismatch` first and `image.truncated` second, two errors
+    /// for one cause. The truncation is the finding; the mismatch its
+    /// evidence.
+    #[test]
+    fn regression_docs_a_cut_image_is_one_finding_with_its_mismatches() {
+        let mut facts = example("image.md5-mismatch").unwrap();
+        let img = &mut facts.images[0];
+        img.volume_bytes = Some(img.file_bytes + 4096);
+        img.digests.push(isotune_digest("sha256"));
+        assert!(md5_mismatch(&facts).is_empty());
+        assert!(digest_mismatch(&facts).is_empty());
+        let t = truncated(&facts);
+        assert_eq!(t.len(), 1);
+        assert!(t[0]
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("implanted MD5: does not match")));
+        assert!(t[0]
+            .evidence
+            .iter()
+            .any(|e| e == "sha256: does not match the expected value"));
+    }
+
+    fn isotune_digest(algorithm: &str) -> crate::facts::DigestCheck {
+        crate::facts::DigestCheck {
+            algorithm: algorithm.into(),
+            computed_hex: "ab".into(),
+            matched: vec![],
+            mismatched_hex: vec!["cd".into()],
+        }
     }
 }
