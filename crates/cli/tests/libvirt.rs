@@ -475,3 +475,73 @@ fn hung_libvirtd_times_out_naming_the_call_issue_9() {
     assert!(err.contains("virConnectOpenReadOnly"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// A libvirt socket this user may not open: `libvirt-permission-denied`,
+/// a warning when there is something else to analyse, exit 2 (one line)
+/// when there is not. Run as `nobody` against a socket in a 0700 directory.
+#[test]
+fn permission_denied_is_a_warning_unless_nothing_else_was_asked_issue_9() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        isotune_testutil::skip("running the binary as nobody needs root");
+        return;
+    }
+    let Some(runuser) = tool("runuser") else {
+        return;
+    };
+    // What nobody may read and run: a 0755 directory with the binary and an ISO.
+    let open = tempfile::tempdir_in("/var/tmp").unwrap();
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = open.path().join("isotune");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("isotune"), &bin).unwrap();
+    let Some(iso) = boot_iso(open.path(), "pd", 5) else {
+        return;
+    };
+    std::fs::set_permissions(&iso, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A listening socket nobody cannot reach.
+    let closed = tempfile::tempdir_in("/var/tmp").unwrap();
+    let sock = closed.path().join("libvirt-sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let uri = format!("qemu:///system?socket={}", sock.display());
+
+    let as_nobody = |args: &[&std::ffi::OsStr]| {
+        Command::new(&runuser)
+            .args(["-u", "nobody", "--"])
+            .arg(&bin)
+            .args(args)
+            .env("ISOTUNE_NO_LIBVIRT", "1")
+            .current_dir(open.path())
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["doctor".as_ref(), "--connect".as_ref(), uri.as_ref()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("refused access") && err.contains("Permission denied"),
+        "{err}"
+    );
+
+    let out = as_nobody(&[
+        "doctor".as_ref(),
+        "--json".as_ref(),
+        "--connect".as_ref(),
+        uri.as_ref(),
+        "--iso".as_ref(),
+        iso.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["facts"]["files"].as_array().unwrap().len(), 1);
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "libvirt-permission-denied"),
+        "{}",
+        v["warnings"]
+    );
+}
