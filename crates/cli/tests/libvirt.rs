@@ -545,3 +545,95 @@ fn permission_denied_is_a_warning_unless_nothing_else_was_asked_issue_9() {
         v["warnings"]
     );
 }
+
+/// libvirtd going away in the middle of a scan (here: a proxy in front of
+/// the real daemon's read-only socket that cuts the connection after the
+/// first few KiB of replies, mid-way through reading the domains): the
+/// report is still produced with the domains read so far, and a libvirt
+/// warning says what failed; no hang, no exit 2 when an ISO was given.
+#[test]
+fn libvirtd_gone_mid_scan_is_a_warning_issue_9() {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let Some(_daemon) = Libvirtd::acquire() else {
+        return;
+    };
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let Some(iso) = boot_iso(dir.path(), "cut", 6) else {
+        return;
+    };
+    let p = unique_prefix();
+    let _domains: Vec<TestDomain> = (0..4)
+        .map(|i| {
+            let name = format!("{p}cut{i}");
+            let xml = domain_xml(&name, "pc", &cdrom(&iso, "raw", "hdc", "ide"), "");
+            TestDomain::define(&name, &xml, dir.path())
+        })
+        .collect();
+
+    let sock = dir.path().join("proxy.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = UnixStream::connect("/run/libvirt/libvirt-sock-ro") else {
+                return;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = c_in.read(&mut buf) {
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            // Replies pass until 6 KiB went by, then both ends close.
+            let (mut s_in, mut c_out) = (server, client);
+            let mut passed = 0;
+            let mut buf = [0u8; 512];
+            while let Ok(n @ 1..) = s_in.read(&mut buf) {
+                if c_out.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                passed += n;
+                if passed > 6 << 10 {
+                    break;
+                }
+            }
+            let _ = c_out.shutdown(std::net::Shutdown::Both);
+            let _ = s_in.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    let uri = format!("qemu:///system?socket={}", sock.display());
+    let start = Instant::now();
+    let (v, code, err) = json(
+        isotune()
+            .args(["doctor", "--json", "--connect", &uri, "--iso"])
+            .arg(&iso)
+            .timeout(Duration::from_secs(60)),
+    );
+    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(v["facts"]["files"].as_array().unwrap().len(), 1);
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"].as_str().unwrap().starts_with("libvirt-")),
+        "{:#}",
+        v["warnings"]
+    );
+    // Cut after the connection was made: the domains read before it are
+    // reported.
+    let read = v["libvirt"][0]["domains"].as_array().map_or(0, |d| {
+        d.iter()
+            .filter(|d| d["name"].as_str().unwrap().starts_with(&p))
+            .count()
+    });
+    assert!(read >= 1, "{}", v["libvirt"]);
+}
