@@ -193,6 +193,109 @@ fn tls_and_basic_auth_through_curl() {
     assert_eq!(status_line(&out), "HTTP/1.1 200 OK", "{out:?}");
 }
 
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+#[test]
+fn client_certificates_are_required_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(()) = self_signed(dir.path()) else {
+        return;
+    };
+    let d = dir.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    // A CA, and a client certificate it signs; a second, unrelated CA signs
+    // a client certificate that must be refused.
+    for name in ["ca", "other-ca"] {
+        let subj = format!("/CN=isotune test {name}");
+        let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subj];
+        args.extend_from_slice(&ec);
+        args.extend_from_slice(&["-keyout", &key, "-out", &cert]);
+        openssl(d, &args);
+    }
+    std::fs::write(
+        d.join("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    for (client, ca) in [("client", "ca"), ("stranger", "other-ca")] {
+        let subj = format!("/CN={client}");
+        let (key, csr, cert) = (
+            format!("{client}.key"),
+            format!("{client}.csr"),
+            format!("{client}.pem"),
+        );
+        let mut args = vec!["req", "-subj", &subj];
+        args.extend_from_slice(&ec);
+        args.extend_from_slice(&["-keyout", &key, "-out", &csr]);
+        openssl(d, &args);
+        let (ca_cert, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_cert,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+                "-out",
+                &cert,
+            ],
+        );
+    }
+    let config = d.join("web.yml");
+    std::fs::write(
+        &config,
+        "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n\
+         \x20 client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
+    )
+    .unwrap();
+    let (_exporter, addr) = exporter(&config);
+    let port = addr.rsplit_once(':').unwrap().1;
+    let url = format!("https://localhost:{port}/metrics");
+    let cacert = d.join("cert.pem").display().to_string();
+    let with = |name: &str| {
+        let (cert, key) = (
+            d.join(format!("{name}.pem")).display().to_string(),
+            d.join(format!("{name}.key")).display().to_string(),
+        );
+        curl(&["--cacert", &cacert, "--cert", &cert, "--key", &key, &url])
+    };
+    let Some(ok) = with("client") else {
+        return;
+    };
+    assert_eq!(status_line(&ok), "HTTP/1.1 200 OK", "{ok:?}");
+    let stranger = with("stranger").unwrap();
+    assert!(!stranger.status.success(), "{stranger:?}");
+    let none = curl(&["--cacert", &cacert, &url]).unwrap();
+    assert!(!none.status.success(), "{none:?}");
+    assert!(
+        !String::from_utf8_lossy(&none.stdout).contains("isotune_build_info"),
+        "{none:?}"
+    );
+}
+
 fn get(addr: &str, path: &str) -> String {
     use std::io::Write as _;
     let mut s = TcpStream::connect(addr).unwrap();
