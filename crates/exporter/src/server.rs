@@ -10,7 +10,7 @@
 //! With a [`WebConfig`] (`--web.config.file`), every route asks for basic
 //! auth when users are configured (`401` with `WWW-Authenticate: Basic`
 //! otherwise), the configured headers go on every response, and with TLS
-//! the public socket is served by the TLS front ([`crate::tls`]), which
+//! the public socket is served by the TLS front (`tls.rs`), which
 //! relays to `tiny_http` on a private unix socket.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -9,7 +9,7 @@
 //! so a typo never silently serves metrics without TLS or auth. Relative
 //! paths are resolved against the config file's directory, as the toolkit
 //! does. The server ([`crate::server`]) uses the result: [`WebConfig::tls`]
-//! for its TLS front ([`crate::tls`]), [`Auth`] for basic auth.
+//! for its TLS front (`tls.rs`), [`Auth`] for basic auth.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
