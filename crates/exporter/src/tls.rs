@@ -67,6 +67,9 @@ pub(crate) fn serve(listener: TcpListener, config: Arc<ServerConfig>, backend: U
     }
 }
 
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\
+Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
 struct Side {
     conn: ServerConnection,
     tcp: TcpStream,
@@ -85,6 +88,16 @@ impl Side {
 fn relay(tcp: TcpStream, config: Arc<ServerConfig>, backend: &UnixAddr) -> io::Result<()> {
     tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
     tcp.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    // A TLS connection opens with a handshake record (0x16); a letter is a
+    // plain-HTTP request line. Tell that client what is wrong, as the
+    // exporter-toolkit does, instead of answering with a TLS alert.
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first)? == 1 && first[0].is_ascii_alphabetic() {
+        let mut tcp = tcp;
+        let _ = tcp.write_all(PLAIN_HTTP_ANSWER);
+        let _ = tcp.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
     let mut reader = tcp.try_clone()?;
     let mut tcp = tcp;
