@@ -12,6 +12,8 @@
 //! - [`metrics`]: encodes a scrape into a `prometheus-client` registry and
 //!   renders it as OpenMetrics or the Prometheus text format.
 //! - [`server`]: the HTTP server (`/metrics`, `/`, `/-/healthy`).
+//! - [`webconfig`]: `--web.config.file` (exporter-toolkit format: TLS,
+//!   basic auth, headers); `tls`: the TLS front of the server.
 //!
 //! Nothing here prints; the `isotune exporter` command does the wiring.
 #![forbid(unsafe_code)]
@@ -22,6 +24,8 @@ pub mod metrics;
 pub mod model;
 pub mod scrape;
 pub mod server;
+mod tls;
+pub mod webconfig;
 
 pub use scrape::{Scraper, ScraperConfig};
 pub use server::{serve, ServerConfig};
@@ -41,5 +45,21 @@ pub enum Error {
         /// What went wrong.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `--web.config.file` is malformed or names unusable files.
+    #[error("{}{}: {problem}", path.display(), match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    })]
+    WebConfig {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// 1-based line of the problem, when known.
+        line: Option<usize>,
+        /// 1-based column of the problem, when known.
+        column: Option<usize>,
+        /// What is wrong.
+        problem: String,
     },
 }

@@ -39,6 +39,12 @@ pub struct ExporterArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_scrapes: usize,
 
+    /// TLS and basic auth, in the format of Prometheus' exporter-toolkit
+    /// (`tls_server_config`, `basic_auth_users`, `http_server_config`);
+    /// see docs/monitor.md. A malformed file stops the exporter at start.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Read `/proc` under this directory instead of `/` (a captured tree).
     #[arg(long, value_name = "DIR", hide = true)]
     pub sysroot: Option<PathBuf>,
@@ -52,6 +58,10 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
             a.collector_timeout
         );
     }
+    let web = match &a.web_config_file {
+        Some(path) => isotune_exporter::webconfig::load(path).context("--web.config.file")?,
+        None => isotune_exporter::webconfig::WebConfig::default(),
+    };
     let deadline = Duration::from_secs_f64(a.collector_timeout);
     let root = a.sysroot.clone().map_or_else(SysRoot::live, SysRoot::at);
     let collectors = vec![
@@ -77,6 +87,7 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
         &ServerConfig {
             listen: a.listen.clone(),
             max_scrapes: a.max_scrapes,
+            web,
         },
         scraper,
     )
@@ -84,7 +95,8 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
     if let Some(addr) = server.local_addr() {
         let _ = writeln!(
             std::io::stderr(),
-            "isotune exporter: serving http://{addr}/metrics"
+            "isotune exporter: serving {}://{addr}/metrics",
+            server.scheme()
         );
     }
     server.run();
