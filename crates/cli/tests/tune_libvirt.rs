@@ -206,7 +206,6 @@ fn ide_to_sata_plan_apply_verify_drift_rollback_issue_10() {
     assert!(out.contains("later `virsh edit` or define"), "{out}");
 
     // Rollback: libvirt's own form of the original, byte for byte.
-    virsh(&["define", s.dir.path().join("drift.xml").to_str().unwrap()]).unwrap();
     let (r, code, err) = json(&mut s.journal_cmd("rollback"));
     assert_eq!(code, 0, "{err}");
     assert_eq!(r["restored"][0]["action"], "restored");
@@ -320,29 +319,81 @@ fn qcow2_to_raw_no_cdrom_and_unknown_domain_issue_10() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
+/// `apply` of `domain` stopped after `step` (the pause hook stops the
+/// process: SIGKILL is a crash there, SIGCONT lets it go on).
+fn paused_apply(s: &Setup, domain: &str, step: u32) -> std::process::Child {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("isotune"));
+    cmd.args(["tune", "apply", "--yes", "--state-dir"])
+        .arg(s.dir.path().join("state"))
+        .arg("--root")
+        .arg(s.dir.path().join("root"))
+        .args(["--connect", URI, "--domain", domain])
+        .env("ISOTUNE_TUNE_PAUSE_AFTER_STEP", step.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(
+        line.contains(&format!("paused after apply step {step}")),
+        "{line}"
+    );
+    // The rest of stderr, for a run that goes on.
+    child.stderr = None;
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        rest
+    });
+    child
+}
+
 #[test]
 fn libvirt_refusing_the_xml_changes_nothing_issue_10() {
     let Some(s) = Setup::new() else { return };
-    // An ISA-only machine: no PCI bus for the AHCI controller a SATA
-    // cdrom needs, so libvirt refuses the edited XML.
-    let devices = format!(
-        "{}<controller type='usb' model='none'/><memballoon model='none'/>",
-        cdrom(&s.iso, "raw", "hdc", "ide")
+    let d = s.define("refuse", "pc", &cdrom(&s.iso, "raw", "hdc", "ide"), "");
+    // Between the plan and the define (apply stopped after step 1),
+    // someone adds a disk on the target the cdrom is moving to: libvirt
+    // refuses the edited XML (a duplicate target).
+    let child = paused_apply(&s, &d.name, 1);
+    let (plan, _, _) = json(&mut s.tune("plan", &d.name, &["--json"]));
+    let target = changes(&plan, "cdrom.ide-bus")[0]["target"]["element"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_disk = inactive(&d.name).replace(
+        "</devices>",
+        &format!(
+            "<disk type='file' device='cdrom'><source file='{}'/>\
+             <target dev='{target}' bus='sata'/><readonly/></disk></devices>",
+            s.iso.display()
+        ),
     );
-    let d = s.define("isa", "isapc", &devices, "");
-    let original = inactive(&d.name);
-    let (out, code, err) = text(&mut s.tune("apply", &d.name, &["--yes"]));
-    assert_eq!(code, 2, "{out}\n{err}");
-    assert!(err.contains("virDomainDefineXML failed"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert_eq!(inactive(&d.name), original);
+    let file = s.dir.path().join("with-disk.xml");
+    std::fs::write(&file, with_disk).unwrap();
+    virsh(&["define", file.to_str().unwrap()]).expect("virsh define");
+    let before = inactive(&d.name);
+    run(Command::new("kill").args(["-CONT", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(inactive(&d.name), before, "nothing changed");
     let (st, _, _) = json(&mut s.journal_cmd("status"));
     let e = &st["items"][0]["entry"];
     assert_eq!(e["state"], "failed", "{st:#}");
-    assert!(e["error"].as_str().unwrap().contains("virDomainDefineXML"));
+    let error = e["error"].as_str().unwrap();
+    assert!(error.contains("virDomainDefineXML failed"), "{error}");
+    assert!(
+        error.contains(&target),
+        "libvirt's message names it: {error}"
+    );
     let (out, code, _) = text(&mut s.tune("rollback", "", &[]));
     assert_eq!(code, 0);
     assert!(out.contains("Nothing to roll back"), "{out}");
+    assert_eq!(inactive(&d.name), before);
+    let (out, code, _) = text(&mut s.tune("status", "", &[]));
+    assert_eq!(code, 0);
+    assert!(out.contains("failed"), "{out}");
 }
 
 /// The steps of one domain change: transaction written, old XML
@@ -355,24 +406,7 @@ fn sigkill_during_apply_then_rollback_restores_issue_10() {
     let d = s.define("kill", "pc", &cdrom(&s.iso, "raw", "hdc", "ide"), "");
     let original = inactive(&d.name);
     for step in 1..=STEPS {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("isotune"));
-        cmd.args(["tune", "apply", "--yes", "--state-dir"])
-            .arg(s.dir.path().join("state"))
-            .arg("--root")
-            .arg(s.dir.path().join("root"))
-            .args(["--connect", URI, "--domain", &d.name])
-            .env("ISOTUNE_TUNE_PAUSE_AFTER_STEP", step.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.contains(&format!("paused after apply step {step}")),
-            "{line}"
-        );
+        let mut child = paused_apply(&s, &d.name, step);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 

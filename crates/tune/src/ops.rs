@@ -87,7 +87,7 @@ pub fn apply(
             // the journal still holds them for `rollback`.
             let last = tx.entries.last_mut().expect("just pushed");
             last.state = EntryState::Failed;
-            last.error = Some(e.to_string());
+            last.error = Some(chain(&e));
             last.updated_unix_seconds = now_unix_seconds();
             let _ = journal.save(&tx);
             let _ = undo(journal, &mut tx);
@@ -115,6 +115,17 @@ pub fn apply(
         transaction: tx.id,
         entries: tx.entries,
     })
+}
+
+/// An error and its sources, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s += &format!(": {c}");
+        cur = c.source();
+    }
+    s
 }
 
 /// Restores every pending or applied entry of `tx`, last first, saving

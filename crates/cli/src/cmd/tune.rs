@@ -17,8 +17,9 @@ use crate::args_tune::{
 };
 use crate::{output, progress, render, Outcome};
 
-/// Test hook: `apply` stops after this step (see `ApplyHooks`) and waits
-/// to be killed, so the crash tests can SIGKILL it at every step boundary.
+/// Test hook: `apply` stops itself (SIGSTOP) after this step (see
+/// `ApplyHooks`), so the crash tests can SIGKILL it at every step boundary,
+/// and other tests can change something and let it go on (SIGCONT).
 const PAUSE_ENV: &str = "ISOTUNE_TUNE_PAUSE_AFTER_STEP";
 
 /// Runs `isotune tune`.
@@ -248,8 +249,13 @@ impl isotune_tune::ApplyHooks for PauseHook {
     fn step(&mut self, n: u32) {
         if self.0 == Some(n) {
             eprintln!("isotune: paused after apply step {n} ({PAUSE_ENV})");
-            loop {
-                std::thread::park();
+            // Stopped until SIGCONT (the test changes something, then lets
+            // the run go on) or SIGKILL (a crash at this step).
+            let me = rustix::process::getpid();
+            if rustix::process::kill_process(me, rustix::process::Signal::STOP).is_err() {
+                loop {
+                    std::thread::park();
+                }
             }
         }
     }
