@@ -78,6 +78,11 @@ pub struct TuneSelect {
     #[arg(long, value_name = "NAME")]
     pub domain: Vec<String>,
 
+    /// A QEMU command line (one string, quoted as a shell would). Its
+    /// findings are manual: the corrected arguments. Repeatable.
+    #[arg(long, value_name = "STR", allow_hyphen_values = true)]
+    pub qemu_cmdline: Vec<String>,
+
     /// A Proxmox VE config tree (its findings are manual: the `qm set`
     /// commands).
     #[arg(long, value_name = "DIR")]

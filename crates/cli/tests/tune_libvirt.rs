@@ -460,3 +460,60 @@ fn sigkill_during_apply_then_rollback_restores_issue_10() {
         assert_eq!(inactive(&d.name), original, "step {step}: {r:#}");
     }
 }
+
+/// QEMU command lines and Proxmox VMs: isotune does not edit files it
+/// does not own, so their findings are manual, with the doctor's
+/// corrected arguments and `qm set` command; nothing is applied.
+#[test]
+fn qemu_cmdline_and_proxmox_findings_are_manual_issue_10() {
+    let dir = tempfile::tempdir().unwrap();
+    let pve = dir.path().join("pve");
+    let local = dir.path().join("vz");
+    std::fs::create_dir_all(pve.join("qemu-server")).unwrap();
+    std::fs::create_dir_all(local.join("template/iso")).unwrap();
+    std::fs::write(local.join("template/iso/x.iso"), vec![0u8; 64 << 10]).unwrap();
+    std::fs::write(
+        pve.join("storage.cfg"),
+        format!("dir: local\n\tpath {}\n\tcontent iso\n", local.display()),
+    )
+    .unwrap();
+    std::fs::write(
+        pve.join("qemu-server/100.conf"),
+        "name: inst\nostype: l26\nide2: local:iso/x.iso,media=cdrom\n",
+    )
+    .unwrap();
+    let iso = local.join("template/iso/x.iso");
+    let state = dir.path().join("state");
+    let mut plan = Bin::cargo_bin("isotune").unwrap();
+    plan.args(["tune", "plan", "--json", "--state-dir"])
+        .arg(&state)
+        .arg("--root")
+        .arg(dir.path())
+        .arg("--proxmox")
+        .arg(&pve)
+        .arg("--qemu-cmdline")
+        .arg(format!(
+            "qemu-system-x86_64 -m 512 -cdrom {}",
+            iso.display()
+        ));
+    let (p, code, err) = json(&mut plan);
+    assert_eq!(code, 0, "{err}");
+    assert!(p["changes"].as_array().unwrap().is_empty(), "{p:#}");
+    let manual = p["manual"].as_array().unwrap();
+    let ide: Vec<&Value> = manual
+        .iter()
+        .filter(|m| m["finding"] == "cdrom.ide-bus")
+        .collect();
+    assert!(
+        ide.iter()
+            .any(|m| m["fix"].as_str().unwrap().contains("qm set 100")),
+        "{p:#}"
+    );
+    assert!(
+        ide.iter().any(|m| m["fix"]
+            .as_str()
+            .unwrap()
+            .contains("-device virtio-scsi-pci,id=scsi0")),
+        "{p:#}"
+    );
+}

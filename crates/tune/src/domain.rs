@@ -118,6 +118,46 @@ pub(crate) fn to_sata(edits: &[DomainEdit]) -> Vec<DomainEdit> {
         .collect()
 }
 
+/// The doctor's replacement `<disk>` indented like the disk it replaces
+/// in `xml`, so the diff (and the XML defined) reads like the rest.
+pub(crate) fn reindent(xml: &str, edits: &[DomainEdit]) -> Vec<DomainEdit> {
+    edits
+        .iter()
+        .map(|e| match e {
+            DomainEdit::ReplaceDisk { target, xml: disk } => {
+                let indent = disk_indent(xml, target).unwrap_or_default();
+                let mut lines = disk.lines();
+                let mut out = lines.next().unwrap_or("").to_owned();
+                for l in lines {
+                    out += &format!("\n{indent}{l}");
+                }
+                DomainEdit::ReplaceDisk {
+                    target: target.clone(),
+                    xml: out,
+                }
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// The whitespace before the `<disk>` whose target is `target`, when the
+/// element starts a line.
+fn disk_indent(xml: &str, target: &str) -> Option<String> {
+    let doc = Document::parse(xml).ok()?;
+    let disk = doc.descendants().find(|d| {
+        d.has_tag_name("disk")
+            && child(*d, "target").and_then(|t| t.attribute("dev")) == Some(target)
+    })?;
+    let start = disk.range().start;
+    let line = xml[..start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = &xml[line..start];
+    indent
+        .chars()
+        .all(char::is_whitespace)
+        .then(|| indent.to_owned())
+}
+
 /// The element a change is about: the disk's target dev after the edits,
 /// or `domain`.
 pub(crate) fn element_of(edits: &[DomainEdit]) -> Option<String> {
@@ -332,6 +372,11 @@ mod tests {
         assert_eq!(element_of(&sata).as_deref(), Some("sdb"));
         assert_eq!(source_element(&sata).as_deref(), Some("hdc"));
         assert_eq!(summary(&out, "sdb").as_deref(), Some("sdb: bus=sata"));
+        let out = edit(XML, &reindent(XML, &sata)).unwrap();
+        assert!(
+            out.contains("    <disk type='file' device='cdrom'>\n      <target dev='sdb' bus='sata'/>\n    </disk>\n  </devices>"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn plan_domains(
             }
         };
         let before = xmls[pos].2.clone();
-        let mut edits = d.edits.clone();
+        let mut edits = domain::reindent(&before, &d.edits);
         let mut bus = None;
         if domain::moves_to_scsi(&edits) {
             let choice = domain::choose_bus(&before, opts.bus);

@@ -119,6 +119,13 @@ fn findings(select: &TuneSelect) -> Result<(Facts, Vec<Finding>)> {
             explicit: true,
         });
     }
+    sources.extend(
+        select
+            .qemu_cmdline
+            .iter()
+            .cloned()
+            .map(VmSource::QemuCmdline),
+    );
     if let Some(dir) = &select.proxmox {
         sources.push(VmSource::Proxmox(dir.clone()));
     }
