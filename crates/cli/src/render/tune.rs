@@ -88,7 +88,7 @@ pub fn plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
         writeln!(out, "\nManual (needs a person):")?;
         for m in &plan.manual {
             writeln!(out, "  {} ({}): {}", m.finding, m.subject, m.title)?;
-            writeln!(out, "    fix: {}", m.fix)?;
+            writeln!(out, "    fix: {}", m.fix.replace('\n', "\n         "))?;
         }
     }
     Ok(())
