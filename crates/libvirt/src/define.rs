@@ -105,3 +105,31 @@ pub fn define_xml(uri: &str, xml: &str) -> Result<(), DefineError> {
         false,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libvirt's test driver (in-process, no daemon): define, read back,
+    /// refusal with libvirt's message, and an unknown domain.
+    #[test]
+    fn define_read_refuse_and_unknown() {
+        let uri = "test:///default";
+        let xml = "<domain type='test'><name>isotune-define</name><memory>65536</memory>\
+                   <os><type>hvm</type></os><devices><disk type='file' device='cdrom'>\
+                   <source file='/a.iso'/><target dev='hdc' bus='ide'/><readonly/></disk>\
+                   </devices></domain>";
+        let e = define_xml(uri, "<domain type='test'><name>x</name></domain>").unwrap_err();
+        assert_eq!(e.call, "virDomainDefineXML");
+        assert!(!e.message.is_empty());
+        assert!(e.to_string().contains("virDomainDefineXML failed"), "{e}");
+        // Each call opens its own connection, and test:///default starts
+        // fresh with each: reading back is tested against a real libvirtd
+        // (crates/cli/tests/tune_libvirt.rs).
+        define_xml(uri, xml).unwrap();
+        // The test driver's one predefined domain runs.
+        assert!(is_active(uri, "test").unwrap());
+        let e = inactive_xml(uri, "isotune-no-such-domain").unwrap_err();
+        assert!(e.no_domain, "{e:?}");
+    }
+}
