@@ -189,6 +189,8 @@ fn plan_domains(
     manual: &mut Vec<Manual>,
 ) -> Result<(), Error> {
     let mut xmls: Vec<(String, String, String)> = Vec::new();
+    // Each domain's persistent XML as read, before any planned change.
+    let mut first: Vec<String> = Vec::new();
     for d in found {
         let pos = match xmls
             .iter()
@@ -197,6 +199,7 @@ fn plan_domains(
             Some(p) => p,
             None => {
                 let xml = isotune_libvirt::inactive_xml(&d.uri, &d.domain)?;
+                first.push(xml.clone());
                 xmls.push((d.uri.clone(), d.domain.clone(), xml));
                 xmls.len() - 1
             }
@@ -213,13 +216,17 @@ fn plan_domains(
         }
         let after = match domain::edit(&before, &edits) {
             Ok(x) => x,
-            Err(FixError::NoDisk(_)) => continue,
+            // Replaced by an earlier change of this domain in this plan.
+            Err(FixError::NoDisk(_)) if before != first[pos] => continue,
             Err(e) => {
                 manual.push(Manual {
                     finding: d.finding.id.to_owned(),
                     subject: d.finding.subject.clone(),
                     title: d.finding.title.clone(),
-                    fix: format!("{} (isotune cannot apply it: {e})", d.finding.fix),
+                    fix: format!(
+                        "{} (isotune cannot apply it to the persistent XML: {e})",
+                        d.finding.fix
+                    ),
                 });
                 continue;
             }
