@@ -61,9 +61,46 @@ pub struct TuneSelect {
     #[arg(long, value_name = "PATH")]
     pub iso: Vec<PathBuf>,
 
-    /// libvirt domain XML (a file or a directory). Repeatable.
+    /// libvirt domain XML (a file or a directory). Repeatable. Its
+    /// findings are manual: isotune changes domains only through libvirtd
+    /// (--connect, --domain).
     #[arg(long, value_name = "FILE|DIR")]
     pub xml: Vec<PathBuf>,
+
+    /// The libvirt whose domains to change (through libvirtd), e.g.
+    /// qemu:///system. Without it, libvirt is read only when --domain is
+    /// given (LIBVIRT_DEFAULT_URI, else qemu:///system when its socket
+    /// exists).
+    #[arg(long, value_name = "URI")]
+    pub connect: Option<String>,
+
+    /// Only this libvirt domain (an unknown name is an error). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub domain: Vec<String>,
+
+    /// A QEMU command line (one string, quoted as a shell would). Its
+    /// findings are manual: the corrected arguments. Repeatable.
+    #[arg(long, value_name = "STR", allow_hyphen_values = true)]
+    pub qemu_cmdline: Vec<String>,
+
+    /// A Proxmox VE config tree (its findings are manual: the `qm set`
+    /// commands).
+    #[arg(long, value_name = "DIR")]
+    pub proxmox: Option<PathBuf>,
+
+    /// The bus an IDE cdrom moves to. Default: virtio-scsi when the
+    /// domain's libosinfo metadata names a Linux guest, else sata.
+    #[arg(long, value_enum)]
+    pub bus: Option<BusArg>,
+}
+
+/// `--bus`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BusArg {
+    /// SATA (AHCI): every guest has a driver.
+    Sata,
+    /// virtio-scsi: needs the guest's virtio driver.
+    VirtioScsi,
 }
 
 /// Arguments of `isotune tune apply`.

@@ -391,12 +391,17 @@ fn read_only_sysfs_is_one_line_exit_2_and_nothing_changes() {
     );
     assert_eq!(fs.readahead(), "16");
     assert!(!fs.rule_file().exists());
+    // The write that failed is closed as failed (with the error), the
+    // ones before it are rolled back.
     let (s, _, _) = json(&mut fs.tune("status"));
-    assert!(s["items"]
-        .as_array()
+    let items = s["items"].as_array().unwrap();
+    let (last, before) = items.split_last().unwrap();
+    assert_eq!(last["entry"]["state"], "failed", "{s:#}");
+    assert!(last["entry"]["error"]
+        .as_str()
         .unwrap()
-        .iter()
-        .all(|i| i["entry"]["state"] == "rolled-back"));
+        .contains("Read-only"));
+    assert!(before.iter().all(|i| i["entry"]["state"] == "rolled-back"));
 }
 
 #[test]

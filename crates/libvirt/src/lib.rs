@@ -1,8 +1,9 @@
 //! libvirt as a source of VM definitions and live facts for isotune.
 //!
 //! This is the only isotune crate that links libvirt (through libvirt's own
-//! Rust bindings, the `virt` crate). It reads, never changes: connections
-//! are opened read-only.
+//! Rust bindings, the `virt` crate). The scan reads, never changes: its
+//! connections are opened read-only. [`mod@define`] is the one read-write
+//! part: `isotune tune` defines an edited persistent XML through it.
 //!
 //! - [`uri`]: which libvirt to talk to (`--connect`, `LIBVIRT_DEFAULT_URI`,
 //!   `qemu:///system` when its socket exists, or none, and why).
@@ -27,6 +28,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod define;
 pub mod matching;
 pub mod scan;
 mod stats;
@@ -34,6 +36,7 @@ pub mod uri;
 mod warning;
 mod worker;
 
+pub use define::{define_xml, inactive_xml, is_active, DefineError};
 pub use matching::{match_process, match_process_pid};
 pub use scan::{
     scan, BlockReadStats, CdromFacts, Domain, DomainState, LibvirtScan, PendingCdromChange,

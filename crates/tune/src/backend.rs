@@ -16,6 +16,17 @@ const VALUE_BYTES: u64 = 1 << 20;
 pub(crate) fn read(roots: &Roots, target: &Target) -> Result<Option<String>, Error> {
     let path = roots.host_path(target);
     match target {
+        // The summary of the element in the persistent XML now; `None`:
+        // no such disk (or domain).
+        Target::Domain {
+            uri,
+            domain,
+            element,
+        } => match isotune_libvirt::inactive_xml(uri, domain) {
+            Ok(xml) => Ok(crate::domain::summary(&xml, element)),
+            Err(e) if e.no_domain => Ok(None),
+            Err(e) => Err(e.into()),
+        },
         Target::Sysfs { .. } => {
             let text =
                 isotune_input::read_to_string_capped(&path, VALUE_BYTES, "a sysfs attribute")
@@ -48,12 +59,16 @@ fn input(path: &Path, e: isotune_input::InputError) -> Error {
     }
 }
 
-/// Writes `value` to `target` (`None`: remove the file). Files are written
+/// Writes `value` to `target` (`None`: remove the file; for a domain, the
+/// whole persistent XML to define). Files are written
 /// to a temporary name, fsynced and renamed, then the directory is fsynced,
 /// so a crash leaves the old or the new file, never half of one.
 pub(crate) fn write(roots: &Roots, target: &Target, value: Option<&str>) -> Result<(), Error> {
     let path = roots.host_path(target);
     match (target, value) {
+        // A whole persistent XML (the edited one, or the journalled old one).
+        (Target::Domain { uri, .. }, Some(xml)) => Ok(isotune_libvirt::define_xml(uri, xml)?),
+        (Target::Domain { .. }, None) => Ok(()),
         (Target::Sysfs { .. }, Some(v)) => {
             // O_TRUNC is ignored by sysfs and needed by a test tree.
             let mut f = OpenOptions::new()

@@ -31,6 +31,18 @@ pub enum Error {
         /// What is wrong with it.
         problem: JournalProblem,
     },
+    /// libvirt refused or failed a call (libvirt's own message).
+    #[error(transparent)]
+    Libvirt(#[from] isotune_libvirt::DefineError),
+    /// A domain's edits no longer apply to its persistent XML (it was
+    /// changed since the plan).
+    #[error("domain {domain}: the planned edit no longer applies to its persistent XML ({error}); run `isotune tune plan` again")]
+    DomainEdit {
+        /// The domain.
+        domain: String,
+        /// Why.
+        error: isotune_doctor::fix::FixError,
+    },
     /// `rollback ID` names no transaction.
     #[error("no transaction {id} in {}", dir.display())]
     NoSuchTransaction {

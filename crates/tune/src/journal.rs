@@ -36,6 +36,17 @@ pub enum EntryState {
     Applied,
     /// The old value was written back.
     RolledBack,
+    /// The change could not be made (libvirt refused the XML): nothing
+    /// changed; `error` says why.
+    Failed,
+}
+
+impl EntryState {
+    /// Whether the entry may have changed a value that is still in place
+    /// (pending or applied).
+    pub fn is_open(self) -> bool {
+        matches!(self, EntryState::Pending | EntryState::Applied)
+    }
 }
 
 /// One change and the value it replaced.
@@ -44,12 +55,15 @@ pub struct JournalEntry {
     /// The change.
     pub change: Change,
     /// The value before the change, as read just before it (`None`: a file
-    /// that did not exist).
+    /// that did not exist; for a libvirt domain, its whole persistent XML).
     pub old: Option<String>,
     /// Where it stands.
     pub state: EntryState,
     /// When the entry last changed state, seconds since the Unix epoch.
     pub updated_unix_seconds: u64,
+    /// Why the change failed ([`EntryState::Failed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One `tune apply` run.

@@ -11,16 +11,21 @@
 //! ```
 //!
 //! Backends are the variants of [`Target`]: a sysfs attribute (applied now,
-//! lost at reboot) and a whole file (a udev rule: persists). A libvirt
-//! domain change will be one more variant.
+//! lost at reboot), a whole file (a udev rule: persists) and an element of
+//! a libvirt domain's persistent XML (defined through libvirtd: persists,
+//! takes effect at a running domain's next start).
 //!
-//! Limitations: only `storage.low-readahead` has an automatic change today;
-//! every other finding is listed as manual with the doctor's fix.
+//! Automatic changes: `storage.low-readahead`, and every finding about a
+//! domain read through libvirtd whose fix is a structured XML edit (cdrom
+//! off IDE, raw format, readonly, io/cache, iothread), except the
+//! accelerator. Every other finding is listed as manual with the doctor's
+//! fix (QEMU command lines, Proxmox `qm set`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
+mod domain;
 mod error;
 mod journal;
 mod model;
@@ -31,13 +36,16 @@ mod warm;
 
 pub use error::{Error, JournalIssue, JournalProblem};
 pub use journal::{EntryState, Journal, JournalEntry, Transaction, TRANSACTION_SCHEMA_VERSION};
-pub use model::{Change, ChangeNote, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION};
+pub use model::{
+    Bus, BusChoice, Change, ChangeNote, DomainChange, Effect, Manual, Plan, Roots, Target,
+    PLAN_SCHEMA_VERSION,
+};
 pub use ops::{
     apply, rollback, status, verify, ApplyHooks, ApplyReport, RollbackAction, RollbackItem,
     RollbackReport, RollbackSelect, StatusItem, StatusReport, VerifyItem, VerifyReport,
     VerifyState, REPORT_SCHEMA_VERSION,
 };
 pub use others::OtherSetter;
-pub use plan::plan;
+pub use plan::{plan, PlanOptions};
 pub use plan::{READAHEAD_KB, RULE_FILE};
 pub use warm::{warm, WarmReport, WARM_SCHEMA_VERSION};

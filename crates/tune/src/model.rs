@@ -30,6 +30,12 @@ impl Roots {
         match target {
             Target::Sysfs { path } => under(&self.sysfs, path),
             Target::File { path } => under(&self.files, path),
+            // Not a file: a key that names the element, for comparisons.
+            Target::Domain {
+                uri,
+                domain,
+                element,
+            } => PathBuf::from(format!("libvirt:{uri}/{domain}/{element}")),
         }
     }
 
@@ -43,7 +49,7 @@ fn under(root: &Path, abs: &Path) -> PathBuf {
     root.join(abs.strip_prefix("/").unwrap_or(abs))
 }
 
-/// What a change writes. A libvirt domain change will be one more variant.
+/// What a change writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Target {
@@ -58,13 +64,35 @@ pub enum Target {
         /// Absolute path as on the live host.
         path: PathBuf,
     },
+    /// An element of a libvirt domain's persistent XML, changed by
+    /// defining the edited XML through libvirtd (`virDomainDefineXML`).
+    /// Its value (`current`, `new`, verify's `actual`) is a one-line
+    /// summary of the element (`sda: bus=sata, driver name='qemu'
+    /// type='raw', readonly`); the journal's old value is the whole
+    /// persistent XML, which rollback defines back.
+    Domain {
+        /// The connection URI (`qemu:///system`).
+        uri: String,
+        /// The domain's name.
+        domain: String,
+        /// The element: a disk's target dev after the change (`sda`), or
+        /// `domain` for the `<domain type>`.
+        element: String,
+    },
 }
 
 impl Target {
-    /// The path as on the live host.
-    pub fn path(&self) -> &Path {
+    /// What the change is written to, for people:
+    /// `/sys/block/loop0/queue/read_ahead_kb`, `domain web1 disk sda`.
+    pub fn label(&self) -> String {
         match self {
-            Target::Sysfs { path } | Target::File { path } => path,
+            Target::Sysfs { path } | Target::File { path } => path.display().to_string(),
+            Target::Domain {
+                domain, element, ..
+            } if element == "domain" => format!("domain {domain}"),
+            Target::Domain {
+                domain, element, ..
+            } => format!("domain {domain} disk {element}"),
         }
     }
 }
@@ -77,6 +105,9 @@ pub enum Effect {
     Now,
     /// At the next boot or the next udev `change` event of the device.
     NextBoot,
+    /// At the libvirt domain's next start (it is running now; isotune
+    /// never restarts it).
+    NextStart,
 }
 
 /// One change isotune can make.
@@ -100,6 +131,52 @@ pub struct Change {
     pub persists: bool,
     /// Something the user should know about this change.
     pub note: Option<ChangeNote>,
+    /// For a libvirt domain change: the edits and the XML diff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainChange>,
+}
+
+/// How a libvirt domain change edits the persistent XML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainChange {
+    /// The doctor's edits (bus changed as chosen), applied by `apply` to
+    /// the persistent XML as it is then.
+    pub edits: Vec<isotune_doctor::fix::DomainEdit>,
+    /// Unified diff of the persistent XML, as planned.
+    pub diff: String,
+    /// Whether the domain was running when planned.
+    pub running: bool,
+    /// For a cdrom moved off IDE: the bus chosen and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<BusChoice>,
+}
+
+/// The bus a cdrom moves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bus {
+    /// AHCI: every guest has a driver.
+    Sata,
+    /// virtio-scsi: faster, needs the guest's virtio driver.
+    VirtioScsi,
+}
+
+impl std::fmt::Display for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Bus::Sata => "sata",
+            Bus::VirtioScsi => "virtio-scsi",
+        })
+    }
+}
+
+/// The bus chosen for a cdrom and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusChoice {
+    /// The bus.
+    pub bus: Bus,
+    /// Why (`--bus`, the libosinfo id, no libosinfo metadata).
+    pub why: String,
 }
 
 /// A note on a change: a stable `code` in JSON, a sentence for people.

@@ -55,22 +55,39 @@ pub fn apply(
     let mut step = 1;
     hooks.step(step);
     for change in &plan.changes {
-        let old = backend::read(&roots, &change.target)?;
+        // A domain change: the old value is the whole persistent XML as it
+        // is now, the new one the change's edits applied to it.
+        let (old, new) = match (&change.target, &change.domain) {
+            (Target::Domain { uri, domain, .. }, Some(dc)) => {
+                let old = isotune_libvirt::inactive_xml(uri, domain)?;
+                let new = crate::domain::edit(&old, &dc.edits).map_err(|error| {
+                    let _ = undo(journal, &mut tx);
+                    Error::DomainEdit {
+                        domain: domain.clone(),
+                        error,
+                    }
+                })?;
+                (Some(old), new)
+            }
+            _ => (backend::read(&roots, &change.target)?, change.new.clone()),
+        };
         tx.entries.push(JournalEntry {
             change: change.clone(),
             old,
             state: EntryState::Pending,
             updated_unix_seconds: now_unix_seconds(),
+            error: None,
         });
         journal.save(&tx)?;
         step += 1;
         hooks.step(step);
-        if let Err(e) = backend::write(&roots, &change.target, Some(&change.new)) {
-            // Nothing was written for this entry; undo the others. When
-            // the undo fails too, the journal still holds them for
-            // `rollback`.
+        if let Err(e) = backend::write(&roots, &change.target, Some(&new)) {
+            // Nothing was written for this entry (libvirt refuses a domain
+            // XML as a whole); undo the others. When the undo fails too,
+            // the journal still holds them for `rollback`.
             let last = tx.entries.last_mut().expect("just pushed");
-            last.state = EntryState::RolledBack;
+            last.state = EntryState::Failed;
+            last.error = Some(chain(&e));
             last.updated_unix_seconds = now_unix_seconds();
             let _ = journal.save(&tx);
             let _ = undo(journal, &mut tx);
@@ -79,6 +96,13 @@ pub fn apply(
         step += 1;
         hooks.step(step);
         let last = tx.entries.last_mut().expect("just pushed");
+        if matches!(change.target, Target::Domain { .. }) {
+            // What libvirt made of it (its normalised form) is what verify
+            // compares with later.
+            if let Ok(Some(v)) = backend::read(&roots, &change.target) {
+                last.change.new = v;
+            }
+        }
         last.state = EntryState::Applied;
         last.updated_unix_seconds = now_unix_seconds();
         journal.save(&tx)?;
@@ -93,17 +117,35 @@ pub fn apply(
     })
 }
 
+/// An error and its sources, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s += &format!(": {c}");
+        cur = c.source();
+    }
+    s
+}
+
 /// Restores every pending or applied entry of `tx`, last first, saving
 /// after each; returns what was restored.
 fn undo(journal: &Journal, tx: &mut Transaction) -> Result<Vec<RollbackItem>, Error> {
     let mut items = Vec::new();
     for i in (0..tx.entries.len()).rev() {
         let entry = &tx.entries[i];
-        if entry.state == EntryState::RolledBack {
+        if !entry.state.is_open() {
             continue;
         }
         let target = &entry.change.target;
-        let gone = matches!(target, Target::Sysfs { .. }) && !tx.roots.host_path(target).exists();
+        let gone = match target {
+            Target::Sysfs { .. } => !tx.roots.host_path(target).exists(),
+            // An undefined domain is not defined again by a rollback.
+            Target::Domain { uri, domain, .. } => {
+                matches!(isotune_libvirt::inactive_xml(uri, domain), Err(e) if e.no_domain)
+            }
+            Target::File { .. } => false,
+        };
         let (action, error) = if gone {
             // The device is gone (detached, or a reboot renamed it): its
             // value went with it and there is nothing to restore.
@@ -157,8 +199,9 @@ pub enum RollbackAction {
     /// The apply was interrupted around this change; the old value was
     /// written back (a no-op when the change had not been written).
     RestoredInterrupted,
-    /// The sysfs attribute no longer exists (the device is gone): nothing
-    /// to restore; the entry is closed.
+    /// The sysfs attribute no longer exists (the device is gone), or the
+    /// libvirt domain was undefined: nothing to restore; the entry is
+    /// closed.
     DeviceGone,
     /// Writing the old value failed (see `error`); the entry stays open
     /// for the next rollback.
@@ -212,7 +255,7 @@ pub fn rollback(journal: &Journal, select: &RollbackSelect) -> Result<RollbackRe
     let _lock = journal.lock()?;
     let (mut txs, journal_issues) = load(journal)?;
     txs.reverse();
-    let open = |tx: &Transaction| tx.entries.iter().any(|e| e.state != EntryState::RolledBack);
+    let open = |tx: &Transaction| tx.entries.iter().any(|e| e.state.is_open());
     let chosen: Vec<&mut Transaction> = match select {
         RollbackSelect::All => txs.iter_mut().collect(),
         RollbackSelect::Last => txs.iter_mut().filter(|t| open(t)).take(1).collect(),
@@ -313,11 +356,7 @@ pub fn verify(journal: &Journal) -> Result<VerifyReport, Error> {
     let (txs, journal_issues) = load(journal)?;
     let mut items: Vec<VerifyItem> = Vec::new();
     for tx in &txs {
-        for e in tx
-            .entries
-            .iter()
-            .filter(|e| e.state != EntryState::RolledBack)
-        {
+        for e in tx.entries.iter().filter(|e| e.state.is_open()) {
             let target = &e.change.target;
             // A newer entry for the same target replaces an older one.
             items.retain(|i| tx.roots.host_path(&i.change.target) != tx.roots.host_path(target));
@@ -418,6 +457,7 @@ mod tests {
             effect: Effect::Now,
             persists: false,
             note: None,
+            domain: None,
         }
     }
 

@@ -17,9 +17,32 @@ use std::path::{Path, PathBuf};
 use isotune_doctor::{Facts, Finding, Severity};
 use isotune_host::{BlockLayer, LayerKind};
 
+use isotune_doctor::fix::{DomainEdit, FixEdit, FixError};
+use isotune_vmconfig::{LibvirtConfig, Origin};
+
 use crate::backend;
+use crate::domain;
 use crate::error::Error;
-use crate::model::{Change, ChangeNote, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION};
+use crate::model::{
+    Bus, Change, ChangeNote, DomainChange, Effect, Manual, Plan, Roots, Target, PLAN_SCHEMA_VERSION,
+};
+
+/// Choices the plan is made with.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--bus`: the bus an IDE cdrom moves to (default: virtio-scsi for a
+    /// Linux guest per libosinfo, else SATA).
+    pub bus: Option<Bus>,
+}
+
+/// A finding about a libvirt domain that carries edits of its XML.
+struct DomainFinding<'a> {
+    finding: &'a Finding,
+    uri: String,
+    domain: String,
+    running: bool,
+    edits: Vec<DomainEdit>,
+}
 
 /// The readahead isotune sets: 4 MiB, the value the doctor's fix proposes.
 pub const READAHEAD_KB: u32 = 4096;
@@ -32,9 +55,15 @@ const RULE_HEADER: &str = "# Written by isotune tune apply (storage.low-readahea
 
 /// Builds the plan for `findings` (made from `facts`), reading current
 /// values under `roots`.
-pub fn plan(facts: &Facts, findings: &[Finding], roots: &Roots) -> Result<Plan, Error> {
+pub fn plan(
+    facts: &Facts,
+    findings: &[Finding],
+    roots: &Roots,
+    opts: &PlanOptions,
+) -> Result<Plan, Error> {
     let mut changes = Vec::new();
     let mut manual = Vec::new();
+    let mut domain_findings = Vec::new();
     let rule_target = Target::File {
         path: PathBuf::from(RULE_FILE),
     };
@@ -48,6 +77,10 @@ pub fn plan(facts: &Facts, findings: &[Finding], roots: &Roots) -> Result<Plan, 
             .then(|| layer_named(facts, f.subject.trim_start_matches("/dev/")))
             .flatten();
         let Some(layer) = layer else {
+            if let Some(d) = domain_finding(facts, f) {
+                domain_findings.push(d);
+                continue;
+            }
             if f.severity != Severity::Info {
                 manual.push(Manual {
                     finding: f.id.to_owned(),
@@ -73,6 +106,7 @@ pub fn plan(facts: &Facts, findings: &[Finding], roots: &Roots) -> Result<Plan, 
             new: READAHEAD_KB.to_string(),
             effect: Effect::Now,
             persists: false,
+            domain: None,
             note: stable.is_none().then(|| ChangeNote::NotPersisted {
                 device: name.clone(),
             }),
@@ -103,14 +137,135 @@ pub fn plan(facts: &Facts, findings: &[Finding], roots: &Roots) -> Result<Plan, 
             effect: Effect::NextBoot,
             persists: true,
             note: None,
+            domain: None,
         });
     }
+    plan_domains(&domain_findings, opts, &mut changes, &mut manual)?;
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         changes,
         manual,
         roots: roots.clone(),
     })
+}
+
+/// The finding as a libvirt domain change, when it is about a domain read
+/// through libvirtd and carries XML edits isotune makes. The accelerator
+/// (`<domain type>`) is a host decision and stays manual.
+fn domain_finding<'a>(facts: &Facts, f: &'a Finding) -> Option<DomainFinding<'a>> {
+    let Some(FixEdit::Domain { edits, .. }) = &f.edit else {
+        return None;
+    };
+    if edits
+        .iter()
+        .any(|e| matches!(e, DomainEdit::DomainType { .. }))
+    {
+        return None;
+    }
+    facts.vms.iter().find_map(|vm| match &vm.origin {
+        Origin::Libvirt {
+            uri,
+            domain,
+            config,
+        } if f.subject.starts_with(&format!("VM \"{domain}\"")) => Some(DomainFinding {
+            finding: f,
+            uri: uri.clone(),
+            domain: domain.clone(),
+            running: *config == LibvirtConfig::Live,
+            edits: edits.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// One change per domain finding, planned in order on the persistent XML
+/// as the previous changes of the same domain leave it. A finding whose
+/// drive an earlier change already replaced (the cdrom moved off IDE also
+/// gets `type='raw'` and `<readonly/>`) has nothing left to do.
+fn plan_domains(
+    found: &[DomainFinding<'_>],
+    opts: &PlanOptions,
+    changes: &mut Vec<Change>,
+    manual: &mut Vec<Manual>,
+) -> Result<(), Error> {
+    let mut xmls: Vec<(String, String, String)> = Vec::new();
+    // Each domain's persistent XML as read, before any planned change.
+    let mut first: Vec<String> = Vec::new();
+    for d in found {
+        let pos = match xmls
+            .iter()
+            .position(|(u, n, _)| *u == d.uri && *n == d.domain)
+        {
+            Some(p) => p,
+            None => {
+                let xml = isotune_libvirt::inactive_xml(&d.uri, &d.domain)?;
+                first.push(xml.clone());
+                xmls.push((d.uri.clone(), d.domain.clone(), xml));
+                xmls.len() - 1
+            }
+        };
+        let before = xmls[pos].2.clone();
+        let mut edits = domain::reindent(&before, &d.edits);
+        let mut bus = None;
+        if domain::moves_to_scsi(&edits) {
+            let choice = domain::choose_bus(&before, opts.bus);
+            if choice.bus == Bus::Sata {
+                edits = domain::to_sata(&edits);
+            }
+            bus = Some(choice);
+        }
+        let after = match domain::edit(&before, &edits) {
+            Ok(x) => x,
+            // Replaced by an earlier change of this domain in this plan.
+            Err(FixError::NoDisk(_)) if before != first[pos] => continue,
+            Err(e) => {
+                manual.push(Manual {
+                    finding: d.finding.id.to_owned(),
+                    subject: d.finding.subject.clone(),
+                    title: d.finding.title.clone(),
+                    fix: format!(
+                        "{} (isotune cannot apply it to the persistent XML: {e})",
+                        d.finding.fix
+                    ),
+                });
+                continue;
+            }
+        };
+        if after == before {
+            continue;
+        }
+        let (Some(from), Some(to)) = (domain::source_element(&edits), domain::element_of(&edits))
+        else {
+            continue;
+        };
+        changes.push(Change {
+            id: format!("libvirt:{}:{to}:{}", d.domain, d.finding.id),
+            finding: d.finding.id.to_owned(),
+            subject: d.finding.subject.clone(),
+            target: Target::Domain {
+                uri: d.uri.clone(),
+                domain: d.domain.clone(),
+                element: to.clone(),
+            },
+            current: domain::summary(&before, &from),
+            new: domain::summary(&after, &to).unwrap_or_default(),
+            effect: if d.running {
+                Effect::NextStart
+            } else {
+                Effect::Now
+            },
+            persists: true,
+            note: None,
+            domain: Some(DomainChange {
+                diff: domain::unified_diff(&before, &after, &format!("{}.xml", d.domain)),
+                edits,
+                running: d.running,
+                bus,
+            }),
+        });
+        xmls[pos].2 = after;
+    }
+    Ok(())
 }
 
 fn layer_named<'a>(facts: &'a Facts, name: &str) -> Option<&'a BlockLayer> {
@@ -249,7 +404,7 @@ mod tests {
             finding("fs.nfs", "/x.iso", Severity::Warn),
             finding("myth.sysctl", "host", Severity::Info),
         ];
-        let p = plan(&facts, &findings, &roots).unwrap();
+        let p = plan(&facts, &findings, &roots, &PlanOptions::default()).unwrap();
         assert_eq!(p.changes.len(), 2);
         assert_eq!(p.changes[0].current.as_deref(), Some("16"));
         assert_eq!(p.changes[0].new, "4096");
@@ -267,7 +422,7 @@ mod tests {
             "etc/udev/rules.d/60-isotune-readahead.rules",
             p.changes[1].new.as_bytes(),
         );
-        let again = plan(&facts, &findings, &roots).unwrap();
+        let again = plan(&facts, &findings, &roots, &PlanOptions::default()).unwrap();
         assert_eq!(again.changes.len(), 1);
     }
 
@@ -298,6 +453,7 @@ mod tests {
             &facts,
             &[finding("storage.low-readahead", "/dev/sdz", Severity::Warn)],
             &roots,
+            &PlanOptions::default(),
         )
         .unwrap();
         assert_eq!(p.changes.len(), 1);

@@ -9,14 +9,17 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use isotune_doctor::{Facts, Finding};
 use isotune_scan::{ScanRequest, VmSource};
-use isotune_tune::{Journal, Plan, RollbackSelect, Roots};
+use isotune_tune::{Bus, Journal, Plan, PlanOptions, RollbackSelect, Roots};
 
 use super::Context;
-use crate::args_tune::{TuneApplyArgs, TuneArgs, TuneCommand, TuneRollbackArgs, TuneSelect};
+use crate::args_tune::{
+    BusArg, TuneApplyArgs, TuneArgs, TuneCommand, TuneRollbackArgs, TuneSelect,
+};
 use crate::{output, progress, render, Outcome};
 
-/// Test hook: `apply` stops after this step (see `ApplyHooks`) and waits
-/// to be killed, so the crash tests can SIGKILL it at every step boundary.
+/// Test hook: `apply` stops itself (SIGSTOP) after this step (see
+/// `ApplyHooks`), so the crash tests can SIGKILL it at every step boundary,
+/// and other tests can change something and let it go on (SIGCONT).
 const PAUSE_ENV: &str = "ISOTUNE_TUNE_PAUSE_AFTER_STEP";
 
 /// Runs `isotune tune`.
@@ -93,20 +96,79 @@ fn show<T: serde::Serialize>(
 /// The doctor's facts and findings for `select`: the one place the tune
 /// command gets them.
 fn findings(select: &TuneSelect) -> Result<(Facts, Vec<Finding>)> {
-    let request = ScanRequest {
-        isos: select.iso.clone(),
-        sources: select
-            .xml
+    let mut sources: Vec<VmSource> = select
+        .xml
+        .iter()
+        .cloned()
+        .map(VmSource::LibvirtXml)
+        .collect();
+    let uri = match (&select.connect, select.domain.is_empty()) {
+        (Some(uri), _) => Some(uri.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let choice = isotune_scan::resolve_uri_from_host(None);
+            match choice.uri() {
+                Some(u) => Some(u.to_owned()),
+                None => bail!("--domain needs libvirt: {choice}; give --connect URI"),
+            }
+        }
+    };
+    if let Some(uri) = &uri {
+        sources.push(VmSource::Libvirt {
+            uri: uri.clone(),
+            explicit: true,
+        });
+    }
+    sources.extend(
+        select
+            .qemu_cmdline
             .iter()
             .cloned()
-            .map(VmSource::LibvirtXml)
-            .collect(),
+            .map(VmSource::QemuCmdline),
+    );
+    if let Some(dir) = &select.proxmox {
+        sources.push(VmSource::Proxmox(dir.clone()));
+    }
+    let request = ScanRequest {
+        isos: select.iso.clone(),
+        sources,
         vm_isos: true,
         ..ScanRequest::default()
     };
     let scan = isotune_scan::scan(&request)?;
+    if let Some(uri) = &uri {
+        // A libvirt that could not be read is an error here: tune would
+        // otherwise plan nothing for domains it never saw.
+        if let Some(w) = scan.warnings.iter().find(|w| {
+            matches!(
+                w.code(),
+                "libvirt-unreachable" | "libvirt-permission-denied" | "libvirt-timeout"
+            )
+        }) {
+            bail!("{w}");
+        }
+        let known: Vec<&str> = scan
+            .libvirt
+            .iter()
+            .flat_map(|l| l.domains.iter().map(|d| d.name.as_str()))
+            .collect();
+        if let Some(bad) = select.domain.iter().find(|d| !known.contains(&d.as_str())) {
+            bail!("--domain {bad}: no such domain at {uri}");
+        }
+    }
     let report = isotune_scan::diagnose(scan.facts, scan.warnings);
-    Ok((report.facts, report.findings))
+    let mut findings = report.findings;
+    if !select.domain.is_empty() {
+        // Only the chosen domains' findings; host and ISO findings stay.
+        findings.retain(|f| {
+            !f.subject.starts_with("VM \"")
+                || select
+                    .domain
+                    .iter()
+                    .any(|d| f.subject.starts_with(&format!("VM \"{d}\"")))
+        });
+    }
+    Ok((report.facts, findings))
 }
 
 fn make_plan(args: &TuneArgs, select: &TuneSelect, only: &[String]) -> Result<Plan> {
@@ -118,7 +180,13 @@ fn make_plan(args: &TuneArgs, select: &TuneSelect, only: &[String]) -> Result<Pl
         files: absolute(&args.root)?,
         sysfs: "/".into(),
     };
-    Ok(isotune_tune::plan(&facts, &findings, &roots)?.select(only))
+    let opts = PlanOptions {
+        bus: select.bus.map(|b| match b {
+            BusArg::Sata => Bus::Sata,
+            BusArg::VirtioScsi => Bus::VirtioScsi,
+        }),
+    };
+    Ok(isotune_tune::plan(&facts, &findings, &roots, &opts)?.select(only))
 }
 
 fn apply(
@@ -188,8 +256,13 @@ impl isotune_tune::ApplyHooks for PauseHook {
     fn step(&mut self, n: u32) {
         if self.0 == Some(n) {
             eprintln!("isotune: paused after apply step {n} ({PAUSE_ENV})");
-            loop {
-                std::thread::park();
+            // Stopped until SIGCONT (the test changes something, then lets
+            // the run go on) or SIGKILL (a crash at this step).
+            let me = rustix::process::getpid();
+            if rustix::process::kill_process(me, rustix::process::Signal::STOP).is_err() {
+                loop {
+                    std::thread::park();
+                }
             }
         }
     }

@@ -20,6 +20,16 @@ fn value(target: &Target, v: Option<&str>) -> String {
             format!("{n} line{}", if n == 1 { "" } else { "s" })
         }
         (Target::Sysfs { .. }, v) => v.unwrap_or("(unreadable)").to_owned(),
+        (Target::Domain { .. }, v) => v.unwrap_or("(no such disk)").to_owned(),
+    }
+}
+
+/// The value a journal entry replaced, for people: a domain's is its whole
+/// persistent XML, shown as the summary planned.
+fn old_value(e: &isotune_tune::JournalEntry) -> String {
+    match &e.change.target {
+        Target::Domain { .. } => value(&e.change.target, e.change.current.as_deref()),
+        t => value(t, e.old.as_deref()),
     }
 }
 
@@ -35,12 +45,13 @@ pub fn plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
             t.add_row([
                 c.id.clone(),
                 c.finding.clone(),
-                c.target.path().display().to_string(),
+                c.target.label(),
                 value(&c.target, c.current.as_deref()),
                 value(&c.target, Some(&c.new)),
                 match c.effect {
                     Effect::Now => "now".to_owned(),
                     Effect::NextBoot => "next boot or device change".to_owned(),
+                    Effect::NextStart => "next start (running)".to_owned(),
                 },
                 if c.persists { "yes" } else { "no" }.to_owned(),
             ]);
@@ -49,6 +60,21 @@ pub fn plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
         for c in &plan.changes {
             if let Some(note) = &c.note {
                 writeln!(out, "  note ({}): {note}", c.id)?;
+            }
+            if let Some(d) = &c.domain {
+                if let Some(b) = &d.bus {
+                    writeln!(out, "  bus ({}): {} because {}", c.id, b.bus, b.why)?;
+                }
+                if d.running {
+                    writeln!(
+                        out,
+                        "  effect ({}): the domain is running; the change is defined for its next start (isotune never restarts it)",
+                        c.id
+                    )?;
+                }
+                for line in d.diff.lines() {
+                    writeln!(out, "    {line}")?;
+                }
             }
             if let (Target::File { path }, text) = (&c.target, &c.new) {
                 writeln!(out, "  {} will contain:", path.display())?;
@@ -62,7 +88,7 @@ pub fn plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
         writeln!(out, "\nManual (needs a person):")?;
         for m in &plan.manual {
             writeln!(out, "  {} ({}): {}", m.finding, m.subject, m.title)?;
-            writeln!(out, "    fix: {}", m.fix)?;
+            writeln!(out, "    fix: {}", m.fix.replace('\n', "\n         "))?;
         }
     }
     Ok(())
@@ -75,10 +101,16 @@ pub fn applied(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
             out,
             "applied {}: {} {} -> {}",
             e.change.id,
-            e.change.target.path().display(),
-            value(&e.change.target, e.old.as_deref()),
+            e.change.target.label(),
+            old_value(e),
             value(&e.change.target, Some(&e.change.new)),
         )?;
+        if e.change.domain.as_ref().is_some_and(|d| d.running) {
+            writeln!(
+                out,
+                "  defined for the next start of the running domain (not restarted)"
+            )?;
+        }
     }
     writeln!(
         out,
@@ -106,7 +138,7 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
         t.add_row([
             state,
             i.change.id.clone(),
-            i.change.target.path().display().to_string(),
+            i.change.target.label(),
             value(&i.change.target, Some(&i.expected)),
             value(&i.change.target, i.actual.as_deref()),
         ]);
@@ -119,7 +151,7 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
                 out,
                 "{}: {} is not what isotune wrote (changed after transaction {})",
                 i.change.id,
-                i.change.target.path().display(),
+                i.change.target.label(),
                 i.transaction
             )?,
             VerifyState::Interrupted => writeln!(
@@ -128,6 +160,13 @@ pub fn verify(out: &mut dyn Write, r: &VerifyReport, color: bool) -> io::Result<
                 i.change.id, i.transaction
             )?,
             VerifyState::Unreadable { error } => writeln!(out, "{}: {error}", i.change.id)?,
+        }
+        if let (Target::Domain { domain, .. }, VerifyState::Drift) = (&i.change.target, &i.state) {
+            writeln!(
+                out,
+                "  changed in domain {domain}'s persistent XML by a later `virsh edit` or define (not by isotune)"
+            )?;
+            continue;
         }
         if i.also_set_by.is_empty() && i.state == VerifyState::Drift {
             writeln!(
@@ -177,8 +216,11 @@ pub fn rollback(out: &mut dyn Write, r: &RollbackReport) -> io::Result<()> {
             "{how} {} ({}): {} = {}",
             i.change,
             i.transaction,
-            i.target.path().display(),
-            value(&i.target, i.restored.as_deref())
+            i.target.label(),
+            match &i.target {
+                Target::Domain { .. } => "the journalled persistent XML".to_owned(),
+                t => value(t, i.restored.as_deref()),
+            }
         )?;
         if let Some(e) = &i.error {
             writeln!(out, "  {e}; kept in the journal for the next rollback")?;
@@ -207,11 +249,12 @@ pub fn status(out: &mut dyn Write, r: &StatusReport) -> io::Result<()> {
             utc(i.entry.updated_unix_seconds),
             i.entry.change.id.clone(),
             i.entry.change.finding.clone(),
-            i.entry.change.target.path().display().to_string(),
+            i.entry.change.target.label(),
             match i.entry.state {
                 EntryState::Pending => "interrupted",
                 EntryState::Applied => "applied",
                 EntryState::RolledBack => "rolled back",
+                EntryState::Failed => "failed",
             }
             .to_owned(),
         ]);
