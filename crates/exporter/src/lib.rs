@@ -11,6 +11,7 @@
 //!   errors.
 //! - [`metrics`]: encodes a scrape into a `prometheus-client` registry and
 //!   renders it as OpenMetrics or the Prometheus text format.
+//! - [`findings`]: the doctor's findings, scanned on a background thread.
 //! - [`server`]: the HTTP server (`/metrics`, `/`, `/-/healthy`).
 //!
 //! Nothing here prints; the `isotune exporter` command does the wiring.
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod collect;
+pub mod findings;
 pub mod metrics;
 pub mod model;
 pub mod scrape;

@@ -10,6 +10,7 @@ use clap::Args;
 use std::sync::Arc;
 
 use isotune_exporter::collect::{CollectError, Collector};
+use isotune_exporter::findings::{DoctorConfig, Findings};
 use isotune_exporter::scrape::ErrorSink;
 use isotune_exporter::{serve, Scraper, ScraperConfig, ServerConfig, DEFAULT_PORT};
 use isotune_host::SysRoot;
@@ -39,6 +40,17 @@ pub struct ExporterArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_scrapes: usize,
 
+    /// libvirt URI to read domains' cdroms from (read-only). Default:
+    /// `LIBVIRT_DEFAULT_URI`, else `qemu:///system` when its socket exists
+    /// (ISOTUNE_NO_LIBVIRT=1 turns the default off).
+    #[arg(long, value_name = "URI")]
+    pub connect: Option<String>,
+
+    /// Seconds between two runs of the doctor's scan behind the
+    /// `isotune_finding` metric (run in the background, never in a scrape).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub doctor_interval: f64,
+
     /// Read `/proc` under this directory instead of `/` (a captured tree).
     #[arg(long, value_name = "DIR", hide = true)]
     pub sysroot: Option<PathBuf>,
@@ -52,9 +64,16 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
             a.collector_timeout
         );
     }
+    if !(a.doctor_interval.is_finite() && a.doctor_interval > 0.0) {
+        anyhow::bail!(
+            "--doctor-interval {}: must be a positive number of seconds",
+            a.doctor_interval
+        );
+    }
     let deadline = Duration::from_secs_f64(a.collector_timeout);
     let root = a.sysroot.clone().map_or_else(SysRoot::live, SysRoot::at);
-    let collectors = vec![
+    let libvirt_uri = libvirt_uri(a.connect.as_deref())?;
+    let mut collectors = vec![
         Collector::Proc { root: root.clone() },
         Collector::Qmp {
             root,
@@ -63,15 +82,29 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
             io_timeout: deadline,
         },
     ];
+    if let Some(uri) = &libvirt_uri {
+        collectors.push(Collector::Libvirt {
+            uri: uri.clone(),
+            call_timeout: deadline,
+        });
+    }
     // Collector errors go to stderr (the journal under systemd), one line
     // each, so `isotune exporter` in the foreground says why a collector fails.
     let on_error: ErrorSink = Arc::new(|collector: &'static str, e: &CollectError| {
         let _ = writeln!(std::io::stderr(), "isotune exporter: {collector}: {e}");
     });
+    let findings = Findings::start(
+        DoctorConfig {
+            libvirt_uri,
+            interval: Duration::from_secs_f64(a.doctor_interval),
+        },
+        Some(Arc::clone(&on_error)),
+    );
     let scraper = Scraper::new(ScraperConfig {
         collectors,
         deadline,
         on_error: Some(on_error),
+        findings: Some(findings),
     });
     let server = serve(
         &ServerConfig {
@@ -89,4 +122,20 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
     }
     server.run();
     Ok(Outcome::Pass)
+}
+
+/// The libvirt URI to read: `--connect`, else the default (as `doctor`
+/// chooses it) unless `ISOTUNE_NO_LIBVIRT=1`; `None` with an info line
+/// on stderr when there is none.
+fn libvirt_uri(connect: Option<&str>) -> anyhow::Result<Option<String>> {
+    if connect.is_some_and(|c| c.trim().is_empty()) {
+        anyhow::bail!("--connect: empty URI");
+    }
+    let env_off = std::env::var_os(super::live::NO_LIBVIRT_ENV).is_some_and(|v| v == "1");
+    if env_off && connect.is_none() {
+        return Ok(None);
+    }
+    let choice = isotune_scan::resolve_uri_from_host(connect);
+    let _ = writeln!(std::io::stderr(), "isotune exporter: {choice}");
+    Ok(choice.uri().map(str::to_owned))
 }
