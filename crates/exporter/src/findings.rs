@@ -52,12 +52,16 @@ impl std::fmt::Debug for Findings {
 }
 
 impl Findings {
+    /// No findings yet; [`Findings::spawn`] starts the scans.
+    pub fn new() -> Arc<Findings> {
+        Arc::new(Findings::default())
+    }
+
     /// Starts the background thread: a scan now, then one every
     /// `config.interval`. The thread ends after [`Findings::stop`], when
-    /// the returned value's last clone is dropped, or with the process.
-    pub fn start(config: DoctorConfig, on_error: Option<ErrorSink>) -> Arc<Findings> {
-        let shared = Arc::new(Findings::default());
-        let weak = Arc::downgrade(&shared);
+    /// the last clone of `self` is dropped, or with the process.
+    pub fn spawn(self: &Arc<Self>, config: DoctorConfig, on_error: Option<ErrorSink>) {
+        let weak = Arc::downgrade(self);
         // If no thread can be made there are simply no findings (and the
         // status says so: never successful).
         let _ = std::thread::Builder::new()
@@ -71,7 +75,6 @@ impl Findings {
                 drop(me);
                 std::thread::sleep(config.interval);
             });
-        shared
     }
 
     /// Asks the background thread to end after its current scan.

@@ -72,7 +72,7 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
     }
     let deadline = Duration::from_secs_f64(a.collector_timeout);
     let root = a.sysroot.clone().map_or_else(SysRoot::live, SysRoot::at);
-    let libvirt_uri = libvirt_uri(a.connect.as_deref())?;
+    let (libvirt_uri, libvirt_info) = libvirt_uri(a.connect.as_deref())?;
     let mut collectors = vec![
         Collector::Proc { root: root.clone() },
         Collector::Qmp {
@@ -93,18 +93,12 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
     let on_error: ErrorSink = Arc::new(|collector: &'static str, e: &CollectError| {
         let _ = writeln!(std::io::stderr(), "isotune exporter: {collector}: {e}");
     });
-    let findings = Findings::start(
-        DoctorConfig {
-            libvirt_uri,
-            interval: Duration::from_secs_f64(a.doctor_interval),
-        },
-        Some(Arc::clone(&on_error)),
-    );
+    let findings = Findings::new();
     let scraper = Scraper::new(ScraperConfig {
         collectors,
         deadline,
-        on_error: Some(on_error),
-        findings: Some(findings),
+        on_error: Some(Arc::clone(&on_error)),
+        findings: Some(Arc::clone(&findings)),
     });
     let server = serve(
         &ServerConfig {
@@ -114,6 +108,17 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
         scraper,
     )
     .with_context(|| format!("--listen {}", a.listen))?;
+    // Bound: from here on stderr may say more than the one error line.
+    if let Some(line) = &libvirt_info {
+        let _ = writeln!(std::io::stderr(), "isotune exporter: {line}");
+    }
+    findings.spawn(
+        DoctorConfig {
+            libvirt_uri,
+            interval: Duration::from_secs_f64(a.doctor_interval),
+        },
+        Some(on_error),
+    );
     if let Some(addr) = server.local_addr() {
         let _ = writeln!(
             std::io::stderr(),
@@ -125,17 +130,16 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The libvirt URI to read: `--connect`, else the default (as `doctor`
-/// chooses it) unless `ISOTUNE_NO_LIBVIRT=1`; `None` with an info line
-/// on stderr when there is none.
-fn libvirt_uri(connect: Option<&str>) -> anyhow::Result<Option<String>> {
+/// chooses it) unless `ISOTUNE_NO_LIBVIRT=1`; and the info line saying
+/// which (or why none) for stderr.
+fn libvirt_uri(connect: Option<&str>) -> anyhow::Result<(Option<String>, Option<String>)> {
     if connect.is_some_and(|c| c.trim().is_empty()) {
         anyhow::bail!("--connect: empty URI");
     }
     let env_off = std::env::var_os(super::live::NO_LIBVIRT_ENV).is_some_and(|v| v == "1");
     if env_off && connect.is_none() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let choice = isotune_scan::resolve_uri_from_host(connect);
-    let _ = writeln!(std::io::stderr(), "isotune exporter: {choice}");
-    Ok(choice.uri().map(str::to_owned))
+    Ok((choice.uri().map(str::to_owned), Some(choice.to_string())))
 }
