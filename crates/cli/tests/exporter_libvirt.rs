@@ -410,3 +410,25 @@ fn libvirt_cdrom_counters_findings_read_ahead_and_libvirt_going_away() {
     drop(exporter);
     drop(domain);
 }
+
+#[test]
+fn a_bad_doctor_interval_or_an_empty_connect_exits_2() {
+    for args in [
+        &["--doctor-interval", "0"][..],
+        &["--doctor-interval", "nan"][..],
+        &["--connect", " "][..],
+    ] {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("isotune"))
+            .args(["exporter", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.lines().count() == 1 && err.contains(args[0]),
+            "{args:?}: {err}"
+        );
+    }
+}
