@@ -182,6 +182,13 @@ fn prometheus_scrapes_alerts_and_answers_every_dashboard_query() {
             .unwrap(),
     );
     wait_listening(&prom, "prometheus");
+    // Listening is not ready: until its storage is open Prometheus answers
+    // queries with 503 Service Unavailable.
+    let until = Instant::now() + Duration::from_secs(30);
+    while !http_get(&prom, "/-/ready").contains("Ready") {
+        assert!(Instant::now() < until, "prometheus not ready in 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let sel = format!("{{domain=\"{name}\"}}");
     wait_for(
