@@ -71,3 +71,32 @@ pub(super) fn collect(uri: &str, call_timeout: Duration) -> Collected {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libvirt's built-in test driver (in-process, no daemon): one running
+    /// domain without a cdrom, so nothing to report and nothing wrong.
+    #[test]
+    fn the_test_driver_reads_without_errors() {
+        let c = collect("test:///default", Duration::from_secs(5));
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert!(c.samples.cdroms.is_empty(), "{:?}", c.samples.cdroms);
+    }
+
+    /// A libvirtd that is not there: one error naming the URI, no samples.
+    #[test]
+    fn an_absent_libvirtd_is_one_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!(
+            "qemu+unix:///system?socket={}",
+            dir.path().join("no-such.sock").display()
+        );
+        let c = collect(&uri, Duration::from_secs(5));
+        assert!(c.samples.cdroms.is_empty());
+        assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+        let msg = c.errors[0].to_string();
+        assert!(msg.contains("unreachable") && msg.contains(&uri), "{msg}");
+    }
+}
