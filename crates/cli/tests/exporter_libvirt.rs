@@ -2,8 +2,8 @@
 //! domain whose SeaBIOS boots an El Torito image from an IDE cdrom. The
 //! libvirt counters rise at 2048 bytes per request, the doctor's
 //! `cdrom.ide-bus` finding is a metric, the device under the ISO and its
-//! read-ahead are served, and libvirt going away and coming back is an
-//! error count, then a recovery, never an error page.
+//! read-ahead are served, and libvirt going away and coming back, or
+//! hanging, is an error count, then a recovery, never an error page.
 //!
 //! The libvirtd is the harness's shared one (other test binaries use it at
 //! the same time), so this test never stops it. It reaches it through a
@@ -407,6 +407,34 @@ fn libvirt_cdrom_counters_findings_read_ahead_and_libvirt_going_away() {
             && value(t, "isotune_cdrom_read_requests_total", &cd).is_some()
     });
     assert!(value(&text, "isotune_cdrom_read_requests_total", &cd).unwrap() >= reqs);
+
+    // A hung libvirtd: a socket that takes connections and never answers.
+    // Scrapes are still answered, the libvirt collector fails, and it
+    // leaves one thread waiting, not one per scrape.
+    drop(_relay);
+    let hung = UnixListener::bind(&relay_path).unwrap();
+    let before = errors(&text);
+    let text = wait_for(&exporter.addr, 60, "libvirt hung", |t| {
+        errors(t) > before
+            && value(t, "isotune_collector_success", &[("collector", "libvirt")]) == Some(0.0)
+    });
+    assert_eq!(
+        value(&text, "isotune_qemu_vcpus", &proc),
+        Some(1.0),
+        "{text}"
+    );
+    let tasks = || {
+        std::fs::read_dir(format!("/proc/{}/task", exporter.child.id()))
+            .unwrap()
+            .count()
+    };
+    let first = tasks();
+    for _ in 0..10 {
+        metrics(&exporter.addr);
+    }
+    let last = tasks();
+    assert!(last < first + 5, "threads grew from {first} to {last}");
+    drop(hung);
     drop(exporter);
     drop(domain);
 }

@@ -5,7 +5,9 @@
 //! so a libvirtd that was restarted is simply reached again by the next
 //! scrape: there is no connection to go stale. Every libvirt call has a
 //! deadline (the crate's worker thread); a call that misses it ends the
-//! run with what was read so far and an error.
+//! run with what was read so far and an error, and until that call
+//! returns (libvirtd answers at last) later runs do not connect again, so
+//! a hung libvirtd holds one thread, not one per scrape.
 
 use std::time::Duration;
 
@@ -17,6 +19,18 @@ use super::{CollectError, Collected};
 use crate::model::{CdromSample, Source};
 
 pub(super) fn collect(uri: &str, call_timeout: Duration) -> Collected {
+    // A call of an earlier run still waits for a hung libvirtd: connecting
+    // again would only leave one more thread waiting with it.
+    let stuck = isotune_libvirt::stuck_calls();
+    if stuck > 0 {
+        return Collected {
+            errors: vec![CollectError::Libvirt(format!(
+                "libvirt at {uri}: {stuck} earlier call(s) still wait for an answer; \
+                 not connecting again until they return"
+            ))],
+            ..Collected::default()
+        };
+    }
     let read = scan(uri, &ScanOptions { call_timeout });
     let mut out = Collected {
         errors: read
