@@ -126,6 +126,15 @@ impl Findings {
 fn run_doctor(config: &DoctorConfig) -> Result<Vec<FindingSample>, CollectError> {
     let mut sources = vec![VmSource::Running];
     if let Some(uri) = &config.libvirt_uri {
+        // As the libvirt collector: a hung libvirtd holds one thread, not
+        // one per doctor run; the last findings stay meanwhile.
+        let stuck = isotune_libvirt::stuck_calls();
+        if stuck > 0 {
+            return Err(CollectError::Doctor(format!(
+                "libvirt at {uri}: {stuck} earlier call(s) still wait for an answer; \
+                 keeping the last findings"
+            )));
+        }
         sources.push(VmSource::Libvirt {
             uri: uri.clone(),
             explicit: false,
