@@ -3,9 +3,9 @@
 //! in the host's page cache.
 //!
 //! The shape follows the "collect on scrape" pattern of `prometheus-client`:
-//! - [`collect`]: the collectors. Each one turns host state into plain
-//!   structs ([`model`]); [`collect::Collector`] is an enum, so the libvirt
-//!   source becomes one more variant.
+//! - [`collect`]: the collectors (`/proc`, QMP sockets, libvirt). Each one
+//!   turns host state into plain structs ([`model`]); [`collect::Collector`]
+//!   is an enum, so the set of sources is visible in one place.
 //! - [`scrape`]: runs every collector under a deadline, keeps the last good
 //!   values of a collector that is late or failing (marked stale), counts
 //!   errors.
