@@ -48,6 +48,9 @@ fn start_logging(extra: &[&str], log: Option<&Path>) -> Exporter {
     let child = Command::new(assert_cmd::cargo::cargo_bin("isotune"))
         .args(["exporter", "--listen", &addr])
         .args(extra)
+        // These tests are about QMP and /proc; a libvirtd that other tests
+        // run on this host must not add a collector (exporter_libvirt.rs).
+        .env("ISOTUNE_NO_LIBVIRT", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)

@@ -3,14 +3,15 @@
 //! in the host's page cache.
 //!
 //! The shape follows the "collect on scrape" pattern of `prometheus-client`:
-//! - [`collect`]: the collectors. Each one turns host state into plain
-//!   structs ([`model`]); [`collect::Collector`] is an enum, so the libvirt
-//!   source becomes one more variant.
+//! - [`collect`]: the collectors (`/proc`, QMP sockets, libvirt). Each one
+//!   turns host state into plain structs ([`model`]); [`collect::Collector`]
+//!   is an enum, so the set of sources is visible in one place.
 //! - [`scrape`]: runs every collector under a deadline, keeps the last good
 //!   values of a collector that is late or failing (marked stale), counts
 //!   errors.
 //! - [`metrics`]: encodes a scrape into a `prometheus-client` registry and
 //!   renders it as OpenMetrics or the Prometheus text format.
+//! - [`findings`]: the doctor's findings, scanned on a background thread.
 //! - [`server`]: the HTTP server (`/metrics`, `/`, `/-/healthy`).
 //! - [`webconfig`]: `--web.config.file` (exporter-toolkit format: TLS,
 //!   basic auth, headers); `tls`: the TLS front of the server.
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod collect;
+pub mod findings;
 pub mod metrics;
 pub mod model;
 pub mod scrape;

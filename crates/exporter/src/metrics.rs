@@ -14,7 +14,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::model::Source;
 use crate::scrape::Scrape;
 
 type Labels = Vec<(&'static str, String)>;
@@ -114,12 +113,14 @@ pub fn registry(scrape: &Scrape) -> Registry {
         let l: Labels = vec![
             ("domain", c.domain.clone()),
             ("drive", c.drive.clone()),
-            ("source", Source::Qmp.as_str().to_string()),
+            ("source", c.source.as_str().to_string()),
         ];
         reqs.get_or_create(&l).inc_by(c.read_requests);
         bytes.get_or_create(&l).inc_by(c.read_bytes);
         time.get_or_create(&l).inc_by(c.read_time_ns as f64 / 1e9);
-        tray.get_or_create(&l).set(i64::from(c.tray_open));
+        if let Some(open) = c.tray_open {
+            tray.get_or_create(&l).set(i64::from(open));
+        }
         medium.get_or_create(&l).set(i64::from(c.iso.is_some()));
         cd_size.get_or_create(&l).set(c.iso_size_bytes as i64);
         let mut il = l.clone();
@@ -153,7 +154,7 @@ pub fn registry(scrape: &Scrape) -> Registry {
         let l: Labels = vec![
             ("domain", p.domain.clone()),
             ("pid", p.pid.to_string()),
-            ("source", Source::Proc.as_str().to_string()),
+            ("source", crate::model::Source::Proc.as_str().to_string()),
         ];
         cpu.get_or_create(&l).inc_by(p.cpu_seconds);
         vcpus.get_or_create(&l).set(i64::from(p.vcpus));
@@ -175,11 +176,37 @@ pub fn registry(scrape: &Scrape) -> Registry {
         "isotune_iso_open_processes",
         "QEMU processes holding the ISO image open",
     );
+    let read_ahead: Family<Labels, Gauge> = family(
+        &mut reg,
+        "isotune_iso_device_read_ahead_bytes",
+        "Read-ahead (queue/read_ahead_kb x 1024) of the block device under an ISO image VMs hold open",
+    );
     for i in &scrape.samples.isos {
         let l: Labels = vec![("iso", i.iso.display().to_string())];
         resident.get_or_create(&l).set(i.page_cache_bytes as i64);
         size.get_or_create(&l).set(i.size_bytes as i64);
         open_by.get_or_create(&l).set(i64::from(i.open_by));
+        if let (Some(device), Some(kb)) = (&i.device, i.read_ahead_kb) {
+            let mut dl = l.clone();
+            dl.push(("device", device.clone()));
+            read_ahead.get_or_create(&dl).set(i64::from(kb) * 1024);
+        }
+    }
+
+    let finding: Family<Labels, Gauge> = family(
+        &mut reg,
+        "isotune_finding",
+        "An active finding of isotune doctor (value 1), refreshed every --doctor-interval",
+    );
+    for f in &scrape.findings {
+        finding
+            .get_or_create(&vec![
+                ("id", f.id.clone()),
+                ("severity", f.severity.clone()),
+                ("domain", f.domain.clone()),
+                ("drive", f.drive.clone()),
+            ])
+            .set(1);
     }
 
     let dur: Family<Labels, GaugeF> = family(

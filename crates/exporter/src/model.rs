@@ -12,6 +12,8 @@ pub enum Source {
     Proc,
     /// A QEMU monitor (QMP) socket.
     Qmp,
+    /// libvirt (domain block stats and the live domain XML).
+    Libvirt,
 }
 
 impl Source {
@@ -20,6 +22,7 @@ impl Source {
         match self {
             Source::Proc => "proc",
             Source::Qmp => "qmp",
+            Source::Libvirt => "libvirt",
         }
     }
 }
@@ -39,9 +42,11 @@ pub struct ProcSample {
     pub resident_bytes: u64,
 }
 
-/// One cdrom of one VM, as its QEMU monitor reports it.
+/// One cdrom of one VM, as its QEMU monitor or libvirt reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CdromSample {
+    /// Where it was read (`qmp` or `libvirt`).
+    pub source: Source,
     /// The VM's name.
     pub domain: String,
     /// The drive (QEMU's device name or qdev id).
@@ -52,8 +57,9 @@ pub struct CdromSample {
     pub iso: Option<PathBuf>,
     /// Size of that image, bytes (0 when unknown).
     pub iso_size_bytes: u64,
-    /// Whether the tray is open.
-    pub tray_open: bool,
+    /// Whether the tray is open; `None` when the source does not say
+    /// (libvirt's block stats do not).
+    pub tray_open: Option<bool>,
     /// Read requests completed.
     pub read_requests: u64,
     /// Bytes read.
@@ -73,6 +79,24 @@ pub struct IsoSample {
     pub page_cache_bytes: u64,
     /// How many QEMU processes hold it open.
     pub open_by: u32,
+    /// The block device under its filesystem (`vda`, `dm-0`, `loop3`), when
+    /// it has one (not on tmpfs, NFS, overlay without a device).
+    pub device: Option<String>,
+    /// That device's `queue/read_ahead_kb`.
+    pub read_ahead_kb: Option<u32>,
+}
+
+/// One active finding of `isotune doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingSample {
+    /// The rule's id (`cdrom.ide-bus`).
+    pub id: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    /// The VM it is about ("" for a host or image finding).
+    pub domain: String,
+    /// The drive it is about ("" when not about one drive).
+    pub drive: String,
 }
 
 /// Everything one collector found in one run.

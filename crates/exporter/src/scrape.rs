@@ -12,7 +12,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::collect::{CollectError, Collector};
-use crate::model::Samples;
+use crate::findings::Findings;
+use crate::model::{FindingSample, Samples};
 
 /// Told about every collector error as it happens (the collector's name
 /// and the error); the binary logs them.
@@ -27,6 +28,9 @@ pub struct ScraperConfig {
     pub deadline: Duration,
     /// Where errors go besides the error counter.
     pub on_error: Option<ErrorSink>,
+    /// The doctor's findings, refreshed in the background (see
+    /// [`crate::findings`]); `None`: no `isotune_finding` metric.
+    pub findings: Option<Arc<Findings>>,
 }
 
 impl std::fmt::Debug for ScraperConfig {
@@ -43,6 +47,7 @@ pub struct Scraper {
     deadline: Duration,
     slots: Vec<Arc<Slot>>,
     on_error: Option<ErrorSink>,
+    findings: Option<Arc<Findings>>,
 }
 
 impl std::fmt::Debug for Scraper {
@@ -69,6 +74,8 @@ pub struct Scrape {
     pub samples: Samples,
     /// One entry per collector.
     pub collectors: Vec<CollectorStatus>,
+    /// The doctor's findings of its last background run.
+    pub findings: Vec<FindingSample>,
 }
 
 /// How one collector fared in a scrape.
@@ -92,6 +99,7 @@ impl Scraper {
         Scraper {
             deadline: config.deadline,
             on_error: config.on_error,
+            findings: config.findings,
             slots: config
                 .collectors
                 .into_iter()
@@ -182,6 +190,10 @@ impl Scraper {
                 errors_total: slot.errors_total.load(Ordering::Relaxed),
             });
         }
+        if let Some(f) = &self.findings {
+            out.findings = f.current();
+            out.collectors.push(f.status());
+        }
         out
     }
 }
@@ -217,6 +229,7 @@ mod tests {
             on_error: Some(Arc::new(move |name: &'static str, e: &CollectError| {
                 seen.lock().unwrap().push((name, e.clone()));
             })),
+            findings: None,
         });
         for round in 1..=2u64 {
             let s = scraper.scrape();

@@ -44,3 +44,4 @@ pub use scan::{
 };
 pub use uri::{resolve_uri, resolve_uri_from_host, NoLibvirt, UriChoice};
 pub use warning::LibvirtWarning;
+pub use worker::stuck_calls;

@@ -1,8 +1,26 @@
 //! One thread that makes the libvirt calls, and a caller that waits for
 //! each with a deadline (see the crate doc, "Never hanging").
 
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Calls that missed their deadline and have not returned yet, in this
+/// process (each holds one worker thread).
+static STUCK: AtomicUsize = AtomicUsize::new(0);
+
+/// Calls that missed their deadline and are still waiting for libvirt in
+/// this process. A long-running caller (the exporter) does not start new
+/// scans while this is above zero, so a hung libvirtd costs one thread,
+/// not one per attempt.
+pub fn stuck_calls() -> usize {
+    STUCK.load(Ordering::Acquire)
+}
+
+const PENDING: u8 = 0;
+const DONE: u8 = 1;
+const ABANDONED: u8 = 2;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -56,8 +74,14 @@ impl Worker {
             return Err(CallError::Abandoned);
         };
         let (rtx, rrx) = mpsc::sync_channel(1);
+        let state = Arc::new(AtomicU8::new(PENDING));
+        let job_state = Arc::clone(&state);
         let job: Job = Box::new(move || {
-            let _ = rtx.send(f());
+            let r = f();
+            if job_state.swap(DONE, Ordering::AcqRel) == ABANDONED {
+                STUCK.fetch_sub(1, Ordering::AcqRel);
+            }
+            let _ = rtx.send(r);
         });
         if tx.send(job).is_err() {
             self.tx = None;
@@ -66,6 +90,9 @@ impl Worker {
         match rrx.recv_timeout(self.timeout) {
             Ok(r) => Ok(r),
             Err(RecvTimeoutError::Timeout) => {
+                if state.swap(ABANDONED, Ordering::AcqRel) == PENDING {
+                    STUCK.fetch_add(1, Ordering::AcqRel);
+                }
                 // The thread is stuck in libvirt: send it nothing more, and
                 // do not wait for it.
                 self.tx = None;
@@ -105,11 +132,22 @@ mod tests {
     fn a_stuck_call_times_out_and_later_calls_are_refused() {
         let mut w = Worker::start(Duration::from_millis(200));
         assert_eq!(w.call(|| 41 + 1).unwrap(), 42);
-        let (_block_tx, block_rx) = mpsc::channel::<()>();
-        // Blocks until the test ends (the sender is dropped then).
+        let (block_tx, block_rx) = mpsc::channel::<()>();
+        // Blocks until the sender is dropped.
         let r = w.call(move || block_rx.recv().ok());
         assert!(matches!(r, Err(CallError::Timeout)));
         assert!(matches!(w.call(|| 1), Err(CallError::Abandoned)));
+        // The only test here that times out: the count is its call.
+        assert_eq!(stuck_calls(), 1);
+        drop(block_tx);
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while stuck_calls() != 0 {
+            assert!(
+                std::time::Instant::now() < until,
+                "the call never counted back"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

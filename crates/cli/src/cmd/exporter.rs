@@ -10,6 +10,7 @@ use clap::Args;
 use std::sync::Arc;
 
 use isotune_exporter::collect::{CollectError, Collector};
+use isotune_exporter::findings::{DoctorConfig, Findings};
 use isotune_exporter::scrape::ErrorSink;
 use isotune_exporter::{serve, Scraper, ScraperConfig, ServerConfig, DEFAULT_PORT};
 use isotune_host::SysRoot;
@@ -45,6 +46,17 @@ pub struct ExporterArgs {
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
 
+    /// libvirt URI to read domains' cdroms from (read-only). Default:
+    /// `LIBVIRT_DEFAULT_URI`, else `qemu:///system` when its socket exists
+    /// (ISOTUNE_NO_LIBVIRT=1 turns the default off).
+    #[arg(long, value_name = "URI")]
+    pub connect: Option<String>,
+
+    /// Seconds between two runs of the doctor's scan behind the
+    /// `isotune_finding` metric (run in the background, never in a scrape).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub doctor_interval: f64,
+
     /// Read `/proc` under this directory instead of `/` (a captured tree).
     #[arg(long, value_name = "DIR", hide = true)]
     pub sysroot: Option<PathBuf>,
@@ -62,9 +74,16 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
         Some(path) => isotune_exporter::webconfig::load(path).context("--web.config.file")?,
         None => isotune_exporter::webconfig::WebConfig::default(),
     };
+    if !(a.doctor_interval.is_finite() && a.doctor_interval > 0.0) {
+        anyhow::bail!(
+            "--doctor-interval {}: must be a positive number of seconds",
+            a.doctor_interval
+        );
+    }
     let deadline = Duration::from_secs_f64(a.collector_timeout);
     let root = a.sysroot.clone().map_or_else(SysRoot::live, SysRoot::at);
-    let collectors = vec![
+    let (libvirt_uri, libvirt_info) = libvirt_uri(a.connect.as_deref())?;
+    let mut collectors = vec![
         Collector::Proc { root: root.clone() },
         Collector::Qmp {
             root,
@@ -73,15 +92,23 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
             io_timeout: deadline,
         },
     ];
+    if let Some(uri) = &libvirt_uri {
+        collectors.push(Collector::Libvirt {
+            uri: uri.clone(),
+            call_timeout: deadline,
+        });
+    }
     // Collector errors go to stderr (the journal under systemd), one line
     // each, so `isotune exporter` in the foreground says why a collector fails.
     let on_error: ErrorSink = Arc::new(|collector: &'static str, e: &CollectError| {
         let _ = writeln!(std::io::stderr(), "isotune exporter: {collector}: {e}");
     });
+    let findings = Findings::new();
     let scraper = Scraper::new(ScraperConfig {
         collectors,
         deadline,
-        on_error: Some(on_error),
+        on_error: Some(Arc::clone(&on_error)),
+        findings: Some(Arc::clone(&findings)),
     });
     let server = serve(
         &ServerConfig {
@@ -92,6 +119,17 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
         scraper,
     )
     .with_context(|| format!("--listen {}", a.listen))?;
+    // Bound: from here on stderr may say more than the one error line.
+    if let Some(line) = &libvirt_info {
+        let _ = writeln!(std::io::stderr(), "isotune exporter: {line}");
+    }
+    findings.spawn(
+        DoctorConfig {
+            libvirt_uri,
+            interval: Duration::from_secs_f64(a.doctor_interval),
+        },
+        Some(on_error),
+    );
     if let Some(addr) = server.local_addr() {
         let _ = writeln!(
             std::io::stderr(),
@@ -101,4 +139,19 @@ pub fn run(a: &ExporterArgs) -> anyhow::Result<Outcome> {
     }
     server.run();
     Ok(Outcome::Pass)
+}
+
+/// The libvirt URI to read: `--connect`, else the default (as `doctor`
+/// chooses it) unless `ISOTUNE_NO_LIBVIRT=1`; and the info line saying
+/// which (or why none) for stderr.
+fn libvirt_uri(connect: Option<&str>) -> anyhow::Result<(Option<String>, Option<String>)> {
+    if connect.is_some_and(|c| c.trim().is_empty()) {
+        anyhow::bail!("--connect: empty URI");
+    }
+    let env_off = std::env::var_os(super::live::NO_LIBVIRT_ENV).is_some_and(|v| v == "1");
+    if env_off && connect.is_none() {
+        return Ok((None, None));
+    }
+    let choice = isotune_scan::resolve_uri_from_host(connect);
+    Ok((choice.uri().map(str::to_owned), Some(choice.to_string())))
 }

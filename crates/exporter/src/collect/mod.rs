@@ -1,9 +1,9 @@
 //! Collectors: each reads one source of host state into [`Samples`].
 //!
 //! [`Collector`] is an enum rather than a trait object so that the set of
-//! sources is visible in one place; the libvirt source (domain block stats
-//! through `isotune-libvirt`) becomes one more variant here.
+//! sources is visible in one place.
 
+mod libvirt;
 mod proc;
 mod qmp;
 mod qmp_socket;
@@ -37,6 +37,14 @@ pub enum Collector {
         /// Timeout of one QMP read or write.
         io_timeout: Duration,
     },
+    /// Cdroms of the running domains of one libvirt connection (read-only,
+    /// opened afresh on each run).
+    Libvirt {
+        /// The URI (`qemu:///system`).
+        uri: String,
+        /// Deadline of each libvirt call.
+        call_timeout: Duration,
+    },
 }
 
 impl Collector {
@@ -45,6 +53,7 @@ impl Collector {
         match self {
             Collector::Proc { .. } => "proc",
             Collector::Qmp { .. } => "qmp",
+            Collector::Libvirt { .. } => "libvirt",
         }
     }
 
@@ -59,6 +68,7 @@ impl Collector {
                 sockets,
                 io_timeout,
             } => qmp::collect(root, sockets, *io_timeout),
+            Collector::Libvirt { uri, call_timeout } => libvirt::collect(uri, *call_timeout),
         }
     }
 }
@@ -84,6 +94,13 @@ pub enum CollectError {
         /// What went wrong.
         reason: String,
     },
+    /// libvirt could not be read (unreachable, refused, a call past its
+    /// deadline, a domain that vanished).
+    #[error("{0}")]
+    Libvirt(String),
+    /// The doctor's scan failed.
+    #[error("doctor scan: {0}")]
+    Doctor(String),
     /// A `/proc` entry could not be read.
     #[error("{0}")]
     Proc(String),

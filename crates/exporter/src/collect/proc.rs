@@ -86,17 +86,34 @@ pub(super) fn collect(root: &SysRoot) -> Collected {
     }
     for (iso, open_by) in isos {
         match residency(&root.path(&iso)) {
-            Ok((size_bytes, page_cache_bytes)) => out.samples.isos.push(IsoSample {
-                iso,
-                size_bytes,
-                page_cache_bytes,
-                open_by,
-            }),
+            Ok((size_bytes, page_cache_bytes)) => {
+                let (device, read_ahead_kb) = device_read_ahead(root, &iso);
+                out.samples.isos.push(IsoSample {
+                    iso,
+                    size_bytes,
+                    page_cache_bytes,
+                    open_by,
+                    device,
+                    read_ahead_kb,
+                });
+            }
             Err(e) => errors.push(CollectError::Proc(format!("{}: {e}", iso.display()))),
         }
     }
     out.errors = errors;
     out
+}
+
+/// The block device under `iso`'s filesystem (the top of its storage
+/// chain, whose read-ahead the page cache uses for the file) and its
+/// `read_ahead_kb`, as `isotune doctor` reads them.
+fn device_read_ahead(root: &SysRoot, iso: &Path) -> (Option<String>, Option<u32>) {
+    match isotune_host::file_facts(root, &root.path(iso)) {
+        Ok(f) => f.storage.first().map_or((None, None), |top| {
+            (Some(top.name.clone()), top.read_ahead_kb)
+        }),
+        Err(_) => (None, None),
+    }
 }
 
 fn read(path: &Path) -> Option<String> {

@@ -29,6 +29,11 @@ pub(super) fn collect(root: &SysRoot, sockets: &[PathBuf], io_timeout: Duration)
     let mut targets: Vec<Target> = Vec::new();
     let (procs, _) = qemu_processes(root);
     for p in &procs {
+        // libvirtd owns the monitor of its domains (QMP serves one client):
+        // their cdroms come from the libvirt source, never from here.
+        if libvirt_managed(&p.argv) {
+            continue;
+        }
         if let Some(socket) = qmp_socket_from_argv(&p.argv) {
             targets.push(Target {
                 socket: root.path(&socket),
@@ -106,21 +111,32 @@ fn query(t: &Target, io_timeout: Duration) -> Result<Vec<CdromSample>, String> {
             .find(|s| s.matches(&device) || (!qdev.is_empty() && s.matches(&qdev)))
             .map(|s| s.stats);
         out.push(CdromSample {
+            source: crate::model::Source::Qmp,
             domain: domain.clone(),
             drive,
             bus: bus_name(argv_drive.map(|d| &d.bus), &device),
             iso,
             iso_size_bytes,
-            tray_open: dev
-                .get("tray_open")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            tray_open: Some(
+                dev.get("tray_open")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            ),
             read_requests: counters.as_ref().map_or(0, |c| c.rd_operations),
             read_bytes: counters.as_ref().map_or(0, |c| c.rd_bytes),
             read_time_ns: counters.as_ref().map_or(0, |c| c.rd_total_time_ns),
         });
     }
     Ok(out)
+}
+
+/// Whether a QEMU command line is libvirt's: libvirt always gives its
+/// domains the monitor chardev `charmonitor` (`-chardev
+/// socket,id=charmonitor,...` with `-mon chardev=charmonitor,mode=control`).
+pub(crate) fn libvirt_managed(argv: &[String]) -> bool {
+    argv.windows(2).any(|w| {
+        w[0].trim_start_matches('-') == "chardev" && w[1].starts_with("socket,id=charmonitor,")
+    })
 }
 
 fn str_field(v: &Value, key: &str) -> String {
@@ -154,7 +170,7 @@ fn find_drive<'a>(def: &'a VmDefinition, device: &str, qdev: &str) -> Option<&'a
         })
 }
 
-fn bus_name(bus: Option<&Bus>, device: &str) -> String {
+pub(super) fn bus_name(bus: Option<&Bus>, device: &str) -> String {
     match bus {
         Some(Bus::Ide) => "ide",
         Some(Bus::Sata) => "sata",
@@ -209,6 +225,20 @@ mod tests {
         assert_eq!(line.matches(&name).count(), 1, "{line}");
         assert!(line.contains("Cannot connect to the QMP socket"), "{line}");
         assert!(line.contains("No such file or directory"), "{line}");
+    }
+
+    #[test]
+    fn libvirt_command_lines_are_recognised() {
+        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert!(libvirt_managed(&argv(
+            "qemu-system-x86_64 -name guest=web1,debug-threads=on \
+             -chardev socket,id=charmonitor,fd=30,server=on,wait=off \
+             -mon chardev=charmonitor,id=monitor,mode=control"
+        )));
+        assert!(!libvirt_managed(&argv(
+            "qemu-system-x86_64 -name web1 -chardev socket,id=mon0,path=/run/m.sock,server=on \
+             -mon chardev=mon0,mode=control"
+        )));
     }
 
     fn def(s: &str) -> VmDefinition {
