@@ -13,14 +13,20 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command as Bin;
 use isotune_doctor::fix::{apply_to_domain, FixEdit};
 use isotune_testutil::libvirtd::{
-    domains_with_prefix, log_files_with_prefix, qemu_processes_with_prefix, unique_prefix, virsh,
-    Libvirtd, TestDomain, URI,
+    cdrom_disk as cdrom, domains_with_prefix, hlt_iso, log_files_with_prefix,
+    qemu_processes_with_prefix, tcg_domain_xml as domain_xml, unique_prefix, virsh, Libvirtd,
+    TestDomain, URI,
 };
-use isotune_testutil::{run, tool, Rng};
+use isotune_testutil::{run, tool};
 use serde_json::Value;
 
 fn isotune() -> Bin {
     Bin::cargo_bin("isotune").unwrap()
+}
+
+/// A bootable ISO that idles the guest after SeaBIOS read it.
+fn boot_iso(dir: &Path, name: &str, seed: u64) -> Option<PathBuf> {
+    hlt_iso(dir, name, seed, 128 << 10)
 }
 
 /// Runs `cmd`; its JSON stdout, exit code and stderr.
@@ -34,45 +40,6 @@ fn json(cmd: &mut Bin) -> (Value, i32, String) {
         )
     });
     (v, out.status.code().unwrap_or(-1), err)
-}
-
-/// An ISO whose El Torito boot image is `cli; hlt; jmp $-1`: SeaBIOS reads
-/// the descriptors, the boot catalog and the image from the cdrom, then the
-/// guest idles.
-fn boot_iso(dir: &Path, name: &str, seed: u64) -> Option<PathBuf> {
-    let xorriso = tool("xorriso")?;
-    let tree = dir.join(format!("{name}-tree"));
-    std::fs::create_dir_all(&tree).unwrap();
-    let mut img = vec![0u8; 2048];
-    img[..4].copy_from_slice(&[0xFA, 0xF4, 0xEB, 0xFD]);
-    std::fs::write(tree.join("boot.img"), img).unwrap();
-    std::fs::write(tree.join("data.bin"), Rng::new(seed).bytes(128 << 10)).unwrap();
-    let iso = dir.join(format!("{name}.iso"));
-    run(Command::new(xorriso)
-        .args(["-as", "mkisofs", "-quiet", "-o"])
-        .arg(&iso)
-        .args(["-b", "boot.img", "-no-emul-boot", "-boot-load-size", "4"])
-        .arg(&tree));
-    Some(iso)
-}
-
-/// A TCG domain booting from its cdrom. `<features><acpi/>`: libvirt 9.0
-/// otherwise passes `-no-acpi`, which QEMU 9+ rejects.
-fn domain_xml(name: &str, machine: &str, devices: &str, extra: &str) -> String {
-    format!(
-        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
-         {extra}<os><type arch='x86_64' machine='{machine}'>hvm</type><boot dev='cdrom'/></os>\
-         <features><acpi/></features><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
-         {devices}<video><model type='none'/></video></devices></domain>"
-    )
-}
-
-fn cdrom(file: &Path, format: &str, target: &str, bus: &str) -> String {
-    format!(
-        "<disk type='file' device='cdrom'><driver name='qemu' type='{format}'/>\
-         <source file='{}'/><target dev='{target}' bus='{bus}'/><readonly/></disk>",
-        file.display()
-    )
 }
 
 fn domain<'a>(report: &'a Value, name: &str) -> &'a Value {

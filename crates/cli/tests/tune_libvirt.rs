@@ -8,50 +8,17 @@
 //! SIGKILL during apply. Issue 10.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command as Bin;
-use isotune_testutil::libvirtd::{unique_prefix, virsh, Libvirtd, TestDomain, URI};
-use isotune_testutil::{run, tool, Rng};
+use isotune_testutil::libvirtd::{
+    cdrom_disk as cdrom, hlt_iso, tcg_domain_xml as domain_xml, unique_prefix, virsh, Libvirtd,
+    TestDomain, URI,
+};
+use isotune_testutil::run;
 use serde_json::Value;
-
-/// An ISO whose El Torito boot image is `cli; hlt; jmp $-1`.
-fn boot_iso(dir: &Path) -> Option<PathBuf> {
-    let xorriso = tool("xorriso")?;
-    let tree = dir.join("tree");
-    std::fs::create_dir_all(&tree).unwrap();
-    let mut img = vec![0u8; 2048];
-    img[..4].copy_from_slice(&[0xFA, 0xF4, 0xEB, 0xFD]);
-    std::fs::write(tree.join("boot.img"), img).unwrap();
-    std::fs::write(tree.join("data.bin"), Rng::new(7).bytes(64 << 10)).unwrap();
-    let iso = dir.join("boot.iso");
-    run(Command::new(xorriso)
-        .args(["-as", "mkisofs", "-quiet", "-o"])
-        .arg(&iso)
-        .args(["-b", "boot.img", "-no-emul-boot", "-boot-load-size", "4"])
-        .arg(&tree));
-    Some(iso)
-}
-
-/// A TCG domain booting from its cdrom (`<acpi/>`: see crates/cli/tests/libvirt.rs).
-fn domain_xml(name: &str, machine: &str, devices: &str, metadata: &str) -> String {
-    format!(
-        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
-         {metadata}<os><type arch='x86_64' machine='{machine}'>hvm</type><boot dev='cdrom'/></os>\
-         <features><acpi/></features><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
-         {devices}<video><model type='none'/></video></devices></domain>"
-    )
-}
-
-fn cdrom(file: &Path, format: &str, target: &str, bus: &str) -> String {
-    format!(
-        "<disk type='file' device='cdrom'><driver name='qemu' type='{format}'/>\
-         <source file='{}'/><target dev='{target}' bus='{bus}'/><readonly/></disk>",
-        file.display()
-    )
-}
 
 const DEBIAN: &str = "<metadata><libosinfo:libosinfo \
     xmlns:libosinfo='http://libosinfo.org/xmlns/libvirt/domain/1.0'>\
@@ -70,7 +37,7 @@ impl Setup {
     fn new() -> Option<Setup> {
         let daemon = Libvirtd::acquire()?;
         let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-        let iso = boot_iso(dir.path())?;
+        let iso = hlt_iso(dir.path(), "boot", 7, 64 << 10)?;
         std::fs::create_dir_all(dir.path().join("root")).unwrap();
         Some(Setup {
             _daemon: daemon,

@@ -3,55 +3,21 @@
 //! ISO: drive names, buses, media, state, read counters, pending cdrom
 //! changes, process matching, and that nothing is left behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use isotune_libvirt::{scan, DomainState, LibvirtScan, ScanOptions};
 use isotune_testutil::libvirtd::{
-    domains_with_prefix, log_files_with_prefix, qemu_processes_with_prefix, unique_prefix,
-    Libvirtd, TestDomain, URI,
+    cdrom_disk, domains_with_prefix, hlt_iso, log_files_with_prefix, qemu_processes_with_prefix,
+    tcg_domain_xml, unique_prefix, Libvirtd, TestDomain, URI,
 };
-use isotune_testutil::{run, tool, Rng};
+use isotune_testutil::{run, tool};
 use isotune_vmconfig::{Bus, Source};
 
-/// An ISO whose El Torito boot image is `cli; hlt; jmp $-1`: SeaBIOS reads
-/// the descriptors, the boot catalog and the image from the cdrom, then the
-/// guest idles without using the host CPU.
-fn boot_iso(dir: &Path, name: &str, seed: u64) -> Option<PathBuf> {
-    let xorriso = tool("xorriso")?;
-    let tree = dir.join(format!("{name}-tree"));
-    std::fs::create_dir_all(&tree).unwrap();
-    let mut img = vec![0u8; 2048];
-    img[..4].copy_from_slice(&[0xFA, 0xF4, 0xEB, 0xFD]);
-    std::fs::write(tree.join("boot.img"), img).unwrap();
-    std::fs::write(tree.join("data.bin"), Rng::new(seed).bytes(256 << 10)).unwrap();
-    let iso = dir.join(format!("{name}.iso"));
-    run(Command::new(xorriso)
-        .args(["-as", "mkisofs", "-quiet", "-o"])
-        .arg(&iso)
-        .args(["-b", "boot.img", "-no-emul-boot", "-boot-load-size", "4"])
-        .arg(&tree));
-    Some(iso)
-}
-
-/// A TCG domain booting from one cdrom. `<features><acpi/>` because libvirt
-/// 9.0 otherwise passes `-no-acpi`, which QEMU 9+ rejects.
+/// A TCG domain booting from one cdrom, after `controllers`.
 fn domain_xml(name: &str, machine: &str, cdrom: &str, controllers: &str, extra: &str) -> String {
-    format!(
-        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
-         {extra}<os><type arch='x86_64' machine='{machine}'>hvm</type><boot dev='cdrom'/></os>\
-         <features><acpi/></features><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
-         {controllers}{cdrom}<video><model type='none'/></video></devices></domain>"
-    )
-}
-
-fn cdrom(file: &Path, format: &str, target: &str, bus: &str) -> String {
-    format!(
-        "<disk type='file' device='cdrom'><driver name='qemu' type='{format}'/>\
-         <source file='{}'/><target dev='{target}' bus='{bus}'/><readonly/></disk>",
-        file.display()
-    )
+    tcg_domain_xml(name, machine, &format!("{controllers}{cdrom}"), extra)
 }
 
 fn ours<'a>(s: &'a LibvirtScan, name: &str) -> &'a isotune_libvirt::Domain {
@@ -70,10 +36,10 @@ fn reads_running_and_defined_domains_with_counters() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = boot_iso(dir.path(), "boot", 1) else {
+    let Some(iso) = hlt_iso(dir.path(), "boot", 1, 256 << 10) else {
         return;
     };
-    let other = boot_iso(dir.path(), "other", 2).unwrap();
+    let other = hlt_iso(dir.path(), "other", 2, 256 << 10).unwrap();
     // The myth "use qcow2 for ISOs": the same image converted and declared qcow2.
     let qcow = dir.path().join("boot.qcow2");
     run(Command::new(qemu_img)
@@ -94,12 +60,18 @@ fn reads_running_and_defined_domains_with_counters() {
     let doms = [
         TestDomain::define(
             &ide,
-            &domain_xml(&ide, "pc", &cdrom(&iso, "raw", "hdc", "ide"), "", ""),
+            &domain_xml(&ide, "pc", &cdrom_disk(&iso, "raw", "hdc", "ide"), "", ""),
             dir.path(),
         ),
         TestDomain::define(
             &sata,
-            &domain_xml(&sata, "q35", &cdrom(&qcow, "qcow2", "sda", "sata"), "", ""),
+            &domain_xml(
+                &sata,
+                "q35",
+                &cdrom_disk(&qcow, "qcow2", "sda", "sata"),
+                "",
+                "",
+            ),
             dir.path(),
         ),
         TestDomain::define(
@@ -107,7 +79,7 @@ fn reads_running_and_defined_domains_with_counters() {
             &domain_xml(
                 &scsi,
                 "q35",
-                &cdrom(&iso, "raw", "sda", "scsi"),
+                &cdrom_disk(&iso, "raw", "sda", "scsi"),
                 virtio_scsi,
                 "",
             ),
@@ -115,7 +87,13 @@ fn reads_running_and_defined_domains_with_counters() {
         ),
         TestDomain::define(
             &off,
-            &domain_xml(&off, "pc", &cdrom(&iso, "raw", "hdc", "ide"), "", metadata),
+            &domain_xml(
+                &off,
+                "pc",
+                &cdrom_disk(&iso, "raw", "hdc", "ide"),
+                "",
+                metadata,
+            ),
             dir.path(),
         ),
     ];

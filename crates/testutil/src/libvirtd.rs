@@ -359,3 +359,52 @@ pub fn qemu_processes_with_prefix(prefix: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// A bootable ISO whose El Torito image is `cli; hlt; jmp $-1`: SeaBIOS
+/// reads the descriptors, the boot catalog and the image from the cdrom,
+/// then the guest idles without using the host CPU. `data_bytes` of
+/// pseudo-random data (from `seed`) make the image bigger and distinct.
+/// `None` (after [`skip`]) without xorriso.
+pub fn hlt_iso(dir: &Path, name: &str, seed: u64, data_bytes: usize) -> Option<PathBuf> {
+    let xorriso = tool("xorriso")?;
+    let tree = dir.join(format!("{name}-tree"));
+    std::fs::create_dir_all(&tree).unwrap();
+    let mut img = vec![0u8; 2048];
+    img[..4].copy_from_slice(&[0xFA, 0xF4, 0xEB, 0xFD]);
+    std::fs::write(tree.join("boot.img"), img).unwrap();
+    std::fs::write(
+        tree.join("data.bin"),
+        crate::Rng::new(seed).bytes(data_bytes),
+    )
+    .unwrap();
+    let iso = dir.join(format!("{name}.iso"));
+    crate::run(
+        Command::new(xorriso)
+            .args(["-as", "mkisofs", "-quiet", "-o"])
+            .arg(&iso)
+            .args(["-b", "boot.img", "-no-emul-boot", "-boot-load-size", "4"])
+            .arg(&tree),
+    );
+    Some(iso)
+}
+
+/// A TCG domain booting from its cdrom, with `devices` (and `extra`
+/// elements, e.g. `<metadata>`, before `<os>`). `<features><acpi/>`
+/// because libvirt 9.0 otherwise passes `-no-acpi`, which QEMU 9+ rejects.
+pub fn tcg_domain_xml(name: &str, machine: &str, devices: &str, extra: &str) -> String {
+    format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+         {extra}<os><type arch='x86_64' machine='{machine}'>hvm</type><boot dev='cdrom'/></os>\
+         <features><acpi/></features><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
+         {devices}<video><model type='none'/></video></devices></domain>"
+    )
+}
+
+/// A read-only cdrom `<disk>` on `file`.
+pub fn cdrom_disk(file: &Path, format: &str, target: &str, bus: &str) -> String {
+    format!(
+        "<disk type='file' device='cdrom'><driver name='qemu' type='{format}'/>\
+         <source file='{}'/><target dev='{target}' bus='{bus}'/><readonly/></disk>",
+        file.display()
+    )
+}
