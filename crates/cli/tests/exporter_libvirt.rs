@@ -2,7 +2,7 @@
 //! domain whose SeaBIOS boots an El Torito image from an IDE cdrom. The
 //! libvirt counters rise at 2048 bytes per request, the doctor's
 //! `cdrom.ide-bus` finding is a metric, the device under the ISO and its
-//! read-ahead are served, and libvirt going away and coming back, or
+//! read-ahead are served, an ejected medium and an open tray show, and libvirt going away and coming back, or
 //! hanging, is an error count, then a recovery, never an error page.
 //!
 //! The libvirtd is the harness's shared one (other test binaries use it at
@@ -297,8 +297,12 @@ fn libvirt_cdrom_counters_findings_read_ahead_and_libvirt_going_away() {
         value(&text, "isotune_cdrom_iso_size_bytes", &cd),
         Some(size)
     );
-    // libvirt's block stats do not say where the tray is: no series.
-    assert_eq!(value(&text, "isotune_cdrom_tray_open", &cd), None, "{text}");
+    // The live XML says where the tray is (closed: no `tray=` attribute).
+    assert_eq!(
+        value(&text, "isotune_cdrom_tray_open", &cd),
+        Some(0.0),
+        "{text}"
+    );
     // The domain's QEMU is counted once: its cdrom through libvirt only,
     // its CPU and memory through /proc.
     let qmp = [("domain", name.as_str()), ("source", "qmp")];
@@ -407,6 +411,61 @@ fn libvirt_cdrom_counters_findings_read_ahead_and_libvirt_going_away() {
             && value(t, "isotune_cdrom_read_requests_total", &cd).is_some()
     });
     assert!(value(&text, "isotune_cdrom_read_requests_total", &cd).unwrap() >= reqs);
+
+    // `virsh change-media --eject`: the cdrom stays, with no medium, and
+    // its tray state is what the live XML says.
+    common::libvirtd::virsh(&["change-media", &name, "hda", "--eject", "--live"])
+        .expect("virsh change-media --eject");
+    let live = common::libvirtd::virsh(&["dumpxml", &name]).unwrap();
+    let open = if live.contains("tray='open'") {
+        1.0
+    } else {
+        0.0
+    };
+    let text = wait_for(&exporter.addr, 30, "the ejected medium", |t| {
+        value(t, "isotune_cdrom_medium_present", &cd) == Some(0.0)
+    });
+    assert_eq!(
+        value(&text, "isotune_cdrom_tray_open", &cd),
+        Some(open),
+        "{live}\n{text}"
+    );
+    // The guest's view: QEMU opens the tray (as a guest's eject would),
+    // libvirt hears DEVICE_TRAY_MOVED and its live XML says tray='open'.
+    common::libvirtd::virsh(&[
+        "qemu-monitor-command",
+        &name,
+        r#"{"execute":"blockdev-open-tray","arguments":{"id":"ide0-0-0"}}"#,
+    ])
+    .expect("blockdev-open-tray");
+    let text = wait_for(&exporter.addr, 30, "the open tray", |t| {
+        value(t, "isotune_cdrom_tray_open", &cd) == Some(1.0)
+    });
+    assert_eq!(value(&text, "isotune_cdrom_medium_present", &cd), Some(0.0));
+    // For docs/monitor.md (`--nocapture`).
+    for l in text
+        .lines()
+        .filter(|l| l.contains(&name) && l.starts_with("isotune_cdrom_"))
+    {
+        eprintln!("tray open: {l}");
+    }
+    let empty = [("domain", name.as_str()), ("drive", "hda"), ("iso", "")];
+    assert_eq!(
+        value(&text, "isotune_cdrom_info", &empty),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "isotune_cdrom_iso_size_bytes", &cd), Some(0.0));
+    assert_eq!(
+        value(
+            &text,
+            "isotune_collector_success",
+            &[("collector", "libvirt")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    promtool_check(&promtool, &text);
 
     // A hung libvirtd: a socket that takes connections and never answers.
     // Scrapes are still answered, the libvirt collector fails, and it

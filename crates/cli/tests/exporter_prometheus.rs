@@ -1,9 +1,12 @@
 //! `isotune exporter` scraped by a real Prometheus (Debian's 2.42) every
 //! second, with the rules of `deploy/prometheus` (a test copy with short
-//! `for:`), while a real TCG QEMU boots from an IDE cdrom: the read counters
-//! rise, bytes per request is 2048, the IDE alert fires, and every query of
-//! the Grafana dashboard returns series. Everything started is stopped by
-//! Drop guards, also when an assertion fails.
+//! `for:`), while a real libvirt TCG domain (the harness's shared libvirtd)
+//! boots from an IDE cdrom: the read counters rise, bytes per request is
+//! 2048, the IDE alert fires, and every query of the Grafana dashboard
+//! returns series. Everything started is stopped by Drop guards (the domain
+//! destroyed and undefined), also when an assertion fails. The plain-QEMU
+//! (QMP) source is covered by `exporter.rs`; one TCG boot serves both the
+//! libvirt source and Prometheus here.
 
 use isotune_testutil as common;
 
@@ -13,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::boot::Qemu;
+use common::libvirtd::{virsh, Libvirtd, TestDomain};
 use serde_json::Value;
 
 struct Killed(Child);
@@ -117,30 +120,32 @@ fn prometheus_scrapes_alerts_and_answers_every_dashboard_query() {
     let Some(prometheus) = common::tool("prometheus") else {
         return;
     };
+    let Some(_libvirtd) = Libvirtd::acquire() else {
+        return;
+    };
     let Some(iso) = halting_iso(dir.path()) else {
         return;
     };
-    let name = format!(
-        "isotune-prom-{:x}",
-        common::Rng::new(std::process::id().into()).next_u64()
-    );
+    let name = format!("{}prom", common::libvirtd::unique_prefix());
     let iso_s = iso.display().to_string();
-    // Paused (-S) until Prometheus has scraped it once, so the boot's reads
-    // show up as a rise of the counters.
-    let vm_dir = dir.path().join("vm");
-    std::fs::create_dir_all(&vm_dir).unwrap();
-    let Some(vm) = Qemu::spawn(
-        &vm_dir,
-        &["-S", "-name", &name, "-m", "64", "-cdrom", &iso_s],
-    ) else {
-        return;
-    };
+    let xml = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='cdrom'/></os>\
+         <features><acpi/></features><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
+         <disk type='file' device='cdrom'><driver name='qemu' type='raw'/>\
+         <source file='{iso_s}'/><target dev='hda' bus='ide'/><readonly/></disk>\
+         <video><model type='none'/></video></devices></domain>"
+    );
+    let domain = TestDomain::define(&name, &xml, dir.path());
+    // Paused until Prometheus has scraped it once, so the boot's reads show
+    // up as a rise of the counters.
+    virsh(&["start", "--paused", &name]).expect("virsh start --paused");
 
     let exporter_addr = free_addr();
     let _exporter = Killed(
         Command::new(assert_cmd::cargo::cargo_bin("isotune"))
             .args(["exporter", "--listen", &exporter_addr])
-            .env("ISOTUNE_NO_LIBVIRT", "1")
+            .args(["--connect", common::libvirtd::URI, "--doctor-interval", "1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -198,7 +203,7 @@ fn prometheus_scrapes_alerts_and_answers_every_dashboard_query() {
         |_| true,
         "first scrape",
     );
-    assert!(vm.qmp(r#"{"execute":"cont"}"#).contains("return"));
+    virsh(&["resume", &name]).expect("virsh resume");
 
     // The counters rise; firmware on IDE reads 2048 bytes per request.
     let rising = wait_for(
@@ -207,7 +212,8 @@ fn prometheus_scrapes_alerts_and_answers_every_dashboard_query() {
         |v| sample(v) > 0.0,
         "cdrom reads",
     );
-    assert_eq!(rising["metric"]["drive"], "ide1-cd0");
+    assert_eq!(rising["metric"]["drive"], "hda");
+    assert_eq!(rising["metric"]["source"], "libvirt");
     let bpr = wait_for(
         &prom,
         &format!("isotune:cdrom_bytes_per_request:rate1m{sel}"),
@@ -252,5 +258,5 @@ fn prometheus_scrapes_alerts_and_answers_every_dashboard_query() {
             wait_for(&prom, &expr, |_| true, p["title"].as_str().unwrap());
         }
     }
-    drop(vm);
+    drop(domain);
 }

@@ -90,6 +90,10 @@ pub struct CdromFacts {
     pub target: String,
     /// The media: [`Source::Empty`] for an empty tray, else the ISO.
     pub media: Source,
+    /// Whether the tray is open, for a running domain (from the live XML,
+    /// which writes `tray='open'` only while it is); `None` when shut off.
+    #[serde(default)]
+    pub tray_open: Option<bool>,
     /// Read counters, for a running domain.
     pub stats: Option<BlockReadStats>,
     /// Why there are no counters for a running domain.
@@ -359,9 +363,17 @@ impl Scanner {
             } else {
                 (None, None)
             };
+            let tray_open = out.live.as_ref().map(|live| {
+                live.drives
+                    .iter()
+                    .find(|d| d.media == Media::Cdrom && d.id.as_deref() == Some(target.as_str()))
+                    .and_then(|d| d.tray_open)
+                    .unwrap_or(false)
+            });
             out.cdroms.push(CdromFacts {
                 target,
                 media,
+                tray_open,
                 stats,
                 stats_error,
             });

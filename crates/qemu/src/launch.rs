@@ -348,6 +348,7 @@ mod tests {
                 readonly: Some(true),
                 iothread: None,
                 boot_order: Some(1),
+                tray_open: None,
             }],
             ..VmDefinition::new(Origin::Isotune)
         };

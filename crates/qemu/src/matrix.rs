@@ -373,6 +373,7 @@ impl BootConfig {
                 readonly: Some(true),
                 iothread: None,
                 boot_order: Some(1),
+                tray_open: None,
             }],
             controllers,
             memory_bytes: Some(memory_bytes),

@@ -264,6 +264,7 @@ fn run_firmware_workload_ide_vs_virtio_scsi() {
             readonly: Some(true),
             iothread: None,
             boot_order: Some(1),
+            tray_open: None,
         }],
         controllers: vec![Controller {
             id: Some("scsi0".into()),

@@ -352,6 +352,11 @@ pub struct Drive {
     pub iothread: Option<String>,
     /// Boot order (`bootindex=`, `<boot order=...>`).
     pub boot_order: Option<u32>,
+    /// Whether the tray is open: libvirt's `<target tray='open'/>` (its live
+    /// XML writes the attribute only while the tray is open); `None` when
+    /// not said.
+    #[serde(default)]
+    pub tray_open: Option<bool>,
 }
 
 impl Drive {
@@ -373,6 +378,7 @@ impl Drive {
             readonly: None,
             iothread: None,
             boot_order: None,
+            tray_open: None,
         }
     }
 

@@ -76,7 +76,7 @@ pub(super) fn collect(uri: &str, call_timeout: Duration) -> Collected {
                 bus: bus_name(drive.map(|x| &x.bus), &c.target),
                 iso,
                 iso_size_bytes,
-                tray_open: None,
+                tray_open: c.tray_open,
                 read_requests: stats.rd_req.unwrap_or(0),
                 read_bytes: stats.rd_bytes.unwrap_or(0),
                 read_time_ns: stats.rd_total_times_ns.unwrap_or(0),

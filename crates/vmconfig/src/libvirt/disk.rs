@@ -115,6 +115,15 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
         }
         None => Bus::Other(String::new()),
     };
+    let tray_open = match target.and_then(|t| t.attribute("tray")) {
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
+        Some(other) => {
+            invalid("tray", other, "tray must be open or closed");
+            None
+        }
+        None => None,
+    };
     let cd = media == Media::Cdrom;
     let qemu_device = match (&bus, device) {
         (Bus::Ide | Bus::Sata, _) => Some(if cd { "ide-cd" } else { "ide-hd" }),
@@ -197,6 +206,7 @@ fn disk(d: Node<'_, '_>, ctx: &str, def: &mut VmDefinition) -> Drive {
         readonly,
         iothread,
         boot_order,
+        tray_open,
         ..Drive::new(media, bus, source)
     }
 }

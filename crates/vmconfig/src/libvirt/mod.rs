@@ -443,6 +443,26 @@ mod tests {
     }
 
     #[test]
+    fn cdrom_tray_state_from_the_target() {
+        let xml = "<domain type='kvm'><devices>
+          <disk type='file' device='cdrom'><target dev='hdc' bus='ide' tray='open'/></disk>
+          <disk type='file' device='cdrom'><source file='/a.iso'/><target dev='hdd' bus='ide'/></disk>
+          <disk type='file' device='cdrom'><target dev='sda' bus='sata' tray='closed'/></disk>
+          <disk type='file' device='cdrom'><target dev='sdb' bus='sata' tray='ajar'/></disk>
+          </devices></domain>";
+        let d = parse_domain_xml(xml, origin()).unwrap();
+        let trays: Vec<_> = d.drives.iter().map(|x| x.tray_open).collect();
+        assert_eq!(trays, [Some(true), None, Some(false), None]);
+        assert_eq!(d.drives[0].source, Source::Empty);
+        assert_eq!(d.issues.len(), 1, "{:?}", d.issues);
+        assert!(
+            format!("{:?}", d.issues[0]).contains("tray=\\\"ajar\\\""),
+            "{:?}",
+            d.issues
+        );
+    }
+
+    #[test]
     fn iothread_on_ide_or_sata_is_kept() {
         let xml = "<domain type='kvm'><iothreads>1</iothreads><devices>
           <disk type='file' device='cdrom'>
