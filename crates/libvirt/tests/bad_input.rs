@@ -39,6 +39,7 @@ fn hung_daemon_times_out_naming_the_call() {
     });
     let opts = ScanOptions {
         call_timeout: Duration::from_secs(1),
+        ..ScanOptions::default()
     };
     let t = Instant::now();
     let s = scan(&uri(&sock), &opts);

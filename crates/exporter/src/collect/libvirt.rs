@@ -1,7 +1,8 @@
 //! The libvirt collector: per cdrom of every running domain, read counters
 //! (`virDomainBlockStatsFlags`), media and bus (the live domain XML).
 //!
-//! Each run opens a fresh read-only connection (`isotune_libvirt::scan`),
+//! Each run opens a fresh read-only connection (`isotune_libvirt::scan`,
+//! running domains and their live XML only),
 //! so a libvirtd that was restarted is simply reached again by the next
 //! scrape: there is no connection to go stale. Every libvirt call has a
 //! deadline (the crate's worker thread); a call that misses it ends the
@@ -31,7 +32,13 @@ pub(super) fn collect(uri: &str, call_timeout: Duration) -> Collected {
             ..Collected::default()
         };
     }
-    let read = scan(uri, &ScanOptions { call_timeout });
+    let read = scan(
+        uri,
+        &ScanOptions {
+            call_timeout,
+            running_only: true,
+        },
+    );
     let mut out = Collected {
         errors: read
             .warnings
