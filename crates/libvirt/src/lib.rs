@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod bulk;
 pub mod define;
 pub mod matching;
 pub mod scan;

@@ -152,6 +152,7 @@ pub fn scan(uri: &str, opts: &ScanOptions) -> LibvirtScan {
     let mut s = Scanner {
         worker: Worker::start(opts.call_timeout),
         running_only: opts.running_only,
+        bulk: None,
         out: LibvirtScan {
             uri: uri.to_string(),
             domains: Vec::new(),
@@ -169,6 +170,9 @@ struct Scanner {
     out: LibvirtScan,
     /// [`ScanOptions::running_only`].
     running_only: bool,
+    /// With `running_only`: every running domain's block counters, read in
+    /// one call that does not wait for a busy domain.
+    bulk: Option<crate::bulk::BulkBlockStats>,
 }
 
 /// A call's failure, sorted for the warning it becomes.
@@ -236,6 +240,17 @@ impl Scanner {
             Ok(d) => d,
             Err(f) => return self.failed(f, None, "virConnectListAllDomains"),
         };
+        if self.running_only {
+            let c = Arc::clone(&conn);
+            match self.call("virConnectGetAllDomainStats", move || {
+                crate::bulk::all_block_read_stats_nowait(&c)
+            }) {
+                Ok(b) => self.bulk = Some(b),
+                Err(Failed::Stop) => return,
+                // Older libvirt or a driver without it: per-drive calls.
+                Err(f) => self.failed(f, None, "virConnectGetAllDomainStats"),
+            }
+        }
         for dom in doms {
             match self.domain(Arc::new(dom)) {
                 Ok(Some(d)) => self.out.domains.push(d),
@@ -360,7 +375,23 @@ impl Scanner {
         out.pending_cdrom_changes = pending_changes(out.live.as_ref(), out.inactive.as_ref());
         let current: Vec<(String, Source)> = out.current().map(cdroms).unwrap_or_default();
         for (target, media) in current {
-            let (stats, stats_error) = if out.live.is_some() {
+            let bulk = self.bulk.as_ref().filter(|_| out.live.is_some());
+            let (stats, stats_error) = if let Some(bulk) = bulk {
+                match bulk.get(&name) {
+                    Some(disks) => match disks.get(&target) {
+                        Some(s) => (Some(*s), None),
+                        None => (None, Some("no block stats for this drive".to_string())),
+                    },
+                    None => (
+                        None,
+                        Some(
+                            "libvirt left it out of the bulk stats (busy in a job; \
+                             VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)"
+                                .to_string(),
+                        ),
+                    ),
+                }
+            } else if out.live.is_some() {
                 let d = Arc::clone(&dom);
                 let t = target.clone();
                 let call = format!("virDomainBlockStatsFlags({name}, {target})");
@@ -499,6 +530,7 @@ mod tests {
         let mut s = Scanner {
             worker: Worker::start(Duration::from_secs(5)),
             running_only: false,
+            bulk: None,
             out: LibvirtScan {
                 uri: "test:///default".into(),
                 domains: Vec::new(),

@@ -1,5 +1,6 @@
 //! The libvirt collector: per cdrom of every running domain, read counters
-//! (`virDomainBlockStatsFlags`), media and bus (the live domain XML).
+//! (one non-waiting `virConnectGetAllDomainStats` call), media and bus (the
+//! live domain XML).
 //!
 //! Each run opens a fresh read-only connection (`isotune_libvirt::scan`,
 //! running domains and their live XML only),
