@@ -1,6 +1,6 @@
 //! `virDomainBlockStatsFlags`: the read counters of one drive, including
 //! `rd_total_times`, which the bindings' `Domain::block_stats` (the older
-//! `virDomainBlockStats`) does not return. This is the crate's one FFI call.
+//! `virDomainBlockStats`) does not return. One of the crate's two FFI modules (with `bulk`).
 
 #![allow(unsafe_code)]
 
