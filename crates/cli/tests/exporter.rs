@@ -4,10 +4,11 @@
 //! client, a QMP socket that refuses, a VM that disappears.
 
 use isotune_testutil as common;
+use isotune_testutil::exporter::{free_port, halting_iso, metric_value as value};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,14 +25,6 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start(extra: &[&str]) -> Exporter {
@@ -85,38 +78,6 @@ fn get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String, String) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, head.to_string(), body.to_string())
-}
-
-/// The value of the sample `name{labels...}` whose labels include every
-/// `want` pair.
-fn value(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, v) = l.rsplit_once(' ')?;
-        let (n, labels) = series.split_once('{').unwrap_or((series, ""));
-        let ok = n == name
-            && want
-                .iter()
-                .all(|(k, val)| labels.contains(&format!("{k}=\"{val}\"")));
-        ok.then(|| v.parse().ok()).flatten()
-    })
-}
-
-/// An ISO whose El Torito image is `hlt; jmp $-1`: SeaBIOS loads it from
-/// the cdrom (one 2 KiB sector per request on IDE) and the guest idles.
-fn halting_iso(dir: &Path) -> Option<PathBuf> {
-    let mut code = vec![0xf4, 0xeb, 0xfd];
-    code.resize(16 << 10, 0);
-    common::put(&dir.join("tree"), "boot/hlt.bin", &code);
-    let iso = dir.join("hlt.iso");
-    let args = [
-        "-b",
-        "boot/hlt.bin",
-        "-no-emul-boot",
-        "-boot-load-size",
-        "32",
-    ];
-    common::mkisofs(&dir.join("tree"), &iso, &args)?;
-    Some(iso)
 }
 
 fn domain_name(tag: &str) -> String {

@@ -14,9 +14,10 @@
 //! share /run/libvirt/qemu and /var/lib/libvirt/qemu with the first.
 
 use isotune_testutil as common;
+use isotune_testutil::exporter::{free_port, halting_iso, metric_value as value};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -102,14 +103,6 @@ impl Drop for Relay {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_exporter(extra: &[&str], log: &Path) -> Exporter {
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(assert_cmd::cargo::cargo_bin("isotune"))
@@ -147,20 +140,6 @@ fn metrics(addr: &str) -> String {
     body.to_string()
 }
 
-/// The value of the first sample `name{...}` whose labels include every
-/// `want` pair.
-fn value(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, v) = l.rsplit_once(' ')?;
-        let (n, labels) = series.split_once('{').unwrap_or((series, ""));
-        let ok = n == name
-            && want
-                .iter()
-                .all(|(k, val)| labels.contains(&format!("{k}=\"{val}\"")));
-        ok.then(|| v.parse().ok()).flatten()
-    })
-}
-
 /// Scrapes until `ok` holds for the body (at most `secs`).
 fn wait_for(addr: &str, secs: u64, what: &str, ok: impl Fn(&str) -> bool) -> String {
     let until = Instant::now() + Duration::from_secs(secs);
@@ -175,24 +154,6 @@ fn wait_for(addr: &str, secs: u64, what: &str, ok: impl Fn(&str) -> bool) -> Str
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// An ISO whose El Torito image is `hlt; jmp $-1`: SeaBIOS loads it from
-/// the cdrom (one 2 KiB sector per request on IDE) and the guest idles.
-fn halting_iso(dir: &Path) -> Option<PathBuf> {
-    let mut code = vec![0xf4, 0xeb, 0xfd];
-    code.resize(16 << 10, 0);
-    common::put(&dir.join("tree"), "boot/hlt.bin", &code);
-    let iso = dir.join("hlt.iso");
-    let args = [
-        "-b",
-        "boot/hlt.bin",
-        "-no-emul-boot",
-        "-boot-load-size",
-        "32",
-    ];
-    common::mkisofs(&dir.join("tree"), &iso, &args)?;
-    Some(iso)
 }
 
 fn promtool_check(promtool: &Path, text: &str) {

@@ -9,29 +9,16 @@
 //! libvirt source and Prometheus here.
 
 use isotune_testutil as common;
+use isotune_testutil::exporter::{free_addr, halting_iso, Killed};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::libvirtd::{virsh, Libvirtd, TestDomain};
 use serde_json::Value;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
 
 fn wait_listening(addr: &str, what: &str) {
     let until = Instant::now() + Duration::from_secs(20);
@@ -96,22 +83,6 @@ fn wait_for(prom: &str, q: &str, ok: impl Fn(&Value) -> bool, what: &str) -> Val
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn halting_iso(dir: &Path) -> Option<PathBuf> {
-    let mut code = vec![0xf4, 0xeb, 0xfd]; // hlt; jmp back
-    code.resize(16 << 10, 0);
-    common::put(&dir.join("tree"), "boot/hlt.bin", &code);
-    let iso = dir.join("hlt.iso");
-    let args = [
-        "-b",
-        "boot/hlt.bin",
-        "-no-emul-boot",
-        "-boot-load-size",
-        "32",
-    ];
-    common::mkisofs(&dir.join("tree"), &iso, &args)?;
-    Some(iso)
 }
 
 #[test]

@@ -6,26 +6,13 @@
 //! killed by a Drop guard, also when an assertion fails.
 
 use isotune_testutil as common;
+use isotune_testutil::exporter::{free_addr, Killed};
 
 use std::io::Read as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
 
 fn wait_listening(addr: &str, what: &str, child: &mut Child) {
     let until = Instant::now() + Duration::from_secs(20);

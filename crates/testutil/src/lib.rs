@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod boot;
+pub mod exporter;
 pub mod libvirtd;
 
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
