@@ -56,7 +56,11 @@ fn var_tmp() -> tempfile::TempDir {
 fn iso(dir: &Path, name: &str) -> Option<PathBuf> {
     let tree = dir.join(format!("{name}-tree"));
     common::put(&tree, "isolinux/isolinux.bin", &[0xAB; 4096]);
-    common::put(&tree, "casper/vmlinuz", &common::Rng::new(7).bytes(300_000));
+    common::put(
+        &tree,
+        "casper/vmlinuz",
+        &common::Rng::new(7).bytes(3_000_000),
+    );
     let iso = dir.join(format!("{name}.iso"));
     common::mkisofs(
         &tree,

@@ -284,36 +284,40 @@ fn not_a_report(path: &Path, problem: String) -> Warning {
 /// is named as such).
 fn shape_problem(path: &Path, bytes: &[u8], e: &serde_json::Error) -> Warning {
     use serde_json::error::Category;
-    match e.classify() {
-        Category::Eof => Warning::Truncated {
+    if e.classify() == Category::Eof {
+        return Warning::Truncated {
             path: path.to_owned(),
             line: e.line() as u64,
-        },
-        Category::Syntax | Category::Io => Warning::Corrupt {
-            path: path.to_owned(),
-            problem: e.to_string(),
-        },
-        Category::Data => {
-            if let Ok(s) = serde_json::from_slice::<Shape>(bytes) {
-                let kind = Marks {
-                    findings: s.findings.is_some(),
-                    facts: s.facts.is_some(),
-                    doctor: s.doctor.is_some(),
-                    verify: s.verify.is_some(),
-                    items: s.items.is_some(),
-                    journal_issues: s.journal_issues.is_some(),
-                    target: s.target.is_some(),
-                    workloads: s.workloads.is_some(),
-                }
-                .kind();
-                if let (Some(kind), Some(v)) = (kind, s.schema_version) {
-                    if let Err(w) = newer(path, kind, v) {
-                        return w;
-                    }
+        };
+    }
+    // serde_json calls some type mismatches syntax errors (a number where
+    // an enum's string belongs), so whether the JSON itself is valid is
+    // asked of the shape-only parse, which accepts any value.
+    match serde_json::from_slice::<Shape>(bytes) {
+        Ok(s) => {
+            let kind = Marks {
+                findings: s.findings.is_some(),
+                facts: s.facts.is_some(),
+                doctor: s.doctor.is_some(),
+                verify: s.verify.is_some(),
+                items: s.items.is_some(),
+                journal_issues: s.journal_issues.is_some(),
+                target: s.target.is_some(),
+                workloads: s.workloads.is_some(),
+            }
+            .kind();
+            if let (Some(kind), Some(v)) = (kind, s.schema_version) {
+                if let Err(w) = newer(path, kind, v) {
+                    return w;
                 }
             }
             not_a_report(path, e.to_string())
         }
+        Err(shape) if shape.classify() == Category::Data => not_a_report(path, e.to_string()),
+        Err(_) => Warning::Corrupt {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        },
     }
 }
 
