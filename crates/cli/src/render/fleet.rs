@@ -23,7 +23,9 @@ pub fn age(seconds: u64) -> String {
     match (d, h, m) {
         (0, 0, 0) => format!("{seconds}s"),
         (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
         (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
         (d, h, _) => format!("{d}d {h}h"),
     }
 }
@@ -306,5 +308,7 @@ mod tests {
         assert_eq!(age(600), "10m");
         assert_eq!(age(3_600 * 5 + 120), "5h 2m");
         assert_eq!(age(86_400 * 30 + 3_600), "30d 1h");
+        assert_eq!(age(86_400 * 7), "7d");
+        assert_eq!(age(3_600 * 36), "1d 12h");
     }
 }
