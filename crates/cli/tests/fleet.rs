@@ -2,10 +2,12 @@
 //! real binary's own `doctor --json`, `check --json`, `tune verify --json`
 //! and `bench --json` output on ISOs built with xorriso, broken copies of
 //! them (corrupt, truncated, newer and older schema, stale, duplicate, an
-//! empty directory, a 2 GiB file), and the HTML page opened in headless
+//! empty directory, a 2 GiB file), drift from `tune verify` on a real loop
+//! device, and the HTML page opened in headless
 //! Chromium (it renders, a click on a header sorts, one bar per finding id).
 
 use isotune_testutil as common;
+use isotune_testutil::loopfs::LoopFs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -504,4 +506,42 @@ fn selftest(dom: &str) -> Value {
         dom.find("<pre id=\"selftest\">").expect("selftest") + "<pre id=\"selftest\">".len();
     let end = start + dom[start..].find("</pre>").unwrap();
     serde_json::from_str(&dom[start..end]).unwrap_or_else(|e| panic!("{e}: {}", &dom[start..end]))
+}
+
+/// Drift as `tune verify` sees it on a real loop device: applied, then
+/// changed behind isotune's back.
+#[test]
+fn drift_in_a_real_tune_verify_report_fails_the_fleet() {
+    let Some(fs) = LoopFs::new() else { return };
+    let tune = |sub: &str| {
+        let mut c = isotune();
+        c.args(["tune", sub, "--json", "--state-dir"])
+            .arg(fs.state())
+            .arg("--root")
+            .arg(fs.root());
+        c
+    };
+    let (_, code, err) = out(tune("apply").arg("--yes").arg("--iso").arg(fs.iso()));
+    assert_eq!(code, 0, "{err}");
+    fs.set_readahead("64");
+    let (report, code, err) = out(&mut tune("verify"));
+    assert_eq!(code, 1, "{err}");
+    let r = fs.dir.path().join("reports");
+    common::put(&r, "hv1/tune-verify.json", &report);
+    let (v, code, err) = fleet_json(&[&r]);
+    assert_eq!(code, 1, "drift fails the fleet: {err}\n{v:#}");
+    let drift = &v["drift"][0];
+    assert_eq!(drift["host"], "hv1");
+    assert_eq!(drift["state"], "drift");
+    assert_eq!(drift["target"], fs.sysfs().to_str().unwrap());
+    assert_eq!(
+        (drift["expected"].as_str(), drift["actual"].as_str()),
+        (Some("4096"), Some("64"))
+    );
+    assert_eq!(drift["finding"], "storage.low-readahead");
+    assert_eq!(v["hosts"][0]["drift"], 1);
+    assert_eq!(v["worst_hosts"][0]["host"], "hv1");
+    let (_, code, err) = out(&mut tune("rollback"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(fs.readahead(), "16");
 }

@@ -13,6 +13,7 @@ use std::process::Command;
 pub mod boot;
 pub mod exporter;
 pub mod libvirtd;
+pub mod loopfs;
 
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
 /// tools are allowed, and panics when `ISOTUNE_REQUIRE_TOOLS=1`.
