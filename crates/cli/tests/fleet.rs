@@ -55,21 +55,9 @@ fn var_tmp() -> tempfile::TempDir {
         .unwrap()
 }
 
+/// An ISO large enough for bench's 1 MiB sequential workload.
 fn iso(dir: &Path, name: &str) -> Option<PathBuf> {
-    let tree = dir.join(format!("{name}-tree"));
-    common::put(&tree, "isolinux/isolinux.bin", &[0xAB; 4096]);
-    common::put(
-        &tree,
-        "casper/vmlinuz",
-        &common::Rng::new(7).bytes(3_000_000),
-    );
-    let iso = dir.join(format!("{name}.iso"));
-    common::mkisofs(
-        &tree,
-        &iso,
-        &["-R", "-b", "isolinux/isolinux.bin", "-no-emul-boot"],
-    )?;
-    Some(iso)
+    common::boot_iso(dir, name, 3_000_000)
 }
 
 /// `isotune ARGS` with its stdout saved as `reports/HOST/FILE`.

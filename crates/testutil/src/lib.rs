@@ -140,3 +140,19 @@ pub fn mkisofs(tree: &Path, iso: &Path, args: &[&str]) -> Option<()> {
         .arg(tree));
     Some(())
 }
+
+/// A small El Torito ISO built in `dir` as `NAME.iso`: `isolinux/isolinux.bin`
+/// as the no-emulation boot image and a `casper/vmlinuz` of `kernel_bytes`
+/// random bytes (Rock Ridge). `None` when xorriso is missing (see [`tool`]).
+pub fn boot_iso(dir: &Path, name: &str, kernel_bytes: usize) -> Option<PathBuf> {
+    let tree = dir.join(format!("{name}-tree"));
+    put(&tree, "isolinux/isolinux.bin", &[0xAB; 4096]);
+    put(&tree, "casper/vmlinuz", &Rng::new(7).bytes(kernel_bytes));
+    let iso = dir.join(format!("{name}.iso"));
+    mkisofs(
+        &tree,
+        &iso,
+        &["-R", "-b", "isolinux/isolinux.bin", "-no-emul-boot"],
+    )?;
+    Some(iso)
+}
