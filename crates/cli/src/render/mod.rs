@@ -7,6 +7,7 @@ pub mod check;
 pub mod doctor;
 pub mod inspect;
 pub mod tune;
+pub mod tune_measure;
 pub mod verify;
 
 use std::io::IsTerminal;
