@@ -14,7 +14,7 @@ use serde_json::Value;
 
 mod tune_support;
 
-use tune_support::{inactive, json, Setup};
+use tune_support::{inactive, json, text, Setup};
 
 /// `--measure` boots under TCG (this host's KVM may be paravirtual), three
 /// runs a side.
@@ -158,13 +158,15 @@ fn load_as_legacy(name: &str, xml: &str) -> TestDomain {
 }
 
 #[test]
-fn io_native_without_cache_none_is_fixed_through_libvirtd_issue_10() {
+fn io_native_and_iothread_from_an_older_libvirt_are_fixed_through_libvirtd_issue_10() {
     let Some(s) = Setup::new() else { return };
     let name = format!("{}native", s.prefix);
-    let disk = cdrom(&s.iso, "raw", "sda", "sata").replace("type='raw'", "type='raw' io='native'");
+    let disk = cdrom(&s.iso, "raw", "sda", "sata").replace("type='raw'", "type='raw' io='native'")
+        + &cdrom(&s.iso, "raw", "sdb", "sata").replace("type='raw'", "type='raw' iothread='1'");
     // libvirt 9 refuses this XML at define time...
     let file = s.dir.path().join("native.xml");
-    std::fs::write(&file, domain_xml(&name, "q35", &disk, "")).unwrap();
+    let xml = domain_xml(&name, "q35", &disk, "<iothreads>1</iothreads>");
+    std::fs::write(&file, &xml).unwrap();
     let refused = Command::new("virsh")
         .args(["-q", "-c", isotune_testutil::libvirtd::URI, "define"])
         .arg(&file)
@@ -173,8 +175,9 @@ fn io_native_without_cache_none_is_fixed_through_libvirtd_issue_10() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("io='native'"));
     // ...but loads it from disk, as after an upgrade.
-    let d = load_as_legacy(&name, &domain_xml(&name, "q35", &disk, ""));
+    let d = load_as_legacy(&name, &xml);
     assert!(inactive(&d.name).contains("io='native'"));
+    assert!(inactive(&d.name).contains("iothread='1'"));
 
     let (plan, code, err) = json(&mut s.tune("plan", &d.name, &["--json"]));
     assert_eq!(code, 0, "{err}");
@@ -186,20 +189,24 @@ fn io_native_without_cache_none_is_fixed_through_libvirtd_issue_10() {
         .unwrap_or_else(|| panic!("no io=native change: {plan:#}"));
     assert!(str_of(fix, &["new"]).contains("io='io_uring'"), "{fix:#}");
 
-    let (out, code, err) = json(
-        &mut s.tune(
-            "apply",
-            &d.name,
-            &[
-                &["--yes", "--only", "drive.aio-native-needs-direct"][..],
-                &MEASURE,
-            ]
-            .concat(),
-        ),
-    );
+    // libvirt validates the whole domain at each define: one of the two
+    // fixes alone is refused (libvirt's message names the other element)
+    // and nothing changes...
+    let (_, code, err) = text(&mut s.tune(
+        "apply",
+        &d.name,
+        &["--yes", "--only", "drive.aio-native-needs-direct"],
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("IOThreads not available"), "{err}");
+    assert!(inactive(&d.name).contains("io='native'"));
+    // ...both together are defined in one go.
+    let (out, code, err) =
+        json(&mut s.tune("apply", &d.name, &[&["--yes"][..], &MEASURE].concat()));
     assert_eq!(code, 0, "{out:#}\n{err}");
     let after = inactive(&d.name);
     assert!(after.contains("io='io_uring'") && !after.contains("io='native'"));
+    assert!(!after.contains("iothread='1'"), "{after}");
     // The old configuration could not boot at all: nothing to compare.
     let m = &out["measurements"][0];
     assert_eq!(m["status"], "not-measured", "{out:#}");
@@ -208,8 +215,8 @@ fn io_native_without_cache_none_is_fixed_through_libvirtd_issue_10() {
             .contains("before the change cannot boot: aio=native needs cache=none"),
         "{m:#}"
     );
-    // The fixed domain starts (QEMU accepts the drive) and the finding is
-    // gone.
+    // The fixed domain starts (QEMU accepts the drives) and the findings
+    // are gone.
     d.start();
     let (plan, _, _) = json(&mut s.tune("plan", &d.name, &["--json"]));
     assert!(
@@ -217,7 +224,8 @@ fn io_native_without_cache_none_is_fixed_through_libvirtd_issue_10() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["finding"] == "drive.aio-native-needs-direct"),
+            .any(|c| c["finding"] == "drive.aio-native-needs-direct"
+                || c["finding"] == "drive.iothread-ignored"),
         "{plan:#}"
     );
     let _ = virsh(&["destroy", &d.name]);
@@ -225,7 +233,7 @@ fn io_native_without_cache_none_is_fixed_through_libvirtd_issue_10() {
     assert_eq!(code, 0, "{v:#}");
     // Rolling back would define what libvirt refuses: reported, nothing
     // changed, kept for a later rollback.
-    let (r, code, _) = json(&mut s.journal_cmd("rollback"));
+    let (r, code, _) = json(&mut s.tune("rollback", "", &["--json", "--all"]));
     assert_eq!(code, 1, "{r:#}");
     assert!(r.to_string().contains("io='native' needs"), "{r:#}");
     assert!(inactive(&d.name).contains("io='io_uring'"));
