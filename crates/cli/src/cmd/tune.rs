@@ -282,7 +282,7 @@ fn apply(
         measurements: measurements.as_deref(),
     };
     show(out, args.json, &output, |o| {
-        render::tune::applied(o, &report)?;
+        render::tune::applied(o, &report, a.restart)?;
         render::tune_measure::restarts(o, &restarts)?;
         if let Some(ms) = &measurements {
             render::tune_measure::measurements(o, ms)?;
