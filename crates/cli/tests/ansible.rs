@@ -166,7 +166,9 @@ fn results<'a>(v: &'a Value, host: &str) -> Vec<(&'a str, &'a Value)> {
         .flat_map(|p| p["tasks"].as_array().unwrap())
         .filter_map(|t| {
             let r = t["hosts"].get(host)?;
-            Some((t["task"]["name"].as_str().unwrap_or(""), r))
+            // "isotune.kvm.isotune : Copy the binary": the task's own name.
+            let name = t["task"]["name"].as_str().unwrap_or("");
+            Some((name.rsplit(" : ").next().unwrap_or(name), r))
         })
         .collect()
 }
@@ -246,6 +248,7 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
         "ssh-keygen",
         "start-stop-daemon",
         "sha256sum",
+        "promtool",
     ] {
         if tool(t).is_none() {
             return;
@@ -520,6 +523,19 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
         .map(|(i, h)| (h.to_string(), format!("127.0.0.{}:{}", i + 2, ports[i])))
         .collect();
     assert_eq!(groups, want, "{sd:#}");
+    // Prometheus accepts it: the scrape job of docs/fleet.md.
+    let prom = dir.join("prometheus.yml");
+    std::fs::write(
+        &prom,
+        format!(
+            "scrape_configs:\n  - job_name: isotune\n    file_sd_configs:\n      - files: ['{}']\n\
+             rule_files:\n  - {}\n",
+            file_sd.display(),
+            repo().join("deploy/prometheus/isotune-rules.yml").display()
+        ),
+    )
+    .unwrap();
+    run(Command::new("promtool").args(["check", "config"]).arg(&prom));
     let v = play.run(&["--tags", "exporter"]);
     for host in HOSTS {
         assert!(changed(&v, host).is_empty(), "{host}: {:?}", changed(&v, host));
