@@ -128,6 +128,7 @@ struct Play {
 
 impl Play {
     fn run(&self, args: &[&str]) -> Value {
+        let started = Instant::now();
         let out = Command::new("ansible-playbook")
             .arg(repo().join("deploy/ansible/examples/site.yml"))
             // Connected as root: no sudo needed (or installed) here.
@@ -139,6 +140,10 @@ impl Play {
             .env("ANSIBLE_NOCOLOR", "1")
             .output()
             .expect("run ansible-playbook");
+        eprintln!(
+            "ansible-playbook {args:?}: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
             panic!(
@@ -207,8 +212,7 @@ fn failures(v: &Value) -> String {
 }
 
 fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
 }
 
@@ -269,6 +273,8 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
         .args(["--offline", "--nocolor"])
         .current_dir(repo().join("deploy/ansible/ansible_collections/isotune/kvm"))
         .env("ANSIBLE_HOME", dir.join("ansible-home"))
+        // ansible-lint keeps a cache under ~/.cache: the test's own.
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .env("ANSIBLE_COLLECTIONS_PATH", repo().join("deploy/ansible"))
         .output()
         .unwrap();
@@ -388,7 +394,14 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     let bad = format!("isotune_sha256={}", "0".repeat(64));
     let out = Command::new("ansible-playbook")
         .arg(repo().join("deploy/ansible/examples/site.yml"))
-        .args(["-e", "ansible_become=false", "-e", &bad, "--tags", "install"])
+        .args([
+            "-e",
+            "ansible_become=false",
+            "-e",
+            &bad,
+            "--tags",
+            "install",
+        ])
         .env("ANSIBLE_CONFIG", dir.join("ansible.cfg"))
         .env("ANSIBLE_HOME", dir.join("ansible-home"))
         .env("ANSIBLE_NOCOLOR", "1")
@@ -400,7 +413,12 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     // A variable of the wrong type fails when the role starts.
     let out = Command::new("ansible-playbook")
         .arg(repo().join("deploy/ansible/examples/site.yml"))
-        .args(["-e", "ansible_become=false", "-e", "isotune_file_sd_labels=notadict"])
+        .args([
+            "-e",
+            "ansible_become=false",
+            "-e",
+            "isotune_file_sd_labels=notadict",
+        ])
         .args(["--tags", "check"])
         .env("ANSIBLE_CONFIG", dir.join("ansible.cfg"))
         .env("ANSIBLE_HOME", dir.join("ansible-home"))
@@ -414,7 +432,11 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     // install again: no change; check: the reports on the controller.
     let v = play.run(&["--tags", "install,check"]);
     for (i, host) in HOSTS.iter().enumerate() {
-        assert!(changed(&v, host).is_empty(), "{host}: {:?}", changed(&v, host));
+        assert!(
+            changed(&v, host).is_empty(),
+            "{host}: {:?}",
+            changed(&v, host)
+        );
         let doctor = read_json(&reports.join(host).join("doctor.json"));
         assert!(doctor["schema_version"].is_u64(), "{doctor:#}");
         assert!(doctor["findings"].is_array() && doctor["verdict"].is_string());
@@ -456,8 +478,15 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     let r = tuned(&v, "hv4");
     assert_eq!(r["changed"], true, "{r:#}");
     let diff = r["diff"]["prepared"].as_str().unwrap_or_default();
-    assert!(diff.contains("-      <target dev='hdc' bus='ide'/>"), "{r:#}");
-    assert_eq!(inactive(&domain.name), original, "--check changed the domain");
+    assert!(
+        diff.contains("-      <target dev='hdc' bus='ide'/>"),
+        "{r:#}"
+    );
+    assert_eq!(
+        inactive(&domain.name),
+        original,
+        "--check changed the domain"
+    );
     for host in ["hv2", "hv3"] {
         assert_eq!(tuned(&v, host)["changed"], false, "{host}: nothing allowed");
     }
@@ -467,9 +496,16 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     let r = tuned(&v, "hv4");
     assert_eq!(r["changed"], true, "{r:#}");
     let now = inactive(&domain.name);
-    assert!(now.contains("bus='sata'") && !now.contains("bus='ide'"), "{now}");
+    assert!(
+        now.contains("bus='sata'") && !now.contains("bus='ide'"),
+        "{now}"
+    );
     for host in ["hv2", "hv3"] {
-        assert!(changed(&v, host).is_empty(), "{host}: {:?}", changed(&v, host));
+        assert!(
+            changed(&v, host).is_empty(),
+            "{host}: {:?}",
+            changed(&v, host)
+        );
     }
     let verify = read_json(&reports.join("hv4/tune-verify.json"));
     assert_eq!(verify["items"][0]["state"]["code"], "ok", "{verify:#}");
@@ -492,7 +528,11 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     assert_eq!(inactive(&domain.name), original);
     let v = play.run(&["--tags", "rollback"]);
     for host in HOSTS {
-        assert!(changed(&v, host).is_empty(), "{host}: {:?}", changed(&v, host));
+        assert!(
+            changed(&v, host).is_empty(),
+            "{host}: {:?}",
+            changed(&v, host)
+        );
     }
 
     // exporter: started on each port, the file_sd file names all three;
@@ -535,9 +575,15 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
         ),
     )
     .unwrap();
-    run(Command::new("promtool").args(["check", "config"]).arg(&prom));
+    run(Command::new("promtool")
+        .args(["check", "config"])
+        .arg(&prom));
     let v = play.run(&["--tags", "exporter"]);
     for host in HOSTS {
-        assert!(changed(&v, host).is_empty(), "{host}: {:?}", changed(&v, host));
+        assert!(
+            changed(&v, host).is_empty(),
+            "{host}: {:?}",
+            changed(&v, host)
+        );
     }
 }
