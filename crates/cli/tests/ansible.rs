@@ -144,17 +144,35 @@ struct Play {
 }
 
 impl Play {
-    fn run(&self, args: &[&str]) -> Value {
-        let started = Instant::now();
-        let out = Command::new("ansible-playbook")
-            .arg(repo().join("deploy/ansible/examples/site.yml"))
+    /// `ansible-playbook site.yml ARGS` with the test's config.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ansible-playbook");
+        c.arg(repo().join("deploy/ansible/examples/site.yml"))
             // Connected as root: no sudo needed (or installed) here.
             .args(["-e", "ansible_become=false", "-f", "3"])
             .args(args)
             .env("ANSIBLE_CONFIG", self.dir.join("ansible.cfg"))
             .env("ANSIBLE_HOME", self.dir.join("ansible-home"))
+            .env("ANSIBLE_NOCOLOR", "1");
+        c
+    }
+
+    /// A run that must fail: its output (the default callback's).
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run ansible-playbook");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            !out.status.success(),
+            "ansible-playbook {args:?} passed:\n{text}"
+        );
+        text
+    }
+
+    fn run(&self, args: &[&str]) -> Value {
+        let started = Instant::now();
+        let out = self
+            .command(args)
             .env("ANSIBLE_STDOUT_CALLBACK", "json")
-            .env("ANSIBLE_NOCOLOR", "1")
             .output()
             .expect("run ansible-playbook");
         eprintln!(
@@ -213,6 +231,14 @@ fn changed<'a>(v: &'a Value, host: &str) -> Vec<&'a str> {
         .filter(|(n, r)| r["changed"] == true && !CONTROLLER_TASKS.contains(n))
         .map(|(n, _)| n)
         .collect()
+}
+
+/// A run that changed nothing on any host.
+fn no_change(v: &Value) {
+    for host in HOSTS {
+        let c = changed(v, host);
+        assert!(c.is_empty(), "{host}: {c:?}");
+    }
 }
 
 /// The failed tasks of a run, for the message of a failed assertion.
@@ -417,51 +443,16 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     }
     // A wrong checksum is refused before anything is copied.
     let bad = format!("isotune_sha256={}", "0".repeat(64));
-    let out = Command::new("ansible-playbook")
-        .arg(repo().join("deploy/ansible/examples/site.yml"))
-        .args([
-            "-e",
-            "ansible_become=false",
-            "-e",
-            &bad,
-            "--tags",
-            "install",
-        ])
-        .env("ANSIBLE_CONFIG", dir.join("ansible.cfg"))
-        .env("ANSIBLE_HOME", dir.join("ansible-home"))
-        .env("ANSIBLE_NOCOLOR", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let text = play.fails(&["-e", &bad, "--tags", "install"]);
     assert!(text.contains("is not isotune_sha256"), "{text}");
     // A variable of the wrong type fails when the role starts.
-    let out = Command::new("ansible-playbook")
-        .arg(repo().join("deploy/ansible/examples/site.yml"))
-        .args([
-            "-e",
-            "ansible_become=false",
-            "-e",
-            "isotune_file_sd_labels=notadict",
-        ])
-        .args(["--tags", "check"])
-        .env("ANSIBLE_CONFIG", dir.join("ansible.cfg"))
-        .env("ANSIBLE_HOME", dir.join("ansible-home"))
-        .env("ANSIBLE_NOCOLOR", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let text = play.fails(&["-e", "isotune_file_sd_labels=notadict", "--tags", "check"]);
     assert!(text.contains("isotune_file_sd_labels"), "{text}");
 
     // install again: no change; check: the reports on the controller.
     let v = play.run(&["--tags", "install,check"]);
+    no_change(&v);
     for (i, host) in HOSTS.iter().enumerate() {
-        assert!(
-            changed(&v, host).is_empty(),
-            "{host}: {:?}",
-            changed(&v, host)
-        );
         let doctor = read_json(&reports.join(host).join("doctor.json"));
         assert!(doctor["schema_version"].is_u64(), "{doctor:#}");
         assert!(doctor["findings"].is_array() && doctor["verdict"].is_string());
@@ -552,13 +543,7 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     );
     assert_eq!(inactive(&domain.name), original);
     let v = play.run(&["--tags", "rollback"]);
-    for host in HOSTS {
-        assert!(
-            changed(&v, host).is_empty(),
-            "{host}: {:?}",
-            changed(&v, host)
-        );
-    }
+    no_change(&v);
 
     // exporter: started on each port, the file_sd file names all three;
     // a second run changes nothing on the hosts.
@@ -604,11 +589,5 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
         .args(["check", "config"])
         .arg(&prom));
     let v = play.run(&["--tags", "exporter"]);
-    for host in HOSTS {
-        assert!(
-            changed(&v, host).is_empty(),
-            "{host}: {:?}",
-            changed(&v, host)
-        );
-    }
+    no_change(&v);
 }
