@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isotune_testutil::exporter::{free_port, Killed};
+use isotune_testutil::http::Httpd;
 use isotune_testutil::libvirtd::{
     cdrom_disk, hlt_iso, tcg_domain_xml, unique_prefix, virsh, Libvirtd, TestDomain, URI,
 };
@@ -364,14 +365,19 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     let original = inactive(&domain.name);
 
     // The binary without its debug info (a sixth of the bytes to checksum
-    // and copy three times); the same code.
-    let bin = dir.join("isotune");
+    // and copy three times); the same code. hv3 downloads it over HTTP, the
+    // others get it copied from the controller.
+    let bin = dir.join("www/isotune");
+    std::fs::create_dir_all(dir.join("www")).unwrap();
     run(Command::new("strip")
         .arg("-o")
         .arg(&bin)
         .arg(assert_cmd::cargo::cargo_bin("isotune")));
     let sha = run(Command::new("sha256sum").arg(&bin));
     let sha = sha.split_whitespace().next().unwrap();
+    let Some(httpd) = Httpd::start(&dir.join("www")) else {
+        return;
+    };
     let ports: Vec<u16> = HOSTS.iter().map(|_| free_port()).collect();
     let reports = dir.join("reports");
     let file_sd = dir.join("file_sd/isotune.json");
@@ -390,6 +396,13 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
             h = h.display(),
             port = ports[i],
         );
+        if *host == "hv3" {
+            inventory += &format!(
+                "          isotune_src: \"\"\n          \
+                 isotune_url: http://127.0.0.1:{}/isotune\n",
+                httpd.port
+            );
+        }
     }
     inventory += &format!(
         "          isotune_isos: [{}]\n          isotune_connect: {URI}\n\
@@ -431,11 +444,17 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
             .collect(),
     );
 
-    // install: the binary copied (checksum-verified), then nothing to do.
+    // install: the binary copied or downloaded (checksum-verified), then
+    // nothing to do.
     let v = play.run(&["--tags", "install"]);
     for host in HOSTS {
+        let task = if host == "hv3" {
+            "Download the binary"
+        } else {
+            "Copy the binary"
+        };
         assert!(
-            changed(&v, host).contains(&"Copy the binary"),
+            changed(&v, host).contains(&task),
             "{host}: {:?}",
             changed(&v, host)
         );
@@ -445,6 +464,7 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
     let bad = format!("isotune_sha256={}", "0".repeat(64));
     let text = play.fails(&["-e", &bad, "--tags", "install"]);
     assert!(text.contains("is not isotune_sha256"), "{text}");
+    assert!(text.contains("did not match"), "hv3's download: {text}");
     // A variable of the wrong type fails when the role starts.
     let text = play.fails(&["-e", "isotune_file_sd_labels=notadict", "--tags", "check"]);
     assert!(text.contains("isotune_file_sd_labels"), "{text}");
