@@ -2,12 +2,15 @@
 //! module `isotune.kvm.tune`) run by Debian's `ansible-playbook` over real
 //! SSH: one `sshd` on 127.0.0.2, .3 and .4 with keys made in a temporary
 //! directory, three inventory hosts that are all this machine, each with its
-//! own bin dir, state dir, `--root`, ISO set and exporter port; the third
-//! has a libvirt domain with an IDE cdrom for `tune` to move. Runs
-//! ansible-lint, then install (twice: no change), check (reports fetched),
-//! tune in --check --diff mode (the domain unchanged), tune (changed), tune
-//! again (no change), rollback (the domain's XML restored), exporter (each
-//! port answers, the file_sd file names every host). Issue 13.
+//! own bin dir, state dir, `--root`, ISO set and exporter port; the second
+//! downloads the binary from `busybox httpd`, the third has a libvirt domain
+//! with an IDE cdrom for `tune` to move. Runs ansible-lint, then install
+//! (twice: no change; a wrong checksum and a mistyped variable refused),
+//! check (reports fetched; doctor's exit 1 is not a failure here), tune in
+//! --check --diff mode (the domain unchanged), tune (changed), tune again
+//! (no change), rollback (the domain's XML restored), exporter (each port
+//! answers, the file_sd file names every host and promtool accepts it).
+//! Issue 13.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
