@@ -6,7 +6,7 @@
 //! downloads the binary from `busybox httpd`, the third has a libvirt domain
 //! with an IDE cdrom for `tune` to move. Runs ansible-lint, then install
 //! (twice: no change; a wrong checksum and a mistyped variable refused),
-//! check (reports fetched; doctor's exit 1 is not a failure here), tune in
+//! check (reports fetched; doctor's exit 1, an error finding, is no failure), tune in
 //! --check --diff mode (the domain unchanged), tune (changed), tune again
 //! (no change), rollback (the domain's XML restored), exporter (each port
 //! answers, the file_sd file names every host and promtool accepts it).
