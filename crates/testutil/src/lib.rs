@@ -12,6 +12,7 @@ use std::process::Command;
 
 pub mod boot;
 pub mod exporter;
+pub mod http;
 pub mod libvirtd;
 
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
