@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::args_vm::{positive_seconds, AccelArg};
+
 /// Arguments of `isotune tune`.
 #[derive(Debug, Args)]
 pub struct TuneArgs {
@@ -44,7 +46,7 @@ pub enum TuneCommand {
     Apply(TuneApplyArgs),
     /// Re-read every value applied and not rolled back: expected, actual,
     /// and who else sets it when they differ. Exit 1 on drift.
-    Verify,
+    Verify(TuneVerifyArgs),
     /// Undo applied changes in reverse order (idempotent).
     Rollback(TuneRollbackArgs),
     /// List journalled changes with time, finding and state.
@@ -121,6 +123,57 @@ pub struct TuneApplyArgs {
     /// Show the plan and change nothing (the same as `tune plan`).
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Restart a running domain whose definition changed, so the change
+    /// takes effect now: a graceful (ACPI) shutdown, waited for up to
+    /// --restart-timeout, then a start. A guest that does not shut down in
+    /// time is left running (never forced off); the change then waits for
+    /// its next start. Without it, isotune never restarts a domain.
+    #[arg(long)]
+    pub restart: bool,
+
+    /// How long --restart waits for the guest to shut down.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = positive_seconds)]
+    pub restart_timeout: f64,
+
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+}
+
+/// Arguments of `isotune tune verify`.
+#[derive(Debug, Args)]
+pub struct TuneVerifyArgs {
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+}
+
+/// `--measure` and how its boots run (as `isotune boot` runs them).
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// Boot each changed domain's ISO with the domain's configuration
+    /// before and after the change (`isotune boot`, interleaved runs, cold
+    /// page cache) and print the speed-up with its 95% interval. A change
+    /// that made the boot slower is reported and offered for rollback.
+    #[arg(long)]
+    pub measure: bool,
+
+    /// Runs per configuration for --measure (at least 3, to compare).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(3..=1000))]
+    pub runs: u32,
+
+    /// The serial-console line (regex) that ends a boot for --measure.
+    /// Default: the built-in workload's own line when the ISO is one,
+    /// else a boot ends when its reads from the ISO settle (5 s).
+    #[arg(long, value_name = "REGEX")]
+    pub until: Option<String>,
+
+    /// Give up on a --measure boot after SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
+    pub timeout: f64,
+
+    /// Accelerator for --measure boots: kvm, tcg, or auto (KVM when usable).
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    pub accel: AccelArg,
 }
 
 /// Arguments of `isotune tune rollback`.

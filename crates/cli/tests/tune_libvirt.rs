@@ -8,108 +8,17 @@
 //! SIGKILL during apply. Issue 10.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command as Bin;
-use isotune_testutil::libvirtd::{
-    cdrom_disk as cdrom, hlt_iso, tcg_domain_xml as domain_xml, unique_prefix, virsh, Libvirtd,
-    TestDomain, URI,
-};
+use isotune_testutil::libvirtd::{cdrom_disk as cdrom, virsh, URI};
 use isotune_testutil::run;
 use serde_json::Value;
 
-const DEBIAN: &str = "<metadata><libosinfo:libosinfo \
-    xmlns:libosinfo='http://libosinfo.org/xmlns/libvirt/domain/1.0'>\
-    <libosinfo:os id='http://debian.org/debian/12'/></libosinfo:libosinfo></metadata>";
+mod tune_support;
 
-/// Everything one test needs: the daemon share, a directory on a real
-/// filesystem, the ISO, a state dir and a root for `tune`.
-struct Setup {
-    _daemon: Libvirtd,
-    dir: tempfile::TempDir,
-    iso: PathBuf,
-    prefix: String,
-}
-
-impl Setup {
-    fn new() -> Option<Setup> {
-        let daemon = Libvirtd::acquire()?;
-        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-        let iso = hlt_iso(dir.path(), "boot", 7, 64 << 10)?;
-        std::fs::create_dir_all(dir.path().join("root")).unwrap();
-        Some(Setup {
-            _daemon: daemon,
-            dir,
-            iso,
-            prefix: unique_prefix(),
-        })
-    }
-
-    fn define(&self, short: &str, machine: &str, devices: &str, metadata: &str) -> TestDomain {
-        let name = format!("{}{short}", self.prefix);
-        TestDomain::define(
-            &name,
-            &domain_xml(&name, machine, devices, metadata),
-            self.dir.path(),
-        )
-    }
-
-    fn tune(&self, sub: &str, domain: &str, extra: &[&str]) -> Bin {
-        let mut c = Bin::cargo_bin("isotune").unwrap();
-        c.args(["tune", sub, "--state-dir"])
-            .arg(self.dir.path().join("state"))
-            .arg("--root")
-            .arg(self.dir.path().join("root"));
-        if !domain.is_empty() {
-            c.args(["--connect", URI, "--domain", domain]);
-        }
-        c.args(extra);
-        c
-    }
-
-    fn journal_cmd(&self, sub: &str) -> Bin {
-        self.tune(sub, "", &["--json"])
-    }
-}
-
-fn inactive(name: &str) -> String {
-    virsh(&["dumpxml", "--inactive", name]).expect("virsh dumpxml --inactive")
-}
-
-/// JSON stdout, exit code, stderr.
-fn json(cmd: &mut Bin) -> (Value, i32, String) {
-    let out = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {err}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    (v, out.status.code().unwrap_or(-1), err)
-}
-
-/// stdout, exit code, stderr.
-fn text(cmd: &mut Bin) -> (String, i32, String) {
-    let out = cmd.output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// The plan's changes for `finding`.
-fn changes<'a>(plan: &'a Value, finding: &str) -> Vec<&'a Value> {
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["finding"] == finding)
-        .collect()
-}
+use tune_support::{changes, inactive, json, text, Setup, DEBIAN};
 
 #[test]
 fn ide_to_sata_plan_apply_verify_drift_rollback_issue_10() {

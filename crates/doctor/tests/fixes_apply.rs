@@ -18,6 +18,7 @@ use std::time::Duration;
 use isotune_doctor::fix::{apply_to_argv, apply_to_domain, FixEdit};
 use isotune_doctor::{diagnose, Facts, Finding};
 use isotune_testutil::boot::Qemu;
+use isotune_testutil::http::Httpd;
 use isotune_vmconfig::{parse_argv, parse_domain_xml, Origin};
 
 /// Two small real ISO images (`a.iso`, `b.iso`) in a fresh directory under
@@ -500,44 +501,6 @@ fn check_argv(dir: &Path, line: &str, original: &[String], expect: &[&str]) {
 }
 
 // ---- HTTP ISOs --------------------------------------------------------
-
-/// `busybox httpd` serving `dir` on a free local port (it answers Range
-/// requests, which QEMU's curl driver needs), killed when dropped.
-struct Httpd {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Httpd {
-    fn start(dir: &Path) -> Option<Httpd> {
-        let busybox = isotune_testutil::tool("busybox")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(busybox)
-            .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
-            .arg(dir)
-            .spawn()
-            .expect("cannot start busybox httpd");
-        let server = Httpd { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("busybox httpd did not listen on port {port}");
-    }
-}
-
-impl Drop for Httpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn http_iso_readahead_fixes_work() {

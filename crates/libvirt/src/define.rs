@@ -1,7 +1,8 @@
 //! The one read-write part of this crate: reading a domain's persistent
-//! XML and defining an edited one (`virDomainDefineXML`), for `isotune
-//! tune`. Each call opens its own connection on the worker thread and waits
-//! with a deadline, like the scan (see the crate doc, "Never hanging").
+//! XML, defining an edited one (`virDomainDefineXML`) and, when asked,
+//! restarting the domain (shutdown, then start), for `isotune tune`. Each
+//! call opens its own connection on the worker thread and waits with a
+//! deadline, like the scan (see the crate doc, "Never hanging").
 
 use std::time::Duration;
 
@@ -102,6 +103,30 @@ pub fn define_xml(uri: &str, xml: &str) -> Result<(), DefineError> {
         uri,
         "virDomainDefineXML",
         move |c| c.define_domain_xml(&x).map(|_| ()),
+        false,
+    )
+}
+
+/// Asks the guest to shut down (`virDomainShutdown`: the ACPI power
+/// button for QEMU). Returns once libvirt has passed the request on; the
+/// guest may take its time, or ignore it.
+pub fn shutdown(uri: &str, name: &str) -> Result<(), DefineError> {
+    let n = name.to_owned();
+    run(
+        uri,
+        &format!("virDomainShutdown({name})"),
+        move |c| c.lookup_domain_by_name(&n)?.shutdown().map(|_| ()),
+        false,
+    )
+}
+
+/// Starts a defined domain (`virDomainCreate`) with its persistent XML.
+pub fn start(uri: &str, name: &str) -> Result<(), DefineError> {
+    let n = name.to_owned();
+    run(
+        uri,
+        &format!("virDomainCreate({name})"),
+        move |c| c.lookup_domain_by_name(&n)?.create().map(|_| ()),
         false,
     )
 }

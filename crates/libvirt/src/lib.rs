@@ -37,7 +37,7 @@ pub mod uri;
 mod warning;
 mod worker;
 
-pub use define::{define_xml, inactive_xml, is_active, DefineError};
+pub use define::{define_xml, inactive_xml, is_active, shutdown, start, DefineError};
 pub use matching::{match_process, match_process_pid};
 pub use scan::{
     scan, BlockReadStats, CdromFacts, Domain, DomainState, LibvirtScan, PendingCdromChange,

@@ -23,6 +23,7 @@ pub use qmp::Qmp;
 pub use run::{run_boot, EndReason, ReadCounters, RunResult, RunSpec, SerialLine};
 pub use session::{run_matrix, AccelRequest, MatrixPlan, NoProgress, Progress};
 
+pub mod compare;
 pub mod matrix;
 pub mod rank;
 pub mod report;

@@ -12,6 +12,7 @@ use std::process::Command;
 
 pub mod boot;
 pub mod exporter;
+pub mod http;
 pub mod libvirtd;
 pub mod loopfs;
 

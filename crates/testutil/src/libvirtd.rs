@@ -366,11 +366,59 @@ pub fn qemu_processes_with_prefix(prefix: &str) -> Vec<u32> {
 /// pseudo-random data (from `seed`) make the image bigger and distinct.
 /// `None` (after [`skip`]) without xorriso.
 pub fn hlt_iso(dir: &Path, name: &str, seed: u64, data_bytes: usize) -> Option<PathBuf> {
+    boot_iso(dir, name, &[0xFA, 0xF4, 0xEB, 0xFD], seed, data_bytes)
+}
+
+/// A bootable ISO whose boot program waits for the ACPI power button
+/// (`virsh shutdown`) and then powers the VM off, so a graceful shutdown
+/// completes. PM base 0x600 (SeaBIOS's on pc and q35). Assembled by nasm
+/// from:
+///
+/// ```text
+///     cli
+///     mov dx, 0x602      ; PM1a_EN: enable the power button event
+///     in ax, dx
+///     or ax, 0x100
+///     out dx, ax
+/// poll:
+///     mov dx, 0x600      ; PM1a_STS: wait for PWRBTN_STS
+///     in ax, dx
+///     test ax, 0x100
+///     jnz off
+///     pause
+///     jmp poll
+/// off:
+///     mov ax, 0x100      ; clear it
+///     out dx, ax
+///     mov dx, 0x604      ; PM1a_CNT: SLP_EN, SLP_TYP 0 = S5 in QEMU
+///     mov ax, 0x2000
+///     out dx, ax
+///     hlt
+///     jmp off
+/// ```
+pub fn acpi_shutdown_iso(dir: &Path, name: &str) -> Option<PathBuf> {
+    const PROGRAM: [u8; 36] = [
+        0xfa, 0xba, 0x02, 0x06, 0xed, 0x0d, 0x00, 0x01, 0xef, 0xba, 0x00, 0x06, 0xed, 0xa9, 0x00,
+        0x01, 0x75, 0x04, 0xf3, 0x90, 0xeb, 0xf3, 0xb8, 0x00, 0x01, 0xef, 0xba, 0x04, 0x06, 0xb8,
+        0x00, 0x20, 0xef, 0xf4, 0xeb, 0xf2,
+    ];
+    boot_iso(dir, name, &PROGRAM, 1, 2048)
+}
+
+/// An El Torito no-emulation ISO booting `program` (padded to one sector),
+/// with a `data.bin` of `data_bytes` pseudo-random bytes.
+fn boot_iso(
+    dir: &Path,
+    name: &str,
+    program: &[u8],
+    seed: u64,
+    data_bytes: usize,
+) -> Option<PathBuf> {
     let xorriso = tool("xorriso")?;
     let tree = dir.join(format!("{name}-tree"));
     std::fs::create_dir_all(&tree).unwrap();
     let mut img = vec![0u8; 2048];
-    img[..4].copy_from_slice(&[0xFA, 0xF4, 0xEB, 0xFD]);
+    img[..program.len()].copy_from_slice(program);
     std::fs::write(tree.join("boot.img"), img).unwrap();
     std::fs::write(
         tree.join("data.bin"),

@@ -32,6 +32,7 @@ mod model;
 mod ops;
 mod others;
 mod plan;
+mod restart;
 mod warm;
 
 pub use error::{Error, JournalIssue, JournalProblem};
@@ -48,4 +49,5 @@ pub use ops::{
 pub use others::OtherSetter;
 pub use plan::{plan, PlanOptions};
 pub use plan::{READAHEAD_KB, RULE_FILE};
+pub use restart::{restart_domain, Restart, RestartOutcome};
 pub use warm::{warm, WarmReport, WARM_SCHEMA_VERSION};

@@ -54,57 +54,76 @@ pub fn apply(
     journal.save(&tx)?;
     let mut step = 1;
     hooks.step(step);
-    for change in &plan.changes {
-        // A domain change: the old value is the whole persistent XML as it
-        // is now, the new one the change's edits applied to it.
-        let (old, new) = match (&change.target, &change.domain) {
-            (Target::Domain { uri, domain, .. }, Some(dc)) => {
+    let mut i = 0;
+    while i < plan.changes.len() {
+        // The changes of one domain that follow each other are defined
+        // together: libvirt validates the whole domain at each define, so
+        // a domain with two elements it refuses (loaded from an older
+        // libvirt's files) can only be fixed in one define. Every entry of
+        // the batch journals the whole persistent XML from before it.
+        let batch = batch_len(&plan.changes[i..]);
+        let changes = &plan.changes[i..i + batch];
+        i += batch;
+        let (olds, new) = match (&changes[0].target, &changes[0].domain) {
+            (Target::Domain { uri, domain, .. }, Some(_)) => {
                 let old = isotune_libvirt::inactive_xml(uri, domain)?;
-                let new = crate::domain::edit(&old, &dc.edits).map_err(|error| {
-                    let _ = undo(journal, &mut tx);
-                    Error::DomainEdit {
-                        domain: domain.clone(),
-                        error,
-                    }
-                })?;
-                (Some(old), new)
+                let mut new = old.clone();
+                for c in changes {
+                    let edits = &c.domain.as_ref().expect("a domain change").edits;
+                    new = crate::domain::edit(&new, edits).map_err(|error| {
+                        let _ = undo(journal, &mut tx);
+                        Error::DomainEdit {
+                            domain: domain.clone(),
+                            error,
+                        }
+                    })?;
+                }
+                (vec![Some(old); batch], new)
             }
-            _ => (backend::read(&roots, &change.target)?, change.new.clone()),
+            _ => (
+                vec![backend::read(&roots, &changes[0].target)?],
+                changes[0].new.clone(),
+            ),
         };
-        tx.entries.push(JournalEntry {
-            change: change.clone(),
-            old,
-            state: EntryState::Pending,
-            updated_unix_seconds: now_unix_seconds(),
-            error: None,
-        });
+        for (change, old) in changes.iter().zip(olds) {
+            tx.entries.push(JournalEntry {
+                change: change.clone(),
+                old,
+                state: EntryState::Pending,
+                updated_unix_seconds: now_unix_seconds(),
+                error: None,
+            });
+        }
         journal.save(&tx)?;
         step += 1;
         hooks.step(step);
-        if let Err(e) = backend::write(&roots, &change.target, Some(&new)) {
-            // Nothing was written for this entry (libvirt refuses a domain
-            // XML as a whole); undo the others. When the undo fails too,
-            // the journal still holds them for `rollback`.
-            let last = tx.entries.last_mut().expect("just pushed");
-            last.state = EntryState::Failed;
-            last.error = Some(chain(&e));
-            last.updated_unix_seconds = now_unix_seconds();
+        let first = tx.entries.len() - batch;
+        if let Err(e) = backend::write(&roots, &changes[0].target, Some(&new)) {
+            // Nothing was written for these entries (libvirt refuses a
+            // domain XML as a whole); undo the others. When the undo fails
+            // too, the journal still holds them for `rollback`.
+            for last in &mut tx.entries[first..] {
+                last.state = EntryState::Failed;
+                last.error = Some(chain(&e));
+                last.updated_unix_seconds = now_unix_seconds();
+            }
             let _ = journal.save(&tx);
             let _ = undo(journal, &mut tx);
             return Err(e);
         }
         step += 1;
         hooks.step(step);
-        let last = tx.entries.last_mut().expect("just pushed");
-        if matches!(change.target, Target::Domain { .. }) {
-            // What libvirt made of it (its normalised form) is what verify
-            // compares with later.
-            if let Ok(Some(v)) = backend::read(&roots, &change.target) {
-                last.change.new = v;
+        for last in &mut tx.entries[first..] {
+            if matches!(last.change.target, Target::Domain { .. }) {
+                // What libvirt made of it (its normalised form) is what
+                // verify compares with later.
+                if let Ok(Some(v)) = backend::read(&roots, &last.change.target) {
+                    last.change.new = v;
+                }
             }
+            last.state = EntryState::Applied;
+            last.updated_unix_seconds = now_unix_seconds();
         }
-        last.state = EntryState::Applied;
-        last.updated_unix_seconds = now_unix_seconds();
         journal.save(&tx)?;
         step += 1;
         hooks.step(step);
@@ -115,6 +134,23 @@ pub fn apply(
         transaction: tx.id,
         entries: tx.entries,
     })
+}
+
+/// How many changes from the first one are defined together: the first
+/// and the domain changes right after it on the same domain; 1 for any
+/// other change.
+fn batch_len(changes: &[Change]) -> usize {
+    let key = |c: &Change| match (&c.target, &c.domain) {
+        (Target::Domain { uri, domain, .. }, Some(_)) => Some((uri.clone(), domain.clone())),
+        _ => None,
+    };
+    match key(&changes[0]) {
+        None => 1,
+        Some(k) => changes
+            .iter()
+            .take_while(|c| key(c).as_ref() == Some(&k))
+            .count(),
+    }
 }
 
 /// An error and its sources, as one line.

@@ -76,11 +76,7 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         }
     }
     let mut matrix = expand(&spec, work.caps);
-    let ovmf = OVMF_CANDIDATES
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .map(|code| UefiFirmware { code });
+    let ovmf = ovmf();
     if ovmf.is_none() {
         let (uefi, rest): (Vec<_>, Vec<_>) = matrix
             .configs
@@ -199,8 +195,40 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
     Ok(if failed { Outcome::Fail } else { Outcome::Pass })
 }
 
+/// The UEFI firmware Debian's `ovmf` package installed, when any.
+pub(super) fn ovmf() -> Option<UefiFirmware> {
+    OVMF_CANDIDATES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .map(|code| UefiFirmware { code })
+}
+
+/// What a bootable ISO can boot with (its El Torito entries) and what each
+/// firmware loads through its boot catalog; an error when it has none.
+pub(super) fn iso_caps(iso: &Path) -> Result<(WorkloadCaps, BootLoad)> {
+    let image = super::inspect::open(iso)?;
+    let catalog = isotune_iso::bootfiles::boot_catalog(&image)
+        .with_context(|| format!("cannot read the boot catalog of {}", iso.display()))?
+        .with_context(|| {
+            format!(
+                "{}: not bootable (no El Torito boot catalog)",
+                iso.display()
+            )
+        })?;
+    let mut caps = WorkloadCaps::default();
+    for e in &catalog.entries {
+        match e.platform {
+            isotune_iso::eltorito::Platform::Bios => caps.bios = true,
+            isotune_iso::eltorito::Platform::Efi => caps.uefi = true,
+            isotune_iso::eltorito::Platform::Other(_) => {}
+        }
+    }
+    Ok((caps, boot_load_bytes(&catalog)))
+}
+
 /// The progress bar behind the library's progress callbacks.
-struct Bar(indicatif::ProgressBar);
+pub(super) struct Bar(pub(super) indicatif::ProgressBar);
 
 impl Progress for Bar {
     fn begin(&self, total: usize) {
@@ -253,7 +281,7 @@ fn dedup<T: PartialEq + Clone>(v: &[T]) -> Vec<T> {
     out
 }
 
-fn compile(what: &str, re: Option<&str>) -> Result<Option<Regex>> {
+pub(super) fn compile(what: &str, re: Option<&str>) -> Result<Option<Regex>> {
     re.map(|r| {
         Regex::new(r).map_err(|e| {
             // The regex crate explains over several lines; keep the last.
@@ -275,28 +303,12 @@ fn workload(args: &BootArgs) -> Result<Workload> {
     let user_markers = args.marker.clone();
     match &args.iso {
         Some(iso) => {
-            let image = super::inspect::open(iso)?;
-            let catalog = isotune_iso::bootfiles::boot_catalog(&image)
-                .with_context(|| format!("cannot read the boot catalog of {}", iso.display()))?
-                .with_context(|| {
-                    format!(
-                        "{}: not bootable (no El Torito boot catalog)",
-                        iso.display()
-                    )
-                })?;
-            let mut caps = WorkloadCaps::default();
-            for e in &catalog.entries {
-                match e.platform {
-                    isotune_iso::eltorito::Platform::Bios => caps.bios = true,
-                    isotune_iso::eltorito::Platform::Efi => caps.uefi = true,
-                    isotune_iso::eltorito::Platform::Other(_) => {}
-                }
-            }
+            let (caps, boot_load) = iso_caps(iso)?;
             Ok(Workload {
                 iso: iso.clone(),
                 builtin: None,
                 caps,
-                boot_load: boot_load_bytes(&catalog),
+                boot_load,
                 until: args.until.clone(),
                 markers: user_markers,
                 _dir: None,
@@ -341,7 +353,7 @@ fn interrupted(cancel: &AtomicBool) -> Result<()> {
 }
 
 /// A flag set by Ctrl-C (SIGINT), SIGTERM and SIGHUP; the runner polls it.
-fn cancel_flag() -> Arc<AtomicBool> {
+pub(super) fn cancel_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     // Only one handler per process; a second call (tests) keeps the first.

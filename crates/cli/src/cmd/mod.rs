@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod live;
 pub mod meta;
 pub mod tune;
+pub mod tune_measure;
 pub mod verify;
 
 use crate::args::Cli;

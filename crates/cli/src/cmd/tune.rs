@@ -9,7 +9,11 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use isotune_doctor::{Facts, Finding};
 use isotune_scan::{ScanRequest, VmSource};
-use isotune_tune::{Bus, Journal, Plan, PlanOptions, RollbackSelect, Roots};
+use std::time::Duration;
+
+use isotune_tune::{Bus, Journal, Plan, PlanOptions, Restart, RollbackSelect, Roots, Target};
+
+use super::tune_measure::{self, DomainMeasurement};
 
 use super::Context;
 use crate::args_tune::{
@@ -34,13 +38,36 @@ pub fn run(ctx: &Context, args: &TuneArgs) -> Result<Outcome> {
             show(&mut out, args.json, &plan, |o| render::tune::plan(o, &plan))?;
             Ok(Outcome::Pass)
         }
-        TuneCommand::Apply(a) => apply(args, a, &journal, &mut out),
-        TuneCommand::Verify => {
+        TuneCommand::Apply(a) => apply(ctx, args, a, &journal, &mut out),
+        TuneCommand::Verify(v) => {
             let report = isotune_tune::verify(&journal)?;
-            show(&mut out, args.json, &report, |o| {
-                render::tune::verify(o, &report, ctx.color)
+            let measurements = if v.measure.measure {
+                let txs: Vec<_> = journal
+                    .load_all()?
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .collect();
+                Some(tune_measure::measure(
+                    ctx,
+                    &v.measure,
+                    &tune_measure::subjects_of_journal(&txs),
+                )?)
+            } else {
+                None
+            };
+            let output = VerifyOutput {
+                verify: &report,
+                measurements: measurements.as_deref(),
+            };
+            show(&mut out, args.json, &output, |o| {
+                render::tune::verify(o, &report, ctx.color)?;
+                if let Some(ms) = &measurements {
+                    render::tune_measure::measurements(o, ms)?;
+                }
+                Ok(())
             })?;
-            Ok(if report.passed() {
+            let slower = measurements.iter().flatten().any(|m| m.slower());
+            Ok(if report.passed() && !slower {
                 Outcome::Pass
             } else {
                 Outcome::Fail
@@ -190,6 +217,7 @@ fn make_plan(args: &TuneArgs, select: &TuneSelect, only: &[String]) -> Result<Pl
 }
 
 fn apply(
+    ctx: &Context,
     args: &TuneArgs,
     a: &TuneApplyArgs,
     journal: &Journal,
@@ -225,10 +253,117 @@ fn apply(
     }
     let mut hooks = PauseHook(std::env::var(PAUSE_ENV).ok().and_then(|v| v.parse().ok()));
     let report = isotune_tune::apply(journal, &plan, &mut hooks)?;
-    show(out, args.json, &report, |o| {
-        render::tune::applied(o, &report)
+    let restarts: Vec<Restart> = if a.restart {
+        changed_domains(&report)
+            .into_iter()
+            .map(|(uri, domain)| {
+                isotune_tune::restart_domain(
+                    &uri,
+                    &domain,
+                    Duration::from_secs_f64(a.restart_timeout),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let measurements = if a.measure.measure {
+        Some(tune_measure::measure(
+            ctx,
+            &a.measure,
+            &tune_measure::subjects_of_apply(&report.transaction, &report.entries),
+        )?)
+    } else {
+        None
+    };
+    let output = ApplyOutput {
+        apply: &report,
+        restarts: &restarts,
+        measurements: measurements.as_deref(),
+    };
+    show(out, args.json, &output, |o| {
+        render::tune::applied(o, &report, a.restart)?;
+        render::tune_measure::restarts(o, &restarts)?;
+        if let Some(ms) = &measurements {
+            render::tune_measure::measurements(o, ms)?;
+        }
+        Ok(())
     })?;
-    Ok(Outcome::Pass)
+    let slower: Vec<&DomainMeasurement> = measurements
+        .iter()
+        .flatten()
+        .filter(|m| m.slower())
+        .collect();
+    if !slower.is_empty()
+        && !args.json
+        && std::io::stdin().is_terminal()
+        && offer_rollback(&slower)?
+    {
+        let rb = isotune_tune::rollback(journal, &RollbackSelect::Id(report.transaction.clone()))?;
+        render::tune::rollback(out, &rb)?;
+        out.flush()?;
+        return Ok(if rb.passed() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        });
+    }
+    let restarts_ok = restarts.iter().all(Restart::ok);
+    Ok(if slower.is_empty() && restarts_ok {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    })
+}
+
+/// `apply`'s JSON: the apply report with what `--restart` and `--measure`
+/// added (absent without them).
+#[derive(serde::Serialize)]
+struct ApplyOutput<'a> {
+    #[serde(flatten)]
+    apply: &'a isotune_tune::ApplyReport,
+    #[serde(skip_serializing_if = "<[Restart]>::is_empty")]
+    restarts: &'a [Restart],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measurements: Option<&'a [DomainMeasurement]>,
+}
+
+/// `verify`'s JSON: the verify report with `--measure`'s boots.
+#[derive(serde::Serialize)]
+struct VerifyOutput<'a> {
+    #[serde(flatten)]
+    verify: &'a isotune_tune::VerifyReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measurements: Option<&'a [DomainMeasurement]>,
+}
+
+/// The domains a transaction changed, each once, in order.
+fn changed_domains(report: &isotune_tune::ApplyReport) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in &report.entries {
+        if let Target::Domain { uri, domain, .. } = &e.change.target {
+            let key = (uri.clone(), domain.clone());
+            if !out.contains(&key) {
+                out.push(key);
+            }
+        }
+    }
+    out
+}
+
+/// Asks whether to roll back a change that made a boot slower.
+fn offer_rollback(slower: &[&DomainMeasurement]) -> Result<bool> {
+    let mut err = std::io::stderr();
+    let names: Vec<&str> = slower.iter().map(|m| m.domain.as_str()).collect();
+    write!(
+        err,
+        "The change made the boot of {} slower. Roll back this transaction? [y/N] ",
+        names.join(", ")
+    )?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// Shows the plan on stderr and asks; refuses when there is no terminal.

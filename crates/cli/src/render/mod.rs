@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod fleet_html;
 pub mod inspect;
 pub mod tune;
+pub mod tune_measure;
 pub mod verify;
 
 use std::io::IsTerminal;

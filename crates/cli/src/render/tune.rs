@@ -95,7 +95,9 @@ pub fn plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
 }
 
 /// What apply did.
-pub fn applied(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
+/// What apply did; `restarting`: `--restart` was given (its outcome is
+/// printed after).
+pub fn applied(out: &mut dyn Write, r: &ApplyReport, restarting: bool) -> io::Result<()> {
     for e in &r.entries {
         writeln!(
             out,
@@ -105,7 +107,7 @@ pub fn applied(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
             old_value(e),
             value(&e.change.target, Some(&e.change.new)),
         )?;
-        if e.change.domain.as_ref().is_some_and(|d| d.running) {
+        if !restarting && e.change.domain.as_ref().is_some_and(|d| d.running) {
             writeln!(
                 out,
                 "  defined for the next start of the running domain (not restarted)"
