@@ -1,6 +1,9 @@
 //! Hashing speed of this build's digests on an in-memory buffer, for
 //! comparing with `openssl speed -evp sha256` (the CPU's limit) without any
-//! I/O or thread hand-off, and this crate's MD5 beside the `md-5` crate's:
+//! I/O or thread hand-off, and this crate's MD5 (one stream, and the two
+//! interleaved streams of `verify --md5 --implanted`) beside the `md-5`
+//! crate's and `openssl speed -evp md5` (run by this example, when present),
+//! all per second of CPU time:
 //!
 //! ```text
 //! cargo run --release -p isotune-verify --example hash_speed -- [MIB]
@@ -101,7 +104,8 @@ fn md5_speeds(buf: &[u8]) {
     assert_eq!(pair, one, "the paired and single MD5 disagree");
     let gbs = |secs: f64| buf.len() as f64 / secs / 1e9;
     println!(
-        "md5 per CPU-second: md5fast {:.2} GB/s; md-5 crate {:.2} GB/s; md5fast {:.2}x md-5",
+        "md5 (isotune md5fast): {:.2} GB/s; md5 (md-5 crate): {:.2} GB/s; md5fast {:.2}x md-5 \
+         (bytes per second of CPU time)",
         gbs(ours),
         gbs(theirs),
         theirs / ours

@@ -10,6 +10,14 @@
 //! path, F is `((c ^ d) & b) ^ d`, and G is split into two independent
 //! terms (`c & !d` does not depend on the newest word). The tests compare
 //! it with `md-5` on many lengths and split points.
+//!
+//! Each step waits for the one before (add, rotate, add on the newest
+//! word), so one stream leaves most of the core's ALUs idle.
+//! [`Md5::update_pair`] hashes two streams over the same bytes in one loop,
+//! their steps interleaved: `verify --md5 --implanted` gets its plain MD5
+//! and checkisomd5's for about the CPU time of one (hash_speed prints the
+//! ratio; docs/BENCHMARKS.md quotes it). Plain safe Rust, so every CPU
+//! gets it; no SIMD lanes or runtime detection needed.
 
 /// Round constants (RFC 1321, `floor(abs(sin(i + 1)) * 2^32)`).
 const K: [u32; 64] = [
