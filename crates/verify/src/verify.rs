@@ -3,7 +3,9 @@
 //! Before reading, the checksum files and expected values are resolved (so
 //! a bad sums file fails fast) and sector 16 is read for the truncation and
 //! implanted-MD5 checks. Then one [`crate::pipeline`] pass feeds a
-//! thread per digest plus, when asked, the checkisomd5-compatible check.
+//! thread per digest plus, when asked, the checkisomd5-compatible check
+//! (which then also carries the plain MD5: two interleaved MD5 streams on
+//! one thread, see [`crate::isomd5`]).
 //!
 //! A file too short to hold the primary volume descriptor is never called
 //! "not an ISO": it may be an image cut short. When the options need an ISO
