@@ -59,13 +59,51 @@ fn i(a: u32, b: u32, c: u32, d: u32, m: u32, k: u32, s: u32) -> u32 {
     t.wrapping_add(c ^ (b | !d)).rotate_left(s).wrapping_add(b)
 }
 
+/// The 16 little-endian message words of a 64-byte block.
+#[inline(always)]
+fn words(block: &[u8]) -> [u32; 16] {
+    let mut x = [0u32; 16];
+    for (w, bytes) in x.iter_mut().zip(block.chunks_exact(4)) {
+        *w = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+    x
+}
+
+/// The 64 steps as 16 calls of `$four!(op, first step, message index of a
+/// step, shifts)`; the caller's `$four` does four steps on its state(s).
+macro_rules! rounds {
+    ($four:ident) => {
+        let r1 = |j: usize| j;
+        let r2 = |j: usize| 5 * j + 1;
+        let r3 = |j: usize| 3 * j + 5;
+        let r4 = |j: usize| 7 * j;
+        for j in (0..16).step_by(4) {
+            $four!(f, j, r1, [7, 12, 17, 22]);
+        }
+        for j in (16..32).step_by(4) {
+            $four!(g, j, r2, [5, 9, 14, 20]);
+        }
+        for j in (32..48).step_by(4) {
+            $four!(h, j, r3, [4, 11, 16, 23]);
+        }
+        for j in (48..64).step_by(4) {
+            $four!(i, j, r4, [6, 10, 15, 21]);
+        }
+    };
+}
+
+/// Adds the block's result to the chaining state.
+#[inline(always)]
+fn add_into(state: &mut [u32; 4], v: [u32; 4]) {
+    for (s, v) in state.iter_mut().zip(v) {
+        *s = s.wrapping_add(v);
+    }
+}
+
 /// Runs the compression function over whole 64-byte blocks.
 fn compress(state: &mut [u32; 4], blocks: &[u8]) {
     for block in blocks.chunks_exact(64) {
-        let mut x = [0u32; 16];
-        for (w, bytes) in x.iter_mut().zip(block.chunks_exact(4)) {
-            *w = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        }
+        let x = words(block);
         let [mut a, mut b, mut c, mut d] = *state;
         // Four steps per line; `$m(j)` is the message word of step `j`.
         macro_rules! four {
@@ -76,26 +114,8 @@ fn compress(state: &mut [u32; 4], blocks: &[u8]) {
                 b = $op(b, c, d, a, x[$m($j + 3) & 15], K[$j + 3], $s[3]);
             };
         }
-        let r1 = |j: usize| j;
-        let r2 = |j: usize| 5 * j + 1;
-        let r3 = |j: usize| 3 * j + 5;
-        let r4 = |j: usize| 7 * j;
-        for j in (0..16).step_by(4) {
-            four!(f, j, r1, [7, 12, 17, 22]);
-        }
-        for j in (16..32).step_by(4) {
-            four!(g, j, r2, [5, 9, 14, 20]);
-        }
-        for j in (32..48).step_by(4) {
-            four!(h, j, r3, [4, 11, 16, 23]);
-        }
-        for j in (48..64).step_by(4) {
-            four!(i, j, r4, [6, 10, 15, 21]);
-        }
-        state[0] = state[0].wrapping_add(a);
-        state[1] = state[1].wrapping_add(b);
-        state[2] = state[2].wrapping_add(c);
-        state[3] = state[3].wrapping_add(d);
+        rounds!(four);
+        add_into(state, [a, b, c, d]);
     }
 }
 
@@ -106,12 +126,10 @@ fn compress(state: &mut [u32; 4], blocks: &[u8]) {
 /// one.
 fn compress_pair(s1: &mut [u32; 4], s2: &mut [u32; 4], blocks: &[u8]) {
     for block in blocks.chunks_exact(64) {
-        let mut x = [0u32; 16];
-        for (w, bytes) in x.iter_mut().zip(block.chunks_exact(4)) {
-            *w = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        }
+        let x = words(block);
         let [mut a, mut b, mut c, mut d] = *s1;
         let [mut a2, mut b2, mut c2, mut d2] = *s2;
+        // Each step of the first stream, then the same step of the second.
         macro_rules! four {
             ($op:ident, $j:expr, $m:expr, $s:expr) => {
                 a = $op(a, b, c, d, x[$m($j) & 15], K[$j], $s[0]);
@@ -124,28 +142,9 @@ fn compress_pair(s1: &mut [u32; 4], s2: &mut [u32; 4], blocks: &[u8]) {
                 b2 = $op(b2, c2, d2, a2, x[$m($j + 3) & 15], K[$j + 3], $s[3]);
             };
         }
-        let r1 = |j: usize| j;
-        let r2 = |j: usize| 5 * j + 1;
-        let r3 = |j: usize| 3 * j + 5;
-        let r4 = |j: usize| 7 * j;
-        for j in (0..16).step_by(4) {
-            four!(f, j, r1, [7, 12, 17, 22]);
-        }
-        for j in (16..32).step_by(4) {
-            four!(g, j, r2, [5, 9, 14, 20]);
-        }
-        for j in (32..48).step_by(4) {
-            four!(h, j, r3, [4, 11, 16, 23]);
-        }
-        for j in (48..64).step_by(4) {
-            four!(i, j, r4, [6, 10, 15, 21]);
-        }
-        for (s, v) in s1.iter_mut().zip([a, b, c, d]) {
-            *s = s.wrapping_add(v);
-        }
-        for (s, v) in s2.iter_mut().zip([a2, b2, c2, d2]) {
-            *s = s.wrapping_add(v);
-        }
+        rounds!(four);
+        add_into(s1, [a, b, c, d]);
+        add_into(s2, [a2, b2, c2, d2]);
     }
 }
 
