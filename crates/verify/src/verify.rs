@@ -5,7 +5,7 @@
 //! implanted-MD5 checks. Then one [`crate::pipeline`] pass feeds a
 //! thread per digest plus, when asked, the checkisomd5-compatible check
 //! (which then also carries the plain MD5: two interleaved MD5 streams on
-//! one thread, see [`crate::isomd5`]).
+//! one thread, see the `isomd5` module).
 //!
 //! A file too short to hold the primary volume descriptor is never called
 //! "not an ISO": it may be an image cut short. When the options need an ISO
