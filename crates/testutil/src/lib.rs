@@ -14,6 +14,7 @@ pub mod boot;
 pub mod exporter;
 pub mod http;
 pub mod libvirtd;
+pub mod rangeserver;
 
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
 /// tools are allowed, and panics when `ISOTUNE_REQUIRE_TOOLS=1`.
