@@ -62,6 +62,8 @@ pub struct Counters {
     pub heads: AtomicU64,
     /// Body bytes sent.
     pub body_bytes: AtomicU64,
+    /// Connections accepted.
+    pub connections: AtomicU64,
 }
 
 /// The running server.
@@ -92,6 +94,7 @@ impl RangeServer {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((sock, _)) => {
+                            counters.connections.fetch_add(1, Ordering::Relaxed);
                             sock.set_nonblocking(false).unwrap();
                             let _ = sock.set_nodelay(true);
                             let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));

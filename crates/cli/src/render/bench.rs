@@ -157,8 +157,12 @@ fn network_header(out: &mut dyn Write, net: &NetworkReport) -> io::Result<()> {
     if let Some(n) = &s.nbd {
         writeln!(
             out,
-            "NBD export `{}` ({}), {}{}",
-            n.export,
+            "NBD export {} ({}), {}{}",
+            if n.export.is_empty() {
+                "(default)".to_owned()
+            } else {
+                format!("`{}`", n.export)
+            },
             n.negotiation,
             if n.read_only { "read-only" } else { "writable" },
             if n.multi_conn {
@@ -192,8 +196,8 @@ fn predictions(out: &mut dyn Write, net: &NetworkReport) -> io::Result<()> {
     if let Some(first) = net.boot_predictions.first() {
         for ra in &first.curl_readahead {
             header.push(format!(
-                "curl readahead={}{}",
-                bytes(ra.readahead_bytes),
+                "curl readahead={}k{}",
+                ra.readahead_bytes >> 10,
                 if ra.default { " (default)" } else { "" }
             ));
         }
