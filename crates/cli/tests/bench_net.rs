@@ -330,6 +330,14 @@ fn servers_that_qemu_cannot_use_and_broken_ones_are_one_line_errors() {
     assert!(bench_error(&["-w", "seq"], &dead).contains("cannot connect"));
     let dead = format!("nbd://127.0.0.1:{}/x", free_port());
     assert!(bench_error(&["-w", "seq"], &dead).contains("cannot connect"));
+    // A server that accepts and never answers: the timeout, not a hang.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/x.iso", stalled.local_addr().unwrap());
+    let err = bench_error(&["-w", "seq", "--net-timeout", "0.5"], &url);
+    assert!(err.contains("timed out"), "{err}");
+    let url = format!("nbd://{}/x", stalled.local_addr().unwrap());
+    let err = bench_error(&["-w", "seq", "--net-timeout", "0.5"], &url);
+    assert!(err.contains("timed out"), "{err}");
 
     // A redirect is followed and reported; credentials never appear.
     let s = start(Mode::Redirect);

@@ -287,13 +287,14 @@ fn read_head(r: &mut BufReader<Stream>) -> std::result::Result<ResponseHead, Ret
         }
         // A first line that is not HTTP is garbage: say so at once instead
         // of waiting for a blank line that may never come.
-        if !head.starts_with(b"HTTP/".get(..head.len().min(5)).unwrap_or(b"")) {
-            return parse_head(&head).map_err(Retry::Fatal).and_then(|_| {
-                Err(Retry::Fatal(Error::new(
-                    ErrorKind::Protocol,
-                    "not an HTTP response",
-                )))
-            });
+        if head.len() >= 5 && !head.starts_with(b"HTTP/") {
+            return Err(Retry::Fatal(Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "not an HTTP response (it starts with `{}`)",
+                    crate::http_wire::clip(&String::from_utf8_lossy(&head[..head.len().min(40)]))
+                ),
+            )));
         }
     }
 }
@@ -402,7 +403,6 @@ impl Conn for HttpConn {
                 }
             }
         }
-        let _ = self.size_bytes;
         self.done_with(&head, true);
         Ok(())
     }
