@@ -7,66 +7,23 @@
 
 use isotune_testutil as common;
 
+mod support;
+use support::{bench_json, isotune};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assert_cmd::Command as Bin;
 use common::exporter::{free_port, Killed};
 use common::rangeserver::{Config, Mode, RangeServer};
 use serde_json::Value;
 
-fn isotune() -> Bin {
-    Bin::cargo_bin("isotune").unwrap()
-}
-
-/// An isolinux-booting image (as in tests/bench.rs).
+/// An isolinux-booting image in `dir/www`.
 fn boot_image(dir: &Path) -> Option<PathBuf> {
-    let tree = dir.join("tree");
-    common::put(&tree, "isolinux/isolinux.bin", &[0x55; 8192]);
-    common::put(
-        &tree,
-        "isolinux/isolinux.cfg",
-        b"DEFAULT linux\nLABEL linux\n  KERNEL /live/vmlinuz\n  APPEND initrd=/live/initrd.img\n",
-    );
-    common::put(&tree, "live/vmlinuz", &common::Rng::new(1).bytes(1_500_000));
-    common::put(
-        &tree,
-        "live/initrd.img",
-        &common::Rng::new(2).bytes(3_000_000),
-    );
     let iso = dir.join("www").join("boot.iso");
     std::fs::create_dir_all(iso.parent().unwrap()).unwrap();
-    common::mkisofs(
-        &tree,
-        &iso,
-        &[
-            "-R",
-            "-J",
-            "-b",
-            "isolinux/isolinux.bin",
-            "-no-emul-boot",
-            "-boot-load-size",
-            "4",
-        ],
-    )?;
+    common::isolinux_image(dir, &iso)?;
     Some(iso)
-}
-
-fn bench_json(args: &[&str], target: &str) -> Value {
-    let out = isotune()
-        .arg("bench")
-        .args(args)
-        .args(["--json", "--quiet"])
-        .arg(target)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bench {target} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Runs bench on `target` expecting exit 2 and returns its one-line stderr.
@@ -102,6 +59,18 @@ fn shape(report: &Value) -> Vec<(String, u64, u64, u64, u64)> {
         })
         .collect()
 }
+
+/// The boot trace in 128 KiB requests, two runs.
+const BOOT_LINUX_IDE: &[&str] = &[
+    "-w",
+    "boot",
+    "--profile",
+    "linux-ide",
+    "--runs",
+    "2",
+    "--warmup",
+    "0",
+];
 
 const SAME: &[&str] = &[
     "-w",
@@ -207,18 +176,9 @@ fn per_request_latency_shows_in_the_time_and_connections_divide_it() {
         },
     );
     let url = server.url(false);
-    let args = [
-        "-w",
-        "boot",
-        "--profile",
-        "linux-ide",
-        "--runs",
-        "2",
-        "--warmup",
-        "0",
-    ];
-    let local = bench_json(&args, iso.to_str().unwrap());
-    let net = bench_json(&args, &url);
+    let args = BOOT_LINUX_IDE;
+    let local = bench_json(args, iso.to_str().unwrap());
+    let net = bench_json(args, &url);
     assert_eq!(shape(&net), shape(&local));
     assert_delay_shows(&net, "boot-linux-ide", delay);
     let p = &net["network"]["boot_predictions"][0];
@@ -470,18 +430,9 @@ fn nbdkit_with_the_delay_filter_reads_like_the_local_file() {
     );
     wait_for(&sock);
     let url = format!("nbd+unix:///?socket={}", sock.display());
-    let args = [
-        "-w",
-        "boot",
-        "--profile",
-        "linux-ide",
-        "--runs",
-        "2",
-        "--warmup",
-        "0",
-    ];
-    let net = bench_json(&args, &url);
-    let local = bench_json(&args, iso.to_str().unwrap());
+    let args = BOOT_LINUX_IDE;
+    let net = bench_json(args, &url);
+    let local = bench_json(args, iso.to_str().unwrap());
     assert_eq!(shape(&net), shape(&local));
     assert_delay_shows(&net, "boot-linux-ide", Duration::from_millis(2));
 }

@@ -17,15 +17,11 @@ use base64::Engine as _;
 
 use crate::http_wire::{parse_head, ResponseHead, MAX_HEAD_BYTES};
 use crate::{
-    median_ns, ns, Conn, Error, ErrorKind, NetOptions, NetUrl, Result, RoundTrip, SourceInfo,
+    measure_link, ns, Conn, Error, ErrorKind, NetOptions, NetUrl, Result, SourceInfo, RTT_SAMPLES,
 };
 
 /// Redirects followed at most (curl's default is 30; 10 is plenty).
 const MAX_REDIRECTS: u32 = 10;
-/// Samples of each round-trip measurement.
-const RTT_SAMPLES: u32 = 5;
-/// The throughput sample: one read of this many bytes (or the whole image).
-const THROUGHPUT_SAMPLE_BYTES: u64 = 8 << 20;
 
 /// Connects to `host:port` within the connect timeout, with TCP_NODELAY and
 /// the I/O timeouts set. Returns the stream and the connect time.
@@ -483,21 +479,8 @@ pub(crate) fn probe(
         connects.push(ns(fresh.last_setup.0));
         handshakes.push(ns(fresh.last_setup.1));
     }
-    let small = size_bytes.min(2048) as usize;
-    let mut buf = vec![0u8; small];
-    conn.read_exact_at(0, &mut buf)?;
-    let mut requests = Vec::new();
-    for _ in 0..RTT_SAMPLES {
-        let start = Instant::now();
-        conn.read_exact_at(0, &mut buf)?;
-        requests.push(ns(start.elapsed()));
-    }
-    let request_ns = median_ns(requests);
-    let sample = size_bytes.min(THROUGHPUT_SAMPLE_BYTES);
-    let mut big = vec![0u8; sample as usize];
-    let start = Instant::now();
-    conn.read_exact_at(0, &mut big)?;
-    let streaming = ns(start.elapsed()).saturating_sub(request_ns).max(1);
+    let (round_trip, throughput_bytes_per_s, throughput_sample_bytes) =
+        measure_link(&mut conn, size_bytes, connects, handshakes)?;
     let info = SourceInfo {
         url: url.redacted(),
         scheme: url.scheme,
@@ -507,14 +490,9 @@ pub(crate) fn probe(
         tls: tls.is_some(),
         server: head.header("server").map(crate::http_wire::clip),
         nbd: None,
-        round_trip: RoundTrip {
-            connect_ns: median_ns(connects),
-            handshake_ns: median_ns(handshakes),
-            request_ns,
-            samples: RTT_SAMPLES,
-        },
-        throughput_bytes_per_s: sample as f64 * 1e9 / streaming as f64,
-        throughput_sample_bytes: sample,
+        round_trip,
+        throughput_bytes_per_s,
+        throughput_sample_bytes,
     };
     Ok((current, info))
 }

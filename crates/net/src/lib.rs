@@ -243,6 +243,47 @@ impl isotune_iso::ReadAt for SourceReader {
     }
 }
 
+/// Round trips samples taken per measurement.
+pub(crate) const RTT_SAMPLES: u32 = 5;
+/// The throughput sample: one read of this many bytes (or the whole image).
+const THROUGHPUT_SAMPLE_BYTES: u64 = 8 << 20;
+
+/// What [`measure_link`] found: round trips, streaming rate, sample size.
+pub(crate) type LinkMeasurement = (RoundTrip, f64, u64);
+
+/// Measures an open connection: a warm-up read, [`RTT_SAMPLES`] reads of
+/// 2 KiB at offset 0 (median), then one read of up to 8 MiB whose time
+/// minus the small-read time gives the streaming rate. `connects` and
+/// `handshakes` are the set-up times sampled by the caller.
+pub(crate) fn measure_link(
+    conn: &mut dyn Conn,
+    size_bytes: u64,
+    connects: Vec<u64>,
+    handshakes: Vec<u64>,
+) -> Result<LinkMeasurement> {
+    let mut buf = vec![0u8; size_bytes.min(2048) as usize];
+    conn.read_exact_at(0, &mut buf)?;
+    let mut requests = Vec::new();
+    for _ in 0..RTT_SAMPLES {
+        let start = std::time::Instant::now();
+        conn.read_exact_at(0, &mut buf)?;
+        requests.push(ns(start.elapsed()));
+    }
+    let request_ns = median_ns(requests);
+    let sample = size_bytes.min(THROUGHPUT_SAMPLE_BYTES);
+    let mut big = vec![0u8; sample as usize];
+    let start = std::time::Instant::now();
+    conn.read_exact_at(0, &mut big)?;
+    let streaming = ns(start.elapsed()).saturating_sub(request_ns).max(1);
+    let round_trip = RoundTrip {
+        connect_ns: median_ns(connects),
+        handshake_ns: median_ns(handshakes),
+        request_ns,
+        samples: RTT_SAMPLES,
+    };
+    Ok((round_trip, sample as f64 * 1e9 / streaming as f64, sample))
+}
+
 /// The median of `samples` (0 when empty).
 pub(crate) fn median_ns(mut samples: Vec<u64>) -> u64 {
     samples.sort_unstable();

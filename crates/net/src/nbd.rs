@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 
 use crate::nbd_wire as w;
 use crate::{
-    median_ns, ns, Conn, Error, ErrorKind, NbdFacts, NetOptions, NetUrl, Result, RoundTrip, Scheme,
-    SourceInfo,
+    measure_link, ns, Conn, Error, ErrorKind, NbdFacts, NetOptions, NetUrl, Result, Scheme,
+    SourceInfo, RTT_SAMPLES,
 };
 
 /// The largest read sent as one request: the NBD protocol document lets
 /// servers refuse more than 32 MiB.
 const MAX_READ_BYTES: usize = 32 << 20;
-const RTT_SAMPLES: u32 = 5;
-const THROUGHPUT_SAMPLE_BYTES: u64 = 8 << 20;
 
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
@@ -257,20 +255,8 @@ pub(crate) fn probe(url: &NetUrl, options: &NetOptions) -> Result<(NetUrl, Sourc
         handshakes.push(ns(handshake));
     }
     let size_bytes = conn.size_bytes;
-    let mut buf = vec![0u8; size_bytes.min(2048) as usize];
-    conn.read_exact_at(0, &mut buf)?;
-    let mut requests = Vec::new();
-    for _ in 0..RTT_SAMPLES {
-        let start = Instant::now();
-        conn.read_exact_at(0, &mut buf)?;
-        requests.push(ns(start.elapsed()));
-    }
-    let request_ns = median_ns(requests);
-    let sample = size_bytes.min(THROUGHPUT_SAMPLE_BYTES);
-    let mut big = vec![0u8; sample as usize];
-    let start = Instant::now();
-    conn.read_exact_at(0, &mut big)?;
-    let streaming = ns(start.elapsed()).saturating_sub(request_ns).max(1);
+    let (round_trip, throughput_bytes_per_s, throughput_sample_bytes) =
+        measure_link(&mut conn, size_bytes, connects, handshakes)?;
     let info = SourceInfo {
         url: url.redacted(),
         scheme: url.scheme,
@@ -280,14 +266,9 @@ pub(crate) fn probe(url: &NetUrl, options: &NetOptions) -> Result<(NetUrl, Sourc
         tls: false,
         server: None,
         nbd: Some(facts),
-        round_trip: RoundTrip {
-            connect_ns: median_ns(connects),
-            handshake_ns: median_ns(handshakes),
-            request_ns,
-            samples: RTT_SAMPLES,
-        },
-        throughput_bytes_per_s: sample as f64 * 1e9 / streaming as f64,
-        throughput_sample_bytes: sample,
+        round_trip,
+        throughput_bytes_per_s,
+        throughput_sample_bytes,
     };
     Ok((url.clone(), info))
 }
