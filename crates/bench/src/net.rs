@@ -242,3 +242,73 @@ impl TargetInfo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::NoProgress;
+    use isotune_net::NetOptions;
+    use isotune_testutil::rangeserver::{Config, RangeServer};
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn every_request_is_read_once_at_any_depth_with_the_right_bytes() {
+        let image = isotune_testutil::Rng::new(11).bytes(1 << 20);
+        let server = RangeServer::start(image.clone(), Config::default());
+        let source = NetSource::open(&server.url(false), &NetOptions::default()).unwrap();
+        let mut engine = NetEngine::open(&source, 4).unwrap();
+        assert_eq!((engine.kind(), engine.connections()), (EngineKind::Http, 4));
+        let requests = crate::workload::rand(
+            1 << 20,
+            4096,
+            3,
+            crate::workload::RandAmount::Requests(200),
+            1,
+        )
+        .unwrap();
+        for depth in [1, 4] {
+            let before = server.counters.gets.load(Ordering::Relaxed);
+            let mut seen = vec![0u32; requests.len()];
+            let done = engine
+                .run_until(&requests, depth, None, &mut |c| {
+                    let r = requests[c.index];
+                    assert_eq!(c.data, &image[r.offset as usize..][..r.len as usize]);
+                    seen[c.index] += 1;
+                })
+                .unwrap();
+            assert_eq!(done, requests.len());
+            assert!(seen.iter().all(|&n| n == 1), "depth {depth}");
+            let served = server.counters.gets.load(Ordering::Relaxed) - before;
+            assert_eq!(served, requests.len() as u64, "depth {depth}");
+        }
+        assert!(engine.run_until(&requests, 5, None, &mut |_| {}).is_err());
+
+        let config = RunConfig {
+            runs: 2,
+            warmup: 0,
+            cache: CacheMode::Server,
+            queue_depth: 2,
+            ..RunConfig::default()
+        };
+        let spec = WorkloadSpec::rand(4096, 3);
+        let r = run_net_workload(
+            &mut engine,
+            "rand-4k",
+            &spec,
+            &requests,
+            &config,
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!((r.runs.len(), r.request_count, r.queue_depth), (2, 200, 2));
+        assert!(r
+            .runs
+            .iter()
+            .all(|run| run.requests == 200 && run.bytes == 200 * 4096));
+        let cold = RunConfig {
+            cache: CacheMode::Cold,
+            ..config
+        };
+        assert!(run_net_workload(&mut engine, "x", &spec, &requests, &cold, &NoProgress).is_err());
+    }
+}
