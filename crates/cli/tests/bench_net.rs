@@ -356,11 +356,11 @@ fn baseline_compares_network_runs() {
     let args = [
         "-w", "seq,rand", "--size", "1M", "--runs", "3", "--warmup", "0",
     ];
-    let report = bench_json(&args, &s.url(false));
+    let report = bench_json(&args, s.url(false));
     std::fs::write(&base, report.to_string()).unwrap();
     let mut with = args.to_vec();
     with.extend(["--baseline", base.to_str().unwrap()]);
-    let again = bench_json(&with, &s.url(false));
+    let again = bench_json(&with, s.url(false));
     assert_eq!(again["comparison"].as_array().unwrap().len(), 2);
 }
 
