@@ -32,7 +32,19 @@ fn reads_exact_ranges_over_one_kept_alive_connection() {
     assert_eq!(info.size_bytes, data.len() as u64);
     assert_eq!((info.redirects, info.tls), (0, false));
     assert!(info.round_trip.request_ns > 0 && info.throughput_bytes_per_s > 0.0);
-    let before = s.counters.connections.load(Ordering::Relaxed);
+    // The server accepts in a polling thread: let the probe's connections land.
+    let settled = |s: &RangeServer| {
+        let mut last = s.counters.connections.load(Ordering::Relaxed);
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = s.counters.connections.load(Ordering::Relaxed);
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    };
+    let before = settled(&s);
     let mut conn = source.connect().unwrap();
     let mut rng = Rng::new(3);
     for _ in 0..50 {
@@ -47,7 +59,7 @@ fn reads_exact_ranges_over_one_kept_alive_connection() {
     conn.read_exact_at(data.len() as u64 - 1, &mut last)
         .unwrap();
     assert_eq!(last[0], *data.last().unwrap());
-    assert_eq!(s.counters.connections.load(Ordering::Relaxed) - before, 1);
+    assert_eq!(settled(&s) - before, 1);
 }
 
 #[test]
