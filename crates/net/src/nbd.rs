@@ -272,3 +272,87 @@ pub(crate) fn probe(url: &NetUrl, options: &NetOptions) -> Result<(NetUrl, Sourc
     };
     Ok((url.clone(), info))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fallback to `NBD_OPT_EXPORT_NAME` and `NBD_CMD_DISC` against a
+    //! scripted server on a real Unix socket (nbdkit and qemu-nbd both
+    //! know `NBD_OPT_GO`, so they never take this path; the integration
+    //! tests cover them).
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    fn read_exact<const N: usize>(s: &mut UnixStream) -> [u8; N] {
+        let mut b = [0u8; N];
+        s.read_exact(&mut b).unwrap();
+        b
+    }
+
+    #[test]
+    fn falls_back_to_export_name_reads_and_disconnects() {
+        let dir = std::env::temp_dir().join(format!("isotune-nbd-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s.sock");
+        let _ = std::fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut greeting = Vec::new();
+            greeting.extend_from_slice(&w::INIT_MAGIC.to_be_bytes());
+            greeting.extend_from_slice(&w::OPTS_MAGIC.to_be_bytes());
+            greeting.extend_from_slice(&(w::FLAG_FIXED_NEWSTYLE | w::FLAG_NO_ZEROES).to_be_bytes());
+            s.write_all(&greeting).unwrap();
+            let client_flags = u32::from_be_bytes(read_exact::<4>(&mut s));
+            assert_eq!(client_flags, 3);
+            let head = read_exact::<16>(&mut s);
+            assert_eq!(
+                u32::from_be_bytes(head[8..12].try_into().unwrap()),
+                w::OPT_GO
+            );
+            let len = u32::from_be_bytes(head[12..16].try_into().unwrap()) as usize;
+            let mut data = vec![0u8; len];
+            s.read_exact(&mut data).unwrap();
+            let mut reply = Vec::new();
+            reply.extend_from_slice(&w::REP_MAGIC.to_be_bytes());
+            reply.extend_from_slice(&w::OPT_GO.to_be_bytes());
+            reply.extend_from_slice(&w::REP_ERR_UNSUP.to_be_bytes());
+            reply.extend_from_slice(&0u32.to_be_bytes());
+            s.write_all(&reply).unwrap();
+            let head = read_exact::<16>(&mut s);
+            assert_eq!(
+                u32::from_be_bytes(head[8..12].try_into().unwrap()),
+                w::OPT_EXPORT_NAME
+            );
+            let len = u32::from_be_bytes(head[12..16].try_into().unwrap()) as usize;
+            let mut name = vec![0u8; len];
+            s.read_exact(&mut name).unwrap();
+            assert_eq!(name, b"exp");
+            let mut answer = 4096u64.to_be_bytes().to_vec();
+            answer.extend_from_slice(&w::TFLAG_READ_ONLY.to_be_bytes());
+            s.write_all(&answer).unwrap();
+            // One read of 10 bytes at offset 100.
+            let req = read_exact::<28>(&mut s);
+            assert_eq!(u16::from_be_bytes([req[6], req[7]]), w::CMD_READ);
+            let handle = &req[8..16];
+            let mut rep = w::SIMPLE_REPLY_MAGIC.to_be_bytes().to_vec();
+            rep.extend_from_slice(&[0; 4]);
+            rep.extend_from_slice(handle);
+            rep.extend_from_slice(b"0123456789");
+            s.write_all(&rep).unwrap();
+            let disc = read_exact::<28>(&mut s);
+            u16::from_be_bytes([disc[6], disc[7]])
+        });
+        let url = NetUrl::parse(&format!("nbd+unix:///exp?socket={}", sock.display())).unwrap();
+        let (mut conn, (facts, _, _)) = NbdConn::connect(&url, &NetOptions::default()).unwrap();
+        assert_eq!(facts.negotiation, "export_name");
+        assert!(facts.read_only && !facts.multi_conn);
+        let mut buf = [0u8; 10];
+        conn.read_exact_at(100, &mut buf).unwrap();
+        assert_eq!(&buf, b"0123456789");
+        let past = conn.read_exact_at(4090, &mut buf).unwrap_err();
+        assert_eq!(past.kind(), ErrorKind::InvalidInput);
+        drop(conn);
+        assert_eq!(server.join().unwrap(), w::CMD_DISC);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
