@@ -257,9 +257,22 @@ fn https_with_a_self_signed_certificate_and_cacert() {
     let net = bench_json(&args, &url);
     assert_eq!(shape(&net), shape(&local));
     assert_eq!(net["network"]["source"]["tls"], true);
-    // Without --cacert the system roots do not know the certificate.
+    // Without --cacert the system roots do not know the certificate...
     let err = bench_error(&["-w", "seq"], &url);
     assert!(err.contains("TLS") || err.contains("certificate"), "{err}");
+    // ...unless the system bundle is pointed at it (SSL_CERT_FILE).
+    let out = isotune()
+        .env("SSL_CERT_FILE", &cert)
+        .args([
+            "bench", "-w", "seq", "--runs", "1", "--warmup", "0", "--quiet", &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -298,6 +311,14 @@ fn servers_that_qemu_cannot_use_and_broken_ones_are_one_line_errors() {
     let url = format!("nbd://{}/x", stalled.local_addr().unwrap());
     let err = bench_error(&["-w", "seq", "--net-timeout", "0.5"], &url);
     assert!(err.contains("timed out"), "{err}");
+
+    // A server that dies in the middle of a run: the URL and the offset.
+    let s = start(Mode::DieAfterGets(20));
+    let err = bench_error(&["-w", "seq", "--seq-block", "64k"], &s.url(false));
+    assert!(
+        err.contains(&s.url(false)) && err.contains("at offset") && err.contains("closed"),
+        "{err}"
+    );
 
     // A redirect is followed and reported; credentials never appear.
     let s = start(Mode::Redirect);

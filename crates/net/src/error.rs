@@ -76,6 +76,13 @@ impl Error {
         self
     }
 
+    /// Says what was being done: `WHAT: message`.
+    #[must_use]
+    pub fn during(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
     /// Replaces the kind.
     #[must_use]
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {

@@ -327,8 +327,10 @@ impl Conn for HttpConn {
         }
         let last = offset + buf.len() as u64 - 1;
         let ctx = |e: Error, url: &NetUrl| e.with_url(url);
-        let head = self.send("GET", Some((offset, last)))?;
         let what = format!("a read of {} bytes at offset {offset}", buf.len());
+        let head = self
+            .send("GET", Some((offset, last)))
+            .map_err(|e| e.during(&what))?;
         let check = || -> Result<()> {
             match head.status {
                 206 => {}

@@ -30,6 +30,9 @@ pub enum Mode {
     Garbage,
     /// A correct HEAD, then every body is cut in half and the connection closed.
     Truncate,
+    /// Correct until this many GETs were answered, then every connection is
+    /// closed without an answer (the server died in the middle of a bench).
+    DieAfterGets(u64),
 }
 
 /// Server settings.
@@ -196,6 +199,11 @@ fn serve<S: Read + Write>(
         let method = parts.next().unwrap_or("").to_owned();
         let path = parts.next().unwrap_or("").to_owned();
         std::thread::sleep(config.delay);
+        if let Mode::DieAfterGets(n) = config.mode {
+            if counters.gets.load(Ordering::Relaxed) >= n {
+                return Ok(());
+            }
+        }
         let sock = r.get_mut();
         let head_only = method == "HEAD";
         if head_only {
