@@ -320,6 +320,34 @@ fn servers_that_qemu_cannot_use_and_broken_ones_are_one_line_errors() {
         "{err}"
     );
 
+    // ...and the workloads that finished before are still reported.
+    let s = start(Mode::DieAfterGets(30));
+    let out = isotune()
+        .args([
+            "bench",
+            "-w",
+            "seq,rand",
+            "--seq-block",
+            "64k",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+        ])
+        .args(["--json", "--quiet", &s.url(false)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the rand-4k workload failed") && stderr.contains("at offset"),
+        "{stderr}"
+    );
+    let partial: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(partial["workloads"].as_array().unwrap().len(), 1);
+    assert_eq!(partial["workloads"][0]["name"], "seq-64k");
+    assert_eq!(partial["notices"][0]["code"], "workload-failed");
+
     // A redirect is followed and reported; credentials never appear.
     let s = start(Mode::Redirect);
     let url = s.url(false).replace("http://", "http://bob:hunter2@");

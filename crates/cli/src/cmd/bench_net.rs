@@ -89,16 +89,29 @@ pub fn run(ctx: &Context, args: &BenchArgs, url: &str) -> Result<Outcome> {
     let bars = Bars::new(ctx.quiet);
     let mut results = Vec::new();
     let mut predictions = Vec::new();
+    let mut failed = None;
     for ((wname, spec, requests), &depth) in built.iter().zip(&depths) {
         let config = RunConfig {
             queue_depth: depth,
             ..config.clone()
         };
-        let mut result = run_net_workload(&mut engine, wname, spec, requests, &config, &bars)
-            .with_context(|| format!("the {wname} workload failed"))?;
-        result.summary.warnings.extend(depth_warning(spec, depth));
-        predictions.extend(predict_boot(&result, requests, source.info()));
-        results.push(result);
+        match run_net_workload(&mut engine, wname, spec, requests, &config, &bars) {
+            Ok(mut result) => {
+                result.summary.warnings.extend(depth_warning(spec, depth));
+                predictions.extend(predict_boot(&result, requests, source.info()));
+                results.push(result);
+            }
+            Err(e) => {
+                // A link that broke off: keep what was measured before it.
+                notices.push(Notice::WorkloadFailed {
+                    workload: wname.clone(),
+                    reason: e.to_string(),
+                });
+                failed =
+                    Some(anyhow::Error::new(e).context(format!("the {wname} workload failed")));
+                break;
+            }
+        }
     }
     isotune_bench::runner::Progress::run_finished(&bars);
 
@@ -111,7 +124,14 @@ pub fn run(ctx: &Context, args: &BenchArgs, url: &str) -> Result<Outcome> {
     if let Some(base) = &baseline {
         report.comparison = Some(compare_reports(base, &report));
     }
-    emit(ctx, args, &report)
+    match failed {
+        None => emit(ctx, args, &report),
+        Some(e) if report.workloads.is_empty() => Err(e),
+        Some(e) => {
+            emit(ctx, args, &report)?;
+            Err(e)
+        }
+    }
 }
 
 /// Options that only make sense for a local file or device.
