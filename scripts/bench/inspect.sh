@@ -36,3 +36,25 @@ hyperfine --warmup 1 --runs "${RUNS:-10}" --style basic \
   -n 'isoinfo -R -l' "isoinfo -R -l -i $img > /dev/null" \
   -n 'xorriso -find /' "xorriso -indev $img -find / > /dev/null 2>&1"
 python3 scripts/bench/summarize.py "$work/inspect.json"
+
+# Where isotune's time goes besides the listing: process start (isotune links
+# libvirt and its dependencies; isoinfo links a handful of libraries), and
+# each side's CPU time. With CALLGRIND=1 also the instructions each executes
+# (deterministic, unlike time on a shared machine).
+hyperfine -N --warmup 3 --runs 30 --style basic --export-json "$work/start.json" \
+  -n 'isotune --version' "$bin --version" \
+  -n 'isoinfo -version' "isoinfo -version" >/dev/null
+python3 scripts/bench/summarize.py "$work/start.json"
+echo "shared libraries: isotune $(ldd "$bin" | wc -l), isoinfo $(ldd "$(command -v isoinfo)" | wc -l)"
+python3 - "$work/inspect.json" "$work/start.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        print(f"CPU (user+sys, mean): {r['command']}: {(r['user'] + r['system']) * 1e3:.1f} ms")
+PY
+if [ "${CALLGRIND:-0}" = 1 ]; then
+  for cmd in "$bin --version" "$bin inspect --files $img" "isoinfo -R -l -i $img"; do
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" $cmd >/dev/null 2>"$work/cg.err"
+    echo "instructions: $cmd: $(grep -o 'Collected : [0-9]*' "$work/cg.err" | cut -d' ' -f3)"
+  done
+fi

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::args_fleet::FleetArgs;
 pub use crate::args_tune::TuneArgs;
 pub use crate::args_vm::{AccelArg, BootArgs, DoctorArgs, LiveArgs};
 
@@ -70,6 +71,10 @@ pub enum Command {
     /// Serve Prometheus metrics: cdrom reads of running VMs (QMP), QEMU CPU
     /// and memory, page-cache residency of the ISOs they hold open.
     Exporter(crate::cmd::exporter::ExporterArgs),
+    /// Sum up the JSON reports of many hosts (as the Ansible role fetches
+    /// them): findings across the fleet, worst hosts, missing and stale
+    /// reports, drift; human, JSON, Markdown and one HTML page.
+    Fleet(FleetArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per command.

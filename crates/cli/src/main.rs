@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod args_fleet;
 mod args_tune;
 mod args_vm;
 mod cmd;
@@ -68,6 +69,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Boot(a) => cmd::boot::run(&ctx, a),
         Command::Tune(a) => cmd::tune::run(&ctx, a),
         Command::Exporter(a) => cmd::exporter::run(a),
+        Command::Fleet(a) => cmd::fleet::run(&ctx, a),
         Command::Completions(a) => cmd::meta::completions(a),
         Command::Man(a) => cmd::meta::man(a),
     }

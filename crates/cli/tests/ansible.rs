@@ -501,9 +501,31 @@ fn role_install_check_tune_rollback_exporter_over_ssh_issue_13() {
             );
         }
     }
-    // >>> After merging `isotune fleet report`: run it here on `reports`
-    // >>> (the three HOST/ directories fetched above) and check hosts seen,
-    // >>> findings by id and that no report is listed as missing or corrupt.
+    // `isotune fleet report` on the fetched tree: every host and report
+    // read, findings by id, nothing missing, corrupt or duplicated.
+    let out = Command::new(assert_cmd::cargo::cargo_bin("isotune"))
+        .args(["fleet", "report", "--json"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let fleet: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{fleet:#}");
+    let s = &fleet["summary"];
+    assert_eq!(s["hosts_seen"], HOSTS.len(), "{fleet:#}");
+    assert_eq!(s["hosts_reporting"], HOSTS.len(), "{fleet:#}");
+    assert_eq!(s["reports"]["doctor"], HOSTS.len(), "{fleet:#}");
+    let checks: usize = isos.iter().map(Vec::len).sum();
+    assert_eq!(s["reports"]["check"], checks, "{fleet:#}");
+    assert!(fleet["missing"].as_array().unwrap().is_empty(), "{fleet:#}");
+    assert!(
+        fleet["warnings"].as_array().unwrap().is_empty(),
+        "{fleet:#}"
+    );
+    assert!(
+        !fleet["findings"].as_array().unwrap().is_empty(),
+        "{fleet:#}"
+    );
 
     // tune in --check mode: the plan says what would change, nothing does.
     let v = play.run(&["--tags", "tune", "--check", "--diff"]);

@@ -45,16 +45,7 @@ fn ids(v: &Value) -> Vec<String> {
 /// A small bootable-looking ISO on a real filesystem (O_DIRECT and page
 /// cache residency need one; /var/tmp is not tmpfs here).
 fn iso(dir: &Path) -> Option<PathBuf> {
-    let tree = dir.join("tree");
-    common::put(&tree, "isolinux/isolinux.bin", &[0xAB; 4096]);
-    common::put(&tree, "casper/vmlinuz", &vec![1; 300_000]);
-    let iso = dir.join("doctor test.iso");
-    common::mkisofs(
-        &tree,
-        &iso,
-        &["-R", "-b", "isolinux/isolinux.bin", "-no-emul-boot"],
-    )?;
-    Some(iso)
+    common::boot_iso(dir, "doctor test", 300_000)
 }
 
 fn var_tmp() -> tempfile::TempDir {

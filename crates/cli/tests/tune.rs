@@ -10,6 +10,7 @@
 //! [`LoopFs`] is dropped, also when a test fails.
 
 use isotune_testutil as common;
+use isotune_testutil::loopfs::LoopFs;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -35,104 +36,15 @@ fn json(cmd: &mut Bin) -> (Value, i32, String) {
     (v, out.status.code().unwrap_or(-1), stderr)
 }
 
-/// An ISO on ext4 on a loop device, mounted read-only, with the loop
-/// device's readahead lowered to 16 KiB so the doctor reports
-/// `storage.low-readahead`.
-struct LoopFs {
-    dir: tempfile::TempDir,
-    dev: String,
-    mounted: bool,
+/// `isotune tune` with a [`LoopFs`]'s --state-dir and --root.
+trait TuneCmd {
+    /// `isotune tune SUB --json` with this fixture's --state-dir and --root.
+    fn tune(&self, sub: &str) -> Bin;
+    /// `tune apply --yes --iso` the fixture's ISO.
+    fn apply(&self) -> Bin;
 }
 
-impl LoopFs {
-    fn new() -> Option<LoopFs> {
-        if !rustix::process::geteuid().is_root() {
-            common::skip("needs root (losetup, mount, sysfs writes)");
-            return None;
-        }
-        let mke2fs = common::tool("mke2fs")?;
-        common::tool("losetup")?;
-        // Not tmpfs: the loop device's backing file must be a real file.
-        let dir = tempfile::Builder::new()
-            .prefix("isotune-tune-test.")
-            .tempdir_in("/var/tmp")
-            .unwrap();
-        let content = dir.path().join("content");
-        common::put(&content, "boot/boot.img", &common::Rng::new(1).bytes(8192));
-        common::put(&content, "data.bin", &common::Rng::new(2).bytes(200_000));
-        let stage = dir.path().join("stage");
-        std::fs::create_dir_all(&stage).unwrap();
-        common::mkisofs(
-            &content,
-            &stage.join("test.iso"),
-            &["-R", "-b", "boot/boot.img", "-no-emul-boot"],
-        )?;
-        let img = dir.path().join("fs.img");
-        common::run(
-            Command::new(mke2fs)
-                .args(["-q", "-t", "ext4", "-d"])
-                .arg(&stage)
-                .arg(&img)
-                .arg("8M"),
-        );
-        let dev = common::run(Command::new("losetup").args(["-f", "--show"]).arg(&img))
-            .trim()
-            .to_owned();
-        let mut fs = LoopFs {
-            dir,
-            dev,
-            mounted: false,
-        };
-        std::fs::create_dir_all(fs.mnt()).unwrap();
-        common::run(
-            Command::new("mount")
-                .args(["-o", "ro", &fs.dev])
-                .arg(fs.mnt()),
-        );
-        fs.mounted = true;
-        fs.set_readahead("16");
-        for d in ["root", "state"] {
-            std::fs::create_dir_all(fs.dir.path().join(d)).unwrap();
-        }
-        Some(fs)
-    }
-
-    fn mnt(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-    fn iso(&self) -> PathBuf {
-        self.mnt().join("test.iso")
-    }
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-    fn backing_file(&self) -> PathBuf {
-        self.dir.path().join("fs.img")
-    }
-    fn sysfs(&self) -> PathBuf {
-        let name = Path::new(&self.dev).file_name().unwrap().to_owned();
-        Path::new("/sys/block")
-            .join(name)
-            .join("queue/read_ahead_kb")
-    }
-    fn readahead(&self) -> String {
-        std::fs::read_to_string(self.sysfs())
-            .unwrap()
-            .trim()
-            .to_owned()
-    }
-    fn set_readahead(&self, v: &str) {
-        std::fs::write(self.sysfs(), v).unwrap();
-    }
-    fn rule_file(&self) -> PathBuf {
-        self.root()
-            .join("etc/udev/rules.d/60-isotune-readahead.rules")
-    }
-
-    /// `isotune tune SUB` with this fixture's --state-dir and --root.
+impl TuneCmd for LoopFs {
     fn tune(&self, sub: &str) -> Bin {
         let mut c = isotune();
         c.args(["tune", sub, "--json", "--state-dir"])
@@ -145,15 +57,6 @@ impl LoopFs {
         let mut c = self.tune("apply");
         c.arg("--yes").arg("--iso").arg(self.iso());
         c
-    }
-}
-
-impl Drop for LoopFs {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = Command::new("umount").arg(self.mnt()).status();
-        }
-        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
     }
 }
 

@@ -39,10 +39,17 @@ pub(crate) fn proxmox_vmid(vm: &VmDefinition) -> Option<u32> {
 
 /// `VM "web1"`, or where an unnamed VM came from.
 pub(crate) fn vm_label(vm: &VmDefinition) -> String {
-    if let Some(name) = &vm.name {
+    vm_label_of(vm.name.as_deref(), &vm.origin)
+}
+
+/// The label findings about a VM start their subject with (`VM "web1"`),
+/// from its name and origin: what `isotune fleet` matches a finding's
+/// subject against to count the VMs it affects.
+pub fn vm_label_of(name: Option<&str>, origin: &Origin) -> String {
+    if let Some(name) = name {
         return format!("VM \"{name}\"");
     }
-    match &vm.origin {
+    match origin {
         Origin::LibvirtXml { path } => format!("VM in {}", path.display()),
         Origin::QemuCmdline => "VM on the QEMU command line".to_string(),
         Origin::Process { pid } => format!("QEMU process {pid}"),

@@ -38,6 +38,7 @@ pub(crate) fn host() -> HostFacts {
             value: "4096".into(),
         }],
         qemu_processes: vec![],
+        nbd_servers: vec![],
         warnings: vec![],
     }
 }
@@ -320,6 +321,23 @@ pub(crate) fn example(id: &str) -> Option<Facts> {
                     sslverify: None,
                 };
             }))
+        }
+        "net.nbd-single-client" | "net.nbd-not-persistent" => {
+            // Two VMs on one default qemu-nbd (one client, not persistent).
+            let url = "nbd+unix:///?socket=/run/isos.sock";
+            f.host
+                .as_mut()?
+                .nbd_servers
+                .push(isotune_host::NbdServerProcess {
+                    pid: 4242,
+                    argv: ["qemu-nbd", "-r", "-f", "raw", "-k", "/run/isos.sock", ISO]
+                        .map(String::from)
+                        .to_vec(),
+                });
+            f.vms[0].drives[0].source = Source::Nbd { url: url.into() };
+            let mut second = f.vms[0].clone();
+            second.name = Some("second".into());
+            f.vms.push(second);
         }
         _ => return crate::fixtures_check::example(id),
     }

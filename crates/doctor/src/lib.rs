@@ -27,6 +27,7 @@ mod rules;
 mod sysctl;
 
 pub use catalog::rules_markdown;
+pub use describe::vm_label_of;
 pub use facts::*;
 pub use finding::*;
 pub use rules::{diagnose, Rule, RULES};

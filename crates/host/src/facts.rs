@@ -17,6 +17,10 @@ pub struct HostFacts {
     pub sysctls: Vec<Sysctl>,
     /// Running QEMU processes.
     pub qemu_processes: Vec<QemuProcess>,
+    /// Running `qemu-nbd` servers (how many clients each serves, whether
+    /// it outlives its first one, is in their command line).
+    #[serde(default)]
+    pub nbd_servers: Vec<NbdServerProcess>,
     /// Entries that could not be read, one line each (`/proc/meminfo: permission denied`).
     pub warnings: Vec<String>,
 }
@@ -78,6 +82,15 @@ pub struct QemuProcess {
     /// /dev/kvm. The scan matches ISOs against these and the parsed drives.
     #[serde(default)]
     pub open_files: Vec<PathBuf>,
+}
+
+/// A running `qemu-nbd`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NbdServerProcess {
+    /// Process id.
+    pub pid: u32,
+    /// `/proc/PID/cmdline`, split at NUL.
+    pub argv: Vec<String>,
 }
 
 /// Everything about one file (an ISO) and what it sits on.

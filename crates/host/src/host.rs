@@ -3,12 +3,13 @@
 
 use crate::accel::read_accel;
 use crate::memory::read_memory;
-use crate::procs::read_qemu_processes;
+use crate::procs::read_processes;
 use crate::read::Warnings;
 use crate::sysctl::read_sysctls;
 use crate::{HostFacts, SysRoot};
 
-/// Reads memory, accelerator, sysctls and running QEMU processes under
+/// Reads memory, accelerator, sysctls, running QEMU processes and
+/// `qemu-nbd` servers under
 /// `root`. Never fails: unreadable or malformed entries are lines in
 /// [`HostFacts::warnings`].
 pub fn host_facts(root: &SysRoot) -> HostFacts {
@@ -16,12 +17,13 @@ pub fn host_facts(root: &SysRoot) -> HostFacts {
     let memory = read_memory(root, &mut w);
     let accel = read_accel(root, &mut w);
     let sysctls = read_sysctls(root, &mut w);
-    let qemu_processes = read_qemu_processes(root, &mut w);
+    let (qemu_processes, nbd_servers) = read_processes(root, &mut w);
     HostFacts {
         memory,
         accel,
         sysctls,
         qemu_processes,
+        nbd_servers,
         warnings: w.0,
     }
 }

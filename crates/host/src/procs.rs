@@ -1,5 +1,6 @@
 //! Running QEMU processes (`/proc/PID/cmdline`, `cwd`) and the files they
-//! hold open (`/proc/PID/fd/*`; a captured tree stores those as symlinks).
+//! hold open (`/proc/PID/fd/*`; a captured tree stores those as symlinks),
+//! and running `qemu-nbd` servers (their command line).
 //! The command line is only split here: parsing it is isotune-vmconfig's
 //! job, and the scan matches an ISO against both the parsed drives and the
 //! open files.
@@ -8,15 +9,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::read::{list_dir, read_bytes, Warnings};
-use crate::{QemuProcess, SysRoot};
+use crate::{NbdServerProcess, QemuProcess, SysRoot};
 
-/// Scans `/proc` for QEMU processes.
-pub(crate) fn read_qemu_processes(root: &SysRoot, w: &mut Warnings) -> Vec<QemuProcess> {
+/// Scans `/proc` for QEMU processes and `qemu-nbd` servers.
+pub(crate) fn read_processes(
+    root: &SysRoot,
+    w: &mut Warnings,
+) -> (Vec<QemuProcess>, Vec<NbdServerProcess>) {
     let names = match list_dir(root, Path::new("/proc")) {
         Ok(n) => n,
         Err(e) => {
             w.io(Path::new("/proc"), &e);
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
     let mut pids: Vec<u32> = names
@@ -26,27 +30,42 @@ pub(crate) fn read_qemu_processes(root: &SysRoot, w: &mut Warnings) -> Vec<QemuP
         .filter_map(|n| n.parse().ok())
         .collect();
     pids.sort_unstable();
-    pids.into_iter()
-        .filter_map(|pid| read_process(root, pid, w))
-        .collect()
+    let (mut qemus, mut servers) = (Vec::new(), Vec::new());
+    for pid in pids {
+        let Some(argv) = read_argv(root, pid, w) else {
+            continue;
+        };
+        let Some(argv0) = argv.first() else { continue };
+        if is_qemu(argv0) {
+            qemus.extend(read_process(root, pid, argv, w));
+        } else if basename(argv0) == "qemu-nbd" {
+            servers.push(NbdServerProcess { pid, argv });
+        }
+    }
+    (qemus, servers)
 }
 
-fn read_process(root: &SysRoot, pid: u32, w: &mut Warnings) -> Option<QemuProcess> {
-    let dir = PathBuf::from(format!("/proc/{pid}"));
-    let cmdline = dir.join("cmdline");
-    let raw = match read_bytes(root, &cmdline) {
-        Ok(raw) => raw,
+/// `/proc/PID/cmdline`, `None` when the process is gone or unreadable.
+fn read_argv(root: &SysRoot, pid: u32, w: &mut Warnings) -> Option<Vec<String>> {
+    let cmdline = PathBuf::from(format!("/proc/{pid}/cmdline"));
+    match read_bytes(root, &cmdline) {
+        Ok(raw) => Some(split_cmdline(&raw)),
         // The process exited between the listing and now.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => {
             w.io(&cmdline, &e);
-            return None;
+            None
         }
-    };
-    let argv = split_cmdline(&raw);
-    if !is_qemu(argv.first()?) {
-        return None;
     }
+}
+
+fn read_process(
+    root: &SysRoot,
+    pid: u32,
+    argv: Vec<String>,
+    w: &mut Warnings,
+) -> Option<QemuProcess> {
+    let dir = PathBuf::from(format!("/proc/{pid}"));
     let cwd = std::fs::read_link(root.path(dir.join("cwd"))).ok();
     let fd_dir = dir.join("fd");
     let mut open_files = Vec::new();
@@ -87,8 +106,12 @@ fn split_cmdline(raw: &[u8]) -> Vec<String> {
 
 /// `qemu-system-*`, `qemu-kvm` or `kvm` (Debian's wrapper), by basename.
 fn is_qemu(argv0: &str) -> bool {
-    let base = argv0.rsplit('/').next().unwrap_or(argv0);
+    let base = basename(argv0);
     base.starts_with("qemu-system") || base == "qemu-kvm" || base == "kvm"
+}
+
+fn basename(argv0: &str) -> &str {
+    argv0.rsplit('/').next().unwrap_or(argv0)
 }
 
 /// `/x/a.iso (deleted)` -> `/x/a.iso`.
@@ -174,7 +197,7 @@ mod tests {
         put("proc/101/fd", b"not a directory");
         put("proc/self", b"");
         let mut w = Warnings::default();
-        let got = read_qemu_processes(&SysRoot::at(d), &mut w);
+        let (got, _) = read_processes(&SysRoot::at(d), &mut w);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].pid, 100);
         assert_eq!(

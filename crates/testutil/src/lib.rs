@@ -14,6 +14,7 @@ pub mod boot;
 pub mod exporter;
 pub mod http;
 pub mod libvirtd;
+pub mod loopfs;
 pub mod rangeserver;
 
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
@@ -169,4 +170,20 @@ pub fn isolinux_image(dir: &Path, iso: &Path) -> Option<()> {
             "4",
         ],
     )
+}
+
+/// A small El Torito ISO built in `dir` as `NAME.iso`: `isolinux/isolinux.bin`
+/// as the no-emulation boot image and a `casper/vmlinuz` of `kernel_bytes`
+/// random bytes (Rock Ridge). `None` when xorriso is missing (see [`tool`]).
+pub fn boot_iso(dir: &Path, name: &str, kernel_bytes: usize) -> Option<PathBuf> {
+    let tree = dir.join(format!("{name}-tree"));
+    put(&tree, "isolinux/isolinux.bin", &[0xAB; 4096]);
+    put(&tree, "casper/vmlinuz", &Rng::new(7).bytes(kernel_bytes));
+    let iso = dir.join(format!("{name}.iso"));
+    mkisofs(
+        &tree,
+        &iso,
+        &["-R", "-b", "isolinux/isolinux.bin", "-no-emul-boot"],
+    )?;
+    Some(iso)
 }

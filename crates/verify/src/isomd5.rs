@@ -18,6 +18,12 @@
 //!
 //! Our pipeline chunks are larger than 32 KiB; the sink replays the 32 KiB
 //! read boundaries on absolute offsets, so chunk size never changes results.
+//!
+//! When `verify --md5` runs too, the plain MD5 of the whole file rides along
+//! ([`IsoMd5Sink::pair_with`]): both MD5s see the same bytes except in the
+//! application area and after the hashed length, so their common blocks go
+//! through [`Md5::update_pair`], two interleaved streams on one thread for
+//! about the CPU time of one, and the other core is left to the other digests.
 
 use isotune_iso::md5record::{
     fragment_digit, APP_USE_OFFSET, APP_USE_SIZE, BLANK, CHECK_READ_SIZE, DEFAULT_FRAGMENT_COUNT,
@@ -55,6 +61,8 @@ pub(crate) struct IsoMd5Sink {
     /// The first fragment whose sum did not match.
     failed_fragment: Option<u64>,
     mode: Mode,
+    /// The plain MD5 of every byte of the stream, when paired.
+    plain: Option<Md5>,
 }
 
 /// What a finished check or implant computed.
@@ -109,7 +117,19 @@ impl IsoMd5Sink {
             previous_fragment: 0,
             failed_fragment: None,
             mode,
+            plain: None,
         }
+    }
+
+    /// Also computes `md5` (which has seen nothing yet) over every byte of
+    /// the stream, unblanked and to its end; [`Self::take_plain`] returns it.
+    pub fn pair_with(&mut self, md5: Md5) {
+        self.plain = Some(md5);
+    }
+
+    /// The MD5 given to [`Self::pair_with`], after the pass.
+    pub fn take_plain(&mut self) -> Option<Md5> {
+        self.plain.take()
     }
 
     /// Feeds `data`, which starts at the sink's position, blanking the
@@ -119,8 +139,14 @@ impl IsoMd5Sink {
         let end = start + data.len() as u64;
         let app_end = APP_USE_OFFSET + APP_USE_SIZE as u64;
         if end <= APP_USE_OFFSET || start >= app_end {
-            self.md5.update(data);
+            match self.plain.as_mut() {
+                Some(plain) => Md5::update_pair(&mut self.md5, plain, data),
+                None => self.md5.update(data),
+            }
         } else {
+            if let Some(plain) = self.plain.as_mut() {
+                plain.update(data);
+            }
             // Offsets into `data` of the overlap with the application area.
             let a = APP_USE_OFFSET.saturating_sub(start) as usize;
             let b = (app_end.min(end) - start) as usize;
@@ -203,7 +229,7 @@ impl Sink for IsoMd5Sink {
             "chunks arrive in order"
         );
         let want = usize::try_from(self.total.saturating_sub(offset)).unwrap_or(usize::MAX);
-        let mut data = &data[..data.len().min(want)];
+        let (mut data, past_end) = data.split_at(data.len().min(want));
         while !data.is_empty() {
             let read_start = self.pos - self.pos % CHECK_READ_SIZE;
             let read_end = (read_start + CHECK_READ_SIZE).min(self.total);
@@ -214,6 +240,10 @@ impl Sink for IsoMd5Sink {
             if self.pos == read_end {
                 self.checkpoint(read_start);
             }
+        }
+        // Bytes after the hashed length count for the plain MD5 only.
+        if let Some(plain) = self.plain.as_mut() {
+            plain.update(past_end);
         }
     }
 }
@@ -365,5 +395,47 @@ mod tests {
         // Empty: the MD5 of nothing.
         let s = IsoMd5Sink::check(0, 20, None);
         assert_eq!(s.finish().md5, "d41d8cd98f00b204e9800998ecf8427e");
+    }
+
+    /// The plain MD5 riding along: the implanted check's result does not
+    /// change, and the plain one is md-5's over every byte, whatever the
+    /// chunking, the hashed length (inside, at or past the application area,
+    /// or past the file's end) and whether the application area is blank.
+    #[test]
+    fn a_paired_plain_md5_covers_every_byte_and_changes_nothing() {
+        use ::md5::Digest;
+        let mut img = image(400_000);
+        img[APP_USE_OFFSET as usize..][..APP_USE_SIZE].fill(b'Z');
+        let app = APP_USE_OFFSET as usize;
+        let totals = [
+            0,
+            1,
+            64,
+            app - 1,
+            app,
+            app + 1,
+            app + 300,
+            app + 512,
+            300_000,
+            400_000,
+            500_000,
+        ];
+        for total in totals {
+            for len in [img.len(), app + 100, 1000] {
+                let img = &img[..len];
+                let want_plain: [u8; 16] = ::md5::Md5::digest(img).into();
+                for chunk in [1000, 4096, 32768, 100_001, 1 << 20] {
+                    let mut alone = IsoMd5Sink::implant(total as u64);
+                    run(&mut alone, img, chunk);
+                    let mut paired = IsoMd5Sink::implant(total as u64);
+                    paired.pair_with(Md5::new());
+                    run(&mut paired, img, chunk);
+                    let plain = paired.take_plain().unwrap().finalize();
+                    let case = format!("total {total} len {len} chunk {chunk}");
+                    assert_eq!(plain, want_plain, "{case}");
+                    assert_eq!(paired.finish(), alone.finish(), "{case}");
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,14 @@
 //! path, F is `((c ^ d) & b) ^ d`, and G is split into two independent
 //! terms (`c & !d` does not depend on the newest word). The tests compare
 //! it with `md-5` on many lengths and split points.
+//!
+//! Each step waits for the one before (add, rotate, add on the newest
+//! word), so one stream leaves most of the core's ALUs idle.
+//! [`Md5::update_pair`] hashes two streams over the same bytes in one loop,
+//! their steps interleaved: `verify --md5 --implanted` gets its plain MD5
+//! and checkisomd5's for about the CPU time of one (hash_speed prints the
+//! ratio; docs/BENCHMARKS.md quotes it). Plain safe Rust, so every CPU
+//! gets it; no SIMD lanes or runtime detection needed.
 
 /// Round constants (RFC 1321, `floor(abs(sin(i + 1)) * 2^32)`).
 const K: [u32; 64] = [
@@ -51,13 +59,51 @@ fn i(a: u32, b: u32, c: u32, d: u32, m: u32, k: u32, s: u32) -> u32 {
     t.wrapping_add(c ^ (b | !d)).rotate_left(s).wrapping_add(b)
 }
 
+/// The 16 little-endian message words of a 64-byte block.
+#[inline(always)]
+fn words(block: &[u8]) -> [u32; 16] {
+    let mut x = [0u32; 16];
+    for (w, bytes) in x.iter_mut().zip(block.chunks_exact(4)) {
+        *w = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+    x
+}
+
+/// The 64 steps as 16 calls of `$four!(op, first step, message index of a
+/// step, shifts)`; the caller's `$four` does four steps on its state(s).
+macro_rules! rounds {
+    ($four:ident) => {
+        let r1 = |j: usize| j;
+        let r2 = |j: usize| 5 * j + 1;
+        let r3 = |j: usize| 3 * j + 5;
+        let r4 = |j: usize| 7 * j;
+        for j in (0..16).step_by(4) {
+            $four!(f, j, r1, [7, 12, 17, 22]);
+        }
+        for j in (16..32).step_by(4) {
+            $four!(g, j, r2, [5, 9, 14, 20]);
+        }
+        for j in (32..48).step_by(4) {
+            $four!(h, j, r3, [4, 11, 16, 23]);
+        }
+        for j in (48..64).step_by(4) {
+            $four!(i, j, r4, [6, 10, 15, 21]);
+        }
+    };
+}
+
+/// Adds the block's result to the chaining state.
+#[inline(always)]
+fn add_into(state: &mut [u32; 4], v: [u32; 4]) {
+    for (s, v) in state.iter_mut().zip(v) {
+        *s = s.wrapping_add(v);
+    }
+}
+
 /// Runs the compression function over whole 64-byte blocks.
 fn compress(state: &mut [u32; 4], blocks: &[u8]) {
     for block in blocks.chunks_exact(64) {
-        let mut x = [0u32; 16];
-        for (w, bytes) in x.iter_mut().zip(block.chunks_exact(4)) {
-            *w = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        }
+        let x = words(block);
         let [mut a, mut b, mut c, mut d] = *state;
         // Four steps per line; `$m(j)` is the message word of step `j`.
         macro_rules! four {
@@ -68,26 +114,37 @@ fn compress(state: &mut [u32; 4], blocks: &[u8]) {
                 b = $op(b, c, d, a, x[$m($j + 3) & 15], K[$j + 3], $s[3]);
             };
         }
-        let r1 = |j: usize| j;
-        let r2 = |j: usize| 5 * j + 1;
-        let r3 = |j: usize| 3 * j + 5;
-        let r4 = |j: usize| 7 * j;
-        for j in (0..16).step_by(4) {
-            four!(f, j, r1, [7, 12, 17, 22]);
+        rounds!(four);
+        add_into(state, [a, b, c, d]);
+    }
+}
+
+/// Runs the compression function over whole 64-byte blocks for two states
+/// at once: the same message, two independent dependency chains in one
+/// loop. MD5 is bound by the latency of each step, so the second chain fills
+/// ALU slots the first leaves idle and two streams cost much less than twice
+/// one.
+fn compress_pair(s1: &mut [u32; 4], s2: &mut [u32; 4], blocks: &[u8]) {
+    for block in blocks.chunks_exact(64) {
+        let x = words(block);
+        let [mut a, mut b, mut c, mut d] = *s1;
+        let [mut a2, mut b2, mut c2, mut d2] = *s2;
+        // Each step of the first stream, then the same step of the second.
+        macro_rules! four {
+            ($op:ident, $j:expr, $m:expr, $s:expr) => {
+                a = $op(a, b, c, d, x[$m($j) & 15], K[$j], $s[0]);
+                a2 = $op(a2, b2, c2, d2, x[$m($j) & 15], K[$j], $s[0]);
+                d = $op(d, a, b, c, x[$m($j + 1) & 15], K[$j + 1], $s[1]);
+                d2 = $op(d2, a2, b2, c2, x[$m($j + 1) & 15], K[$j + 1], $s[1]);
+                c = $op(c, d, a, b, x[$m($j + 2) & 15], K[$j + 2], $s[2]);
+                c2 = $op(c2, d2, a2, b2, x[$m($j + 2) & 15], K[$j + 2], $s[2]);
+                b = $op(b, c, d, a, x[$m($j + 3) & 15], K[$j + 3], $s[3]);
+                b2 = $op(b2, c2, d2, a2, x[$m($j + 3) & 15], K[$j + 3], $s[3]);
+            };
         }
-        for j in (16..32).step_by(4) {
-            four!(g, j, r2, [5, 9, 14, 20]);
-        }
-        for j in (32..48).step_by(4) {
-            four!(h, j, r3, [4, 11, 16, 23]);
-        }
-        for j in (48..64).step_by(4) {
-            four!(i, j, r4, [6, 10, 15, 21]);
-        }
-        state[0] = state[0].wrapping_add(a);
-        state[1] = state[1].wrapping_add(b);
-        state[2] = state[2].wrapping_add(c);
-        state[3] = state[3].wrapping_add(d);
+        rounds!(four);
+        add_into(s1, [a, b, c, d]);
+        add_into(s2, [a2, b2, c2, d2]);
     }
 }
 
@@ -140,6 +197,33 @@ impl Md5 {
         let rest = &data[whole..];
         self.pending[..rest.len()].copy_from_slice(rest);
         self.pending_len = rest.len();
+    }
+
+    /// Hashes `data` into two MD5s that are at the same length (mod 64),
+    /// as one [`update`](Self::update) each would, but with the whole blocks
+    /// of `data` hashed for both in one interleaved loop. Their pending
+    /// bytes may differ (the streams may have diverged before).
+    pub fn update_pair(one: &mut Md5, two: &mut Md5, mut data: &[u8]) {
+        if one.pending_len != two.pending_len {
+            one.update(data);
+            two.update(data);
+            return;
+        }
+        if one.pending_len > 0 {
+            let n = (64 - one.pending_len).min(data.len());
+            one.update(&data[..n]);
+            two.update(&data[..n]);
+            data = &data[n..];
+        }
+        // Both are now block-aligned, or `data` is used up.
+        let whole = data.len() - data.len() % 64;
+        if whole > 0 {
+            compress_pair(&mut one.state, &mut two.state, &data[..whole]);
+            one.len = one.len.wrapping_add(whole as u64);
+            two.len = two.len.wrapping_add(whole as u64);
+        }
+        one.update(&data[whole..]);
+        two.update(&data[whole..]);
     }
 
     /// The digest.
@@ -200,5 +284,54 @@ mod tests {
             assert_eq!(m.finalize(), want, "pieces of {split}");
             assert_eq!(snapshot.finalize(), want);
         }
+    }
+
+    /// Two streams that share a prefix, then differ (in content, or in
+    /// length so their pending blocks are misaligned), then get the same
+    /// bytes through `update_pair`: each equals md-5 over its own bytes.
+    #[test]
+    fn update_pair_equals_two_single_updates() {
+        let mut rng = isotune_testutil::Rng::new(15);
+        let data = rng.bytes(5000);
+        let lens = [
+            0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 200, 300, 1000, 4999,
+        ];
+        for &shared in &[0usize, 1, 63, 64, 65, 100, 1000] {
+            for &diverge in &[0usize, 1, 7, 64, 130] {
+                for &skew in &[0usize, 1, 64] {
+                    for &len in &lens {
+                        let prefix_one = &data[..shared + diverge];
+                        let mut other = data[..shared + diverge + skew].to_vec();
+                        other[shared..].iter_mut().for_each(|b| *b ^= 0x5a);
+                        let (mut one, mut two) = (Md5::new(), Md5::new());
+                        one.update(prefix_one);
+                        two.update(&other);
+                        let common = &data[data.len() - len..];
+                        // In two pieces, so pending bytes meet the pair path.
+                        let cut = len / 3;
+                        Md5::update_pair(&mut one, &mut two, &common[..cut]);
+                        Md5::update_pair(&mut one, &mut two, &common[cut..]);
+                        let want = |prefix: &[u8]| -> [u8; 16] {
+                            let mut h = ::md5::Md5::new();
+                            h.update(prefix);
+                            h.update(common);
+                            h.finalize().into()
+                        };
+                        let case =
+                            format!("shared {shared} diverge {diverge} skew {skew} len {len}");
+                        assert_eq!(one.finalize(), want(prefix_one), "{case}");
+                        assert_eq!(two.finalize(), want(&other), "{case}");
+                    }
+                }
+            }
+        }
+        // Large: many whole blocks, with odd-sized updates.
+        let big = rng.bytes(3 << 20);
+        let (mut one, mut two) = (Md5::new(), Md5::new());
+        for piece in big.chunks(100_003) {
+            Md5::update_pair(&mut one, &mut two, piece);
+        }
+        let want: [u8; 16] = ::md5::Md5::digest(&big).into();
+        assert_eq!((one.finalize(), two.finalize()), (want, want));
     }
 }

@@ -3,7 +3,9 @@
 //! Before reading, the checksum files and expected values are resolved (so
 //! a bad sums file fails fast) and sector 16 is read for the truncation and
 //! implanted-MD5 checks. Then one [`crate::pipeline`] pass feeds a
-//! thread per digest plus, when asked, the checkisomd5-compatible check.
+//! thread per digest plus, when asked, the checkisomd5-compatible check
+//! (which then also carries the plain MD5: two interleaved MD5 streams on
+//! one thread, see [`crate::isomd5`]).
 //!
 //! A file too short to hold the primary volume descriptor is never called
 //! "not an ISO": it may be an image cut short. When the options need an ISO
@@ -176,7 +178,15 @@ pub fn verify(
     } else {
         0
     };
-    let mut sinks: Vec<&mut dyn Sink> = hashers.iter_mut().map(|h| h as &mut dyn Sink).collect();
+    // With the implanted check running, the plain MD5 rides along in its
+    // thread (two interleaved MD5 streams for about the CPU time of one).
+    let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(hashers.len() + 1);
+    for hasher in hashers.iter_mut() {
+        match (hasher, isomd5.as_mut()) {
+            (Hasher::Md5(md5), Some(isomd5)) => isomd5.pair_with(std::mem::take(md5)),
+            (hasher, _) => sinks.push(hasher),
+        }
+    }
     if let Some(s) = isomd5.as_mut() {
         sinks.push(s);
     }
@@ -193,6 +203,12 @@ pub fn verify(
     };
     let elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     drop(sinks);
+    if let Some(plain) = isomd5.as_mut().and_then(IsoMd5Sink::take_plain) {
+        let md5 = hashers.iter_mut().find(|h| matches!(h, Hasher::Md5(_)));
+        if let Some(Hasher::Md5(md5)) = md5 {
+            *md5 = plain;
+        }
+    }
 
     let digests: Vec<DigestResult> = hashers
         .into_iter()

@@ -599,3 +599,65 @@ fn a_missing_image_is_named_once_in_the_error_chain() {
     );
     assert!(!e.to_string().contains(&source.to_string()));
 }
+
+/// Issue 15: with `--md5 --implanted` the plain MD5 and checkisomd5's run
+/// interleaved on one thread. Each must still equal its tool's: md5sum,
+/// sha256sum and checkisomd5, on an intact, a damaged and a cut image, for
+/// pipeline chunks that do and do not line up with blocks and 32 KiB reads.
+#[test]
+fn regression_15_md5_sha256_and_implanted_in_one_pass_equal_the_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = make_iso(dir.path(), "p.iso", 3 << 20) else {
+        return;
+    };
+    let Some(out) = implantisomd5(&iso, false) else {
+        return;
+    };
+    assert!(out.status.success(), "{out:?}");
+    let mut damaged = std::fs::read(&iso).unwrap();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 0x01;
+    let damaged_path = dir.path().join("damaged.iso");
+    std::fs::write(&damaged_path, &damaged).unwrap();
+    let cut = cut_copy(&iso, "cut.iso", damaged.len() - 100_000);
+    for (path, verdict) in [(&iso, "PASS"), (&damaged_path, "FAIL"), (&cut, "FAIL")] {
+        let (Some(md5), Some(sha256), Some(checked)) = (
+            coreutils("md5sum", path),
+            coreutils("sha256sum", path),
+            checkisomd5(path),
+        ) else {
+            return;
+        };
+        assert_eq!(checked, verdict, "{}", path.display());
+        // The implanted check alone (no pairing) for its MD5.
+        let alone = check_implanted(path).implanted.unwrap();
+        for chunk_size in [4096, 100_003, 1 << 20] {
+            let opts = VerifyOptions {
+                algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+                implanted: true,
+                chunk_size,
+                ..VerifyOptions::default()
+            };
+            let r = verify(path, &opts, &NoProgress).unwrap();
+            let case = format!("{} chunk {chunk_size}", path.display());
+            assert_eq!(r.digests[0].hex, md5, "{case}");
+            assert_eq!(r.digests[1].hex, sha256, "{case}");
+            let implanted = r.implanted.unwrap();
+            let status = if verdict == "PASS" {
+                ImplantedStatus::Pass
+            } else {
+                ImplantedStatus::Fail
+            };
+            assert_eq!(implanted.status, status, "{case}");
+            assert_eq!(implanted.actual_md5, alone.actual_md5, "{case}");
+            assert_eq!(implanted.failed_fragment, alone.failed_fragment, "{case}");
+            // The two MD5s differ: checkisomd5's blanks the application area
+            // and stops before the last sectors.
+            assert_ne!(
+                implanted.actual_md5.as_deref(),
+                Some(md5.as_str()),
+                "{case}"
+            );
+        }
+    }
+}

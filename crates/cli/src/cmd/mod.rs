@@ -7,6 +7,7 @@ pub mod boot;
 pub mod check;
 pub mod doctor;
 pub mod exporter;
+pub mod fleet;
 pub mod inspect;
 pub mod live;
 pub mod meta;

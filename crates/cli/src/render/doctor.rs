@@ -554,6 +554,7 @@ pub fn markdown_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Resul
     Ok(())
 }
 
-fn cell(s: &str) -> String {
+/// Text safe in a Markdown table cell (`|` escaped, one line).
+pub(crate) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }

@@ -5,6 +5,8 @@ pub mod bench;
 pub mod boot;
 pub mod check;
 pub mod doctor;
+pub mod fleet;
+pub mod fleet_html;
 pub mod inspect;
 pub mod tune;
 pub mod tune_measure;

@@ -22,6 +22,7 @@ mod drive;
 mod fs;
 mod image;
 mod myth;
+mod nbd;
 mod net;
 mod storage;
 mod vm;
@@ -129,6 +130,8 @@ pub static RULES: &[Rule] = &[
     bench::COLD_READ,
     bench::BOOT_TRACE,
     net::CURL_READAHEAD,
+    nbd::SINGLE_CLIENT,
+    nbd::NOT_PERSISTENT,
 ];
 
 /// Runs every rule; findings come most severe first, then by layer, id and
