@@ -26,6 +26,12 @@ fn boot_image(dir: &Path) -> Option<PathBuf> {
     Some(iso)
 }
 
+/// The boot image and the path of `tool`; `None` (skipped) without either.
+fn image_and_tool(dir: &Path, tool: &str) -> Option<(PathBuf, PathBuf)> {
+    let iso = boot_image(dir)?;
+    Some((iso, common::tool(tool)?))
+}
+
 /// Runs bench on `target` expecting exit 2 and returns its one-line stderr.
 fn bench_error(args: &[&str], target: &str) -> String {
     let out = isotune()
@@ -217,10 +223,7 @@ fn per_request_latency_shows_in_the_time_and_connections_divide_it() {
 #[test]
 fn https_with_a_self_signed_certificate_and_cacert() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = boot_image(dir.path()) else {
-        return;
-    };
-    let Some(openssl) = common::tool("openssl") else {
+    let Some((iso, openssl)) = image_and_tool(dir.path(), "openssl") else {
         return;
     };
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -436,10 +439,7 @@ fn wait_for_port(port: u16) {
 #[test]
 fn nbdkit_with_the_delay_filter_reads_like_the_local_file() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = boot_image(dir.path()) else {
-        return;
-    };
-    let Some(nbdkit) = common::tool("nbdkit") else {
+    let Some((iso, nbdkit)) = image_and_tool(dir.path(), "nbdkit") else {
         return;
     };
     // TCP, no delay: the same requests and bytes as the file.
@@ -489,10 +489,7 @@ fn nbdkit_with_the_delay_filter_reads_like_the_local_file() {
 #[test]
 fn qemu_nbd_over_a_unix_socket_reads_like_the_local_file() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = boot_image(dir.path()) else {
-        return;
-    };
-    let Some(qemu_nbd) = common::tool("qemu-nbd") else {
+    let Some((iso, qemu_nbd)) = image_and_tool(dir.path(), "qemu-nbd") else {
         return;
     };
     let sock = dir.path().join("qemu-nbd.sock");
