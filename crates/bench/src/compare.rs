@@ -151,10 +151,13 @@ fn setup_differences(base: &WorkloadResult, cur: &WorkloadResult) -> Vec<Compari
     let engine = |e: EngineKind| match e {
         EngineKind::Psync => "psync",
         EngineKind::IoUring => "io_uring",
+        EngineKind::Http => "http",
+        EngineKind::Nbd => "nbd",
     };
     let cache = |c: CacheMode| match c {
         CacheMode::Cold => "cold",
         CacheMode::Warm => "warm",
+        CacheMode::Server => "server",
     };
     let spec = |w: &WorkloadResult| format!("{:?}", w.spec);
     let pairs = [

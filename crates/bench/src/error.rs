@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Io,
     /// Invalid options (request size not a multiple of 2048, queue depth 0...).
     InvalidInput,
+    /// A network source failed (connection, protocol, timeout).
+    Network,
 }
 
 /// An error from benchmarking.

@@ -152,6 +152,9 @@ pub fn fio_job(workloads: &[FioWorkload<'_>], options: &FioOptions<'_>) -> FioEx
             let _ = writeln!(job, "invalidate=0");
             let _ = writeln!(job, "pre_read=1");
         }
+        CacheMode::Server => {
+            let _ = writeln!(job, "invalidate=0");
+        }
     }
     if let Some(limit) = options.runtime_limit {
         let _ = writeln!(job, "runtime={}ms", limit.as_millis().max(1));
@@ -262,6 +265,8 @@ fn engine_name(engine: EngineKind) -> &'static str {
     match engine {
         EngineKind::Psync => "psync",
         EngineKind::IoUring => "io_uring",
+        EngineKind::Http => "http",
+        EngineKind::Nbd => "nbd",
     }
 }
 

@@ -10,6 +10,8 @@
 //!        │
 //!   result: RunResult per run, WorkloadResult summary (isotune-stats), baseline comparison
 //!   fio: job file + iolog that reproduce each workload
+//!   net: the same workloads over HTTP Range requests or NBD (isotune-net),
+//!        predict: what a boot over that link would cost
 //! ```
 //!
 //! Nothing here prints; progress goes through [`runner::Progress`].
@@ -22,6 +24,8 @@ pub mod compare;
 pub mod engine;
 pub mod error;
 pub mod fio;
+pub mod net;
+pub mod predict;
 pub mod result;
 pub mod runner;
 pub mod target;

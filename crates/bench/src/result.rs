@@ -317,6 +317,9 @@ pub struct BenchReport {
     /// The comparison with `--baseline`, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Vec<WorkloadComparison>>,
+    /// A network source: the probe and the boot predictions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::predict::NetworkReport>,
 }
 
 impl BenchReport {
@@ -332,6 +335,7 @@ impl BenchReport {
             notices,
             workloads,
             comparison: None,
+            network: None,
         }
     }
 

@@ -37,6 +37,9 @@ pub enum CacheMode {
     /// The target is read into the cache once before the first run: what a
     /// VM sees when the ISO was read recently (a re-install, a CI loop).
     Warm,
+    /// The target is read over the network: the server's cache decides,
+    /// and isotune can neither drop nor fill it.
+    Server,
 }
 
 /// How a workload is run.
@@ -107,6 +110,72 @@ pub fn run_workload(
     config: &RunConfig,
     progress: &dyn Progress,
 ) -> Result<WorkloadResult> {
+    let requests = prepare_requests(name, requests, config)?;
+    let planned_bytes = total_bytes(&requests);
+
+    match config.cache {
+        CacheMode::Warm => cache::warm(target)?,
+        CacheMode::Cold => {}
+        CacheMode::Server => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "the server cache mode is for network sources only",
+            ))
+        }
+    }
+    // The same readahead hints fio gives by default (fadvise_hint=1); the
+    // boot trace gets none, like QEMU reading an image.
+    cache::advise(
+        target,
+        match spec {
+            WorkloadSpec::Seq { .. } => cache::AccessHint::Sequential,
+            WorkloadSpec::Rand { .. } => cache::AccessHint::Random,
+            WorkloadSpec::Boot { .. } => cache::AccessHint::Normal,
+        },
+    )?;
+
+    let (warmup_runs, runs, summary) = run_loop(
+        name,
+        &requests,
+        config,
+        progress,
+        || match config.cache {
+            CacheMode::Cold => {
+                let drop = cache::drop_pages(target)?;
+                let allowed = planned_bytes as f64 * COLD_RESIDENT_FRACTION;
+                Ok(Some(CacheState {
+                    resident_before_bytes: drop.resident_before_bytes,
+                    resident_after_bytes: drop.resident_after_bytes,
+                    dropped: drop.resident_after_bytes as f64 <= allowed,
+                }))
+            }
+            CacheMode::Warm | CacheMode::Server => Ok(None),
+        },
+        |requests, deadline, on_done| {
+            engine.run_until(target, requests, config.queue_depth, deadline, on_done)
+        },
+    )?;
+    Ok(WorkloadResult {
+        name: name.to_owned(),
+        spec: spec.clone(),
+        engine: engine.kind(),
+        queue_depth: config.queue_depth,
+        direct: target.direct(),
+        cache_mode: config.cache,
+        request_count: requests.len() as u64,
+        request_bytes: planned_bytes,
+        warmup_runs,
+        runs,
+        summary,
+    })
+}
+
+/// Checks a run configuration and applies its size limit to `requests`.
+pub(crate) fn prepare_requests<'a>(
+    name: &str,
+    requests: &'a [Request],
+    config: &RunConfig,
+) -> Result<std::borrow::Cow<'a, [Request]>> {
     if config.runs == 0 {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -125,7 +194,7 @@ pub fn run_workload(
             format!("workload `{name}` has no requests"),
         ));
     }
-    let requests = match config.size_limit_bytes {
+    Ok(match config.size_limit_bytes {
         // Copy (up to 256 MiB of request list) only when something is cut.
         Some(limit) if total_bytes(requests) > limit => {
             let mut v = requests.to_vec();
@@ -133,50 +202,38 @@ pub fn run_workload(
             std::borrow::Cow::Owned(v)
         }
         _ => std::borrow::Cow::Borrowed(requests),
-    };
-    let planned_bytes = total_bytes(&requests);
+    })
+}
+
+/// Warm-up runs, measured runs and their summary.
+pub(crate) type RunLoopResult = (Vec<RunResult>, Vec<RunResult>, WorkloadSummary);
+
+/// The runs of one workload (warm-ups first) whatever reads the requests:
+/// `prepare` sets up each run (the page cache of a file), `execute` reads
+/// the requests until the deadline and returns how many completed.
+pub(crate) fn run_loop(
+    name: &str,
+    requests: &[Request],
+    config: &RunConfig,
+    progress: &dyn Progress,
+    mut prepare: impl FnMut() -> Result<Option<CacheState>>,
+    mut execute: impl FnMut(
+        &[Request],
+        Option<Instant>,
+        &mut dyn FnMut(crate::Completion<'_>),
+    ) -> Result<usize>,
+) -> Result<RunLoopResult> {
+    let planned_bytes = total_bytes(requests);
     let total_runs = config.warmup + config.runs;
-
-    if config.cache == CacheMode::Warm {
-        cache::warm(target)?;
-    }
-    // The same readahead hints fio gives by default (fadvise_hint=1); the
-    // boot trace gets none, like QEMU reading an image.
-    cache::advise(
-        target,
-        match spec {
-            WorkloadSpec::Seq { .. } => cache::AccessHint::Sequential,
-            WorkloadSpec::Rand { .. } => cache::AccessHint::Random,
-            WorkloadSpec::Boot { .. } => cache::AccessHint::Normal,
-        },
-    )?;
-
     let mut merged = new_histogram();
     let mut warmup_runs = Vec::with_capacity(config.warmup);
     let mut runs = Vec::with_capacity(config.runs);
     for i in 0..total_runs {
         let warmup = i < config.warmup;
-        let cache_state = match config.cache {
-            CacheMode::Cold => {
-                let drop = cache::drop_pages(target)?;
-                let allowed = planned_bytes as f64 * COLD_RESIDENT_FRACTION;
-                Some(CacheState {
-                    resident_before_bytes: drop.resident_before_bytes,
-                    resident_after_bytes: drop.resident_after_bytes,
-                    dropped: drop.resident_after_bytes as f64 <= allowed,
-                })
-            }
-            CacheMode::Warm => None,
-        };
+        let cache_state = prepare()?;
         progress.run_started(name, i + 1, total_runs, planned_bytes);
-        let (measurement, hist) = measure_run(
-            target,
-            engine,
-            &requests,
-            config.queue_depth,
-            config.runtime_limit,
-            progress,
-        );
+        let (measurement, hist) =
+            measure_run(&mut execute, requests, config.runtime_limit, progress);
         progress.run_finished();
         let measurement = measurement?;
         let latency = Latency::from_histogram(&hist);
@@ -191,21 +248,8 @@ pub fn run_workload(
             runs.push(RunResult::new(n, false, measurement, latency, cache_state));
         }
     }
-
     let summary = WorkloadSummary::from_runs(&runs, Latency::from_histogram(&merged));
-    Ok(WorkloadResult {
-        name: name.to_owned(),
-        spec: spec.clone(),
-        engine: engine.kind(),
-        queue_depth: config.queue_depth,
-        direct: target.direct(),
-        cache_mode: config.cache,
-        request_count: requests.len() as u64,
-        request_bytes: planned_bytes,
-        warmup_runs,
-        runs,
-        summary,
-    })
+    Ok((warmup_runs, runs, summary))
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -218,10 +262,12 @@ fn new_histogram() -> Histogram<u64> {
 /// One pass over `requests`; the histogram is returned even on error so the
 /// caller's progress bookkeeping stays simple.
 fn measure_run(
-    target: &Target,
-    engine: &mut dyn Engine,
+    execute: &mut impl FnMut(
+        &[Request],
+        Option<Instant>,
+        &mut dyn FnMut(crate::Completion<'_>),
+    ) -> Result<usize>,
     requests: &[Request],
-    queue_depth: u32,
     runtime_limit: Option<Duration>,
     progress: &dyn Progress,
 ) -> (Result<RunMeasurement>, Histogram<u64>) {
@@ -237,26 +283,25 @@ fn measure_run(
     // One engine call for the whole list: with a runtime limit the engine
     // stops queuing at the deadline but keeps its queue full until then.
     let deadline = runtime_limit.map(|limit| start + limit);
-    let result = engine
-        .run_until(target, requests, queue_depth, deadline, &mut |c| {
-            // `record` grows an auto-resizing histogram; `saturating_record`
-            // would clamp to its current (initially tiny) range.
-            if hist.record(c.latency_ns).is_err() {
-                hist.saturating_record(c.latency_ns);
-            }
-            bytes += u64::from(c.bytes);
-            done += 1;
-            pending_bytes += u64::from(c.bytes);
-            pending_requests += 1;
-            if pending_bytes >= PROGRESS_STEP_BYTES || pending_requests >= PROGRESS_STEP_REQUESTS {
-                progress.advance(pending_bytes);
-                pending_bytes = 0;
-                pending_requests = 0;
-            }
-        })
-        .map(|completed| {
-            stopped_early = completed < requests.len();
-        });
+    let result = execute(requests, deadline, &mut |c| {
+        // `record` grows an auto-resizing histogram; `saturating_record`
+        // would clamp to its current (initially tiny) range.
+        if hist.record(c.latency_ns).is_err() {
+            hist.saturating_record(c.latency_ns);
+        }
+        bytes += u64::from(c.bytes);
+        done += 1;
+        pending_bytes += u64::from(c.bytes);
+        pending_requests += 1;
+        if pending_bytes >= PROGRESS_STEP_BYTES || pending_requests >= PROGRESS_STEP_REQUESTS {
+            progress.advance(pending_bytes);
+            pending_bytes = 0;
+            pending_requests = 0;
+        }
+    })
+    .map(|completed| {
+        stopped_early = completed < requests.len();
+    });
     let elapsed = start.elapsed();
     let cpu_after = cpu_times();
     if pending_bytes > 0 {

@@ -48,6 +48,10 @@ pub enum TargetKind {
     File,
     /// A block device (`/dev/sr0`, `/dev/loop0`, a partition...).
     BlockDevice,
+    /// An image served over HTTP or HTTPS.
+    Http,
+    /// An NBD export.
+    Nbd,
 }
 
 /// The alignment reads must respect, in bytes. Both are 1 for buffered
@@ -123,7 +127,8 @@ impl Target {
         };
 
         let size_bytes = match kind {
-            TargetKind::File => stx.stx_size,
+            // check_file_type gives File or BlockDevice only.
+            TargetKind::File | TargetKind::Http | TargetKind::Nbd => stx.stx_size,
             // A block device's inode size is 0; its size is where SEEK_END lands.
             TargetKind::BlockDevice => (&file).seek(SeekFrom::End(0)).map_err(|e| {
                 Error::io("cannot find the size of the block device", e).with_path(path)

@@ -133,6 +133,14 @@ pub enum Notice {
         /// Bytes planned ([`crate::workload::MAX_REQUESTS`] requests).
         planned_bytes: u64,
     },
+    /// A workload failed (a network source broke off); the report holds the
+    /// workloads that finished before it, and the later ones did not run.
+    WorkloadFailed {
+        /// The workload.
+        workload: String,
+        /// The error.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -152,6 +160,10 @@ impl fmt::Display for Notice {
                 f,
                 "{workload}: --size {requested_bytes} bytes is more than one workload may plan; \
                  planned {planned_bytes} bytes, and --runtime ends each run"
+            ),
+            Notice::WorkloadFailed { workload, reason } => write!(
+                f,
+                "the {workload} workload failed ({reason}); only the workloads before it are reported"
             ),
         }
     }

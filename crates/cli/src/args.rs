@@ -238,7 +238,9 @@ pub struct VerifyArgs {
 /// Arguments of `isotune bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The ISO image or block device (opened read-only; never written).
+    /// The ISO image or block device (opened read-only; never written), or
+    /// a URL: http(s)://HOST/PATH.iso, nbd://HOST[:PORT]/EXPORT or
+    /// nbd+unix:///EXPORT?socket=PATH.
     pub iso: PathBuf,
 
     /// Workloads to run, in this order: seq, rand, boot.
@@ -261,10 +263,26 @@ pub struct BenchArgs {
     #[arg(long)]
     pub direct: bool,
 
-    /// Page-cache state before each run: cold drops this file's pages
-    /// (posix_fadvise), warm reads the file once first.
-    #[arg(long, value_enum, default_value_t = CacheArg::Cold)]
-    pub cache: CacheArg,
+    /// Page-cache state before each run: cold (the default) drops this
+    /// file's pages (posix_fadvise), warm reads the file once first. Not
+    /// for URLs (the server's cache is the server's).
+    #[arg(long, value_enum)]
+    pub cache: Option<CacheArg>,
+
+    /// URLs: parallel connections, each with one request in flight (the
+    /// queue depth of a network source; --iodepth sets it per workload).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub connections: Option<u32>,
+
+    /// https URLs: trust the certificate authorities in this PEM file
+    /// instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// URLs: seconds a connect or a single read may take (above 0, at most 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0,
+          value_parser = crate::args_vm::positive_seconds)]
+    pub net_timeout: f64,
 
     /// Request size of the seq workload (e.g. 1M, 128k).
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_block)]

@@ -3,16 +3,14 @@
 
 use isotune_testutil as common;
 
+mod support;
+use support::{bench_json, isotune};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::Command as Bin;
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn isotune() -> Bin {
-    Bin::cargo_bin("isotune").unwrap()
-}
 
 /// A directory on a real filesystem (not tmpfs), so cold-cache drops work.
 fn workdir() -> tempfile::TempDir {
@@ -24,47 +22,9 @@ fn workdir() -> tempfile::TempDir {
 
 /// An isolinux-booting image: isolinux.bin, its config, a kernel and an initrd.
 fn boot_image(dir: &Path) -> Option<PathBuf> {
-    let tree = dir.join("tree");
-    common::put(&tree, "isolinux/isolinux.bin", &[0x55; 8192]);
-    common::put(
-        &tree,
-        "isolinux/isolinux.cfg",
-        b"DEFAULT linux\nLABEL linux\n  KERNEL /live/vmlinuz\n  APPEND initrd=/live/initrd.img\n",
-    );
-    common::put(&tree, "live/vmlinuz", &vec![7; 1_500_000]);
-    common::put(&tree, "live/initrd.img", &vec![9; 3_000_000]);
-    common::put(&tree, "other/data.bin", &vec![1; 2_000_000]);
     let iso = dir.join("boot.iso");
-    common::mkisofs(
-        &tree,
-        &iso,
-        &[
-            "-R",
-            "-J",
-            "-b",
-            "isolinux/isolinux.bin",
-            "-no-emul-boot",
-            "-boot-load-size",
-            "4",
-        ],
-    )?;
+    common::isolinux_image(dir, &iso)?;
     Some(iso)
-}
-
-fn bench_json(args: &[&str], target: &Path) -> Value {
-    let out = isotune()
-        .arg("bench")
-        .args(args)
-        .args(["--json", "--quiet"])
-        .arg(target)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// (LBA, size) of `name` in `isoinfo -R -l` output.

@@ -104,8 +104,17 @@ pub(crate) fn boot_facts(inspect: &InspectReport) -> BootFacts {
 /// workload. `Err` says why there is none.
 pub fn boot_trace(path: &Path) -> Result<Vec<isotune_bench::workload::TraceExtent>, String> {
     let (file, _) = isotune_input::open_image(path).map_err(|e| e.to_string())?;
-    let image = isotune_iso::IsoImage::open(file)
-        .map_err(|e| format!("{} is not a readable ISO9660 image: {e}", path.display()))?;
+    boot_trace_of(file, &path.display().to_string())
+}
+
+/// [`boot_trace`] of an image read through any positioned reader (a
+/// network source), `name` naming it in errors.
+pub fn boot_trace_of<R: isotune_iso::ReadAt>(
+    source: R,
+    name: &str,
+) -> Result<Vec<isotune_bench::workload::TraceExtent>, String> {
+    let image = isotune_iso::IsoImage::open(source)
+        .map_err(|e| format!("{name} is not a readable ISO9660 image: {e}"))?;
     let catalog = isotune_iso::bootfiles::boot_catalog(&image).ok().flatten();
     let boot = isotune_iso::bootfiles::discover(&image, catalog.as_ref());
     let default: Vec<_> = isotune_iso::bootfiles::default_boot_files(&boot.files)
@@ -121,7 +130,7 @@ pub fn boot_trace(path: &Path) -> Result<Vec<isotune_bench::workload::TraceExten
         return Err("the image has no boot catalog and no boot files".to_owned());
     }
     let trace = isotune_iso::trace::boot_trace(&image, &files)
-        .map_err(|e| format!("cannot build the boot trace of {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot build the boot trace of {name}: {e}"))?;
     Ok(trace
         .into_iter()
         .map(|t| isotune_bench::workload::TraceExtent {

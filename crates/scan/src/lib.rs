@@ -39,7 +39,7 @@ mod vms;
 pub use bench::quick_bench;
 pub use check::{check, CheckReport, CheckRequest};
 pub use error::Error;
-pub use iso::boot_trace;
+pub use iso::{boot_trace, boot_trace_of};
 pub use isotune_libvirt::{resolve_uri_from_host, UriChoice};
 pub use live::{DomainFacts, LibvirtFacts};
 pub use report::{

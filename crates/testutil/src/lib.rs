@@ -15,6 +15,7 @@ pub mod exporter;
 pub mod http;
 pub mod libvirtd;
 pub mod loopfs;
+pub mod rangeserver;
 
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
 /// tools are allowed, and panics when `ISOTUNE_REQUIRE_TOOLS=1`.
@@ -140,6 +141,35 @@ pub fn mkisofs(tree: &Path, iso: &Path, args: &[&str]) -> Option<()> {
         .arg(iso)
         .arg(tree));
     Some(())
+}
+
+/// Builds `iso` as an isolinux-booting image (isolinux.bin and its config
+/// naming a 1.5 MB kernel and a 3 MB initrd, plus a 2 MB file no boot
+/// reads) from a tree made under `dir`; `None` without xorriso.
+pub fn isolinux_image(dir: &Path, iso: &Path) -> Option<()> {
+    let tree = dir.join("tree");
+    put(&tree, "isolinux/isolinux.bin", &[0x55; 8192]);
+    put(
+        &tree,
+        "isolinux/isolinux.cfg",
+        b"DEFAULT linux\nLABEL linux\n  KERNEL /live/vmlinuz\n  APPEND initrd=/live/initrd.img\n",
+    );
+    put(&tree, "live/vmlinuz", &vec![7; 1_500_000]);
+    put(&tree, "live/initrd.img", &vec![9; 3_000_000]);
+    put(&tree, "other/data.bin", &vec![1; 2_000_000]);
+    mkisofs(
+        &tree,
+        iso,
+        &[
+            "-R",
+            "-J",
+            "-b",
+            "isolinux/isolinux.bin",
+            "-no-emul-boot",
+            "-boot-load-size",
+            "4",
+        ],
+    )
 }
 
 /// A small El Torito ISO built in `dir` as `NAME.iso`: `isolinux/isolinux.bin`

@@ -55,6 +55,10 @@ pub enum EngineKind {
     Psync,
     /// io_uring with registered buffers.
     IoUring,
+    /// HTTP Range requests, one per connection in flight.
+    Http,
+    /// NBD reads, one per connection in flight.
+    Nbd,
 }
 
 /// Executes read requests.

@@ -68,6 +68,20 @@ impl Progress for Bars {
 
 /// Runs `isotune bench`.
 pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
+    if let Some(url) = args.iso.to_str().filter(|s| isotune_net::is_url(s)) {
+        return super::bench_net::run(ctx, args, url);
+    }
+    for (given, flag) in [
+        (args.connections.is_some(), "--connections"),
+        (args.cacert.is_some(), "--cacert"),
+    ] {
+        if given {
+            bail!(
+                "{flag} is for URLs (http, https, nbd); {} is a local path",
+                args.iso.display()
+            );
+        }
+    }
     let specs = specs(args)?;
     let baseline = match &args.baseline {
         Some(p) => Some(read_baseline(p)?),
@@ -103,7 +117,12 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
     }
 
     let size_limit = args.size;
-    let (limits, capped) = size_limits(&target, &specs, size_limit, args.runtime.is_some());
+    let (limits, capped) = size_limits(
+        request_alignment(&target),
+        &specs,
+        size_limit,
+        args.runtime.is_some(),
+    );
     notices.extend(capped);
     let built = build(&target, &specs, &limits, &trace)?;
     let max_request = built
@@ -147,7 +166,7 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
     let config = RunConfig {
         runs: args.runs as usize,
         warmup: args.warmup as usize,
-        cache: match args.cache {
+        cache: match args.cache.unwrap_or(CacheArg::Cold) {
             CacheArg::Cold => CacheMode::Cold,
             CacheArg::Warm => CacheMode::Warm,
         },
@@ -191,31 +210,40 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
             opened.engine.kind(),
         )?;
     }
+    let outcome = emit(ctx, args, &report)?;
+    if let (Some(path), false) = (&args.export_fio, args.json) {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut out = output::open(None)?;
+        writeln!(
+            out,
+            "fio job written to {} (check the numbers: cd {} && fio --readonly {})",
+            path.display(),
+            dir.display(),
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        )?;
+        out.flush()?;
+    }
+    Ok(outcome)
+}
+
+/// Writes `report` (Markdown beside, then JSON or the human report on
+/// stdout) and decides the exit code from `--fail-on-regression`.
+pub(super) fn emit(ctx: &Context, args: &BenchArgs, report: &BenchReport) -> Result<Outcome> {
     if let Some(md) = &args.markdown {
         output::write_beside(md, &[&args.iso], |buf| {
-            Ok(render::bench::markdown(buf, &report)?)
+            Ok(render::bench::markdown(buf, report)?)
         })?;
     }
     let mut out = output::open(None)?;
     if args.json {
-        output::json(&mut out, &report)?;
+        output::json(&mut out, report)?;
     } else {
-        render::bench::human(&mut out, &report, ctx.color)?;
-        if let Some(path) = &args.export_fio {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            writeln!(
-                out,
-                "fio job written to {} (check the numbers: cd {} && fio --readonly {})",
-                path.display(),
-                dir.display(),
-                path.file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-            )?;
-        }
+        render::bench::human(&mut out, report, ctx.color)?;
         out.flush()?;
     }
     let regressed = match (args.fail_on_regression, &report.comparison) {
@@ -231,7 +259,7 @@ pub fn run(ctx: &Context, args: &BenchArgs) -> Result<Outcome> {
 
 use std::io::Write as _;
 
-fn specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>> {
+pub(super) fn specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>> {
     let to_u32 = |what: &str, v: u64| -> Result<u32> {
         if v == 0 || !v.is_multiple_of(2048) {
             bail!("{what} must be a non-zero multiple of 2048 bytes (one ISO sector), not {v}");
@@ -271,7 +299,7 @@ fn specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>> {
 
 /// The boot trace of the image, as the bench crate's plain extents (built
 /// by the scan, which `check`'s short bench shares).
-fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
+pub(super) fn boot_trace(path: &Path) -> Result<Vec<TraceExtent>> {
     isotune_scan::boot_trace(path).map_err(anyhow::Error::msg)
 }
 
@@ -280,7 +308,7 @@ const MAX_BUFFER_BYTES: u64 = 1 << 30;
 
 /// The queue depth a workload runs at: `--iodepth` when given, else the
 /// boot profile's own depth, else 1.
-fn queue_depth(spec: &WorkloadSpec, explicit: Option<u32>) -> u32 {
+pub(super) fn queue_depth(spec: &WorkloadSpec, explicit: Option<u32>) -> u32 {
     let profile_depth = match spec {
         WorkloadSpec::Boot { profile, .. } => profile.queue_depth_hint(),
         _ => None,
@@ -289,7 +317,7 @@ fn queue_depth(spec: &WorkloadSpec, explicit: Option<u32>) -> u32 {
 }
 
 /// The warning for a boot workload run at another depth than its profile's.
-fn depth_warning(spec: &WorkloadSpec, depth: u32) -> Option<Warning> {
+pub(super) fn depth_warning(spec: &WorkloadSpec, depth: u32) -> Option<Warning> {
     let WorkloadSpec::Boot { profile, .. } = spec else {
         return None;
     };
@@ -301,7 +329,7 @@ fn depth_warning(spec: &WorkloadSpec, depth: u32) -> Option<Warning> {
     })
 }
 
-fn read_baseline(path: &Path) -> Result<BenchReport> {
+pub(super) fn read_baseline(path: &Path) -> Result<BenchReport> {
     let bytes = isotune_input::read_capped(
         path,
         isotune_input::caps::TEXT_FILE_BYTES,
@@ -382,19 +410,19 @@ fn export_fio(
 }
 
 /// A workload ready to run: its name, spec and requests.
-type Built = (String, WorkloadSpec, Vec<Request>);
+pub(super) type Built = (String, WorkloadSpec, Vec<Request>);
 
 /// Builds each workload's requests for `target`.
 /// The size limit of each workload: `--size`, except that with `--runtime`
 /// a random workload planning more than [`MAX_REQUESTS`] requests is cut to
 /// that many (the deadline ends its runs anyway), with a notice.
-fn size_limits(
-    target: &Target,
+pub(super) fn size_limits(
+    align: u64,
     specs: &[WorkloadSpec],
     size_limit: Option<u64>,
     time_based: bool,
 ) -> (Vec<Option<u64>>, Vec<Notice>) {
-    let align = request_alignment(target).max(1);
+    let align = align.max(1);
     let mut notices = Vec::new();
     let limits = specs
         .iter()
@@ -425,19 +453,33 @@ fn build(
     size_limits: &[Option<u64>],
     trace: &[TraceExtent],
 ) -> Result<Vec<Built>> {
-    let align = request_alignment(target);
+    build_for(
+        target.size_bytes(),
+        request_alignment(target),
+        &target.path().display().to_string(),
+        specs,
+        size_limits,
+        trace,
+    )
+}
+
+/// Builds each workload's requests for a target of `size_bytes` named `name`.
+pub(super) fn build_for(
+    size_bytes: u64,
+    align: u64,
+    name: &str,
+    specs: &[WorkloadSpec],
+    size_limits: &[Option<u64>],
+    trace: &[TraceExtent],
+) -> Result<Vec<Built>> {
     specs
         .iter()
         .zip(size_limits)
         .map(|(spec, &size_limit)| {
             let requests = spec
-                .build(target.size_bytes(), align, size_limit, trace)
+                .build(size_bytes, align, size_limit, trace)
                 .with_context(|| {
-                    format!(
-                        "{}: cannot build the {} workload",
-                        target.path().display(),
-                        spec.default_name()
-                    )
+                    format!("{name}: cannot build the {} workload", spec.default_name())
                 })?;
             Ok((spec.default_name(), spec.clone(), requests))
         })

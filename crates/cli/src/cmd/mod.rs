@@ -2,6 +2,7 @@
 //! hands it to a renderer and returns an [`Outcome`](crate::Outcome).
 
 pub mod bench;
+mod bench_net;
 pub mod boot;
 pub mod check;
 pub mod doctor;

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use isotune_bench::compare::{MatchStatus, Verdict, WorkloadComparison};
+use isotune_bench::predict::NetworkReport;
 use isotune_bench::result::{BenchReport, WorkloadResult};
 
 use super::{bytes, paint, rate, table, word};
@@ -52,6 +53,9 @@ pub fn human(out: &mut dyn Write, r: &BenchReport, color: bool) -> io::Result<()
     for n in &r.notices {
         writeln!(out, "note: {n}")?;
     }
+    if let Some(net) = &r.network {
+        network_header(out, net)?;
+    }
     let mut t = table([
         "workload",
         "setting",
@@ -96,6 +100,9 @@ pub fn human(out: &mut dyn Write, r: &BenchReport, color: bool) -> io::Result<()
             writeln!(out, "{} {}: {warn}", paint("warning:", color, "33"), w.name)?;
         }
     }
+    if let Some(net) = &r.network {
+        predictions(out, net)?;
+    }
     if let Some(c) = &r.comparison {
         writeln!(
             out,
@@ -115,6 +122,103 @@ pub fn human(out: &mut dyn Write, r: &BenchReport, color: bool) -> io::Result<()
         }
     }
     out.flush()
+}
+
+/// The probe of a network source.
+fn network_header(out: &mut dyn Write, net: &NetworkReport) -> io::Result<()> {
+    let s = &net.source;
+    if s.redirects > 0 {
+        writeln!(
+            out,
+            "redirected {} time(s) to {}: QEMU's curl driver follows them again on every request (one more round trip each)",
+            s.redirects, s.final_url
+        )?;
+    }
+    let handshake = match (&s.nbd, s.tls) {
+        (Some(_), _) => format!(
+            ", NBD handshake {}",
+            latency(s.round_trip.handshake_ns as f64)
+        ),
+        (None, true) => format!(
+            ", TLS handshake {}",
+            latency(s.round_trip.handshake_ns as f64)
+        ),
+        (None, false) => String::new(),
+    };
+    writeln!(
+        out,
+        "round trip (median of {}): connect {}{handshake}, 2 KiB request {}; streaming {}; {} connection(s)",
+        s.round_trip.samples,
+        latency(s.round_trip.connect_ns as f64),
+        latency(s.round_trip.request_ns as f64),
+        rate(s.throughput_bytes_per_s as u64),
+        net.connections
+    )?;
+    if let Some(n) = &s.nbd {
+        writeln!(
+            out,
+            "NBD export {} ({}), {}{}",
+            if n.export.is_empty() {
+                "(default)".to_owned()
+            } else {
+                format!("`{}`", n.export)
+            },
+            n.negotiation,
+            if n.read_only { "read-only" } else { "writable" },
+            if n.multi_conn {
+                ", multi-conn"
+            } else {
+                ", no multi-conn"
+            }
+        )?;
+    }
+    if let Some(server) = &s.server {
+        writeln!(out, "server: {server}")?;
+    }
+    Ok(())
+}
+
+/// The boot predictions of a network source.
+fn predictions(out: &mut dyn Write, net: &NetworkReport) -> io::Result<()> {
+    if net.boot_predictions.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\npredicted boot reads over this link (requests x measured time per request; QEMU curl readahead replayed)"
+    )?;
+    let mut header = vec![
+        "workload".to_owned(),
+        "requests".to_owned(),
+        "measured".to_owned(),
+        "predicted".to_owned(),
+    ];
+    if let Some(first) = net.boot_predictions.first() {
+        for ra in &first.curl_readahead {
+            header.push(format!(
+                "curl readahead={}k{}",
+                ra.readahead_bytes >> 10,
+                if ra.default { " (default)" } else { "" }
+            ));
+        }
+    }
+    let mut t = table(header);
+    for p in &net.boot_predictions {
+        let mut row = vec![
+            p.workload.clone(),
+            p.requests.to_string(),
+            format!("{:.2} s", p.measured_seconds),
+            format!("{:.2} s", p.predicted_seconds),
+        ];
+        for ra in &p.curl_readahead {
+            row.push(format!(
+                "{:.2} s ({} req, {:.2}x bytes)",
+                ra.predicted_seconds, ra.server_requests, ra.read_amplification
+            ));
+        }
+        t.add_row(row);
+    }
+    writeln!(out, "{}", t.trim_fmt())
 }
 
 fn comparison_row(c: &WorkloadComparison, color: bool) -> Vec<String> {
@@ -169,6 +273,13 @@ pub fn markdown(out: &mut dyn Write, r: &BenchReport) -> io::Result<()> {
             latency(s.latency_ns.max as f64),
             w.runs.len()
         )?;
+    }
+    if let Some(net) = &r.network {
+        writeln!(out)?;
+        let mut text = Vec::new();
+        network_header(&mut text, net)?;
+        predictions(&mut text, net)?;
+        writeln!(out, "```text\n{}```", String::from_utf8_lossy(&text))?;
     }
     if let Some(c) = &r.comparison {
         writeln!(

@@ -81,3 +81,23 @@ pub fn config<'a>(v: &'a Value, name: &str) -> &'a Value {
         .find(|c| c["config"]["name"] == name)
         .unwrap_or_else(|| panic!("no configuration {name}: {v:#}"))
 }
+
+/// `isotune bench ARGS --json --quiet TARGET` (a path or a URL), which must
+/// succeed; its JSON report.
+pub fn bench_json(args: &[&str], target: impl AsRef<std::ffi::OsStr>) -> Value {
+    let target = target.as_ref();
+    let out = isotune()
+        .arg("bench")
+        .args(args)
+        .args(["--json", "--quiet"])
+        .arg(target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench {} failed: {}",
+        target.to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
