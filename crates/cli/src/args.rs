@@ -239,8 +239,8 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// The ISO image or block device (opened read-only; never written), or
-    /// a URL: http(s)://HOST/PATH.iso, nbd://HOST[:PORT]/EXPORT or
-    /// nbd+unix:///EXPORT?socket=PATH.
+    /// a URL: `http(s)://HOST/PATH.iso`, `nbd://HOST[:PORT]/EXPORT` or
+    /// `nbd+unix:///EXPORT?socket=PATH`.
     pub iso: PathBuf,
 
     /// Workloads to run, in this order: seq, rand, boot.
