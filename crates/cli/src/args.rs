@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use crate::args_fleet::FleetArgs;
 pub use crate::args_tune::TuneArgs;
-pub use crate::args_vm::{AccelArg, BootArgs, DoctorArgs, LiveArgs};
+pub use crate::args_vm::{BootArgs, DoctorArgs, LiveArgs};
 
 /// Find out why ISO images boot and mount slowly in KVM/QEMU virtual
 /// machines, prove it with measurements on this host, and fix what can be

@@ -214,6 +214,16 @@ pub enum AccelArg {
     Auto,
 }
 
+impl From<AccelArg> for isotune_qemu::AccelRequest {
+    fn from(a: AccelArg) -> Self {
+        match a {
+            AccelArg::Kvm => Self::Kvm,
+            AccelArg::Tcg => Self::Tcg,
+            AccelArg::Auto => Self::Auto,
+        }
+    }
+}
+
 macro_rules! choice_parser {
     ($name:ident, $ty:ty) => {
         fn $name(s: &str) -> Result<$ty, String> {

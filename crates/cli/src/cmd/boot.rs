@@ -22,11 +22,11 @@ use isotune_qemu::matrix::{
 };
 use isotune_qemu::session::{boot_load_bytes, BootLoad};
 use isotune_qemu::tempfiles::{sweep_stale, tagged_prefix, IMAGE_DIR_PREFIX};
-use isotune_qemu::{run_matrix, AccelRequest, ErrorKind, MatrixPlan, Progress};
+use isotune_qemu::{run_matrix, ErrorKind, MatrixPlan, Progress};
 use regex::Regex;
 
 use super::Context;
-use crate::args::{AccelArg, BootArgs};
+use crate::args::BootArgs;
 use crate::args_vm::MenuArg;
 use crate::{output, progress, render, Outcome};
 
@@ -135,11 +135,7 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         settle,
         timeout: Duration::from_secs_f64(args.timeout),
         memory_bytes: args.memory_mib << 20,
-        accel: match args.accel {
-            AccelArg::Kvm => AccelRequest::Kvm,
-            AccelArg::Tcg => AccelRequest::Tcg,
-            AccelArg::Auto => AccelRequest::Auto,
-        },
+        accel: args.accel.into(),
         host_accel: isotune_host::host_facts(&SysRoot::live()).accel,
         boot_load: work.boot_load,
         keys: args.keys.clone(),

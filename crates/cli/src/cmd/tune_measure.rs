@@ -18,7 +18,7 @@ use isotune_qemu::compare::{config_of, Comparison};
 use isotune_qemu::keys::MenuMode;
 use isotune_qemu::launch::find_qemu;
 use isotune_qemu::matrix::Matrix;
-use isotune_qemu::{run_matrix, AccelRequest, ErrorKind, MatrixPlan};
+use isotune_qemu::{run_matrix, ErrorKind, MatrixPlan};
 use isotune_tune::{EntryState, JournalEntry, Target, Transaction};
 use isotune_vmconfig::{parse_domain_xml, Drive, Media, Origin, VmDefinition};
 use serde::Serialize;
@@ -26,7 +26,6 @@ use serde::Serialize;
 use super::boot::{cancel_flag, compile, iso_caps, ovmf, Bar};
 use super::Context;
 use crate::args_tune::MeasureArgs;
-use crate::args_vm::AccelArg;
 use crate::progress;
 
 /// A domain to measure: its definition before the first change isotune
@@ -345,11 +344,7 @@ fn boot_plan(
             .memory_bytes
             .unwrap_or(512 << 20)
             .clamp(64 << 20, 4 << 30),
-        accel: match args.accel {
-            AccelArg::Kvm => AccelRequest::Kvm,
-            AccelArg::Tcg => AccelRequest::Tcg,
-            AccelArg::Auto => AccelRequest::Auto,
-        },
+        accel: args.accel.into(),
         host_accel: isotune_host::host_facts(&SysRoot::live()).accel,
         boot_load,
         keys: Vec::new(),
