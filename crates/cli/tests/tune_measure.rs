@@ -142,7 +142,9 @@ fn load_as_legacy(name: &str, xml: &str) -> TestDomain {
     std::fs::write(&file, xml).unwrap();
     let pid = String::from_utf8(
         Command::new("pgrep")
-            .args(["-o", "-x", "libvirtd"])
+            // The running daemon: a zombie left by an earlier libvirtd
+            // (state Z) would swallow the signal.
+            .args(["-o", "-x", "-r", "R,S,D", "libvirtd"])
             .output()
             .unwrap()
             .stdout,
