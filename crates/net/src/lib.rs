@@ -25,6 +25,7 @@ mod error;
 mod http;
 pub mod http_wire;
 mod nbd;
+pub mod serve;
 pub mod nbd_wire;
 mod tls;
 pub mod url;
