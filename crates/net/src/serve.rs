@@ -264,6 +264,7 @@ struct Shared {
 /// A running server; stopped when dropped.
 pub struct ImageServer {
     addr: SocketAddr,
+    url: String,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -301,14 +302,15 @@ impl ImageServer {
             .spawn(move || accept_loop(&listener, &s))?;
         Ok(ImageServer {
             addr,
+            url: format!("http://{addr}{IMAGE_PATH}"),
             shared,
             acceptor: Some(acceptor),
         })
     }
 
     /// `http://127.0.0.1:PORT/image.iso`.
-    pub fn url(&self) -> String {
-        format!("http://{}{IMAGE_PATH}", self.addr)
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The port.

@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod advice;
 pub mod cleanup;
 pub mod error;
 pub mod keys;
@@ -14,7 +15,9 @@ pub mod outcome;
 pub mod qmp;
 pub mod run;
 mod serial;
+pub mod netserve;
 pub mod session;
+pub mod source;
 pub mod tempfiles;
 
 pub use error::{Error, ErrorKind, QmpError, Result};
