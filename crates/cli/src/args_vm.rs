@@ -282,9 +282,7 @@ fn source(s: &str) -> Result<isotune_qemu::source::SourceChoice, String> {
                 url: UserUrl::new(s, url.redacted(), url.scheme.is_http()),
             })
         }
-        _ => Err(
-            "expected file, http, nbd or a URL (http(s)://, nbd://, nbd+unix://)".to_owned(),
-        ),
+        _ => Err("expected file, http, nbd or a URL (http(s)://, nbd://, nbd+unix://)".to_owned()),
     }
 }
 

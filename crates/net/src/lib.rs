@@ -25,8 +25,8 @@ mod error;
 mod http;
 pub mod http_wire;
 mod nbd;
-pub mod serve;
 pub mod nbd_wire;
+pub mod serve;
 mod tls;
 pub mod url;
 

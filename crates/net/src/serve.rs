@@ -170,7 +170,9 @@ pub fn respond<W: Write>(
 ) -> io::Result<u64> {
     let head_only = req.method == "HEAD";
     if req.method != "GET" && !head_only {
-        w.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n\r\n")?;
+        w.write_all(
+            b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n\r\n",
+        )?;
         return w.flush().map(|()| 0);
     }
     if req.path != path {
@@ -195,8 +197,7 @@ pub fn respond<W: Write>(
         None => ("200 OK", 0, size.saturating_sub(1)),
     };
     let len = if size == 0 { 0 } else { last - first + 1 };
-    let mut head =
-        format!("HTTP/1.1 {status}\r\nServer: isotune\r\nContent-Length: {len}\r\n");
+    let mut head = format!("HTTP/1.1 {status}\r\nServer: isotune\r\nContent-Length: {len}\r\n");
     if answer.ranges {
         head.push_str("Accept-Ranges: bytes\r\n");
     }
@@ -211,7 +212,9 @@ pub fn respond<W: Write>(
     let mut buf = vec![0u8; CHUNK_BYTES.min(usize::try_from(len).unwrap_or(CHUNK_BYTES))];
     let mut at = first;
     while at <= last {
-        let n = buf.len().min(usize::try_from(last - at + 1).unwrap_or(buf.len()));
+        let n = buf
+            .len()
+            .min(usize::try_from(last - at + 1).unwrap_or(buf.len()));
         image.read_at(at, &mut buf[..n])?;
         w.write_all(&buf[..n])?;
         at += n as u64;
@@ -444,20 +447,29 @@ mod tests {
         assert!(out.contains("Content-Range: bytes 10-19/10000"));
         assert!(out.contains("Content-Range: bytes 9990-9999/10000"));
         let st = srv.stats();
-        assert_eq!((st.heads, st.gets, st.body_bytes, st.connections), (1, 2, 20, 1));
+        assert_eq!(
+            (st.heads, st.gets, st.body_bytes, st.connections),
+            (1, 2, 20, 1)
+        );
     }
 
     #[test]
     fn bad_requests_get_clear_statuses() {
         let srv = ImageServer::serve(Box::new(vec![7u8; 100]), ServeOptions::default()).unwrap();
-        let out = get(srv.port(), "GET /other HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let out = get(
+            srv.port(),
+            "GET /other HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
         assert!(out.starts_with("HTTP/1.1 404"), "{out}");
         let out = get(
             srv.port(),
             "GET /image.iso HTTP/1.1\r\nRange: bytes=200-300\r\nConnection: close\r\n\r\n",
         );
         assert!(out.starts_with("HTTP/1.1 416"), "{out}");
-        let huge = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_REQUEST_HEAD_BYTES));
+        let huge = format!(
+            "GET /{} HTTP/1.1\r\n\r\n",
+            "a".repeat(MAX_REQUEST_HEAD_BYTES)
+        );
         assert_eq!(get(srv.port(), &huge), "");
         assert_eq!(srv.stats().gets, 0);
     }

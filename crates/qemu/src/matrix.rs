@@ -15,7 +15,9 @@ use isotune_vmconfig::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::source::{drive_source, source_configs, SourceChoice, SourceConfig, SourceSpec, SourceVaries};
+use crate::source::{
+    drive_source, source_configs, SourceChoice, SourceConfig, SourceSpec, SourceVaries,
+};
 
 /// The cdrom's bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -211,7 +213,9 @@ pub fn invalid_reason(c: &BootConfig, caps: WorkloadCaps) -> Option<String> {
             );
         }
         if c.storage.is_some() && matches!(c.source.choice, SourceChoice::Url { .. }) {
-            return Some("--storage copies the local ISO; a URL is read from its server".to_owned());
+            return Some(
+                "--storage copies the local ISO; a URL is read from its server".to_owned(),
+            );
         }
     }
     match c.firmware {

@@ -26,8 +26,8 @@ use crate::report::{
     summarize, BootReport, ConfigResult, ConfigSummary, QemuInfo, RunRecord, ServerCounts,
     SCHEMA_VERSION,
 };
-use crate::source::SourceChoice;
 use crate::run::{run_boot, EndReason, RunResult, RunSpec};
+use crate::source::SourceChoice;
 use crate::tempfiles::{sweep_stale, tagged_prefix, COPY_PREFIX, RUN_DIR_PREFIX};
 
 /// The accelerator the user asked for.
@@ -352,12 +352,9 @@ pub fn run_matrix(
                 continue;
             }
         };
-        let def = c.config.vm_definition_at(
-            &c.iso,
-            served.url(),
-            plan.ovmf.as_ref(),
-            plan.memory_bytes,
-        );
+        let def =
+            c.config
+                .vm_definition_at(&c.iso, served.url(), plan.ovmf.as_ref(), plan.memory_bytes);
         let mut spec = RunSpec::new(plan.qemu.clone(), vm_argv(&def));
         if !matches!(served, Served::User(_)) {
             c.argv = report_argv(plan, &c.config, &c.iso, served.url());
@@ -486,10 +483,7 @@ fn report_argv(plan: &MatrixPlan, c: &BootConfig, iso: &Path, served: Option<&st
 /// every user URL answers (an HTTP server must serve Range requests, or
 /// QEMU's curl driver refuses to open it).
 fn check_sources(configs: &[BootConfig]) -> Result<()> {
-    if configs
-        .iter()
-        .any(|c| c.source.choice == SourceChoice::Nbd)
-    {
+    if configs.iter().any(|c| c.source.choice == SourceChoice::Nbd) {
         find_nbdkit()?;
     }
     let mut seen: Vec<&str> = Vec::new();

@@ -160,9 +160,8 @@ pub struct SourceSpec {
 /// "HTTP_READAHEAD_SIZE %zd is not a multiple of 512"); 0 is accepted and
 /// fetches exactly what the guest asked for.
 pub fn readahead_invalid(bytes: u64) -> Option<String> {
-    (bytes % 512 != 0).then(|| {
-        format!("readahead {bytes} bytes: QEMU's curl driver needs a multiple of 512")
-    })
+    (bytes % 512 != 0)
+        .then(|| format!("readahead {bytes} bytes: QEMU's curl driver needs a multiple of 512"))
 }
 
 /// Every source configuration the spec asks for (the axes that apply to
@@ -245,7 +244,11 @@ pub fn source_configs(spec: &SourceSpec) -> (Vec<SourceConfig>, Vec<(SourceConfi
                         ));
                     }
                     if !url.is_http() {
-                        for f in filters.iter().flatten().filter(|&&f| f != NbdkitFilter::None) {
+                        for f in filters
+                            .iter()
+                            .flatten()
+                            .filter(|&&f| f != NbdkitFilter::None)
+                        {
                             skipped.push((
                                 SourceConfig {
                                     filter: Some(*f),
@@ -288,7 +291,12 @@ pub(crate) struct SourceVaries {
 impl SourceVaries {
     pub(crate) fn of(configs: &[SourceConfig]) -> Self {
         let differ = |f: &dyn Fn(&SourceConfig) -> String| {
-            configs.iter().map(f).collect::<std::collections::BTreeSet<_>>().len() > 1
+            configs
+                .iter()
+                .map(f)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                > 1
         };
         SourceVaries {
             source: differ(&|c| format!("{:?}", c.choice)),

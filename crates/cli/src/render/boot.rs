@@ -210,7 +210,10 @@ fn net_lines(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
         .filter(|c| c.runs.iter().any(|run| run.server.is_some()))
         .collect();
     if !served.is_empty() {
-        writeln!(out, "requests QEMU sent to isotune's HTTP server (medians):")?;
+        writeln!(
+            out,
+            "requests QEMU sent to isotune's HTTP server (medians):"
+        )?;
     }
     for c in served {
         let med = |f: &dyn Fn(&isotune_qemu::report::ServerCounts) -> u64| {
