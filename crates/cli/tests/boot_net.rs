@@ -222,10 +222,9 @@ fn nbdkit_processes() -> Vec<String> {
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
             let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.starts_with("nbdkit") || cmd.contains("/nbdkit ") {
-                if cmd.contains("isotune-nbd") {
-                    out.push(cmd);
-                }
+            let nbdkit = cmd.starts_with("nbdkit") || cmd.contains("/nbdkit ");
+            if nbdkit && cmd.contains("isotune-nbd") {
+                out.push(cmd);
             }
         }
     }

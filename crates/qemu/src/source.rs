@@ -160,7 +160,7 @@ pub struct SourceSpec {
 /// "HTTP_READAHEAD_SIZE %zd is not a multiple of 512"); 0 is accepted and
 /// fetches exactly what the guest asked for.
 pub fn readahead_invalid(bytes: u64) -> Option<String> {
-    (bytes % 512 != 0)
+    (!bytes.is_multiple_of(512))
         .then(|| format!("readahead {bytes} bytes: QEMU's curl driver needs a multiple of 512"))
 }
 
@@ -270,9 +270,9 @@ pub fn source_configs(spec: &SourceSpec) -> (Vec<SourceConfig>, Vec<(SourceConfi
 
 /// `2M`, `256K`, `1536` (bytes), for configuration names.
 pub fn size_word(bytes: u64) -> String {
-    if bytes % (1 << 20) == 0 {
+    if bytes.is_multiple_of(1 << 20) {
         format!("{}M", bytes >> 20)
-    } else if bytes % (1 << 10) == 0 {
+    } else if bytes.is_multiple_of(1 << 10) {
         format!("{}K", bytes >> 10)
     } else {
         bytes.to_string()
