@@ -121,3 +121,87 @@ impl fmt::Display for SourceAdvice {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::matrix::{expand, BusChoice, MatrixSpec, WorkloadCaps};
+    use crate::report::{summarize, ConfigSummary, RunRecord};
+    use crate::source::SourceSpec;
+
+    fn run(seconds: f64) -> RunRecord {
+        RunRecord {
+            run: 0,
+            seconds,
+            menu_wait_seconds: 0.0,
+            keys_pressed: Vec::new(),
+            end: "marker".into(),
+            phases: BTreeMap::new(),
+            phase_reads: BTreeMap::new(),
+            rd_bytes: 1 << 20,
+            rd_operations: 32,
+            rd_total_time_ns: 0,
+            qemu_cpu_seconds: 0.0,
+            accel: "tcg".into(),
+            cache: None,
+            server: None,
+        }
+    }
+
+    #[test]
+    fn advice_per_latency_names_the_fastest_and_tests_the_others() {
+        let m = expand(
+            &MatrixSpec {
+                buses: vec![BusChoice::Ahci],
+                net: SourceSpec {
+                    sources: vec![SourceChoice::File, SourceChoice::Http, SourceChoice::Nbd],
+                    readaheads_bytes: vec![256 << 10, 2 << 20],
+                    delays_ms: vec![2],
+                    filters: Vec::new(),
+                },
+                ..MatrixSpec::default()
+            },
+            WorkloadCaps {
+                bios: true,
+                uefi: false,
+            },
+        );
+        let times = |name: &str| match name {
+            "ahci/file" => [1.0, 1.1, 1.05],
+            "ahci/http/2ms/ra=256K" => [2.0, 2.1, 2.05],
+            "ahci/http/2ms/ra=2M" => [6.0, 6.2, 6.1],
+            _ => [2.0, 2.2, 2.1],
+        };
+        let mut configs: Vec<ConfigResult> = m
+            .configs
+            .iter()
+            .map(|c| ConfigResult {
+                config: c.clone(),
+                iso: "/x.iso".into(),
+                argv: Vec::new(),
+                runs: times(&c.name).iter().map(|&s| run(s)).collect(),
+                failures: Vec::new(),
+                summary: ConfigSummary::empty(),
+            })
+            .collect();
+        summarize(&mut configs, 0);
+        let a = source_advice(&configs);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].delay_ms, Some(2));
+        assert_eq!(a[0].best, "ahci/http/2ms/ra=256K");
+        let slow = a[0]
+            .others
+            .iter()
+            .find(|o| o.name == "ahci/http/2ms/ra=2M")
+            .unwrap();
+        assert_eq!(slow.significant, Some(true));
+        assert!((slow.times_slower - 6.1 / 2.05).abs() < 1e-9);
+        let text = a[0].to_string();
+        assert!(
+            text.starts_with("at 2 ms per request, choose ahci/http/2ms/ra=256K"),
+            "{text}"
+        );
+    }
+}
