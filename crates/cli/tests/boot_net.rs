@@ -25,15 +25,7 @@ fn firmware_iso(dir: &Path, payload_bytes: u64) -> isotune_qemu::workload::Firmw
 }
 
 fn boot_json(tmp: &Path, args: &[&str]) -> Value {
-    let out = boot_cmd(tmp).arg("--json").args(args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    ok_json(boot_cmd(tmp).arg("--json").args(args))
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
