@@ -419,3 +419,50 @@ fn wait_for(p: &Path) -> PathBuf {
     }
     panic!("{} did not appear", p.display());
 }
+
+/// Ctrl-C while QEMU reads from nbdkit: QEMU and nbdkit are gone, the
+/// socket directory removed, exit 2.
+#[test]
+fn ctrl_c_stops_nbdkit_too() {
+    if qemu().is_none() || common::tool("nbdkit").is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("isotune"))
+        .env("TMPDIR", tmp.path())
+        .args(["boot", "--accel", "tcg", "--runs", "2", "--bus", "ahci"])
+        .args(["--payload-mib", "64", "--source", "nbd", "--net-delay", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let needle = tmp.path().to_string_lossy().into_owned();
+    let serving = || {
+        nbdkit_processes().iter().any(|c| c.contains(&needle))
+            && !qemu_processes_mentioning(&needle).is_empty()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !serving() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nbdkit and QEMU never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_nothing_left(tmp.path());
+    assert!(
+        !nbdkit_processes().iter().any(|c| c.contains(&needle)),
+        "nbdkit left running"
+    );
+}
