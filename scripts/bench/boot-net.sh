@@ -11,8 +11,11 @@
 # each configuration's time as a ratio of the fastest network one, and the
 # Range requests QEMU sent to the HTTP server.
 #
+#   - nbdkit at 2 ms with no filter, `cache` and `readahead` (firmware).
+#
 #   scripts/bench/boot-net.sh [OUTDIR]   (RUNS=3 PAYLOAD_MIB=64 by default;
-#   ISOTUNE_BIN=path/to/isotune skips the release build)
+#   ISOTUNE_BIN=path/to/isotune skips the release build; ONLY=firmware,
+#   grub or nbd-filters runs one matrix)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-docs/bench}"
@@ -36,6 +39,7 @@ net=(--source file --source http --source nbd --net-delay 0 --net-delay 2
 
 boot() {
   local name="$1"; shift
+  if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return; fi
   echo "== $name" >&2
   "$bin" boot --quiet --accel tcg --runs "$runs" "$@" \
     --json --markdown "$out/boot-net-$name.md" > "$work/$name.json" || true
@@ -72,3 +76,5 @@ PY
 boot firmware --payload-mib "$mib" --bus ahci "${net[@]}"
 boot grub "$work/grub/grub.iso" --bus virtio-scsi "${net[@]}" \
   --marker 'grub=^isotune: grub-start' --until '^isotune: grub-done' --timeout 300
+boot nbd-filters --payload-mib "$mib" --bus ahci --source nbd --net-delay 2 \
+  --nbdkit-filter none --nbdkit-filter cache --nbdkit-filter readahead
