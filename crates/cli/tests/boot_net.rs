@@ -55,6 +55,7 @@ fn firmware_workload_from_file_http_and_nbd() {
     let payload = 8u64 << 20;
     let fw = firmware_iso(work.path(), payload);
     let iso = fw.path.to_str().unwrap();
+    let md = work.path().join("boot.md");
     // AHCI: SeaBIOS reads 32 KiB per request there (IDE: 2 KiB), the
     // fastest bus for this workload under TCG.
     let v = boot_json(
@@ -83,7 +84,15 @@ fn firmware_workload_from_file_http_and_nbd() {
             "256K",
             "--readahead",
             "2M",
+            "--markdown",
+            md.to_str().unwrap(),
         ],
+    );
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("Network source:"), "{text}");
+    assert!(
+        text.contains("- at 2 ms per request, choose ahci/"),
+        "{text}"
     );
     let names: Vec<&str> = v["configs"]
         .as_array()

@@ -385,6 +385,12 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
             }
         }
     }
+    if !r.source_advice.is_empty() {
+        writeln!(out, "\nNetwork source:\n")?;
+        for a in &r.source_advice {
+            writeln!(out, "- {a}")?;
+        }
+    }
     if !r.skipped.is_empty() {
         writeln!(out, "\nSkipped:\n")?;
         for s in &r.skipped {
