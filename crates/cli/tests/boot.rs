@@ -265,20 +265,12 @@ fn grub_and_linux_workloads_boot_to_their_markers() {
         return;
     };
     let boot = |iso: &Path, extra: &[&str]| -> Value {
-        let out = boot_cmd(tmp.path())
-            .args(["--json", "--runs", "1", "--timeout", "120"])
-            .arg(iso)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        ok_json(
+            boot_cmd(tmp.path())
+                .args(["--json", "--runs", "1", "--timeout", "120"])
+                .arg(iso)
+                .args(extra),
+        )
     };
     let v = boot(
         &grub,
