@@ -563,4 +563,40 @@ mod tests {
         assert_eq!(ahci_pc.controllers[0].kind, "ahci");
         assert_eq!(ahci_pc.drives[0].readonly, Some(true));
     }
+
+    #[test]
+    fn network_sources_skip_file_driver_settings() {
+        use crate::source::{NbdkitFilter, SourceChoice, SourceSpec};
+        let spec = MatrixSpec {
+            buses: vec![BusChoice::Ahci],
+            caches: vec![CacheChoice::Writeback, CacheChoice::None],
+            net: SourceSpec {
+                sources: vec![SourceChoice::File, SourceChoice::Nbd],
+                filters: vec![NbdkitFilter::None, NbdkitFilter::Cache],
+                ..SourceSpec::default()
+            },
+            ..MatrixSpec::default()
+        };
+        let m = expand(&spec, BOTH);
+        let names: Vec<&str> = m.configs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ahci/cache=writeback/file",
+                "ahci/cache=none/file",
+                "ahci/cache=writeback/nbd",
+                "ahci/cache=writeback/nbd/cache"
+            ]
+        );
+        assert_eq!(m.skipped.len(), 2);
+        assert!(m.skipped[0].reason.contains("apply to local files"));
+        let def = m.configs[3].vm_definition_at(
+            Path::new("/x.iso"),
+            Some("nbd+unix:///?socket=/s"),
+            None,
+            1 << 28,
+        );
+        assert_eq!(def.drives[0].aio, None);
+        assert!(matches!(def.drives[0].source, Source::Nbd { .. }));
+    }
 }

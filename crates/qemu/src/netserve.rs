@@ -176,3 +176,62 @@ impl Nbdkit {
         self.guard.id()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nbdkit_serves_a_socket_and_leaves_nothing_on_drop() {
+        if isotune_testutil::tool(NBDKIT).is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let iso = dir.path().join("a.iso");
+        std::fs::write(&iso, vec![0u8; 1 << 20]).unwrap();
+        let n = Nbdkit::start(&iso, Some(NbdkitFilter::Cache), 2).unwrap();
+        let sock = n
+            .url
+            .strip_prefix("nbd+unix:///?socket=")
+            .unwrap()
+            .to_owned();
+        assert!(Path::new(&sock).exists());
+        let pid = n.pid();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        // The filter nearest the client, the delay behind it.
+        assert!(
+            cmdline.contains("--filter=cache --filter=delay file"),
+            "{cmdline}"
+        );
+        assert!(
+            cmdline.contains("delay-read=2ms cache-on-read=true"),
+            "{cmdline}"
+        );
+        drop(n);
+        assert!(!Path::new(&sock).exists());
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        // A file nbdkit cannot open: its own first line, no hang.
+        let e = Nbdkit::start(&dir.path().join("missing.iso"), None, 0).unwrap_err();
+        assert!(
+            e.to_string().contains("nbdkit did not open its socket"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_http_server_counts_what_it_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let iso = dir.path().join("a.iso");
+        std::fs::write(&iso, vec![1u8; 4096]).unwrap();
+        let source = SourceConfig {
+            choice: SourceChoice::Http,
+            ..SourceConfig::default()
+        };
+        let served = Served::start(&source, &iso).unwrap();
+        assert!(served.url().unwrap().starts_with("http://127.0.0.1:"));
+        assert_eq!(served.http_stats().unwrap().gets, 0);
+        let file = Served::start(&SourceConfig::default(), &iso).unwrap();
+        assert!(file.url().is_none() && file.http_stats().is_none());
+    }
+}
