@@ -400,6 +400,12 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
         if req.method == "HEAD" {
             c.heads.fetch_add(1, Ordering::Relaxed);
         }
+        // Counted before the answer goes out, so a client holding its
+        // answer sees it counted; taken back when no body was sent.
+        let get = req.method == "GET" && req.path == IMAGE_PATH;
+        if get {
+            c.gets.fetch_add(1, Ordering::Relaxed);
+        }
         let sent = respond(
             &mut w,
             &req,
@@ -407,9 +413,9 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
             shared.image.as_ref(),
             Answer { ranges: true },
         )?;
-        if req.method == "GET" && sent > 0 {
-            c.gets.fetch_add(1, Ordering::Relaxed);
-            c.body_bytes.fetch_add(sent, Ordering::Relaxed);
+        c.body_bytes.fetch_add(sent, Ordering::Relaxed);
+        if get && sent == 0 {
+            c.gets.fetch_sub(1, Ordering::Relaxed);
         }
         if req.close {
             return Ok(());

@@ -238,10 +238,16 @@ fn serve<S: Read + Write>(
             ranges: config.mode != Mode::NoRanges,
         };
         let image: &Vec<u8> = image;
-        let sent = respond(sock, &req, served_path, image, answer)?;
-        if req.method == "GET" && sent > 0 {
+        // Counted before the answer goes out, so a client that has its
+        // answer sees it counted; taken back when no body was sent.
+        let get = req.method == "GET" && path == served_path;
+        if get {
             counters.gets.fetch_add(1, Ordering::Relaxed);
-            counters.body_bytes.fetch_add(sent, Ordering::Relaxed);
+        }
+        let sent = respond(sock, &req, served_path, image, answer)?;
+        counters.body_bytes.fetch_add(sent, Ordering::Relaxed);
+        if get && sent == 0 {
+            counters.gets.fetch_sub(1, Ordering::Relaxed);
         }
     }
     Ok(())
