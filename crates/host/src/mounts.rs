@@ -152,6 +152,8 @@ pub(crate) fn network_fs(fstype: &str, source: &str, opts: &[String]) -> Option<
         rsize_bytes: None,
         nconnect: None,
         actimeo_seconds: None,
+        wsize_bytes: None,
+        noac: false,
         cache: None,
     };
     match fstype {
@@ -162,6 +164,8 @@ pub(crate) fn network_fs(fstype: &str, source: &str, opts: &[String]) -> Option<
             fs.rsize_bytes = num("rsize");
             fs.nconnect = num("nconnect").and_then(|n| u32::try_from(n).ok());
             fs.actimeo_seconds = num("actimeo").or_else(|| num("acregmin"));
+            fs.wsize_bytes = num("wsize");
+            fs.noac = opts.iter().any(|o| o == "noac");
         }
         "cifs" | "smb3" | "smb2" => {
             fs.kind = NetworkFsKind::Cifs;

@@ -174,6 +174,7 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
             images,
             vms,
             bench: Vec::new(),
+            probes: Vec::new(),
         },
         warnings,
     })

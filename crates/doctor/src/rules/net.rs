@@ -1,20 +1,82 @@
 //! The network path to an ISO that QEMU reads itself: the curl driver
-//! (HTTP/HTTPS/FTP) and its readahead window.
+//! (HTTP/HTTPS/FTP) and its readahead window. With `--probe` the window is
+//! judged by the boot trace replayed over the measured link
+//! ([`NetProbe::readahead`]); without it, only against curl's default.
 
 use isotune_vmconfig::{Drive, Source, VmDefinition};
 
-use crate::describe::{bytes, drive_name, drive_subject, virsh_edit, Style};
-use crate::facts::Facts;
+use crate::describe::{bytes, drive_name, drive_subject, short_bytes, virsh_edit, Style};
+use crate::facts::{redact_url, Facts, NetProbe, ProbeKind, ReadaheadEstimate};
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
 use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
-/// curl's default `readahead`, bytes.
-const CURL_DEFAULT_READAHEAD: u64 = 256 * 1024;
-/// What the fix proposes: four times curl's default window, fewer round trips
-/// for a sequential installer read (measure it on the link: see the rule text).
+/// curl's default `readahead`, bytes (`READ_AHEAD_DEFAULT` in QEMU's
+/// block/curl.c).
+pub(crate) const CURL_DEFAULT_READAHEAD: u64 = 256 * 1024;
+/// What the fix proposes without a probe: four times curl's default window,
+/// fewer round trips for a sequential installer read (measure it on the
+/// link: see the rule text).
 const PROPOSED_READAHEAD: u64 = 1024 * 1024;
+/// With a probe, the configured window is "clearly slower" when its
+/// predicted time is at least this many times the best candidate's...
+const SLOWER_RATIO: f64 = 1.25;
+/// ...and at least this many seconds longer.
+const SLOWER_SECONDS: f64 = 0.2;
+
+/// The probe of a drive's URL, when `--probe` measured it.
+pub(crate) fn probe_of<'a>(facts: &'a Facts, url: &str) -> Option<&'a NetProbe> {
+    let key = redact_url(url);
+    facts
+        .probes
+        .iter()
+        .find(|p| matches!(p.kind, Some(ProbeKind::Http | ProbeKind::Nbd)) && p.source == key)
+}
+
+/// `2.1 ms`, `340 µs`.
+pub(crate) fn millis(ns: u64) -> String {
+    if ns < 1_000_000 {
+        format!("{} µs", ns / 1000)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    }
+}
+
+/// The probe's numbers as evidence lines (or its error).
+pub(crate) fn probe_evidence(p: &NetProbe) -> Vec<String> {
+    let mut e = Vec::new();
+    if let Some(err) = &p.error {
+        e.push(format!("probe of {}: failed: {err}", p.server));
+        return e;
+    }
+    let mut line = format!("probe of {}:", p.server);
+    if let Some(c) = p.connect_ns {
+        line += &format!(" TCP connect {}", millis(c));
+    }
+    if let Some(r) = p.rtt_ns {
+        line += &format!(", round trip (one small read) {}", millis(r));
+    }
+    if let Some(t) = p.throughput_bytes_per_s() {
+        line += &format!(
+            ", first {} read at {:.1} MiB/s",
+            short_bytes(p.read_bytes),
+            t / f64::from(1 << 20)
+        );
+    }
+    e.push(line);
+    e
+}
+
+/// The configured window's estimate and the best one, when the probe has them.
+fn judged(p: &NetProbe, ra: u64) -> Option<(ReadaheadEstimate, ReadaheadEstimate)> {
+    let mine = *p.readahead.iter().find(|e| e.readahead_bytes == ra)?;
+    let best = *p
+        .readahead
+        .iter()
+        .min_by(|a, b| a.predicted_seconds.total_cmp(&b.predicted_seconds))?;
+    Some((mine, best))
+}
 
 /// A URL split the way libvirt's `<source protocol name><host/>` wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,28 +167,83 @@ fn curl_readahead(facts: &Facts) -> Vec<Finding> {
             else {
                 continue;
             };
-            if readahead_bytes.is_some_and(|r| r > CURL_DEFAULT_READAHEAD) {
-                continue;
-            }
-            let ra = match readahead_bytes {
+            let ra = readahead_bytes.unwrap_or(CURL_DEFAULT_READAHEAD);
+            let shown = redact_url(url);
+            let ra_line = match readahead_bytes {
                 Some(r) => format!("readahead: {}", bytes(*r)),
                 None => format!(
                     "readahead: not set (curl default {})",
                     bytes(CURL_DEFAULT_READAHEAD)
                 ),
             };
-            let mut evidence = vec![format!("URL: {url}"), ra];
+            let mut evidence = vec![format!("URL: {shown}"), ra_line];
             if let Some(t) = timeout_seconds {
                 evidence.push(format!("timeout: {t} s"));
             }
-            let title = format!(
-                "drive {} reads {url} in {} HTTP requests",
-                drive_name(i, d),
-                readahead_bytes.map_or("256 KiB".to_string(), bytes)
-            );
+            let probe = probe_of(facts, url);
+            let (title, proposed) = match probe.and_then(|p| judged(p, ra)) {
+                // Measured: judge the window by the replayed boot trace.
+                Some((mine, best)) => {
+                    let slower = mine.predicted_seconds >= best.predicted_seconds * SLOWER_RATIO
+                        && mine.predicted_seconds - best.predicted_seconds >= SLOWER_SECONDS;
+                    if !slower {
+                        continue;
+                    }
+                    evidence.extend(probe_evidence(probe.expect("judged")));
+                    for e in &probe.expect("judged").readahead {
+                        evidence.push(format!(
+                            "boot trace with readahead {}: {} requests, {} from the server, \
+                             predicted {:.2} s{}",
+                            short_bytes(e.readahead_bytes),
+                            e.server_requests,
+                            short_bytes(e.server_bytes),
+                            e.predicted_seconds,
+                            if e.readahead_bytes == ra {
+                                " (configured)"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                    let dir = if ra > best.readahead_bytes {
+                        "too large"
+                    } else {
+                        "too small"
+                    };
+                    (
+                        format!(
+                            "drive {}: readahead {} is {dir} for this link: the boot's reads are \
+                             predicted to take {:.2} s, {:.2} s with {}",
+                            drive_name(i, d),
+                            short_bytes(ra),
+                            mine.predicted_seconds,
+                            best.predicted_seconds,
+                            short_bytes(best.readahead_bytes)
+                        ),
+                        best.readahead_bytes,
+                    )
+                }
+                // Not measured: today's judgement, against curl's default only.
+                None => {
+                    if ra > CURL_DEFAULT_READAHEAD {
+                        continue;
+                    }
+                    if let Some(p) = probe {
+                        evidence.extend(probe_evidence(p));
+                    }
+                    (
+                        format!(
+                            "drive {} reads {shown} in {} HTTP requests",
+                            drive_name(i, d),
+                            short_bytes(ra)
+                        ),
+                        PROPOSED_READAHEAD,
+                    )
+                }
+            };
             let subject = drive_subject(vm, i, d);
-            let note = repeated_boots_note(url);
-            out.push(match readahead_edit(vm, i, d, url) {
+            let note = repeated_boots_note(&shown);
+            out.push(match readahead_edit(vm, i, d, &shown, proposed) {
                 Some(edit) => CURL_READAHEAD.finding_edit(
                     Severity::Warn,
                     title,
@@ -140,7 +257,10 @@ fn curl_readahead(facts: &Facts) -> Vec<Finding> {
                     title,
                     subject,
                     evidence,
-                    format!("{}\n{note}", curl_fix(vm, &drive_name(i, d), url)),
+                    format!(
+                        "{}\n{note}",
+                        curl_fix(vm, &drive_name(i, d), &shown, proposed)
+                    ),
                 ),
             });
         }
@@ -148,7 +268,7 @@ fn curl_readahead(facts: &Facts) -> Vec<Finding> {
     out
 }
 
-fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
+fn curl_fix(vm: &VmDefinition, name: &str, url: &str, proposed: u64) -> String {
     let scheme = url
         .split("://")
         .next()
@@ -157,7 +277,7 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
     let esc = url.replace(',', ",,");
     let set = match Style::of(vm) {
         Style::Libvirt => {
-            let inner = format!("<readahead size='{PROPOSED_READAHEAD}'/>");
+            let inner = format!("<readahead size='{proposed}'/>");
             let source = libvirt_network_source(url, &inner)
                 .unwrap_or_else(|| format!("{inner} inside its <source>"));
             format!(
@@ -167,8 +287,9 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
         }
         // A Proxmox VM gets a network ISO only through `args:`, in QEMU's syntax.
         Style::Qemu | Style::Proxmox => format!(
-            "-drive file.driver={scheme},file.url={esc},file.readahead=1M,if=none,id={name},\
-             media=cdrom,format=raw,readonly=on"
+            "-drive file.driver={scheme},file.url={esc},file.readahead={},if=none,id={name},\
+             media=cdrom,format=raw,readonly=on",
+            qemu_size(proposed)
         ),
     };
     set
@@ -176,13 +297,19 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
 
 /// The readahead fix as an edit: `<readahead size=.../>` in the libvirt
 /// `<source>`, or the drive's protocol options on a command line.
-fn readahead_edit(vm: &VmDefinition, i: usize, d: &Drive, url: &str) -> Option<FixEdit> {
+fn readahead_edit(
+    vm: &VmDefinition,
+    i: usize,
+    d: &Drive,
+    url: &str,
+    proposed: u64,
+) -> Option<FixEdit> {
     let scheme = url.split("://").next()?.to_ascii_lowercase();
     match Style::of(vm) {
         Style::Libvirt => domain_edit(vm, i, d, |target| DomainEdit::SetSourceChild {
             target,
             name: "readahead".into(),
-            xml: format!("<readahead size='{PROPOSED_READAHEAD}'/>"),
+            xml: format!("<readahead size='{proposed}'/>"),
         }),
         Style::Proxmox => None,
         Style::Qemu => Some(FixEdit::Argv {
@@ -191,11 +318,22 @@ fn readahead_edit(vm: &VmDefinition, i: usize, d: &Drive, url: &str) -> Option<F
                 set: vec![
                     Attr::new("file.driver", &scheme),
                     Attr::new("file.url", url),
-                    Attr::new("file.readahead", "1M"),
+                    Attr::new("file.readahead", &qemu_size(proposed)),
                 ],
                 remove: vec!["file".into()],
             }],
         }),
+    }
+}
+
+/// A size in QEMU's syntax: `1M`, `256K`, or bytes.
+pub(crate) fn qemu_size(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{}M", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{}K", n >> 10)
+    } else {
+        n.to_string()
     }
 }
 
