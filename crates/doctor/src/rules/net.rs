@@ -230,6 +230,9 @@ fn curl_readahead(facts: &Facts) -> Vec<Finding> {
                     }
                     if let Some(p) = probe {
                         evidence.extend(probe_evidence(p));
+                        if let Some(why) = &p.readahead_error {
+                            evidence.push(format!("readahead not judged on this link: {why}"));
+                        }
                     }
                     (
                         format!(

@@ -149,8 +149,8 @@ fn no_ranges(facts: &Facts) -> Vec<Finding> {
         let fix = format!(
             "Serve the image from a server that answers Range requests (nginx, Apache, \
              lighttpd, `busybox httpd`), or copy it once and attach the local file: \
-             `curl -fLo /var/lib/isos/{file} '{shown}'` (then point drive {} at \
-             /var/lib/isos/{file} in {}).",
+             `curl -fLo /var/lib/isos/{file} '{shown}'`, then point drive {} at \
+             /var/lib/isos/{file} ({}).",
             drive_name(i, d),
             crate::describe::where_to_edit(vm)
         );
