@@ -37,6 +37,7 @@ import http.server, os, sys, time
 root, port, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) / 1000
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def log_message(self, *a): pass
     def answer(self, body):
         time.sleep(delay)

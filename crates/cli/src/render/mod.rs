@@ -268,7 +268,13 @@ mod tests {
 /// One `doctor --probe` measurement: `URL (server): connect 0.1 ms, round
 /// trip 50.3 ms, first 1.0 MiB in 61.2 ms (16.3 MiB/s), 1 redirect`.
 pub fn probe_line(p: &isotune_doctor::NetProbe) -> String {
-    let ms = |ns: u64| format!("{:.1} ms", ns as f64 / 1e6);
+    let ms = |ns: u64| {
+        if ns < 1_000_000 {
+            format!("{} µs", ns / 1000)
+        } else {
+            format!("{:.1} ms", ns as f64 / 1e6)
+        }
+    };
     let mut parts = Vec::new();
     if let Some(c) = p.connect_ns {
         parts.push(format!("connect {}", ms(c)));
