@@ -502,15 +502,18 @@ fn check_argv(dir: &Path, line: &str, original: &[String], expect: &[&str]) {
 
 // ---- HTTP ISOs --------------------------------------------------------
 
+/// The two ISOs served by busybox httpd, when QEMU and virsh are here too.
+fn http_isos() -> Option<(tempfile::TempDir, PathBuf, PathBuf, Httpd)> {
+    let (dir, a, b) = isos()?;
+    isotune_testutil::tool("qemu-system-x86_64")?;
+    isotune_testutil::tool("virsh")?;
+    let httpd = Httpd::start(dir.path())?;
+    Some((dir, a, b, httpd))
+}
+
 #[test]
 fn http_iso_readahead_fixes_work() {
-    let Some((dir, a, b)) = isos() else { return };
-    if isotune_testutil::tool("qemu-system-x86_64").is_none()
-        || isotune_testutil::tool("virsh").is_none()
-    {
-        return;
-    }
-    let Some(httpd) = Httpd::start(dir.path()) else {
+    let Some((dir, a, b, httpd)) = http_isos() else {
         return;
     };
     let port = httpd.port;
@@ -545,13 +548,7 @@ fn http_iso_readahead_fixes_work() {
 
 #[test]
 fn curl_timeout_and_sslverify_fixes_work() {
-    let Some((dir, a, b)) = isos() else { return };
-    if isotune_testutil::tool("qemu-system-x86_64").is_none()
-        || isotune_testutil::tool("virsh").is_none()
-    {
-        return;
-    }
-    let Some(httpd) = Httpd::start(dir.path()) else {
+    let Some((dir, a, b, httpd)) = http_isos() else {
         return;
     };
     let port = httpd.port;

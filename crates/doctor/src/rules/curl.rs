@@ -1,13 +1,13 @@
 //! QEMU's curl driver options besides `readahead`: the per-request
 //! `timeout` and `sslverify`.
 
-use isotune_vmconfig::{Drive, Source, VmDefinition};
+use isotune_vmconfig::{Drive, VmDefinition};
 
 use crate::describe::{drive_name, drive_subject, short_bytes, Style};
 use crate::facts::{redact_url, Facts};
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
-use crate::rules::net::{probe_evidence, probe_of, CURL_DEFAULT_READAHEAD};
+use crate::rules::net::{http_drives, probe_evidence, probe_of, HttpDrive, CURL_DEFAULT_READAHEAD};
 use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
@@ -55,109 +55,110 @@ pub(crate) const SSLVERIFY_OFF: Rule = Rule {
 
 fn timeout(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    for vm in &facts.vms {
-        for (i, d) in vm.drives.iter().enumerate() {
-            let Source::Http {
-                url,
-                readahead_bytes,
-                timeout_seconds,
-                ..
-            } = &d.source
-            else {
-                continue;
-            };
-            let limit = timeout_seconds.unwrap_or(CURL_DEFAULT_TIMEOUT);
-            if limit == 0 {
-                continue;
-            }
-            let ra = readahead_bytes.unwrap_or(CURL_DEFAULT_READAHEAD);
-            let shown = redact_url(url);
-            let mut evidence = vec![
-                format!("URL: {shown}"),
-                match timeout_seconds {
-                    Some(t) => format!("timeout: {t} s"),
-                    None => format!("timeout: not set (QEMU default {CURL_DEFAULT_TIMEOUT} s)"),
-                },
-                format!("readahead: {}", short_bytes(ra)),
-            ];
-            let probe = probe_of(facts, url).filter(|p| p.error.is_none());
-            let window = probe.and_then(|p| {
-                let rate = p.throughput_bytes_per_s()?;
-                let rtt = p.rtt_ns? as f64 / 1e9 * f64::from(1 + p.redirects);
-                Some(rtt + ra as f64 / rate)
-            });
-            let (title, proposed) = match window {
-                Some(secs) => {
-                    if secs <= limit as f64 {
-                        continue;
-                    }
-                    evidence.extend(probe_evidence(probe.expect("measured")));
-                    evidence.push(format!(
-                        "one readahead window ({}) at that rate: {secs:.1} s",
-                        short_bytes(ra)
-                    ));
-                    (
-                        format!(
-                            "drive {}: one {} readahead transfer takes {secs:.1} s on this link, \
-                             longer than the curl timeout of {limit} s: its reads fail",
-                            drive_name(i, d),
-                            short_bytes(ra)
-                        ),
-                        ((secs * TIMEOUT_MARGIN).ceil() as u64).max(CURL_DEFAULT_TIMEOUT),
-                    )
-                }
-                None => {
-                    if limit >= CURL_DEFAULT_TIMEOUT {
-                        continue;
-                    }
-                    (
-                        format!(
-                            "drive {}: curl timeout {limit} s is below QEMU's default of \
-                             {CURL_DEFAULT_TIMEOUT} s: a slower transfer fails the guest's read",
-                            drive_name(i, d)
-                        ),
-                        CURL_DEFAULT_TIMEOUT,
-                    )
-                }
-            };
-            let subject = drive_subject(vm, i, d);
-            let edit = option_edit(vm, i, d, &shown, "timeout", &proposed.to_string());
-            out.push(finish(&TIMEOUT, title, subject, evidence, edit, vm, i, d));
+    for h in http_drives(facts) {
+        let HttpDrive {
+            vm,
+            i,
+            d,
+            url,
+            readahead_bytes,
+            timeout_seconds,
+            ..
+        } = h;
+        let limit = timeout_seconds.unwrap_or(CURL_DEFAULT_TIMEOUT);
+        if limit == 0 {
+            continue;
         }
+        let ra = readahead_bytes.unwrap_or(CURL_DEFAULT_READAHEAD);
+        let shown = redact_url(url);
+        let mut evidence = vec![
+            format!("URL: {shown}"),
+            match timeout_seconds {
+                Some(t) => format!("timeout: {t} s"),
+                None => format!("timeout: not set (QEMU default {CURL_DEFAULT_TIMEOUT} s)"),
+            },
+            format!("readahead: {}", short_bytes(ra)),
+        ];
+        let probe = probe_of(facts, url).filter(|p| p.error.is_none());
+        let window = probe.and_then(|p| {
+            let rate = p.throughput_bytes_per_s()?;
+            let rtt = p.rtt_ns? as f64 / 1e9 * f64::from(1 + p.redirects);
+            Some(rtt + ra as f64 / rate)
+        });
+        let (title, proposed) = match window {
+            Some(secs) => {
+                if secs <= limit as f64 {
+                    continue;
+                }
+                evidence.extend(probe_evidence(probe.expect("measured")));
+                evidence.push(format!(
+                    "one readahead window ({}) at that rate: {secs:.1} s",
+                    short_bytes(ra)
+                ));
+                (
+                    format!(
+                        "drive {}: one {} readahead transfer takes {secs:.1} s on this link, \
+                             longer than the curl timeout of {limit} s: its reads fail",
+                        drive_name(i, d),
+                        short_bytes(ra)
+                    ),
+                    ((secs * TIMEOUT_MARGIN).ceil() as u64).max(CURL_DEFAULT_TIMEOUT),
+                )
+            }
+            None => {
+                if limit >= CURL_DEFAULT_TIMEOUT {
+                    continue;
+                }
+                (
+                    format!(
+                        "drive {}: curl timeout {limit} s is below QEMU's default of \
+                             {CURL_DEFAULT_TIMEOUT} s: a slower transfer fails the guest's read",
+                        drive_name(i, d)
+                    ),
+                    CURL_DEFAULT_TIMEOUT,
+                )
+            }
+        };
+        let subject = drive_subject(vm, i, d);
+        let edit = option_edit(vm, i, d, &shown, "timeout", &proposed.to_string());
+        out.push(finish(&TIMEOUT, title, subject, evidence, edit, vm, i, d));
     }
     out
 }
 
 fn sslverify_off(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    for vm in &facts.vms {
-        for (i, d) in vm.drives.iter().enumerate() {
-            let Source::Http { url, sslverify, .. } = &d.source else {
-                continue;
-            };
-            let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
-            if *sslverify != Some(false) || !matches!(scheme.as_str(), "https" | "ftps") {
-                continue;
-            }
-            let shown = redact_url(url);
-            let evidence = vec![format!("URL: {shown}"), "sslverify: off".to_string()];
-            let title = format!(
-                "drive {} reads {shown} without verifying the server's certificate",
-                drive_name(i, d)
-            );
-            let subject = drive_subject(vm, i, d);
-            let edit = option_edit(vm, i, d, &shown, "sslverify", "on");
-            out.push(finish(
-                &SSLVERIFY_OFF,
-                title,
-                subject,
-                evidence,
-                edit,
-                vm,
-                i,
-                d,
-            ));
+    for h in http_drives(facts) {
+        let HttpDrive {
+            vm,
+            i,
+            d,
+            url,
+            sslverify,
+            ..
+        } = h;
+        let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
+        if sslverify != Some(false) || !matches!(scheme.as_str(), "https" | "ftps") {
+            continue;
         }
+        let shown = redact_url(url);
+        let evidence = vec![format!("URL: {shown}"), "sslverify: off".to_string()];
+        let title = format!(
+            "drive {} reads {shown} without verifying the server's certificate",
+            drive_name(i, d)
+        );
+        let subject = drive_subject(vm, i, d);
+        let edit = option_edit(vm, i, d, &shown, "sslverify", "on");
+        out.push(finish(
+            &SSLVERIFY_OFF,
+            title,
+            subject,
+            evidence,
+            edit,
+            vm,
+            i,
+            d,
+        ));
     }
     out
 }
@@ -242,6 +243,7 @@ mod tests {
     use super::*;
     use crate::facts::{NetProbe, ProbeKind};
     use crate::fixtures::{example, healthy, qemu_vm};
+    use isotune_vmconfig::Source;
 
     fn http(facts: &mut Facts) -> &mut Source {
         &mut facts.vms[0].drives[0].source

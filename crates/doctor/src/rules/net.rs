@@ -158,123 +158,153 @@ pub(crate) const CURL_READAHEAD: Rule = Rule {
     check: curl_readahead,
 };
 
+/// A drive QEMU's curl driver reads, with its options.
+pub(crate) struct HttpDrive<'a> {
+    pub(crate) vm: &'a VmDefinition,
+    pub(crate) i: usize,
+    pub(crate) d: &'a Drive,
+    pub(crate) url: &'a str,
+    pub(crate) readahead_bytes: Option<u64>,
+    pub(crate) timeout_seconds: Option<u64>,
+    pub(crate) sslverify: Option<bool>,
+}
+
+/// Every drive of every VM whose source is an HTTP(S)/FTP(S) URL.
+pub(crate) fn http_drives(facts: &Facts) -> impl Iterator<Item = HttpDrive<'_>> {
+    facts.vms.iter().flat_map(|vm| {
+        vm.drives
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, d)| match &d.source {
+                Source::Http {
+                    url,
+                    readahead_bytes,
+                    timeout_seconds,
+                    sslverify,
+                } => Some(HttpDrive {
+                    vm,
+                    i,
+                    d,
+                    url,
+                    readahead_bytes: *readahead_bytes,
+                    timeout_seconds: *timeout_seconds,
+                    sslverify: *sslverify,
+                }),
+                _ => None,
+            })
+    })
+}
+
 fn curl_readahead(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    for vm in &facts.vms {
-        for (i, d) in vm.drives.iter().enumerate() {
-            let Source::Http {
-                url,
-                readahead_bytes,
-                timeout_seconds,
-                ..
-            } = &d.source
-            else {
-                continue;
-            };
-            let ra = readahead_bytes.unwrap_or(CURL_DEFAULT_READAHEAD);
-            let shown = redact_url(url);
-            let ra_line = match readahead_bytes {
-                Some(r) => format!("readahead: {}", bytes(*r)),
-                None => format!(
-                    "readahead: not set (curl default {})",
-                    bytes(CURL_DEFAULT_READAHEAD)
-                ),
-            };
-            let mut evidence = vec![format!("URL: {shown}"), ra_line];
-            if let Some(t) = timeout_seconds {
-                evidence.push(format!("timeout: {t} s"));
-            }
-            let probe = probe_of(facts, url);
-            // QEMU cannot open it at all: net.http-no-ranges says so.
-            if probe.is_some_and(|p| p.ranges == Some(false)) {
-                continue;
-            }
-            let (title, proposed) = match probe.and_then(|p| judged(p, ra)) {
-                // Measured: judge the window by the replayed boot trace.
-                Some((mine, best)) => {
-                    let slower = mine.predicted_seconds >= best.predicted_seconds * SLOWER_RATIO
-                        && mine.predicted_seconds - best.predicted_seconds >= SLOWER_SECONDS;
-                    if !slower {
-                        continue;
-                    }
-                    evidence.extend(probe_evidence(probe.expect("judged")));
-                    for e in &probe.expect("judged").readahead {
-                        evidence.push(format!(
-                            "boot trace with readahead {}: {} requests, {} from the server, \
-                             predicted {:.2} s{}",
-                            short_bytes(e.readahead_bytes),
-                            e.server_requests,
-                            short_bytes(e.server_bytes),
-                            e.predicted_seconds,
-                            if e.readahead_bytes == ra {
-                                " (configured)"
-                            } else {
-                                ""
-                            }
-                        ));
-                    }
-                    let dir = if ra > best.readahead_bytes {
-                        "too large"
-                    } else {
-                        "too small"
-                    };
-                    (
-                        format!(
-                            "drive {}: readahead {} is {dir} for this link: the boot's reads are \
-                             predicted to take {:.2} s, {:.2} s with {}",
-                            drive_name(i, d),
-                            short_bytes(ra),
-                            mine.predicted_seconds,
-                            best.predicted_seconds,
-                            short_bytes(best.readahead_bytes)
-                        ),
-                        best.readahead_bytes,
-                    )
-                }
-                // Not measured: today's judgement, against curl's default only.
-                None => {
-                    if ra > CURL_DEFAULT_READAHEAD {
-                        continue;
-                    }
-                    if let Some(p) = probe {
-                        evidence.extend(probe_evidence(p));
-                        if let Some(why) = &p.readahead_error {
-                            evidence.push(format!("readahead not judged on this link: {why}"));
-                        }
-                    }
-                    (
-                        format!(
-                            "drive {} reads {shown} in {} HTTP requests",
-                            drive_name(i, d),
-                            short_bytes(ra)
-                        ),
-                        PROPOSED_READAHEAD,
-                    )
-                }
-            };
-            let subject = drive_subject(vm, i, d);
-            let note = repeated_boots_note(&shown);
-            out.push(match readahead_edit(vm, i, d, &shown, proposed) {
-                Some(edit) => CURL_READAHEAD.finding_edit(
-                    Severity::Warn,
-                    title,
-                    subject,
-                    evidence,
-                    edit,
-                    &note,
-                ),
-                None => CURL_READAHEAD.finding(
-                    Severity::Warn,
-                    title,
-                    subject,
-                    evidence,
-                    format!(
-                        "{}\n{note}",
-                        curl_fix(vm, &drive_name(i, d), &shown, proposed)
-                    ),
-                ),
-            });
+    for h in http_drives(facts) {
+        let HttpDrive {
+            vm,
+            i,
+            d,
+            url,
+            readahead_bytes,
+            timeout_seconds,
+            ..
+        } = h;
+        let ra = readahead_bytes.unwrap_or(CURL_DEFAULT_READAHEAD);
+        let shown = redact_url(url);
+        let ra_line = match readahead_bytes {
+            Some(r) => format!("readahead: {}", bytes(r)),
+            None => format!(
+                "readahead: not set (curl default {})",
+                bytes(CURL_DEFAULT_READAHEAD)
+            ),
+        };
+        let mut evidence = vec![format!("URL: {shown}"), ra_line];
+        if let Some(t) = timeout_seconds {
+            evidence.push(format!("timeout: {t} s"));
         }
+        let probe = probe_of(facts, url);
+        // QEMU cannot open it at all: net.http-no-ranges says so.
+        if probe.is_some_and(|p| p.ranges == Some(false)) {
+            continue;
+        }
+        let (title, proposed) = match probe.and_then(|p| judged(p, ra)) {
+            // Measured: judge the window by the replayed boot trace.
+            Some((mine, best)) => {
+                let slower = mine.predicted_seconds >= best.predicted_seconds * SLOWER_RATIO
+                    && mine.predicted_seconds - best.predicted_seconds >= SLOWER_SECONDS;
+                if !slower {
+                    continue;
+                }
+                evidence.extend(probe_evidence(probe.expect("judged")));
+                for e in &probe.expect("judged").readahead {
+                    evidence.push(format!(
+                        "boot trace with readahead {}: {} requests, {} from the server, \
+                             predicted {:.2} s{}",
+                        short_bytes(e.readahead_bytes),
+                        e.server_requests,
+                        short_bytes(e.server_bytes),
+                        e.predicted_seconds,
+                        if e.readahead_bytes == ra {
+                            " (configured)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                let dir = if ra > best.readahead_bytes {
+                    "too large"
+                } else {
+                    "too small"
+                };
+                (
+                    format!(
+                        "drive {}: readahead {} is {dir} for this link: the boot's reads are \
+                             predicted to take {:.2} s, {:.2} s with {}",
+                        drive_name(i, d),
+                        short_bytes(ra),
+                        mine.predicted_seconds,
+                        best.predicted_seconds,
+                        short_bytes(best.readahead_bytes)
+                    ),
+                    best.readahead_bytes,
+                )
+            }
+            // Not measured: today's judgement, against curl's default only.
+            None => {
+                if ra > CURL_DEFAULT_READAHEAD {
+                    continue;
+                }
+                if let Some(p) = probe {
+                    evidence.extend(probe_evidence(p));
+                    if let Some(why) = &p.readahead_error {
+                        evidence.push(format!("readahead not judged on this link: {why}"));
+                    }
+                }
+                (
+                    format!(
+                        "drive {} reads {shown} in {} HTTP requests",
+                        drive_name(i, d),
+                        short_bytes(ra)
+                    ),
+                    PROPOSED_READAHEAD,
+                )
+            }
+        };
+        let subject = drive_subject(vm, i, d);
+        let note = repeated_boots_note(&shown);
+        out.push(match readahead_edit(vm, i, d, &shown, proposed) {
+            Some(edit) => {
+                CURL_READAHEAD.finding_edit(Severity::Warn, title, subject, evidence, edit, &note)
+            }
+            None => CURL_READAHEAD.finding(
+                Severity::Warn,
+                title,
+                subject,
+                evidence,
+                format!(
+                    "{}\n{note}",
+                    curl_fix(vm, &drive_name(i, d), &shown, proposed)
+                ),
+            ),
+        });
     }
     out
 }
@@ -339,9 +369,9 @@ fn readahead_edit(
 
 /// A size in QEMU's syntax: `1M`, `256K`, or bytes.
 pub(crate) fn qemu_size(n: u64) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{}M", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{}K", n >> 10)
     } else {
         n.to_string()
@@ -427,5 +457,73 @@ mod tests {
             libvirt_network_source("http://h:81/a.iso?t=1&u=2", "").unwrap(),
             "<source protocol='http' name='/a.iso' query='t=1&amp;u=2'><host name='h' port='81'/></source>"
         );
+    }
+
+    #[test]
+    fn every_network_protocol_is_recognised() {
+        use isotune_vmconfig::{parse_argv, parse_domain_xml, Origin};
+        let argv: Vec<String> = [
+            "qemu-system-x86_64",
+            "-drive",
+            "file=http://h/a.iso,if=none,id=a",
+            "-drive",
+            "file=https://h/b.iso,if=none,id=b",
+            "-drive",
+            "file=ftp://h/c.iso,if=none,id=c",
+            "-drive",
+            "file=nbd://h:10809/d,if=none,id=d",
+            "-drive",
+            "file=iscsi://h/iqn.2001-04.com.example:s/1,if=none,id=e",
+            "-drive",
+            "file=rbd:pool/image,if=none,id=f",
+            "-drive",
+            "file=gluster+tcp://h/vol/g.iso,if=none,id=g",
+        ]
+        .map(String::from)
+        .to_vec();
+        let vm = parse_argv(&argv, Origin::QemuCmdline);
+        let kinds: Vec<String> = vm
+            .drives
+            .iter()
+            .map(|d| match &d.source {
+                Source::Http { url, .. } => format!("curl {}", url.split(':').next().unwrap()),
+                Source::Nbd { .. } => "nbd".into(),
+                Source::Network { protocol, .. } => protocol.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "curl http",
+                "curl https",
+                "curl ftp",
+                "nbd",
+                "iscsi",
+                "rbd",
+                "gluster"
+            ]
+        );
+        let xml = "<domain type='kvm'><name>n</name><devices>\
+            <disk type='network' device='cdrom'><source protocol='ftp' name='/c.iso'><host name='h'/></source><target dev='sda' bus='scsi'/></disk>\
+            <disk type='network' device='disk'><source protocol='iscsi' name='iqn.x/1'><host name='h'/></source><target dev='vda' bus='virtio'/></disk>\
+            <disk type='network' device='disk'><source protocol='rbd' name='pool/img'><host name='h'/></source><target dev='vdb' bus='virtio'/></disk>\
+            <disk type='network' device='cdrom'><source protocol='gluster' name='vol/g.iso'><host name='h'/></source><target dev='sdb' bus='scsi'/></disk>\
+            </devices></domain>";
+        let vm = parse_domain_xml(
+            xml,
+            Origin::LibvirtXml {
+                path: "n.xml".into(),
+            },
+        )
+        .unwrap();
+        assert!(matches!(&vm.drives[0].source, Source::Http { url, .. } if url == "ftp://h/c.iso"));
+        for (d, p) in vm.drives[1..].iter().zip(["iscsi", "rbd", "gluster"]) {
+            assert!(
+                matches!(&d.source, Source::Network { protocol, .. } if protocol == p),
+                "{:?}",
+                d.source
+            );
+        }
     }
 }

@@ -57,10 +57,11 @@ pub(crate) const FAILED: Rule = Rule {
     check: failed,
 };
 
-/// Each VM drive with a URL source and that URL's successful probe.
-fn probed<'a>(
-    facts: &'a Facts,
-) -> impl Iterator<Item = (&'a VmDefinition, usize, &'a Drive, &'a str, &'a NetProbe)> {
+/// A drive with a URL source: its VM, index, drive, URL and probe.
+type Probed<'a> = (&'a VmDefinition, usize, &'a Drive, &'a str, &'a NetProbe);
+
+/// Each VM drive with a URL source and that URL's probe.
+fn probed(facts: &Facts) -> impl Iterator<Item = Probed<'_>> {
     facts.vms.iter().flat_map(move |vm| {
         vm.drives.iter().enumerate().filter_map(move |(i, d)| {
             let url = match &d.source {
