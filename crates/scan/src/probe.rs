@@ -203,7 +203,8 @@ fn readahead_estimates(
         .collect())
 }
 
-/// Probes the server of the network filesystem holding `f`, if any.
+/// Probes the server of the network filesystem holding `f`, if any, on
+/// its NFS (2049) or SMB (445) port.
 fn probe_fs(f: &FileFacts, limits: ProbeLimits) -> Option<NetProbe> {
     let net = f.mount.as_ref()?.network.as_ref()?;
     let port = match net.kind {
@@ -211,6 +212,11 @@ fn probe_fs(f: &FileFacts, limits: ProbeLimits) -> Option<NetProbe> {
         NetworkFsKind::Cifs => 445,
         _ => return None,
     };
+    probe_fs_at(f, port, limits)
+}
+
+fn probe_fs_at(f: &FileFacts, port: u16, limits: ProbeLimits) -> Option<NetProbe> {
+    let net = f.mount.as_ref()?.network.as_ref()?;
     let host = net.server.clone()?;
     let mut p = NetProbe {
         source: f.path.display().to_string(),
@@ -280,4 +286,67 @@ fn read_cold(path: &Path, size: u64, limit: Duration) -> Result<(Duration, Durat
     });
     rx.recv_timeout(limit)
         .map_err(|_| format!("no answer within {} s", limit.as_secs()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use isotune_host::{MountFacts, NetworkFs};
+
+    /// A local file posing as an ISO on an NFS mount of `server`: the probe's
+    /// connect and cold reads run for real (the reads are local: no NFS
+    /// server can run here).
+    fn on_nfs(path: &Path, size: u64, server: &str) -> FileFacts {
+        FileFacts {
+            path: path.to_owned(),
+            size_bytes: size,
+            device: None,
+            mount: Some(MountFacts {
+                mount_point: path.parent().unwrap().to_owned(),
+                fstype: "nfs4".into(),
+                source: format!("{server}:/isos"),
+                mount_options: vec![],
+                super_options: vec![],
+                network: Some(NetworkFs {
+                    kind: NetworkFsKind::Nfs,
+                    server: Some(server.into()),
+                    vers: Some("4.2".into()),
+                    rsize_bytes: None,
+                    nconnect: None,
+                    actimeo_seconds: None,
+                    wsize_bytes: None,
+                    noac: false,
+                    cache: None,
+                }),
+            }),
+            storage: vec![],
+            resident_bytes: None,
+            block_device: false,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn a_network_fs_probe_connects_and_reads_the_first_mib_cold() {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let iso = dir.path().join("x.iso");
+        std::fs::write(&iso, vec![7u8; 3 << 20]).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let f = on_nfs(&iso, 3 << 20, "127.0.0.1");
+        let p = probe_fs_at(&f, port, ProbeLimits::default()).unwrap();
+        assert_eq!(p.error, None);
+        assert_eq!(p.server, format!("127.0.0.1:{port}"));
+        assert_eq!(p.read_bytes, 1 << 20);
+        assert!(p.connect_ns.is_some() && p.rtt_ns.is_some() && p.read_ns.is_some());
+        // The server gone: the error names it, nothing is read.
+        drop(listener);
+        let p = probe_fs_at(&f, port, ProbeLimits::default()).unwrap();
+        let err = p.error.unwrap();
+        assert!(
+            err.starts_with(&format!("connect to 127.0.0.1:{port}:")),
+            "{err}"
+        );
+        assert_eq!((p.read_bytes, p.read_ns), (0, None));
+    }
 }
