@@ -13,6 +13,8 @@
 //!   image on a Range server is not;
 //! - credentials in a URL never reach the output, human or JSON;
 //! - a dead server is a probe error, not a hang;
+//! - `sslverify=off` on HTTPS: the fix makes QEMU refuse a self-signed
+//!   server, and open it once that CA is in the store QEMU's curl reads;
 //! - the exit code is 1 exactly when a finding is an error.
 
 mod support;
@@ -175,7 +177,12 @@ fn probe_measures_the_link_and_judges_readahead() {
 /// QEMU paused on `argv`, checked to run for a moment; `Err` with its stderr.
 fn qemu_opens(argv: &[String]) -> Result<(), String> {
     let qemu = support::qemu().expect("checked by the caller");
-    let mut child = Command::new(qemu)
+    qemu_opens_with(Command::new(qemu), argv)
+}
+
+/// [`qemu_opens`] with QEMU started by `cmd` (which ends with the binary).
+fn qemu_opens_with(mut cmd: Command, argv: &[String]) -> Result<(), String> {
+    let mut child = cmd
         .args(["-accel", "tcg", "-S", "-display", "none", "-nodefaults"])
         .args(&argv[1..])
         .stdout(Stdio::null())
@@ -313,4 +320,98 @@ fn a_dead_server_is_a_probe_error_not_a_hang() {
         "{seen}"
     );
     assert!(report["facts"]["probes"][0]["error"].is_string());
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+#[test]
+fn sslverify_fix_verifies_and_a_trusted_private_ca_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bytes) = image(dir.path()) else {
+        return;
+    };
+    let (Some(qemu), Some(openssl), Some(unshare)) = (
+        support::qemu(),
+        isotune_testutil::tool("openssl"),
+        isotune_testutil::tool("unshare"),
+    ) else {
+        return;
+    };
+    if !is_root() {
+        return isotune_testutil::skip(
+            "needs root: the CA is trusted in a private mount namespace",
+        );
+    }
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    isotune_testutil::run(
+        Command::new(openssl)
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null()),
+    );
+    let srv = RangeServer::start(
+        bytes,
+        Config {
+            tls: Some((cert.clone(), key)),
+            ..Config::default()
+        },
+    );
+    let line = format!(
+        "qemu-system-x86_64 -M q35 -drive file.driver=https,file.url={},file.sslverify=off,\
+         if=none,id=cd,media=cdrom,format=raw,readonly=on \
+         -device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd,bus=scsi0.0",
+        srv.url(true)
+    );
+    let (_, report) = json(&["--qemu-cmdline", &line]);
+    let f = findings(&report, "net.curl-sslverify-off");
+    assert_eq!(f.len(), 1, "{report:#}");
+    assert!(f[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("update-ca-certificates"));
+    let FixEdit::Argv { edits } = edit_of(f[0]) else {
+        panic!("not an argv fix")
+    };
+    let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+    let fixed = apply_to_argv(&argv, &edits).unwrap();
+    assert!(
+        fixed.iter().any(|a| a.contains("file.sslverify=on")),
+        "{fixed:?}"
+    );
+    // Without verification QEMU takes the self-signed certificate...
+    qemu_opens(&argv).unwrap();
+    // ...with it, QEMU refuses a server it does not trust...
+    let err = qemu_opens(&fixed).expect_err("QEMU trusted a self-signed certificate");
+    assert!(err.contains("certificate"), "{err}");
+    // ...and opens it once the CA is in the store QEMU's curl reads (the
+    // store replaced by the test's CA in a private mount namespace, as
+    // update-ca-certificates would add it).
+    let mut cmd = Command::new(unshare);
+    cmd.args(["-m", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {} /etc/ssl/certs/ca-certificates.crt && exec \"$0\" \"$@\"",
+            cert.display()
+        ))
+        .arg(qemu);
+    qemu_opens_with(cmd, &fixed).unwrap_or_else(|e| panic!("QEMU refuses the trusted CA: {e}"));
+    let (_, after) = json(&["--qemu-cmdline", &fixed.join(" ")]);
+    assert!(
+        findings(&after, "net.curl-sslverify-off").is_empty(),
+        "{after:#}"
+    );
 }
