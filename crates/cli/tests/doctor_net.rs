@@ -12,6 +12,7 @@
 //! - a server without Range support is an error QEMU agrees with; the same
 //!   image on a Range server is not;
 //! - credentials in a URL never reach the output, human or JSON;
+//! - an NBD export (nbdkit's delay filter) is probed over its Unix socket;
 //! - a dead server is a probe error, not a hang;
 //! - `sslverify=off` on HTTPS: the fix makes QEMU refuse a self-signed
 //!   server, and open it once that CA is in the store QEMU's curl reads;
@@ -414,4 +415,61 @@ fn sslverify_fix_verifies_and_a_trusted_private_ca_opens() {
         findings(&after, "net.curl-sslverify-off").is_empty(),
         "{after:#}"
     );
+}
+
+/// A child process killed and reaped when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_nbd_source_is_probed_with_nbdkit_and_its_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bytes) = image(dir.path()) else {
+        return;
+    };
+    let Some(nbdkit) = isotune_testutil::tool("nbdkit") else {
+        return;
+    };
+    let iso = dir.path().join("boot.iso");
+    assert_eq!(std::fs::read(&iso).unwrap(), bytes);
+    let sock = dir.path().join("nbdkit.sock");
+    let _server = Killed(
+        Command::new(nbdkit)
+            .args(["-f", "-r", "-U"])
+            .arg(&sock)
+            .args(["--filter=delay", "file"])
+            .arg(&iso)
+            .arg("rdelay=30ms")
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while !sock.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nbdkit did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("nbd+unix:///?socket={}", sock.display());
+    let line = format!(
+        "qemu-system-x86_64 -M q35 -drive file={url},if=none,id=cd,media=cdrom,format=raw,readonly=on \
+         -device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd,bus=scsi0.0"
+    );
+    let (code, report) = json(&["--qemu-cmdline", &line, "--probe"]);
+    assert_exit_matches(code, &report);
+    let probe = &report["facts"]["probes"][0];
+    assert_eq!(probe["kind"], "nbd", "{probe}");
+    assert!(probe["error"].is_null(), "{probe}");
+    assert_eq!(probe["server"], sock.display().to_string());
+    // Each read waits 30 ms in the delay filter: a lower bound.
+    assert!(probe["rtt_ns"].as_u64().unwrap() >= 30_000_000, "{probe}");
+    assert_eq!(probe["read_bytes"], 1 << 20);
+    assert!(findings(&report, "net.probe-failed").is_empty());
 }
