@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use isotune_bench::predict::{curl_prediction, READAHEADS_BYTES};
+use isotune_bench::predict::{
+    curl_prediction, QEMU_CURL_DEFAULT_READAHEAD_BYTES, READAHEADS_BYTES,
+};
 use isotune_bench::workload::{boot, BootProfile};
 use isotune_doctor::{redact_url, Facts, NetProbe, ProbeKind, ReadaheadEstimate};
 use isotune_host::{FileFacts, NetworkFsKind};
@@ -58,10 +60,13 @@ const TRACE_PROFILE: BootProfile = BootProfile::BiosIde;
 /// Probes every network source of `facts` (drives' URLs, network
 /// filesystems under its files).
 pub fn probe_all(facts: &Facts, limits: ProbeLimits) -> Vec<NetProbe> {
-    // URL -> the readahead values drives use with it.
+    // URL -> the readahead values drives use with it. Only the URLs
+    // isotune's client speaks (http, https, nbd, nbd+unix): an FTP URL or
+    // QEMU's legacy `nbd:host:port` is left alone, not reported as failed.
     let mut urls: BTreeMap<String, (ProbeKind, Vec<u64>)> = BTreeMap::new();
     for d in facts.vms.iter().flat_map(|vm| &vm.drives) {
         match &d.source {
+            Source::Http { url, .. } | Source::Nbd { url } if !isotune_net::is_url(url) => {}
             Source::Http {
                 url,
                 readahead_bytes,
@@ -70,7 +75,7 @@ pub fn probe_all(facts: &Facts, limits: ProbeLimits) -> Vec<NetProbe> {
                 let e = urls
                     .entry(url.clone())
                     .or_insert((ProbeKind::Http, Vec::new()));
-                e.1.push(readahead_bytes.unwrap_or(READAHEADS_BYTES[1]));
+                e.1.push(readahead_bytes.unwrap_or(QEMU_CURL_DEFAULT_READAHEAD_BYTES));
             }
             Source::Nbd { url } => {
                 urls.entry(url.clone())
