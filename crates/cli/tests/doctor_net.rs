@@ -8,7 +8,8 @@
 //!   applied to the domain XML, passes `virt-xml-validate` and the finding
 //!   is gone on the next probe;
 //! - a redirecting URL: the fix (the final URL) is started with QEMU, which
-//!   opens it, and the finding is gone;
+//!   opens it, and the finding is gone; the same URL in a running QEMU is
+//!   found from its /proc cmdline (`--running --probe`);
 //! - a server without Range support is an error QEMU agrees with; the same
 //!   image on a Range server is not;
 //! - credentials in a URL never reach the output, human or JSON;
@@ -472,4 +473,63 @@ fn an_nbd_source_is_probed_with_nbdkit_and_its_delay() {
     assert!(probe["rtt_ns"].as_u64().unwrap() >= 30_000_000, "{probe}");
     assert_eq!(probe["read_bytes"], 1 << 20);
     assert!(findings(&report, "net.probe-failed").is_empty());
+}
+
+#[test]
+fn a_running_qemu_on_a_redirecting_url_is_found_from_its_cmdline() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bytes) = image(dir.path()) else {
+        return;
+    };
+    let Some(qemu) = support::qemu() else {
+        return;
+    };
+    let srv = server(&bytes, Mode::Redirect, 0);
+    let url = srv.url(false);
+    let vm = Killed(
+        Command::new(qemu)
+            .args([
+                "-accel",
+                "tcg",
+                "-S",
+                "-display",
+                "none",
+                "-nodefaults",
+                "-M",
+                "q35",
+            ])
+            .args(["-device", "virtio-scsi-pci,id=scsi0", "-drive"])
+            .arg(format!(
+                "file={url},if=none,id=cd,media=cdrom,format=raw,readonly=on"
+            ))
+            .args(["-device", "scsi-cd,drive=cd,bus=scsi0.0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = vm.0.id();
+    // QEMU opened the drive (HEAD through the redirect) before it runs.
+    let start = Instant::now();
+    while srv
+        .counters
+        .heads
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "QEMU never opened {url}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, report) = json(&["--running", "--probe"]);
+    assert_exit_matches(code, &report);
+    let mine = format!("QEMU process {pid} ");
+    let f: Vec<_> = findings(&report, "net.http-redirect")
+        .into_iter()
+        .filter(|f| f["subject"].as_str().unwrap().starts_with(&mine))
+        .collect();
+    assert_eq!(f.len(), 1, "{report:#}");
+    drop(vm);
 }
