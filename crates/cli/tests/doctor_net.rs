@@ -26,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isotune_doctor::fix::{apply_to_argv, apply_to_domain, FixEdit};
+use isotune_testutil::exporter::Killed;
 use isotune_testutil::rangeserver::{Config, Mode, RangeServer};
 use serde_json::Value;
 
@@ -335,11 +336,7 @@ fn sslverify_fix_verifies_and_a_trusted_private_ca_opens() {
     let Some(bytes) = image(dir.path()) else {
         return;
     };
-    let (Some(qemu), Some(openssl), Some(unshare)) = (
-        support::qemu(),
-        isotune_testutil::tool("openssl"),
-        isotune_testutil::tool("unshare"),
-    ) else {
+    let (Some(qemu), Some(unshare)) = (support::qemu(), isotune_testutil::tool("unshare")) else {
         return;
     };
     if !is_root() {
@@ -347,25 +344,9 @@ fn sslverify_fix_verifies_and_a_trusted_private_ca_opens() {
             "needs root: the CA is trusted in a private mount namespace",
         );
     }
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    isotune_testutil::run(
-        Command::new(openssl)
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args([
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null()),
-    );
+    let Some((cert, key)) = isotune_testutil::tls::self_signed(dir.path()) else {
+        return;
+    };
     let srv = RangeServer::start(
         bytes,
         Config {
@@ -416,16 +397,6 @@ fn sslverify_fix_verifies_and_a_trusted_private_ca_opens() {
         findings(&after, "net.curl-sslverify-off").is_empty(),
         "{after:#}"
     );
-}
-
-/// A child process killed and reaped when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::describe::{drive_name, drive_subject, short_bytes, Style};
 use crate::facts::{redact_url, Facts};
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
-use crate::rules::net::{http_drives, probe_evidence, probe_of, HttpDrive, CURL_DEFAULT_READAHEAD};
+use crate::rules::net::{http_drives, probe_evidence, probe_of, CURL_DEFAULT_READAHEAD};
 use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
@@ -56,15 +56,8 @@ pub(crate) const SSLVERIFY_OFF: Rule = Rule {
 fn timeout(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for h in http_drives(facts) {
-        let HttpDrive {
-            vm,
-            i,
-            d,
-            url,
-            readahead_bytes,
-            timeout_seconds,
-            ..
-        } = h;
+        let (vm, i, d, url) = (h.vm, h.i, h.d, h.url);
+        let (readahead_bytes, timeout_seconds) = (h.readahead_bytes, h.timeout_seconds);
         let limit = timeout_seconds.unwrap_or(CURL_DEFAULT_TIMEOUT);
         if limit == 0 {
             continue;
@@ -129,14 +122,7 @@ fn timeout(facts: &Facts) -> Vec<Finding> {
 fn sslverify_off(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for h in http_drives(facts) {
-        let HttpDrive {
-            vm,
-            i,
-            d,
-            url,
-            sslverify,
-            ..
-        } = h;
+        let (vm, i, d, url, sslverify) = (h.vm, h.i, h.d, h.url, h.sslverify);
         let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
         if sslverify != Some(false) || !matches!(scheme.as_str(), "https" | "ftps") {
             continue;

@@ -198,15 +198,8 @@ pub(crate) fn http_drives(facts: &Facts) -> impl Iterator<Item = HttpDrive<'_>> 
 fn curl_readahead(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for h in http_drives(facts) {
-        let HttpDrive {
-            vm,
-            i,
-            d,
-            url,
-            readahead_bytes,
-            timeout_seconds,
-            ..
-        } = h;
+        let (vm, i, d, url) = (h.vm, h.i, h.d, h.url);
+        let (readahead_bytes, timeout_seconds) = (h.readahead_bytes, h.timeout_seconds);
         let ra = readahead_bytes.unwrap_or(CURL_DEFAULT_READAHEAD);
         let shown = redact_url(url);
         let ra_line = match readahead_bytes {
