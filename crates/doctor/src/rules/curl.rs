@@ -3,12 +3,13 @@
 
 use isotune_vmconfig::{Drive, VmDefinition};
 
-use crate::describe::{drive_name, drive_subject, short_bytes, Style};
+use crate::describe::{drive_name, drive_subject, short_bytes};
 use crate::facts::{redact_url, Facts};
 use crate::finding::{Finding, Layer, Severity};
-use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
-use crate::rules::net::{http_drives, probe_evidence, probe_of, CURL_DEFAULT_READAHEAD};
-use crate::rules::vm::{domain_edit, drive_ref};
+use crate::fix::FixEdit;
+use crate::rules::net::{
+    curl_option_edit, http_drives, probe_evidence, probe_of, CURL_DEFAULT_READAHEAD,
+};
 use crate::rules::Rule;
 
 /// `CURL_TIMEOUT_DEFAULT` in QEMU's block/curl.c, seconds.
@@ -196,32 +197,11 @@ fn option_edit(
     option: &str,
     value: &str,
 ) -> Option<FixEdit> {
-    let scheme = url.split("://").next()?.to_ascii_lowercase();
-    match Style::of(vm) {
-        Style::Libvirt => domain_edit(vm, i, d, |target| {
-            let (name, xml) = match option {
-                "timeout" => ("timeout", format!("<timeout seconds='{value}'/>")),
-                _ => ("ssl", "<ssl verify='yes'/>".to_string()),
-            };
-            DomainEdit::SetSourceChild {
-                target,
-                name: name.into(),
-                xml,
-            }
-        }),
-        Style::Proxmox => None,
-        Style::Qemu => Some(FixEdit::Argv {
-            edits: vec![ArgvEdit::DriveOptions {
-                drive: drive_ref(i, d),
-                set: vec![
-                    Attr::new("file.driver", &scheme),
-                    Attr::new("file.url", url),
-                    Attr::new(&format!("file.{option}"), value),
-                ],
-                remove: vec!["file".into()],
-            }],
-        }),
-    }
+    let libvirt = match option {
+        "timeout" => ("timeout", format!("<timeout seconds='{value}'/>")),
+        _ => ("ssl", "<ssl verify='yes'/>".to_string()),
+    };
+    curl_option_edit(vm, (i, d), url, libvirt, (option, value))
 }
 
 #[cfg(test)]

@@ -338,12 +338,32 @@ fn readahead_edit(
     url: &str,
     proposed: u64,
 ) -> Option<FixEdit> {
+    let xml = format!("<readahead size='{proposed}'/>");
+    curl_option_edit(
+        vm,
+        (i, d),
+        url,
+        ("readahead", xml),
+        ("readahead", &qemu_size(proposed)),
+    )
+}
+
+/// A curl driver option as an edit of drive `(i, d)`: `libvirt.1` (element
+/// `libvirt.0`) in the libvirt `<source>`, or on a command line the URL as
+/// protocol options with `file.KEY=VALUE` for `qemu`.
+pub(crate) fn curl_option_edit(
+    vm: &VmDefinition,
+    (i, d): (usize, &Drive),
+    url: &str,
+    libvirt: (&str, String),
+    qemu: (&str, &str),
+) -> Option<FixEdit> {
     let scheme = url.split("://").next()?.to_ascii_lowercase();
     match Style::of(vm) {
         Style::Libvirt => domain_edit(vm, i, d, |target| DomainEdit::SetSourceChild {
             target,
-            name: "readahead".into(),
-            xml: format!("<readahead size='{proposed}'/>"),
+            name: libvirt.0.into(),
+            xml: libvirt.1,
         }),
         Style::Proxmox => None,
         Style::Qemu => Some(FixEdit::Argv {
@@ -352,7 +372,7 @@ fn readahead_edit(
                 set: vec![
                     Attr::new("file.driver", &scheme),
                     Attr::new("file.url", url),
-                    Attr::new("file.readahead", &qemu_size(proposed)),
+                    Attr::new(&format!("file.{}", qemu.0), qemu.1),
                 ],
                 remove: vec!["file".into()],
             }],
