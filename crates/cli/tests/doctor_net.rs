@@ -299,6 +299,20 @@ fn credentials_are_never_printed() {
         assert!(!out.contains("alice"), "{out}");
         assert!(out.contains("http://***@127.0.0.1"), "{out}");
     }
+    let md = tempfile::tempdir().unwrap();
+    let md_file = md.path().join("report.md");
+    doctor(&[
+        "--qemu-cmdline",
+        &line,
+        "--probe",
+        "--markdown",
+        md_file.to_str().unwrap(),
+    ]);
+    let md = std::fs::read_to_string(&md_file).unwrap();
+    assert!(
+        !md.contains("s3cr3t") && md.contains("## Network probes"),
+        "{md}"
+    );
     // The probe did reach the server (the credentials were used, not lost).
     assert!(srv.counters.gets.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }

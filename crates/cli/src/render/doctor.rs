@@ -512,6 +512,12 @@ pub fn markdown(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
             writeln!(out, "- {d}")?;
         }
     }
+    if !r.facts.probes.is_empty() {
+        writeln!(out, "\n## Network probes\n")?;
+        for p in &r.facts.probes {
+            writeln!(out, "- {}", super::probe_line(p))?;
+        }
+    }
     if !r.notes.is_empty() {
         writeln!(out, "\n## Notes\n")?;
         for n in &r.notes {
