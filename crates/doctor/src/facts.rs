@@ -91,10 +91,24 @@ pub struct NetProbe {
 }
 
 impl NetProbe {
-    /// The measured read rate of the first MiB, bytes per second.
+    /// The measured read rate of the first MiB, bytes per second (its one
+    /// request's round trip included).
     pub fn throughput_bytes_per_s(&self) -> Option<f64> {
         let ns = self.read_ns?;
         (self.read_bytes > 0).then(|| self.read_bytes as f64 * 1e9 / ns.max(1) as f64)
+    }
+
+    /// The streaming rate of the link, bytes per second: the first MiB's
+    /// time minus one round trip (which the models count per request), and
+    /// at least a tenth of the measured time, so that a noisy round trip
+    /// cannot make the rate unbounded.
+    pub fn streaming_bytes_per_s(&self) -> Option<f64> {
+        let ns = self.read_ns?;
+        let streaming = ns
+            .saturating_sub(self.rtt_ns.unwrap_or(0))
+            .max(ns / 10)
+            .max(1);
+        (self.read_bytes > 0).then(|| self.read_bytes as f64 * 1e9 / streaming as f64)
     }
 }
 
@@ -258,4 +272,37 @@ pub struct ImplantedMd5 {
     pub actual: String,
     /// The first fragment that differs, when the record has fragments.
     pub failed_fragment: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_redaction() {
+        let p = NetProbe {
+            rtt_ns: Some(20_000_000),
+            read_bytes: 1 << 20,
+            read_ns: Some(40_000_000),
+            ..NetProbe::default()
+        };
+        // 1 MiB in 40 ms: 25 MiB/s as measured, 50 MiB/s without the round trip.
+        assert_eq!(p.throughput_bytes_per_s(), Some(25.0 * f64::from(1 << 20)));
+        assert_eq!(p.streaming_bytes_per_s(), Some(50.0 * f64::from(1 << 20)));
+        // A round trip longer than the read: a tenth of the time, not zero.
+        let noisy = NetProbe {
+            rtt_ns: Some(50_000_000),
+            ..p.clone()
+        };
+        assert_eq!(
+            noisy.streaming_bytes_per_s(),
+            Some(250.0 * f64::from(1 << 20))
+        );
+        assert_eq!(
+            redact_url("http://u:p@h:81/x.iso?a=b@c"),
+            "http://***@h:81/x.iso?a=b@c"
+        );
+        assert_eq!(redact_url("nbd://h/x"), "nbd://h/x");
+        assert_eq!(redact_url("/a@b"), "/a@b");
+    }
 }

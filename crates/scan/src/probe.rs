@@ -178,7 +178,8 @@ pub fn probe_url(url: &str, kind: ProbeKind, readaheads: &[u64], limits: ProbeLi
 }
 
 /// The boot trace read over the link, replayed through the curl model for
-/// the standard readahead values and the drives' own.
+/// the standard readahead values and the drives' own, with the measured
+/// round trip per request and the streaming rate for the bytes.
 fn readahead_estimates(
     src: &NetSource,
     p: &NetProbe,
@@ -187,7 +188,7 @@ fn readahead_estimates(
     let reader = src.reader().map_err(|e| e.to_string())?;
     let extents = crate::iso::boot_trace_of(reader, &p.source)?;
     let requests = boot(&extents, TRACE_PROFILE.request_bytes(), 1).map_err(|e| e.to_string())?;
-    let rate = p.throughput_bytes_per_s().ok_or("no throughput measured")?;
+    let rate = p.streaming_bytes_per_s().ok_or("no throughput measured")?;
     let rtt_s = p.rtt_ns.unwrap_or(0) as f64 / 1e9 * f64::from(1 + p.redirects);
     let size = p.size_bytes.unwrap_or(0);
     let mut values: Vec<u64> = READAHEADS_BYTES.to_vec();

@@ -75,7 +75,7 @@ fn timeout(facts: &Facts) -> Vec<Finding> {
         ];
         let probe = probe_of(facts, url).filter(|p| p.error.is_none());
         let window = probe.and_then(|p| {
-            let rate = p.throughput_bytes_per_s()?;
+            let rate = p.streaming_bytes_per_s()?;
             let rtt = p.rtt_ns? as f64 / 1e9 * f64::from(1 + p.redirects);
             Some(rtt + ra as f64 / rate)
         });
@@ -242,7 +242,8 @@ mod tests {
             *timeout_seconds = None;
             *readahead_bytes = Some(4 << 20);
         }
-        // 1 MiB in 2 s: 512 KiB/s; a 4 MiB window takes 8 s > 5 s.
+        // 1 MiB in 2 s with a 50 ms round trip: 1.95 s per MiB streaming; a 4 MiB
+        // window takes 7.85 s > 5 s.
         facts.probes.push(NetProbe {
             source: url.into(),
             kind: Some(ProbeKind::Http),
@@ -254,9 +255,9 @@ mod tests {
         });
         let f = timeout(&facts);
         assert_eq!(f.len(), 1);
-        assert!(f[0].title.contains("takes 8.1 s"), "{}", f[0].title);
-        // 8.05 s × 4, rounded up.
-        assert!(f[0].fix.contains("<timeout seconds='33'/>"), "{}", f[0].fix);
+        assert!(f[0].title.contains("takes 7.9 s"), "{}", f[0].title);
+        // 7.85 s × 4, rounded up.
+        assert!(f[0].fix.contains("<timeout seconds='32'/>"), "{}", f[0].fix);
         // A fast link: nothing, though the timeout is the default.
         facts.probes[0].read_ns = Some(10_000_000);
         assert!(timeout(&facts).is_empty());
