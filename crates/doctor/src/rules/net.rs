@@ -472,6 +472,83 @@ mod tests {
         );
     }
 
+    /// The example with a probe whose estimates are `(readahead, seconds)`.
+    fn probed(ra: Option<u64>, estimates: &[(u64, f64)]) -> Facts {
+        let mut facts = example("net.curl-readahead").unwrap();
+        let Source::Http {
+            url,
+            readahead_bytes,
+            ..
+        } = &mut facts.vms[0].drives[0].source
+        else {
+            unreachable!()
+        };
+        *readahead_bytes = ra;
+        let url = url.clone();
+        facts.probes.push(NetProbe {
+            source: url,
+            kind: Some(ProbeKind::Http),
+            server: "mirror.example.org:443".into(),
+            rtt_ns: Some(2_000_000),
+            read_bytes: 1 << 20,
+            read_ns: Some(100_000_000),
+            readahead: estimates
+                .iter()
+                .map(|&(r, s)| ReadaheadEstimate {
+                    readahead_bytes: r,
+                    server_requests: 1,
+                    server_bytes: r,
+                    predicted_seconds: s,
+                })
+                .collect(),
+            ..NetProbe::default()
+        });
+        facts
+    }
+
+    #[test]
+    fn a_probe_judges_too_small_too_large_and_close_enough() {
+        let est = [(256 << 10, 9.1), (1 << 20, 4.0), (2 << 20, 59.7)];
+        // The default, predicted slower than 1 MiB: too small, fix 1 MiB.
+        let f = curl_readahead(&probed(None, &est));
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].title.contains("256.0 KiB is too small"),
+            "{}",
+            f[0].title
+        );
+        assert!(
+            f[0].fix.contains("<readahead size='1048576'/>"),
+            "{}",
+            f[0].fix
+        );
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("predicted 9.10 s (configured)")));
+        // 2 MiB, predicted far slower than 1 MiB: too large.
+        let f = curl_readahead(&probed(Some(2 << 20), &est));
+        assert!(
+            f[0].title.contains("2.0 MiB is too large"),
+            "{}",
+            f[0].title
+        );
+        // The best, or within 1.25x / 0.2 s of it: nothing.
+        assert!(curl_readahead(&probed(Some(1 << 20), &est)).is_empty());
+        let close = [(256 << 10, 4.15), (1 << 20, 4.0)];
+        assert!(curl_readahead(&probed(None, &close)).is_empty());
+        let fast = [(256 << 10, 0.3), (1 << 20, 0.2)];
+        assert!(curl_readahead(&probed(None, &fast)).is_empty());
+        // A probe without estimates: today's judgement, no number claimed.
+        let f = curl_readahead(&probed(None, &[]));
+        assert!(
+            f[0].title.contains("in 256.0 KiB HTTP requests"),
+            "{}",
+            f[0].title
+        );
+        assert!(!f[0].evidence.iter().any(|e| e.contains("predicted")));
+    }
+
     #[test]
     fn every_network_protocol_is_recognised() {
         use isotune_vmconfig::{parse_argv, parse_domain_xml, Origin};
