@@ -7,9 +7,8 @@ use crate::describe::{drive_name, drive_subject, short_bytes};
 use crate::facts::{redact_url, Facts};
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::FixEdit;
-use crate::rules::net::{
-    curl_option_edit, http_drives, probe_evidence, probe_of, CURL_DEFAULT_READAHEAD,
-};
+use crate::rules::net::{curl_option_edit, http_drives, CURL_DEFAULT_READAHEAD};
+use crate::rules::probe::{probe_evidence, probe_of};
 use crate::rules::Rule;
 
 /// `CURL_TIMEOUT_DEFAULT` in QEMU's block/curl.c, seconds.

@@ -41,7 +41,7 @@ fn network(facts: &Facts) -> Vec<Finding> {
             .iter()
             .find(|p| p.kind == Some(crate::facts::ProbeKind::NetworkFs) && p.source == path)
         {
-            f.evidence.extend(crate::rules::net::probe_evidence(p));
+            f.evidence.extend(crate::rules::probe::probe_evidence(p));
         }
         out.push(f);
     }

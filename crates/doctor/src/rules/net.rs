@@ -6,9 +6,10 @@
 use isotune_vmconfig::{Drive, Source, VmDefinition};
 
 use crate::describe::{bytes, drive_name, drive_subject, short_bytes, virsh_edit, Style};
-use crate::facts::{redact_url, Facts, NetProbe, ProbeKind, ReadaheadEstimate};
+use crate::facts::{redact_url, Facts, NetProbe, ReadaheadEstimate};
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
+use crate::rules::probe::{probe_evidence, probe_of};
 use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
@@ -24,49 +25,6 @@ const PROPOSED_READAHEAD: u64 = 1024 * 1024;
 const SLOWER_RATIO: f64 = 1.25;
 /// ...and at least this many seconds longer.
 const SLOWER_SECONDS: f64 = 0.2;
-
-/// The probe of a drive's URL, when `--probe` measured it.
-pub(crate) fn probe_of<'a>(facts: &'a Facts, url: &str) -> Option<&'a NetProbe> {
-    let key = redact_url(url);
-    facts
-        .probes
-        .iter()
-        .find(|p| matches!(p.kind, Some(ProbeKind::Http | ProbeKind::Nbd)) && p.source == key)
-}
-
-/// `2.1 ms`, `340 µs`.
-pub(crate) fn millis(ns: u64) -> String {
-    if ns < 1_000_000 {
-        format!("{} µs", ns / 1000)
-    } else {
-        format!("{:.1} ms", ns as f64 / 1e6)
-    }
-}
-
-/// The probe's numbers as evidence lines (or its error).
-pub(crate) fn probe_evidence(p: &NetProbe) -> Vec<String> {
-    let mut e = Vec::new();
-    if let Some(err) = &p.error {
-        e.push(format!("probe of {}: failed: {err}", p.server));
-        return e;
-    }
-    let mut line = format!("probe of {}:", p.server);
-    if let Some(c) = p.connect_ns {
-        line += &format!(" TCP connect {}", millis(c));
-    }
-    if let Some(r) = p.rtt_ns {
-        line += &format!(", round trip (one small read) {}", millis(r));
-    }
-    if let Some(t) = p.throughput_bytes_per_s() {
-        line += &format!(
-            ", first {} read at {:.1} MiB/s",
-            short_bytes(p.read_bytes),
-            t / f64::from(1 << 20)
-        );
-    }
-    e.push(line);
-    e
-}
 
 /// The configured window's estimate and the best one, when the probe has them.
 fn judged(p: &NetProbe, ra: u64) -> Option<(ReadaheadEstimate, ReadaheadEstimate)> {
@@ -412,6 +370,7 @@ fn repeated_boots_note(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::ProbeKind;
     use crate::fixtures::{example, healthy, qemu_vm};
 
     #[test]

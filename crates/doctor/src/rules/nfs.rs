@@ -6,7 +6,7 @@ use isotune_host::{FileFacts, MountFacts, NetworkFs, NetworkFsKind};
 
 use crate::facts::{Facts, ProbeKind};
 use crate::finding::{Finding, Layer, Severity};
-use crate::rules::net::probe_evidence;
+use crate::rules::probe::probe_evidence;
 use crate::rules::Rule;
 
 /// nfs(5): `acregmin`'s default, seconds. A shorter attribute cache than

@@ -1,16 +1,61 @@
 //! What only `doctor --probe` can know about a network source: that its
 //! URL redirects, that its server ignores Range requests, or that it could
-//! not be reached at all.
+//! not be reached at all; and how every rule finds a drive's probe and
+//! quotes its numbers ([`probe_of`], [`probe_evidence`]).
 
 use isotune_vmconfig::{Drive, Source, VmDefinition};
 
+use crate::describe::short_bytes;
 use crate::describe::{drive_name, drive_subject, Style};
 use crate::facts::{redact_url, Facts, NetProbe, ProbeKind};
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, Attr, FixEdit};
-use crate::rules::net::{libvirt_network_source, probe_evidence, probe_of};
+use crate::rules::net::libvirt_network_source;
 use crate::rules::vm::drive_ref;
 use crate::rules::Rule;
+
+/// The probe of a drive's URL, when `--probe` measured it.
+pub(crate) fn probe_of<'a>(facts: &'a Facts, url: &str) -> Option<&'a NetProbe> {
+    let key = redact_url(url);
+    facts
+        .probes
+        .iter()
+        .find(|p| matches!(p.kind, Some(ProbeKind::Http | ProbeKind::Nbd)) && p.source == key)
+}
+
+/// `2.1 ms`, `340 µs`.
+pub(crate) fn millis(ns: u64) -> String {
+    if ns < 1_000_000 {
+        format!("{} µs", ns / 1000)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    }
+}
+
+/// The probe's numbers as evidence lines (or its error).
+pub(crate) fn probe_evidence(p: &NetProbe) -> Vec<String> {
+    let mut e = Vec::new();
+    if let Some(err) = &p.error {
+        e.push(format!("probe of {}: failed: {err}", p.server));
+        return e;
+    }
+    let mut line = format!("probe of {}:", p.server);
+    if let Some(c) = p.connect_ns {
+        line += &format!(" TCP connect {}", millis(c));
+    }
+    if let Some(r) = p.rtt_ns {
+        line += &format!(", round trip (one small read) {}", millis(r));
+    }
+    if let Some(t) = p.throughput_bytes_per_s() {
+        line += &format!(
+            ", first {} read at {:.1} MiB/s",
+            short_bytes(p.read_bytes),
+            t / f64::from(1 << 20)
+        );
+    }
+    e.push(line);
+    e
+}
 
 /// `net.http-redirect`.
 pub(crate) const REDIRECT: Rule = Rule {
