@@ -123,6 +123,28 @@ pub struct BootArgs {
     #[arg(long, value_name = "DIR")]
     pub storage: Vec<PathBuf>,
 
+    /// Where the cdrom's image is read from, repeatable: file (the ISO),
+    /// http (served by isotune on 127.0.0.1, read by QEMU's curl driver),
+    /// nbd (served by nbdkit on a Unix socket), or a URL you serve
+    /// (http(s)://, nbd://, nbd+unix:///EXPORT?socket=PATH).
+    #[arg(long, value_name = "SRC", value_parser = source, default_values = ["file"])]
+    pub source: Vec<isotune_qemu::source::SourceChoice>,
+
+    /// QEMU curl `readahead` for HTTP sources (a multiple of 512, e.g.
+    /// 256K, 2M). Repeatable. Default: not set (curl's 256 KiB).
+    #[arg(long, value_name = "SIZE", value_parser = readahead)]
+    pub readahead: Vec<u64>,
+
+    /// Milliseconds isotune's HTTP server or nbdkit (`delay` filter) waits
+    /// before answering each request: an emulated round trip. Repeatable.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub net_delay: Vec<u32>,
+
+    /// nbdkit filter in front of the file for --source nbd: none, cache,
+    /// readahead. Repeatable.
+    #[arg(long, value_name = "FILTER", value_parser = nbdkit_filter)]
+    pub nbdkit_filter: Vec<isotune_qemu::source::NbdkitFilter>,
+
     /// Measured runs per configuration (interleaved across configurations).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub runs: u32,
@@ -252,6 +274,35 @@ pub(crate) fn positive_seconds(s: &str) -> Result<f64, String> {
         Ok(v) if v > 0.0 && v.is_finite() && v <= 86_400.0 => Ok(v),
         _ => Err("expected a number of seconds above 0 (at most 86400)".to_owned()),
     }
+}
+
+fn source(s: &str) -> Result<isotune_qemu::source::SourceChoice, String> {
+    use isotune_qemu::source::{SourceChoice, UserUrl};
+    match s {
+        "file" => Ok(SourceChoice::File),
+        "http" => Ok(SourceChoice::Http),
+        "nbd" => Ok(SourceChoice::Nbd),
+        _ if isotune_net::is_url(s) => {
+            let url = isotune_net::NetUrl::parse(s).map_err(|e| e.to_string())?;
+            Ok(SourceChoice::Url {
+                url: UserUrl::new(s, url.redacted(), url.scheme.is_http()),
+            })
+        }
+        _ => Err("expected file, http, nbd or a URL (http(s)://, nbd://, nbd+unix://)".to_owned()),
+    }
+}
+
+fn readahead(s: &str) -> Result<u64, String> {
+    let bytes = crate::args::parse_size(s)?;
+    match isotune_qemu::source::readahead_invalid(bytes) {
+        Some(why) => Err(why),
+        None => Ok(bytes),
+    }
+}
+
+fn nbdkit_filter(s: &str) -> Result<isotune_qemu::source::NbdkitFilter, String> {
+    isotune_qemu::source::NbdkitFilter::parse(s)
+        .ok_or_else(|| "expected none, cache or readahead".to_owned())
 }
 
 fn marker(s: &str) -> Result<(String, String), String> {

@@ -24,22 +24,14 @@ fn builtin_workload_on_every_bus_counts_bytes_per_request() {
     let out_dir = tempfile::tempdir().unwrap();
     let chart = out_dir.path().join("boot.svg");
     let md = out_dir.path().join("boot.md");
-    let out = boot_cmd(tmp.path())
-        .args(["--json", "--payload-mib", "2", "--runs", "2"])
-        .arg("--chart")
-        .arg(&chart)
-        .arg("--markdown")
-        .arg(&md)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let v = ok_json(
+        boot_cmd(tmp.path())
+            .args(["--json", "--payload-mib", "2", "--runs", "2"])
+            .arg("--chart")
+            .arg(&chart)
+            .arg("--markdown")
+            .arg(&md),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["schema_version"], 2);
     assert_eq!(v["accel_used"], "tcg");
     assert_eq!(v["baseline"], "ide");
@@ -265,20 +257,12 @@ fn grub_and_linux_workloads_boot_to_their_markers() {
         return;
     };
     let boot = |iso: &Path, extra: &[&str]| -> Value {
-        let out = boot_cmd(tmp.path())
-            .args(["--json", "--runs", "1", "--timeout", "120"])
-            .arg(iso)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        ok_json(
+            boot_cmd(tmp.path())
+                .args(["--json", "--runs", "1", "--timeout", "120"])
+                .arg(iso)
+                .args(extra),
+        )
     };
     let v = boot(
         &grub,

@@ -18,6 +18,9 @@ use std::process::Command;
 use assert_cmd::Command as Bin;
 use serde_json::Value;
 
+mod support;
+use support::ok_json;
+
 /// The kernel's first line on the serial console.
 const FIRST_LINE: &str = "Linux version";
 
@@ -106,29 +109,17 @@ fn isolinux_iso(dir: &Path, kernel: &Path) -> Option<PathBuf> {
     Some(iso)
 }
 
-fn json(cmd: &mut Bin) -> Value {
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// Predicted and measured bytes for `iso`, after checking the prediction
 /// is labelled with what it covers.
 fn predicted_and_measured(iso: &Path, tmp: &Path) -> (u64, u64, Value) {
-    let inspect = json(
+    let inspect = ok_json(
         Bin::cargo_bin("isotune")
             .unwrap()
             .args(["inspect", "--json"])
             .arg(iso),
     );
     let estimate = inspect["boot_read"].clone();
-    let boot = json(
+    let boot = ok_json(
         Bin::cargo_bin("isotune")
             .unwrap()
             .env("TMPDIR", tmp)

@@ -2,6 +2,8 @@
 //! network block drivers do, so `isotune bench` can replay its workloads on
 //! a URL: HTTP/1.1 Range requests over keep-alive connections (plain or TLS
 //! with rustls) and NBD (the newstyle fixed handshake, simple replies).
+//! The other direction, [`serve`], is the small Range server `isotune boot
+//! --source http` boots QEMU's curl driver from.
 //!
 //! ```text
 //!   NetSource::open(url, options)   probe: size, Range support, redirects,
@@ -26,6 +28,7 @@ mod http;
 pub mod http_wire;
 mod nbd;
 pub mod nbd_wire;
+pub mod serve;
 mod tls;
 pub mod url;
 

@@ -90,6 +90,7 @@ pub fn config_of(
             _ => AioChoice::Threads,
         },
         storage: None,
+        source: crate::source::SourceConfig::default(),
     };
     match invalid_reason(&config, caps) {
         Some(why) => Err(why),

@@ -6,15 +6,18 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod advice;
 pub mod cleanup;
 pub mod error;
 pub mod keys;
 pub mod launch;
+pub mod netserve;
 pub mod outcome;
 pub mod qmp;
 pub mod run;
 mod serial;
 pub mod session;
+pub mod source;
 pub mod tempfiles;
 
 pub use error::{Error, ErrorKind, QmpError, Result};

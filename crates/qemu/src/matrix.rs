@@ -15,6 +15,10 @@ use isotune_vmconfig::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::source::{
+    drive_source, source_configs, SourceChoice, SourceConfig, SourceSpec, SourceVaries,
+};
+
 /// The cdrom's bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -118,6 +122,9 @@ pub struct MatrixSpec {
     pub aios: Vec<AioChoice>,
     /// Directories to copy the ISO into; empty = the ISO where it is.
     pub storages: Vec<PathBuf>,
+    /// Where the image is read from (file, HTTP, NBD) and the network axes.
+    #[serde(default)]
+    pub net: SourceSpec,
 }
 
 impl Default for MatrixSpec {
@@ -129,6 +136,7 @@ impl Default for MatrixSpec {
             caches: vec![CacheChoice::Writeback],
             aios: vec![AioChoice::Threads],
             storages: Vec::new(),
+            net: SourceSpec::default(),
         }
     }
 }
@@ -160,6 +168,9 @@ pub struct BootConfig {
     pub aio: AioChoice,
     /// The directory the ISO is copied into; `None`: where it is.
     pub storage: Option<PathBuf>,
+    /// Where the cdrom's image is read from.
+    #[serde(default)]
+    pub source: SourceConfig,
 }
 
 /// A combination that is not run, and why.
@@ -193,6 +204,20 @@ pub fn invalid_reason(c: &BootConfig, caps: WorkloadCaps) -> Option<String> {
                 .to_owned(),
         );
     }
+    if c.source.choice != SourceChoice::File {
+        if c.aio != AioChoice::Threads || c.cache != CacheChoice::Writeback {
+            return Some(
+                "cache= and aio= apply to local files; a network source is read by QEMU's \
+                 network driver"
+                    .to_owned(),
+            );
+        }
+        if c.storage.is_some() && matches!(c.source.choice, SourceChoice::Url { .. }) {
+            return Some(
+                "--storage copies the local ISO; a URL is read from its server".to_owned(),
+            );
+        }
+    }
     match c.firmware {
         FirmwareChoice::Bios if !caps.bios => Some("the image has no BIOS boot entry".to_owned()),
         FirmwareChoice::Uefi if !caps.uefi => Some("the image has no UEFI boot entry".to_owned()),
@@ -214,9 +239,22 @@ pub fn expand(spec: &MatrixSpec, caps: WorkloadCaps) -> Matrix {
         aio: spec.aios.len() > 1,
         storage: storages.len() > 1,
     };
+    let (sources, net_skipped) = source_configs(&spec.net);
+    let source_varies = SourceVaries::of(&sources);
     let mut configs = Vec::new();
     let mut skipped = Vec::new();
+    let mut combos = Vec::new();
     for storage in &storages {
+        for (si, source) in sources.iter().enumerate() {
+            combos.push((storage, source, si));
+        }
+        for (source, _) in &net_skipped {
+            // Set aside with the reason below.
+            combos.push((storage, source, usize::MAX));
+        }
+    }
+    for (storage, source, si) in combos {
+        let url_index = url_index(&sources, si);
         for &bus in &spec.buses {
             let machines = if spec.machines.is_empty() {
                 vec![natural_machine(bus)]
@@ -235,9 +273,18 @@ pub fn expand(spec: &MatrixSpec, caps: WorkloadCaps) -> Matrix {
                                 cache,
                                 aio,
                                 storage: storage.clone(),
+                                source: source.clone(),
                             };
                             c.name = varies.name(&c);
-                            match invalid_reason(&c, caps) {
+                            let parts = source_varies.parts(source, url_index);
+                            if !parts.is_empty() {
+                                c.name = format!("{}/{}", c.name, parts.join("/"));
+                            }
+                            let net_reason = net_skipped
+                                .iter()
+                                .find(|(s, _)| si == usize::MAX && s == source)
+                                .map(|(_, r)| r.clone());
+                            match net_reason.or_else(|| invalid_reason(&c, caps)) {
                                 Some(reason) => skipped.push(SkippedConfig { config: c, reason }),
                                 None => configs.push(c),
                             }
@@ -248,6 +295,15 @@ pub fn expand(spec: &MatrixSpec, caps: WorkloadCaps) -> Matrix {
         }
     }
     Matrix { configs, skipped }
+}
+
+/// Which user URL (0-based) the source at `si` is, for its name.
+fn url_index(sources: &[SourceConfig], si: usize) -> usize {
+    sources
+        .iter()
+        .take(si.min(sources.len()))
+        .filter(|s| matches!(s.choice, SourceChoice::Url { .. }))
+        .count()
 }
 
 /// The machine a new VM with this cdrom bus gets from virt-install today.
@@ -319,6 +375,20 @@ impl BootConfig {
         uefi: Option<&UefiFirmware>,
         memory_bytes: u64,
     ) -> VmDefinition {
+        self.vm_definition_at(iso, None, uefi, memory_bytes)
+    }
+
+    /// [`BootConfig::vm_definition`] for a network source reachable at
+    /// `url` (the server started for this run, or the user's URL); `iso`
+    /// when the source is the local file.
+    pub fn vm_definition_at(
+        &self,
+        iso: &Path,
+        url: Option<&str>,
+        uefi: Option<&UefiFirmware>,
+        memory_bytes: u64,
+    ) -> VmDefinition {
+        let net = url.and_then(|u| drive_source(&self.source, u));
         let mut controllers = Vec::new();
         let (bus, device, controller) = match (self.bus, self.machine) {
             (BusChoice::Ide, _) => (Bus::Ide, "ide-cd", None),
@@ -356,20 +426,23 @@ impl BootConfig {
                 bus,
                 device: Some(device.to_owned()),
                 controller: controller.map(str::to_owned),
-                source: Source::File {
-                    path: iso.to_owned(),
+                aio: match net {
+                    Some(_) => None,
+                    None => Some(match self.aio {
+                        AioChoice::Threads => Aio::Threads,
+                        AioChoice::IoUring => Aio::IoUring,
+                        AioChoice::Native => Aio::Native,
+                    }),
                 },
+                source: net.unwrap_or_else(|| Source::File {
+                    path: iso.to_owned(),
+                }),
                 format: Some("raw".to_owned()),
                 cache: Some(match self.cache {
                     CacheChoice::None => CacheMode::None,
                     CacheChoice::Writeback => CacheMode::Writeback,
                 }),
                 cache_direct: None,
-                aio: Some(match self.aio {
-                    AioChoice::Threads => Aio::Threads,
-                    AioChoice::IoUring => Aio::IoUring,
-                    AioChoice::Native => Aio::Native,
-                }),
                 readonly: Some(true),
                 iothread: None,
                 boot_order: Some(1),
@@ -410,6 +483,7 @@ mod tests {
             caches: vec![CacheChoice::None, CacheChoice::Writeback],
             aios: vec![AioChoice::Threads, AioChoice::Native],
             storages: Vec::new(),
+            net: SourceSpec::default(),
         };
         let caps = WorkloadCaps {
             bios: true,
@@ -488,5 +562,41 @@ mod tests {
         .vm_definition(iso, None, 256 << 20);
         assert_eq!(ahci_pc.controllers[0].kind, "ahci");
         assert_eq!(ahci_pc.drives[0].readonly, Some(true));
+    }
+
+    #[test]
+    fn network_sources_skip_file_driver_settings() {
+        use crate::source::{NbdkitFilter, SourceChoice, SourceSpec};
+        let spec = MatrixSpec {
+            buses: vec![BusChoice::Ahci],
+            caches: vec![CacheChoice::Writeback, CacheChoice::None],
+            net: SourceSpec {
+                sources: vec![SourceChoice::File, SourceChoice::Nbd],
+                filters: vec![NbdkitFilter::None, NbdkitFilter::Cache],
+                ..SourceSpec::default()
+            },
+            ..MatrixSpec::default()
+        };
+        let m = expand(&spec, BOTH);
+        let names: Vec<&str> = m.configs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ahci/cache=writeback/file",
+                "ahci/cache=none/file",
+                "ahci/cache=writeback/nbd",
+                "ahci/cache=writeback/nbd/cache"
+            ]
+        );
+        assert_eq!(m.skipped.len(), 2);
+        assert!(m.skipped[0].reason.contains("apply to local files"));
+        let def = m.configs[3].vm_definition_at(
+            Path::new("/x.iso"),
+            Some("nbd+unix:///?socket=/s"),
+            None,
+            1 << 28,
+        );
+        assert_eq!(def.drives[0].aio, None);
+        assert!(matches!(def.drives[0].source, Source::Nbd { .. }));
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use isotune_stats::median;
 use serde::{Deserialize, Serialize};
 
+use crate::advice::SourceAdvice;
 use crate::keys::{KeyPressed, MenuMode};
 use crate::matrix::{BootConfig, SkippedConfig};
 use crate::outcome::{BootNote, RunFailure};
@@ -67,6 +68,10 @@ pub struct BootReport {
     pub skipped: Vec<SkippedConfig>,
     /// Notes for the reader (accelerator fallbacks, failed runs).
     pub notes: Vec<BootNote>,
+    /// Which network source to choose at each latency, when two or more
+    /// network configurations booted at it.
+    #[serde(default)]
+    pub source_advice: Vec<SourceAdvice>,
 }
 
 /// The QEMU binary.
@@ -132,6 +137,24 @@ pub struct RunRecord {
     /// verified cold.
     #[serde(default)]
     pub cache: Option<CacheDrop>,
+    /// What isotune's HTTP server answered during this run (`--source
+    /// http` only): the Range requests QEMU's curl driver sent, which its
+    /// `readahead` decides, unlike the guest's `rd_operations`.
+    #[serde(default)]
+    pub server: Option<ServerCounts>,
+}
+
+/// Requests a server isotune started answered during one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCounts {
+    /// GET requests answered with a body.
+    pub requests: u64,
+    /// HEAD requests (QEMU's curl driver sends one to learn the size).
+    pub heads: u64,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// Connections accepted.
+    pub connections: u64,
 }
 
 impl RunRecord {
@@ -358,6 +381,7 @@ mod tests {
             qemu_cpu_seconds: seconds,
             accel: "tcg".to_owned(),
             cache: None,
+            server: None,
         }
     }
 

@@ -19,12 +19,15 @@ use regex::Regex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{KeyPress, MenuMode};
 use crate::launch::{vm_argv, AccelChoice, AccelUsed, QemuBinary};
-use crate::matrix::{interleaved, FirmwareChoice, Matrix, UefiFirmware, CDROM_ID};
+use crate::matrix::{interleaved, BootConfig, FirmwareChoice, Matrix, UefiFirmware, CDROM_ID};
+use crate::netserve::{find_nbdkit, Served};
 use crate::outcome::{BootNote, FailureCode, RunFailure};
 use crate::report::{
-    summarize, BootReport, ConfigResult, ConfigSummary, QemuInfo, RunRecord, SCHEMA_VERSION,
+    summarize, BootReport, ConfigResult, ConfigSummary, QemuInfo, RunRecord, ServerCounts,
+    SCHEMA_VERSION,
 };
 use crate::run::{run_boot, EndReason, RunResult, RunSpec};
+use crate::source::SourceChoice;
 use crate::tempfiles::{sweep_stale, tagged_prefix, COPY_PREFIX, RUN_DIR_PREFIX};
 
 /// The accelerator the user asked for.
@@ -305,6 +308,7 @@ pub fn run_matrix(
             }
         }
     }
+    check_sources(&plan.matrix.configs)?;
     let copies = Copies::make(&plan.iso, &dirs, cancel)?;
 
     let mut results: Vec<ConfigResult> = plan
@@ -317,10 +321,9 @@ pub fn run_matrix(
                 .as_deref()
                 .and_then(|d| copies.for_dir(d))
                 .unwrap_or_else(|| plan.iso.clone());
-            let def = c.vm_definition(&iso, plan.ovmf.as_ref(), plan.memory_bytes);
             ConfigResult {
                 config: c.clone(),
-                argv: vm_argv(&def),
+                argv: report_argv(plan, c, &iso, None),
                 iso,
                 runs: Vec::new(),
                 failures: Vec::new(),
@@ -335,9 +338,30 @@ pub fn run_matrix(
     for (ci, ri) in order {
         let c = &mut results[ci];
         progress.run_started(&c.config.name, ri + 1, plan.runs);
-        let mut spec = RunSpec::new(plan.qemu.clone(), c.argv.clone());
+        // Started for this run, stopped when it is dropped at the end of
+        // this iteration (or by an early return).
+        let served = match Served::start(&c.config.source, &c.iso) {
+            Ok(s) => s,
+            Err(e) => {
+                c.failures.push(RunFailure {
+                    run: ri + 1,
+                    code: FailureCode::Error,
+                    message: e.to_string(),
+                });
+                progress.run_ended();
+                continue;
+            }
+        };
+        let def =
+            c.config
+                .vm_definition_at(&c.iso, served.url(), plan.ovmf.as_ref(), plan.memory_bytes);
+        let mut spec = RunSpec::new(plan.qemu.clone(), vm_argv(&def));
+        if !matches!(served, Served::User(_)) {
+            c.argv = report_argv(plan, &c.config, &c.iso, served.url());
+        }
         spec.device = Some(CDROM_ID.to_owned());
-        spec.iso = Some(c.iso.clone());
+        // A user's URL has no local file whose cache could be dropped.
+        spec.iso = (!matches!(served, Served::User(_))).then(|| c.iso.clone());
         spec.warm = plan.warm;
         spec.until = plan.until.clone();
         spec.markers = plan.markers.clone();
@@ -347,7 +371,15 @@ pub fn run_matrix(
         spec.accel = accel;
         spec.keys = plan.keys.clone();
         spec.menu = plan.menu;
-        match run_boot(&spec, cancel) {
+        let result = run_boot(&spec, cancel);
+        let server = served.http_stats().map(|s| ServerCounts {
+            requests: s.gets,
+            heads: s.heads,
+            bytes: s.body_bytes,
+            connections: s.connections,
+        });
+        drop(served);
+        match result {
             Ok(r) => match did_not_boot(plan, c.config.firmware, &r) {
                 Some((code, message)) => c.failures.push(RunFailure {
                     run: ri + 1,
@@ -356,7 +388,9 @@ pub fn run_matrix(
                 }),
                 None => {
                     accels.push(r.accel);
-                    c.runs.push(record(ri, r));
+                    let mut rec = record(ri, r);
+                    rec.server = server;
+                    c.runs.push(rec);
                 }
             },
             Err(e) if e.kind() == ErrorKind::Cancelled || e.kind() == ErrorKind::QemuMissing => {
@@ -405,6 +439,7 @@ pub fn run_matrix(
         menu: plan.menu,
         markers: plan.markers.iter().map(|(n, _)| n.clone()).collect(),
         baseline: results[plan.baseline].config.name.clone(),
+        source_advice: crate::advice::source_advice(&results),
         configs: results,
         skipped: plan.matrix.skipped.clone(),
         notes,
@@ -426,7 +461,61 @@ fn record(run: usize, r: RunResult) -> RunRecord {
         qemu_cpu_seconds: r.qemu_cpu_seconds,
         accel: word(&r.accel),
         cache: r.cache,
+        server: None,
     }
+}
+
+/// The VM argv shown in the report: a user's URL redacted, a served one
+/// as it was for the last run (a placeholder before the first).
+fn report_argv(plan: &MatrixPlan, c: &BootConfig, iso: &Path, served: Option<&str>) -> Vec<String> {
+    let url = match (&c.source.choice, served) {
+        (SourceChoice::File, _) => None,
+        (SourceChoice::Url { url }, _) => Some(url.to_string()),
+        (_, Some(u)) => Some(u.to_owned()),
+        (SourceChoice::Http, None) => Some("http://127.0.0.1:PORT/image.iso".to_owned()),
+        (SourceChoice::Nbd, None) => Some("nbd+unix:///?socket=SOCKET".to_owned()),
+    };
+    let def = c.vm_definition_at(iso, url.as_deref(), plan.ovmf.as_ref(), plan.memory_bytes);
+    vm_argv(&def)
+}
+
+/// Before any run: nbdkit is installed when an `nbd` source needs it, and
+/// every user URL answers (an HTTP server must serve Range requests, or
+/// QEMU's curl driver refuses to open it).
+fn check_sources(configs: &[BootConfig]) -> Result<()> {
+    if configs.iter().any(|c| c.source.choice == SourceChoice::Nbd) {
+        find_nbdkit()?;
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for c in configs {
+        let SourceChoice::Url { url } = &c.source.choice else {
+            continue;
+        };
+        if seen.contains(&url.secret()) {
+            continue;
+        }
+        seen.push(url.secret());
+        let options = isotune_net::NetOptions {
+            connect_timeout: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(10),
+            ..isotune_net::NetOptions::default()
+        };
+        if let Err(e) = isotune_net::NetSource::open(url.secret(), &options) {
+            let why = match e.kind() {
+                isotune_net::ErrorKind::NoRange => {
+                    "; QEMU's curl driver refuses a server without Range support"
+                }
+                _ => "",
+            };
+            let msg = e.to_string();
+            let msg = msg.strip_prefix(&format!("{url}: ")).unwrap_or(&msg);
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("--source {url}: {msg}{why}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The serde name of a unit enum variant (`settled`, `tcg`).

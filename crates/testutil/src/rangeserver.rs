@@ -7,7 +7,9 @@
 //! the client's view with the server's. Stopped (and its port closed)
 //! when dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
+
+use isotune_net::serve::{read_request, respond, Answer};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -164,40 +166,13 @@ fn server_config(cert: &std::path::Path, key: &std::path::Path) -> Arc<rustls::S
 
 fn serve<S: Read + Write>(
     sock: S,
-    image: &[u8],
+    image: &Arc<Vec<u8>>,
     counters: &Counters,
     config: &Config,
 ) -> std::io::Result<()> {
     let mut r = BufReader::new(sock);
-    loop {
-        let mut request_line = String::new();
-        if r.read_line(&mut request_line)? == 0 {
-            return Ok(());
-        }
-        let mut range = None;
-        loop {
-            let mut line = String::new();
-            if r.read_line(&mut line)? == 0 {
-                return Ok(());
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some(v) = line
-                .split_once(':')
-                .filter(|(n, _)| n.eq_ignore_ascii_case("range"))
-                .map(|(_, v)| v.trim().to_owned())
-            {
-                range = v.strip_prefix("bytes=").and_then(|v| {
-                    let (a, b) = v.split_once('-')?;
-                    Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
-                });
-            }
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_owned();
-        let path = parts.next().unwrap_or("").to_owned();
+    // The request head is read as isotune's own server reads it.
+    while let Some(req) = read_request(&mut r)? {
         std::thread::sleep(config.delay);
         if let Mode::DieAfterGets(n) = config.mode {
             if counters.gets.load(Ordering::Relaxed) >= n {
@@ -205,8 +180,8 @@ fn serve<S: Read + Write>(
             }
         }
         let sock = r.get_mut();
-        let head_only = method == "HEAD";
-        if head_only {
+        let path = req.path.as_str();
+        if req.method == "HEAD" {
             counters.heads.fetch_add(1, Ordering::Relaxed);
         }
         let served_path = match config.mode {
@@ -236,52 +211,44 @@ fn serve<S: Read + Write>(
                 sock.flush()?;
                 continue;
             }
+            Mode::Truncate if req.method == "GET" && path == served_path => {
+                // A correct head, then half the body it announces.
+                let mut out = Vec::new();
+                respond(
+                    &mut out,
+                    &req,
+                    served_path,
+                    &**image,
+                    Answer { ranges: true },
+                )?;
+                let head = out
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(0, |i| i + 4);
+                let cut = head + (out.len() - head) / 2;
+                counters.gets.fetch_add(1, Ordering::Relaxed);
+                sock.write_all(&out[..cut])?;
+                sock.flush()?;
+                return Ok(());
+            }
             _ => {}
         }
-        if path != served_path {
-            write!(sock, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
-            sock.flush()?;
-            continue;
-        }
-        let size = image.len() as u64;
-        let (status, first, last) = match (config.mode, range) {
-            (Mode::NoRanges, _) | (_, None) => ("200 OK", 0, size - 1),
-            (_, Some((a, b))) if a <= b && b < size => ("206 Partial Content", a, b),
-            (_, Some(_)) => {
-                write!(
-                    sock,
-                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{size}\r\nContent-Length: 0\r\n\r\n"
-                )?;
-                sock.flush()?;
-                continue;
-            }
+        // The ordinary answer is isotune's server's.
+        let answer = Answer {
+            ranges: config.mode != Mode::NoRanges,
         };
-        let len = last - first + 1;
-        let mut head =
-            format!("HTTP/1.1 {status}\r\nServer: isotune-test\r\nContent-Length: {len}\r\n");
-        if config.mode != Mode::NoRanges {
-            head.push_str("Accept-Ranges: bytes\r\n");
+        let image: &Vec<u8> = image;
+        // Counted before the answer goes out, so a client that has its
+        // answer sees it counted; taken back when no body was sent.
+        let get = req.method == "GET" && path == served_path;
+        if get {
+            counters.gets.fetch_add(1, Ordering::Relaxed);
         }
-        if status.starts_with("206") {
-            head.push_str(&format!("Content-Range: bytes {first}-{last}/{size}\r\n"));
+        let sent = respond(sock, &req, served_path, image, answer)?;
+        counters.body_bytes.fetch_add(sent, Ordering::Relaxed);
+        if get && sent == 0 {
+            counters.gets.fetch_sub(1, Ordering::Relaxed);
         }
-        head.push_str("\r\n");
-        sock.write_all(head.as_bytes())?;
-        if head_only {
-            sock.flush()?;
-            continue;
-        }
-        counters.gets.fetch_add(1, Ordering::Relaxed);
-        let body = &image[first as usize..=last as usize];
-        if config.mode == Mode::Truncate {
-            sock.write_all(&body[..body.len() / 2])?;
-            sock.flush()?;
-            return Ok(());
-        }
-        sock.write_all(body)?;
-        sock.flush()?;
-        counters
-            .body_bytes
-            .fetch_add(body.len() as u64, Ordering::Relaxed);
     }
+    Ok(())
 }

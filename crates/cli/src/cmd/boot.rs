@@ -21,6 +21,7 @@ use isotune_qemu::matrix::{
     expand, FirmwareChoice, Matrix, MatrixSpec, SkippedConfig, UefiFirmware, WorkloadCaps,
 };
 use isotune_qemu::session::{boot_load_bytes, BootLoad};
+use isotune_qemu::source::SourceSpec;
 use isotune_qemu::tempfiles::{sweep_stale, tagged_prefix, IMAGE_DIR_PREFIX};
 use isotune_qemu::{run_matrix, ErrorKind, MatrixPlan, Progress};
 use regex::Regex;
@@ -69,6 +70,12 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
         caches: dedup(&args.cache),
         aios: dedup(&args.aio),
         storages: dedup(&args.storage),
+        net: SourceSpec {
+            sources: dedup(&args.source),
+            readaheads_bytes: dedup(&args.readahead),
+            delays_ms: dedup(&args.net_delay),
+            filters: dedup(&args.nbdkit_filter),
+        },
     };
     for dir in &spec.storages {
         if !dir.is_dir() {

@@ -201,6 +201,48 @@ fn cache_words(r: &BootReport) -> String {
     }
 }
 
+/// What isotune's HTTP server answered (medians over the runs), and which
+/// network source to choose at each latency.
+fn net_lines(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
+    let served: Vec<_> = r
+        .ranked()
+        .into_iter()
+        .filter(|c| c.runs.iter().any(|run| run.server.is_some()))
+        .collect();
+    if !served.is_empty() {
+        writeln!(
+            out,
+            "requests QEMU sent to isotune's HTTP server (medians):"
+        )?;
+    }
+    for c in served {
+        let med = |f: &dyn Fn(&isotune_qemu::report::ServerCounts) -> u64| {
+            let v: Vec<f64> = c
+                .runs
+                .iter()
+                .filter_map(|run| run.server.as_ref().map(|s| f(s) as f64))
+                .collect();
+            isotune_stats::median(&v).unwrap_or(0.0)
+        };
+        writeln!(
+            out,
+            "  {}: {:.0} Range requests, {}, {:.0} connection(s)",
+            c.config.name,
+            med(&|s| s.requests),
+            mib(med(&|s| s.bytes)),
+            med(&|s| s.connections),
+        )?;
+    }
+    for a in &r.source_advice {
+        writeln!(out, "network source: {a}")?;
+    }
+    Ok(())
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.2} MiB", bytes / f64::from(1u32 << 20))
+}
+
 /// How a run ends, said before the runs start and above the table.
 pub fn ending(until: Option<&str>, settle_seconds: Option<f64>, timeout_seconds: f64) -> String {
     let mut ways = Vec::new();
@@ -287,6 +329,7 @@ pub fn human(out: &mut dyn Write, r: &BootReport, color: bool) -> io::Result<()>
             writeln!(out, "  {}: {}", c.config.name, phases_line(c))?;
         }
     }
+    net_lines(out, r)?;
     for s in &r.skipped {
         writeln!(out, "skipped {}: {}", s.config.name, s.reason)?;
     }
@@ -340,6 +383,12 @@ pub fn markdown(out: &mut dyn Write, r: &BootReport) -> io::Result<()> {
             if !c.summary.phase_reads.is_empty() {
                 writeln!(out, "- `{}`: {}", c.config.name, phases_line(c))?;
             }
+        }
+    }
+    if !r.source_advice.is_empty() {
+        writeln!(out, "\nNetwork source:\n")?;
+        for a in &r.source_advice {
+            writeln!(out, "- {a}")?;
         }
     }
     if !r.skipped.is_empty() {
@@ -400,6 +449,7 @@ mod tests {
                             resident_after_bytes: if run == 0 { left_bytes } else { 0 },
                             method: ResidencyMethod::Cachestat,
                         }),
+                        server: None,
                     })
                     .collect(),
                 failures: Vec::new(),
@@ -427,6 +477,7 @@ mod tests {
             menu: Default::default(),
             markers: Vec::new(),
             baseline: configs[0].config.name.clone(),
+            source_advice: Vec::new(),
             configs,
             skipped: Vec::new(),
             notes: Vec::new(),

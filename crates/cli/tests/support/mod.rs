@@ -101,3 +101,16 @@ pub fn bench_json(args: &[&str], target: impl AsRef<std::ffi::OsStr>) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Runs `cmd`, which must exit 0, and parses its stdout as JSON.
+pub fn ok_json(cmd: &mut Bin) -> Value {
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
