@@ -435,14 +435,7 @@ fn an_nbd_source_is_probed_with_nbdkit_and_its_delay() {
             .spawn()
             .unwrap(),
     );
-    let start = Instant::now();
-    while !sock.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "nbdkit did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::wait_for(&sock);
     let url = format!("nbd+unix:///?socket={}", sock.display());
     let line = format!(
         "qemu-system-x86_64 -M q35 -drive file={url},if=none,id=cd,media=cdrom,format=raw,readonly=on \
@@ -471,28 +464,7 @@ fn a_running_qemu_on_a_redirecting_url_is_found_from_its_cmdline() {
     };
     let srv = server(&bytes, Mode::Redirect, 0);
     let url = srv.url(false);
-    let vm = Killed(
-        Command::new(qemu)
-            .args([
-                "-accel",
-                "tcg",
-                "-S",
-                "-display",
-                "none",
-                "-nodefaults",
-                "-M",
-                "q35",
-            ])
-            .args(["-device", "virtio-scsi-pci,id=scsi0", "-drive"])
-            .arg(format!(
-                "file={url},if=none,id=cd,media=cdrom,format=raw,readonly=on"
-            ))
-            .args(["-device", "scsi-cd,drive=cd,bus=scsi0.0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let vm = support::paused_vm(&qemu, &url);
     let pid = vm.0.id();
     // QEMU opened the drive (HEAD through the redirect) before it runs.
     let start = Instant::now();
