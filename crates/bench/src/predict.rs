@@ -108,6 +108,34 @@ pub fn curl_replay(requests: &[Request], size_bytes: u64, readahead_bytes: u64) 
     (count, bytes)
 }
 
+/// `requests` through QEMU's curl driver with `readahead_bytes`
+/// ([`curl_replay`]), timed with a link's round trip (seconds, redirects
+/// included) and streaming rate (bytes per second): server requests ×
+/// round trip + server bytes / rate.
+pub fn curl_prediction(
+    requests: &[Request],
+    size_bytes: u64,
+    readahead_bytes: u64,
+    round_trip_s: f64,
+    rate_bytes_per_s: f64,
+) -> ReadaheadPrediction {
+    let guest_bytes = total_bytes(requests);
+    let (server_requests, server_bytes) = curl_replay(requests, size_bytes, readahead_bytes);
+    ReadaheadPrediction {
+        readahead_bytes,
+        default: readahead_bytes == QEMU_CURL_DEFAULT_READAHEAD_BYTES,
+        server_requests,
+        server_bytes,
+        read_amplification: if guest_bytes > 0 {
+            server_bytes as f64 / guest_bytes as f64
+        } else {
+            0.0
+        },
+        predicted_seconds: server_requests as f64 * round_trip_s
+            + server_bytes as f64 / rate_bytes_per_s.max(1.0),
+    }
+}
+
 /// The prediction for a boot workload's `result` (None for other
 /// workloads), whose requests were `requests`, over `source`.
 pub fn predict_boot(
@@ -128,25 +156,10 @@ pub fn predict_boot(
     let measured_seconds = elapsed.get(elapsed.len() / 2).copied().unwrap_or(0.0);
     let per_request_ns = result.summary.latency_ns.mean;
     let round_trip_s = source.round_trip.request_ns as f64 / 1e9 * f64::from(1 + source.redirects);
-    let rate = source.throughput_bytes_per_s.max(1.0);
+    let rate = source.throughput_bytes_per_s;
     let curl_readahead = READAHEADS_BYTES
         .iter()
-        .map(|&ra| {
-            let (server_requests, server_bytes) = curl_replay(requests, source.size_bytes, ra);
-            ReadaheadPrediction {
-                readahead_bytes: ra,
-                default: ra == QEMU_CURL_DEFAULT_READAHEAD_BYTES,
-                server_requests,
-                server_bytes,
-                read_amplification: if guest_bytes > 0 {
-                    server_bytes as f64 / guest_bytes as f64
-                } else {
-                    0.0
-                },
-                predicted_seconds: server_requests as f64 * round_trip_s
-                    + server_bytes as f64 / rate,
-            }
-        })
+        .map(|&ra| curl_prediction(requests, source.size_bytes, ra, round_trip_s, rate))
         .collect();
     Some(BootPrediction {
         workload: result.name.clone(),

@@ -52,6 +52,12 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub running: bool,
 
+    /// Measure every network source found: HTTP(S) and NBD drive URLs (round
+    /// trip, the first MiB, redirects, Range support) and the servers of
+    /// NFS/CIFS mounts holding an ISO. Without it nothing touches the network.
+    #[arg(long)]
+    pub probe: bool,
+
     /// libvirt and Proxmox.
     #[command(flatten)]
     pub live: LiveArgs,

@@ -11,7 +11,7 @@ mod support;
 use support::{bench_json, isotune};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::exporter::{free_port, Killed};
@@ -223,29 +223,12 @@ fn per_request_latency_shows_in_the_time_and_connections_divide_it() {
 #[test]
 fn https_with_a_self_signed_certificate_and_cacert() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((iso, openssl)) = image_and_tool(dir.path(), "openssl") else {
+    let Some(iso) = boot_image(dir.path()) else {
         return;
     };
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    common::run(
-        Command::new(openssl)
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args([
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            // webpki refuses a CA certificate as the server's own.
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null()),
-    );
+    let Some((cert, key)) = common::tls::self_signed(dir.path()) else {
+        return;
+    };
     let server = RangeServer::start(
         std::fs::read(&iso).unwrap(),
         Config {

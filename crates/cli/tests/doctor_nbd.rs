@@ -5,14 +5,15 @@
 //! `--persistent`) started as printed, and the findings gone with a second
 //! client served. Issue 12.
 
-use std::path::Path;
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command as Bin;
-use isotune_testutil::exporter::Killed;
 use isotune_testutil::tool;
 use serde_json::Value;
+use support::{paused_vm as vm, spawn, wait_for};
 
 fn doctor() -> Value {
     let out = Bin::cargo_bin("isotune")
@@ -40,42 +41,6 @@ fn findings<'a>(report: &'a Value, id: &str, pid: u32) -> Vec<&'a Value> {
                     .contains(&format!("pid {pid})"))
         })
         .collect()
-}
-
-fn spawn(cmd: &mut Command) -> Killed {
-    Killed(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A paused QEMU that opens `url` as a read-only drive.
-fn vm(qemu: &Path, url: &str) -> Killed {
-    spawn(Command::new(qemu).args([
-        "-accel",
-        "tcg",
-        "-S",
-        "-display",
-        "none",
-        "-nodefaults",
-        "-drive",
-        &format!("file={url},format=raw,if=none,id=cd0,readonly=on"),
-    ]))
 }
 
 /// Whether a client can open `url` within `secs` (`qemu-img info`).

@@ -77,7 +77,9 @@ pub(crate) fn source_label(source: &Source) -> String {
     match source {
         Source::Empty => "no medium".to_string(),
         Source::File { path } | Source::Block { path } => path.display().to_string(),
-        Source::Http { url, .. } | Source::Nbd { url } | Source::Network { url, .. } => url.clone(),
+        Source::Http { url, .. } | Source::Nbd { url } | Source::Network { url, .. } => {
+            crate::facts::redact_url(url)
+        }
     }
 }
 

@@ -23,6 +23,119 @@ pub struct Facts {
     /// Short read measurements of an image on this host's storage.
     #[serde(default)]
     pub bench: Vec<BenchFacts>,
+    /// What `doctor --probe` measured on each network source (empty
+    /// without `--probe`: nothing touches the network then).
+    #[serde(default)]
+    pub probes: Vec<NetProbe>,
+}
+
+/// What kind of network source a probe measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// An HTTP(S) URL a drive reads through QEMU's curl driver.
+    Http,
+    /// An NBD URL a drive reads through QEMU's NBD client.
+    Nbd,
+    /// The server of the network filesystem (NFS, CIFS) holding a local ISO.
+    NetworkFs,
+}
+
+/// One network source measured by `doctor --probe`: a TCP connect and one
+/// small read (the round trip), then one read of the first MiB (the
+/// throughput), each with a bounded timeout. A probe that failed carries
+/// the error and whatever was measured before it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetProbe {
+    /// What was probed: the URL with credentials redacted
+    /// ([`redact_url`]), or the local ISO's path for a network filesystem.
+    pub source: String,
+    /// The kind of source (`None` only in a default value).
+    pub kind: Option<ProbeKind>,
+    /// The server as `host:port` (or the socket path).
+    pub server: String,
+    /// Why the probe failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// TCP connect, nanoseconds.
+    pub connect_ns: Option<u64>,
+    /// One small read on an open connection (2 KiB, or a 4 KiB page of the
+    /// file on a network filesystem), nanoseconds: the round trip every
+    /// request pays at least.
+    pub rtt_ns: Option<u64>,
+    /// Bytes of the throughput read (the first MiB, or less of a small image).
+    pub read_bytes: u64,
+    /// Time of that read, nanoseconds.
+    pub read_ns: Option<u64>,
+    /// HTTP: redirects followed before the image (QEMU's curl driver
+    /// follows them again on every request).
+    #[serde(default)]
+    pub redirects: u32,
+    /// HTTP: the URL after redirects (redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_url: Option<String>,
+    /// HTTP: whether the server serves byte ranges (`None`: not learnt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<bool>,
+    /// Size of the image, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// HTTP: the image's boot trace replayed through QEMU's curl driver
+    /// model for each candidate `readahead` (the drives' own values among
+    /// them), with the round trip and throughput measured here.
+    #[serde(default)]
+    pub readahead: Vec<ReadaheadEstimate>,
+    /// HTTP: why there is no readahead estimate (no boot trace...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readahead_error: Option<String>,
+}
+
+impl NetProbe {
+    /// The measured read rate of the first MiB, bytes per second (its one
+    /// request's round trip included).
+    pub fn throughput_bytes_per_s(&self) -> Option<f64> {
+        let ns = self.read_ns?;
+        (self.read_bytes > 0).then(|| self.read_bytes as f64 * 1e9 / ns.max(1) as f64)
+    }
+
+    /// The streaming rate of the link, bytes per second: the first MiB's
+    /// time minus one round trip (which the models count per request), and
+    /// at least a tenth of the measured time, so that a noisy round trip
+    /// cannot make the rate unbounded.
+    pub fn streaming_bytes_per_s(&self) -> Option<f64> {
+        let ns = self.read_ns?;
+        let streaming = ns
+            .saturating_sub(self.rtt_ns.unwrap_or(0))
+            .max(ns / 10)
+            .max(1);
+        (self.read_bytes > 0).then(|| self.read_bytes as f64 * 1e9 / streaming as f64)
+    }
+}
+
+/// One `readahead` value's predicted cost for a boot over a probed link.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReadaheadEstimate {
+    /// The `readahead` value, bytes.
+    pub readahead_bytes: u64,
+    /// Range requests the curl driver would send.
+    pub server_requests: u64,
+    /// Bytes the server would send.
+    pub server_bytes: u64,
+    /// Predicted time of the boot's reads, seconds.
+    pub predicted_seconds: f64,
+}
+
+/// `url` with any `user:password@` replaced by `***@` (the form
+/// `isotune-net` prints), for every scheme a drive may use.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// What verify and inspect found about one image. The fields after
@@ -159,4 +272,37 @@ pub struct ImplantedMd5 {
     pub actual: String,
     /// The first fragment that differs, when the record has fragments.
     pub failed_fragment: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_redaction() {
+        let p = NetProbe {
+            rtt_ns: Some(20_000_000),
+            read_bytes: 1 << 20,
+            read_ns: Some(40_000_000),
+            ..NetProbe::default()
+        };
+        // 1 MiB in 40 ms: 25 MiB/s as measured, 50 MiB/s without the round trip.
+        assert_eq!(p.throughput_bytes_per_s(), Some(25.0 * f64::from(1 << 20)));
+        assert_eq!(p.streaming_bytes_per_s(), Some(50.0 * f64::from(1 << 20)));
+        // A round trip longer than the read: a tenth of the time, not zero.
+        let noisy = NetProbe {
+            rtt_ns: Some(50_000_000),
+            ..p.clone()
+        };
+        assert_eq!(
+            noisy.streaming_bytes_per_s(),
+            Some(250.0 * f64::from(1 << 20))
+        );
+        assert_eq!(
+            redact_url("http://u:p@h:81/x.iso?a=b@c"),
+            "http://***@h:81/x.iso?a=b@c"
+        );
+        assert_eq!(redact_url("nbd://h/x"), "nbd://h/x");
+        assert_eq!(redact_url("/a@b"), "/a@b");
+    }
 }

@@ -287,6 +287,8 @@ pub(crate) fn example(id: &str) -> Option<Facts> {
                     rsize_bytes: Some(131_072),
                     nconnect: None,
                     actimeo_seconds: None,
+                    wsize_bytes: Some(131_072),
+                    noac: false,
                     cache: None,
                 }),
             });
@@ -321,6 +323,73 @@ pub(crate) fn example(id: &str) -> Option<Facts> {
                     sslverify: None,
                 };
             }))
+        }
+        "net.curl-timeout" | "net.curl-sslverify-off" => {
+            return Some(with_vm(|vm| {
+                vm.drives[0].source = Source::Http {
+                    url: "https://mirror.example.org/isos/x.iso".into(),
+                    readahead_bytes: Some(1 << 20),
+                    timeout_seconds: (id == "net.curl-timeout").then_some(2),
+                    sslverify: (id == "net.curl-sslverify-off").then_some(false),
+                };
+            }))
+        }
+        "net.http-redirect" | "net.http-no-ranges" | "net.probe-failed" => {
+            let url = "https://mirror.example.org/isos/x.iso";
+            f.vms[0].drives[0].source = Source::Http {
+                url: url.into(),
+                readahead_bytes: Some(1 << 20),
+                timeout_seconds: None,
+                sslverify: None,
+            };
+            let mut p = crate::facts::NetProbe {
+                source: url.into(),
+                kind: Some(crate::facts::ProbeKind::Http),
+                server: "mirror.example.org:443".into(),
+                connect_ns: Some(2_000_000),
+                rtt_ns: Some(2_000_000),
+                read_bytes: 1 << 20,
+                read_ns: Some(20_000_000),
+                ranges: Some(true),
+                size_bytes: Some(4 * GIB),
+                ..crate::facts::NetProbe::default()
+            };
+            match id {
+                "net.http-redirect" => {
+                    p.redirects = 1;
+                    p.final_url = Some("https://cdn.example.org/real/x.iso".into());
+                }
+                "net.http-no-ranges" => {
+                    p.ranges = Some(false);
+                    p.error = Some(format!("{url}: the server does not serve byte ranges"));
+                }
+                _ => {
+                    p = crate::facts::NetProbe {
+                        error: Some(format!("{url}: connect: connection refused")),
+                        ..crate::facts::NetProbe {
+                            source: p.source,
+                            kind: p.kind,
+                            server: p.server,
+                            ..crate::facts::NetProbe::default()
+                        }
+                    };
+                }
+            }
+            f.probes.push(p);
+        }
+        "net.nfs-vers3" | "net.nfs-attr-cache" => {
+            let mut nfs = example("fs.network")?;
+            let net = nfs.files[0].mount.as_mut()?.network.as_mut()?;
+            // Mounted well otherwise, so only this rule's problem is left.
+            net.rsize_bytes = Some(1 << 20);
+            net.nconnect = Some(4);
+            if id == "net.nfs-vers3" {
+                net.vers = Some("3".into());
+            } else {
+                net.noac = true;
+                net.actimeo_seconds = Some(0);
+            }
+            return Some(nfs);
         }
         "net.nbd-single-client" | "net.nbd-not-persistent" => {
             // Two VMs on one default qemu-nbd (one client, not persistent).

@@ -502,15 +502,18 @@ fn check_argv(dir: &Path, line: &str, original: &[String], expect: &[&str]) {
 
 // ---- HTTP ISOs --------------------------------------------------------
 
+/// The two ISOs served by busybox httpd, when QEMU and virsh are here too.
+fn http_isos() -> Option<(tempfile::TempDir, PathBuf, PathBuf, Httpd)> {
+    let (dir, a, b) = isos()?;
+    isotune_testutil::tool("qemu-system-x86_64")?;
+    isotune_testutil::tool("virsh")?;
+    let httpd = Httpd::start(dir.path())?;
+    Some((dir, a, b, httpd))
+}
+
 #[test]
 fn http_iso_readahead_fixes_work() {
-    let Some((dir, a, b)) = isos() else { return };
-    if isotune_testutil::tool("qemu-system-x86_64").is_none()
-        || isotune_testutil::tool("virsh").is_none()
-    {
-        return;
-    }
-    let Some(httpd) = Httpd::start(dir.path()) else {
+    let Some((dir, a, b, httpd)) = http_isos() else {
         return;
     };
     let port = httpd.port;
@@ -540,5 +543,45 @@ fn http_iso_readahead_fixes_work() {
         let original = argv(&line, &a, &b);
         check_argv(dir.path(), &line, &original, &["net.curl-readahead"]);
     }
+    drop(httpd);
+}
+
+#[test]
+fn curl_timeout_and_sslverify_fixes_work() {
+    let Some((dir, a, b, httpd)) = http_isos() else {
+        return;
+    };
+    let port = httpd.port;
+    // libvirt: a 2 s timeout, and an HTTPS source without verification
+    // (`virsh define` on the test driver opens nothing). virt-install has
+    // no option for either: the element goes into its network <source>.
+    let with = |protocol: &str, inner: &str| -> Option<String> {
+        let disk = format!(
+            "type=network,source.protocol={protocol},source.name=/a.iso,source.host0.name=127.0.0.1,\
+             source.host0.port={port},device=cdrom,bus=scsi"
+        );
+        let xml = virt_install(&a, &b, &["--import", "--disk", &disk, "--boot", "cdrom"])?;
+        assert_eq!(xml.matches("</source>").count(), 1, "{xml}");
+        Some(xml.replace("</source>", &format!("{inner}</source>")))
+    };
+    let Some(xml) = with("http", "<timeout seconds='2'/>") else {
+        return;
+    };
+    check_domain(dir.path(), &xml, &["net.curl-timeout"], "net.curl-timeout");
+    let xml = with("https", "<ssl verify='no'/>").unwrap();
+    check_domain(
+        dir.path(),
+        &xml,
+        &["net.curl-sslverify-off"],
+        "net.curl-sslverify-off",
+    );
+    // QEMU: the timeout fix on a real HTTP drive (QEMU opens it at start).
+    let line = format!(
+        "-M pc -drive file.driver=http,file.url=http://127.0.0.1:{port}/a.iso,file.timeout=2,\
+         file.readahead=1M,if=none,id=c,media=cdrom,format=raw \
+         -device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=c,bus=scsi0.0"
+    );
+    let original = argv(&line, &a, &b);
+    check_argv(dir.path(), &line, &original, &["net.curl-timeout"]);
     drop(httpd);
 }

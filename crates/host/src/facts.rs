@@ -159,6 +159,12 @@ pub struct NetworkFs {
     pub nconnect: Option<u32>,
     /// NFS `actimeo=` (or `acregmin`), seconds.
     pub actimeo_seconds: Option<u64>,
+    /// `wsize=` bytes (NFS).
+    #[serde(default)]
+    pub wsize_bytes: Option<u64>,
+    /// NFS `noac`: no attribute caching.
+    #[serde(default)]
+    pub noac: bool,
     /// CIFS `cache=` (`strict`, `loose`, `none`).
     pub cache: Option<String>,
 }

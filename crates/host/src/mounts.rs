@@ -152,6 +152,8 @@ pub(crate) fn network_fs(fstype: &str, source: &str, opts: &[String]) -> Option<
         rsize_bytes: None,
         nconnect: None,
         actimeo_seconds: None,
+        wsize_bytes: None,
+        noac: false,
         cache: None,
     };
     match fstype {
@@ -162,6 +164,8 @@ pub(crate) fn network_fs(fstype: &str, source: &str, opts: &[String]) -> Option<
             fs.rsize_bytes = num("rsize");
             fs.nconnect = num("nconnect").and_then(|n| u32::try_from(n).ok());
             fs.actimeo_seconds = num("actimeo").or_else(|| num("acregmin"));
+            fs.wsize_bytes = num("wsize");
+            fs.noac = opts.iter().any(|o| o == "noac");
         }
         "cifs" | "smb3" | "smb2" => {
             fs.kind = NetworkFsKind::Cifs;
@@ -284,6 +288,19 @@ mod tests {
             (nfs.rsize_bytes, nfs.nconnect, nfs.actimeo_seconds),
             (Some(65536), Some(4), Some(3))
         );
+        // NFSv3 with noac, in the order fs/nfs/super.c (nfs_show_mount_options)
+        // prints options; written by hand (no NFS server runs here).
+        let v3 = one("5 2 0:60 / /old ro,relatime - nfs nas3:/isos ro,vers=3,rsize=32768,wsize=32768,namlen=255,acregmin=0,acregmax=0,acdirmin=0,acdirmax=0,hard,noac,proto=tcp,timeo=600,retrans=2,sec=sys,mountaddr=10.0.0.6,mountvers=3,mountport=20048,mountproto=udp,local_lock=none,addr=10.0.0.6").facts.network.unwrap();
+        assert_eq!(
+            (
+                v3.vers.as_deref(),
+                v3.noac,
+                v3.actimeo_seconds,
+                v3.wsize_bytes
+            ),
+            (Some("3"), true, Some(0), Some(32768))
+        );
+        assert!(!nfs.noac);
         let v6 = network_fs("nfs", "[fd00::1]:/x", &[]).unwrap();
         assert_eq!(v6.server.as_deref(), Some("fd00::1"));
         let cifs = network_fs(

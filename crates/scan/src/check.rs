@@ -88,6 +88,7 @@ pub fn check(req: &CheckRequest, progress: &dyn Progress) -> Result<CheckReport,
         sources,
         vm_isos: false,
         only_using_isos: true,
+        probe: false,
     })?;
     // Walk the whole tree (directory loops, overlapping or out-of-file
     // extents are anomalies) but keep the listing out of the report.

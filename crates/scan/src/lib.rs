@@ -10,6 +10,8 @@
 //!     sources         VmSource: libvirt XML files/dirs, QEMU command lines,
 //!                     running QEMU processes, libvirt over its API (every
 //!                     domain, with live facts), Proxmox VE configs
+//!     probe           `doctor --probe`: every network source measured
+//!                     (round trip, first MiB, redirects, Range support)
 //!
 //!   CheckRequest ──► check() ──► CheckReport: the scan for one image plus a
 //!                     full integrity pass (isotune-verify), the inspection
@@ -30,6 +32,7 @@ mod check;
 mod error;
 mod iso;
 mod live;
+mod probe;
 mod report;
 mod request;
 pub mod sample;
@@ -42,6 +45,7 @@ pub use error::Error;
 pub use iso::{boot_trace, boot_trace_of};
 pub use isotune_libvirt::{resolve_uri_from_host, UriChoice};
 pub use live::{DomainFacts, LibvirtFacts};
+pub use probe::{probe_all, probe_url, ProbeLimits};
 pub use report::{
     diagnose, diagnose_scan, DoctorReport, Note, SysctlNote, Verdict, Warning, SCHEMA_VERSION,
 };

@@ -49,6 +49,10 @@ pub struct ScanRequest {
     /// Keep only the VM definitions with a drive on one of `isos` (and
     /// only those drives' media as ISOs): `check`'s view of one image.
     pub only_using_isos: bool,
+    /// Measure every network source (`doctor --probe`): drives' HTTP(S)
+    /// and NBD URLs, the servers of network filesystems under the ISOs.
+    /// Without it the scan never touches the network.
+    pub probe: bool,
 }
 
 /// Progress callbacks for the long parts of a check (the integrity pass and

@@ -165,16 +165,23 @@ pub fn scan(req: &ScanRequest) -> Result<Scan, Error> {
         }
     }
     let notes = libvirt.iter().flat_map(live::notes).collect();
+    let mut facts = Facts {
+        host: Some(host),
+        files,
+        images,
+        vms,
+        bench: Vec::new(),
+        probes: Vec::new(),
+    };
+    if req.probe {
+        facts.probes = crate::probe::probe_all(&facts, crate::probe::ProbeLimits::default());
+    }
+    // Credentials in URLs were needed for the probe only; no report shows them.
+    vms::redact_credentials(&mut facts.vms);
     Ok(Scan {
         libvirt,
         notes,
-        facts: Facts {
-            host: Some(host),
-            files,
-            images,
-            vms,
-            bench: Vec::new(),
-        },
+        facts,
         warnings,
     })
 }

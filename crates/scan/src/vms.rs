@@ -190,3 +190,23 @@ pub(crate) fn local_isos(vms: &[VmDefinition]) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Replaces `user:password@` in every drive URL (and in the options the
+/// parser reported about) by `***@`.
+pub(crate) fn redact_credentials(vms: &mut [VmDefinition]) {
+    use isotune_doctor::redact_url;
+    for vm in vms {
+        for d in &mut vm.drives {
+            match &mut d.source {
+                Source::Http { url, .. } | Source::Nbd { url } | Source::Network { url, .. } => {
+                    *url = redact_url(url);
+                }
+                _ => {}
+            }
+        }
+        for i in &mut vm.issues {
+            i.option = redact_url(&i.option);
+            i.message = redact_url(&i.message);
+        }
+    }
+}

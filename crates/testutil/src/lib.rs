@@ -16,6 +16,7 @@ pub mod http;
 pub mod libvirtd;
 pub mod loopfs;
 pub mod rangeserver;
+pub mod tls;
 
 /// Returns the path of `name` on PATH, `None` when it is missing and missing
 /// tools are allowed, and panics when `ISOTUNE_REQUIRE_TOOLS=1`.

@@ -56,6 +56,7 @@ pub fn request(args: &DoctorArgs) -> (ScanRequest, super::live::Live) {
         sources,
         vm_isos: true,
         only_using_isos: false,
+        probe: args.probe,
     };
     (req, live)
 }

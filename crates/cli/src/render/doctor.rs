@@ -148,6 +148,9 @@ pub fn human(out: &mut dyn Write, r: &DoctorReport, opts: Options) -> io::Result
     for line in domain_lines(&r.libvirt) {
         writeln!(out, "  domain    {line}")?;
     }
+    for p in &r.facts.probes {
+        writeln!(out, "  probe     {}", super::probe_line(p))?;
+    }
     sysctl_lines(out, &r.sysctl_notes, opts.explain)?;
     if !r.notes.is_empty() {
         writeln!(out, "notes")?;
@@ -507,6 +510,12 @@ pub fn markdown(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
         writeln!(out, "\n## libvirt domains\n")?;
         for d in domains {
             writeln!(out, "- {d}")?;
+        }
+    }
+    if !r.facts.probes.is_empty() {
+        writeln!(out, "\n## Network probes\n")?;
+        for p in &r.facts.probes {
+            writeln!(out, "- {}", super::probe_line(p))?;
         }
     }
     if !r.notes.is_empty() {

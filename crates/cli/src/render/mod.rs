@@ -205,6 +205,40 @@ pub fn word<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
+/// One `doctor --probe` measurement: `URL (server): connect 0.1 ms, round
+/// trip 50.3 ms, first 1.0 MiB in 61.2 ms (16.3 MiB/s), 1 redirect`.
+pub fn probe_line(p: &isotune_doctor::NetProbe) -> String {
+    let ms = |ns: u64| {
+        if ns < 1_000_000 {
+            format!("{} µs", ns / 1000)
+        } else {
+            format!("{:.1} ms", ns as f64 / 1e6)
+        }
+    };
+    let mut parts = Vec::new();
+    if let Some(c) = p.connect_ns {
+        parts.push(format!("connect {}", ms(c)));
+    }
+    if let Some(r) = p.rtt_ns {
+        parts.push(format!("round trip {}", ms(r)));
+    }
+    if let (Some(t), Some(rate)) = (p.read_ns, p.throughput_bytes_per_s()) {
+        parts.push(format!(
+            "first {:.1} MiB in {} ({:.1} MiB/s)",
+            p.read_bytes as f64 / f64::from(1 << 20),
+            ms(t),
+            rate / f64::from(1 << 20)
+        ));
+    }
+    if p.redirects > 0 {
+        parts.push(format!("{} redirect(s)", p.redirects));
+    }
+    if let Some(e) = &p.error {
+        parts.push(format!("failed: {e}"));
+    }
+    format!("{} ({}): {}", p.source, p.server, parts.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

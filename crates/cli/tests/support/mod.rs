@@ -5,6 +5,10 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use isotune_testutil::exporter::Killed;
 
 use assert_cmd::Command as Bin;
 use isotune_testutil as common;
@@ -113,4 +117,42 @@ pub fn ok_json(cmd: &mut Bin) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `cmd` started with no stdio, killed and reaped when dropped.
+pub fn spawn(cmd: &mut Command) -> Killed {
+    Killed(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+pub fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A paused QEMU (TCG, no display) that opens `url` as a read-only drive
+/// with id `cd0`.
+pub fn paused_vm(qemu: &Path, url: &str) -> Killed {
+    spawn(Command::new(qemu).args([
+        "-accel",
+        "tcg",
+        "-S",
+        "-display",
+        "none",
+        "-nodefaults",
+        "-drive",
+        &format!("file={url},format=raw,if=none,id=cd0,readonly=on"),
+    ]))
 }

@@ -33,7 +33,17 @@ fn network(facts: &Facts) -> Vec<Finding> {
     for file in &facts.files {
         let Some(mount) = &file.mount else { continue };
         let Some(net) = &mount.network else { continue };
-        out.push(finding(file, mount, net));
+        let mut f = finding(file, mount, net);
+        // `--probe`'s numbers for the server under this file.
+        let path = file.path.display().to_string();
+        if let Some(p) = facts
+            .probes
+            .iter()
+            .find(|p| p.kind == Some(crate::facts::ProbeKind::NetworkFs) && p.source == path)
+        {
+            f.evidence.extend(crate::rules::probe::probe_evidence(p));
+        }
+        out.push(f);
     }
     out
 }
@@ -179,6 +189,28 @@ mod tests {
             f[0].fix
         );
         assert!(network(&healthy()).is_empty());
+    }
+
+    #[test]
+    fn a_probe_of_the_server_adds_its_numbers() {
+        let mut facts = example("fs.network").unwrap();
+        facts.probes.push(crate::facts::NetProbe {
+            source: facts.files[0].path.display().to_string(),
+            kind: Some(crate::facts::ProbeKind::NetworkFs),
+            server: "nas:2049".into(),
+            connect_ns: Some(400_000),
+            rtt_ns: Some(1_500_000),
+            read_bytes: 1 << 20,
+            read_ns: Some(10_000_000),
+            ..Default::default()
+        });
+        let f = network(&facts);
+        let last = f[0].evidence.last().unwrap();
+        assert_eq!(
+            last,
+            "probe of nas:2049: TCP connect 400 µs, round trip (one small read) 1.5 ms, \
+             first 1.0 MiB read at 100.0 MiB/s"
+        );
     }
 
     #[test]

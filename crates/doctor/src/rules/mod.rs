@@ -18,12 +18,15 @@ mod bench;
 mod boot;
 mod cache;
 mod cdrom;
+mod curl;
 mod drive;
 mod fs;
 mod image;
 mod myth;
 mod nbd;
 mod net;
+mod nfs;
+mod probe;
 mod storage;
 mod vm;
 
@@ -130,8 +133,15 @@ pub static RULES: &[Rule] = &[
     bench::COLD_READ,
     bench::BOOT_TRACE,
     net::CURL_READAHEAD,
+    curl::TIMEOUT,
+    curl::SSLVERIFY_OFF,
+    probe::REDIRECT,
+    probe::NO_RANGES,
+    probe::FAILED,
     nbd::SINGLE_CLIENT,
     nbd::NOT_PERSISTENT,
+    nfs::VERS3,
+    nfs::ATTR_CACHE,
 ];
 
 /// Runs every rule; findings come most severe first, then by layer, id and

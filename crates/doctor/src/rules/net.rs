@@ -1,20 +1,40 @@
 //! The network path to an ISO that QEMU reads itself: the curl driver
-//! (HTTP/HTTPS/FTP) and its readahead window.
+//! (HTTP/HTTPS/FTP) and its readahead window. With `--probe` the window is
+//! judged by the boot trace replayed over the measured link
+//! ([`NetProbe::readahead`]); without it, only against curl's default.
 
 use isotune_vmconfig::{Drive, Source, VmDefinition};
 
-use crate::describe::{bytes, drive_name, drive_subject, virsh_edit, Style};
-use crate::facts::Facts;
+use crate::describe::{bytes, drive_name, drive_subject, short_bytes, virsh_edit, Style};
+use crate::facts::{redact_url, Facts, NetProbe, ReadaheadEstimate};
 use crate::finding::{Finding, Layer, Severity};
 use crate::fix::{ArgvEdit, Attr, DomainEdit, FixEdit};
+use crate::rules::probe::{probe_evidence, probe_of};
 use crate::rules::vm::{domain_edit, drive_ref};
 use crate::rules::Rule;
 
-/// curl's default `readahead`, bytes.
-const CURL_DEFAULT_READAHEAD: u64 = 256 * 1024;
-/// What the fix proposes: four times curl's default window, fewer round trips
-/// for a sequential installer read (measure it on the link: see the rule text).
+/// curl's default `readahead`, bytes (`READ_AHEAD_DEFAULT` in QEMU's
+/// block/curl.c).
+pub(crate) const CURL_DEFAULT_READAHEAD: u64 = 256 * 1024;
+/// What the fix proposes without a probe: four times curl's default window,
+/// fewer round trips for a sequential installer read (measure it on the
+/// link: see the rule text).
 const PROPOSED_READAHEAD: u64 = 1024 * 1024;
+/// With a probe, the configured window is "clearly slower" when its
+/// predicted time is at least this many times the best candidate's...
+const SLOWER_RATIO: f64 = 1.25;
+/// ...and at least this many seconds longer.
+const SLOWER_SECONDS: f64 = 0.2;
+
+/// The configured window's estimate and the best one, when the probe has them.
+fn judged(p: &NetProbe, ra: u64) -> Option<(ReadaheadEstimate, ReadaheadEstimate)> {
+    let mine = *p.readahead.iter().find(|e| e.readahead_bytes == ra)?;
+    let best = *p
+        .readahead
+        .iter()
+        .min_by(|a, b| a.predicted_seconds.total_cmp(&b.predicted_seconds))?;
+    Some((mine, best))
+}
 
 /// A URL split the way libvirt's `<source protocol name><host/>` wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +102,12 @@ pub(crate) const CURL_READAHEAD: Rule = Rule {
           one HTTP range request of the readahead window (default 256 KiB), so each cache \
           miss costs a server round trip. A larger window means fewer round trips but \
           more bytes read that the guest never asked for; which size wins depends on the \
-          link's latency and the guest's access pattern, so measure it on your link (boot \
-          the VM with each value and compare). For repeated \
+          link's latency and the guest's access pattern. Without `--probe` only a window at or \
+          below the default is reported; `doctor --probe` measures the link's round trip \
+          and throughput, replays the image's boot trace through a model of the driver for \
+          64 KiB to 4 MiB, and reports a window predicted at least 1.25x and 0.2 s slower \
+          than the best, too small or too large (a model, not a boot: `isotune boot` \
+          measures one). For repeated \
           boots a local copy, or a qcow2 overlay with copy-on-read, avoids the network \
           after the first boot.",
     reference: "https://www.qemu.org/docs/master/system/qemu-block-drivers.html#http-https-ftp-and-ftps \
@@ -92,63 +116,151 @@ pub(crate) const CURL_READAHEAD: Rule = Rule {
     check: curl_readahead,
 };
 
+/// A drive QEMU's curl driver reads, with its options.
+pub(crate) struct HttpDrive<'a> {
+    pub(crate) vm: &'a VmDefinition,
+    pub(crate) i: usize,
+    pub(crate) d: &'a Drive,
+    pub(crate) url: &'a str,
+    pub(crate) readahead_bytes: Option<u64>,
+    pub(crate) timeout_seconds: Option<u64>,
+    pub(crate) sslverify: Option<bool>,
+}
+
+/// Every drive of every VM whose source is an HTTP(S)/FTP(S) URL.
+pub(crate) fn http_drives(facts: &Facts) -> impl Iterator<Item = HttpDrive<'_>> {
+    facts.vms.iter().flat_map(|vm| {
+        vm.drives
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, d)| match &d.source {
+                Source::Http {
+                    url,
+                    readahead_bytes,
+                    timeout_seconds,
+                    sslverify,
+                } => Some(HttpDrive {
+                    vm,
+                    i,
+                    d,
+                    url,
+                    readahead_bytes: *readahead_bytes,
+                    timeout_seconds: *timeout_seconds,
+                    sslverify: *sslverify,
+                }),
+                _ => None,
+            })
+    })
+}
+
 fn curl_readahead(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    for vm in &facts.vms {
-        for (i, d) in vm.drives.iter().enumerate() {
-            let Source::Http {
-                url,
-                readahead_bytes,
-                timeout_seconds,
-                ..
-            } = &d.source
-            else {
-                continue;
-            };
-            if readahead_bytes.is_some_and(|r| r > CURL_DEFAULT_READAHEAD) {
-                continue;
-            }
-            let ra = match readahead_bytes {
-                Some(r) => format!("readahead: {}", bytes(*r)),
-                None => format!(
-                    "readahead: not set (curl default {})",
-                    bytes(CURL_DEFAULT_READAHEAD)
-                ),
-            };
-            let mut evidence = vec![format!("URL: {url}"), ra];
-            if let Some(t) = timeout_seconds {
-                evidence.push(format!("timeout: {t} s"));
-            }
-            let title = format!(
-                "drive {} reads {url} in {} HTTP requests",
-                drive_name(i, d),
-                readahead_bytes.map_or("256 KiB".to_string(), bytes)
-            );
-            let subject = drive_subject(vm, i, d);
-            let note = repeated_boots_note(url);
-            out.push(match readahead_edit(vm, i, d, url) {
-                Some(edit) => CURL_READAHEAD.finding_edit(
-                    Severity::Warn,
-                    title,
-                    subject,
-                    evidence,
-                    edit,
-                    &note,
-                ),
-                None => CURL_READAHEAD.finding(
-                    Severity::Warn,
-                    title,
-                    subject,
-                    evidence,
-                    format!("{}\n{note}", curl_fix(vm, &drive_name(i, d), url)),
-                ),
-            });
+    for h in http_drives(facts) {
+        let (vm, i, d, url) = (h.vm, h.i, h.d, h.url);
+        let (readahead_bytes, timeout_seconds) = (h.readahead_bytes, h.timeout_seconds);
+        let ra = readahead_bytes.unwrap_or(CURL_DEFAULT_READAHEAD);
+        let shown = redact_url(url);
+        let ra_line = match readahead_bytes {
+            Some(r) => format!("readahead: {}", bytes(r)),
+            None => format!(
+                "readahead: not set (curl default {})",
+                bytes(CURL_DEFAULT_READAHEAD)
+            ),
+        };
+        let mut evidence = vec![format!("URL: {shown}"), ra_line];
+        if let Some(t) = timeout_seconds {
+            evidence.push(format!("timeout: {t} s"));
         }
+        let probe = probe_of(facts, url);
+        // QEMU cannot open it at all: net.http-no-ranges says so.
+        if probe.is_some_and(|p| p.ranges == Some(false)) {
+            continue;
+        }
+        let (title, proposed) = match probe.and_then(|p| judged(p, ra)) {
+            // Measured: judge the window by the replayed boot trace.
+            Some((mine, best)) => {
+                let slower = mine.predicted_seconds >= best.predicted_seconds * SLOWER_RATIO
+                    && mine.predicted_seconds - best.predicted_seconds >= SLOWER_SECONDS;
+                if !slower {
+                    continue;
+                }
+                evidence.extend(probe_evidence(probe.expect("judged")));
+                for e in &probe.expect("judged").readahead {
+                    evidence.push(format!(
+                        "boot trace with readahead {}: {} requests, {} from the server, \
+                             predicted {:.2} s{}",
+                        short_bytes(e.readahead_bytes),
+                        e.server_requests,
+                        short_bytes(e.server_bytes),
+                        e.predicted_seconds,
+                        if e.readahead_bytes == ra {
+                            " (configured)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                let dir = if ra > best.readahead_bytes {
+                    "too large"
+                } else {
+                    "too small"
+                };
+                (
+                    format!(
+                        "drive {}: readahead {} is {dir} for this link: the boot's reads are \
+                             predicted to take {:.2} s, {:.2} s with {}",
+                        drive_name(i, d),
+                        short_bytes(ra),
+                        mine.predicted_seconds,
+                        best.predicted_seconds,
+                        short_bytes(best.readahead_bytes)
+                    ),
+                    best.readahead_bytes,
+                )
+            }
+            // Not measured: today's judgement, against curl's default only.
+            None => {
+                if ra > CURL_DEFAULT_READAHEAD {
+                    continue;
+                }
+                if let Some(p) = probe {
+                    evidence.extend(probe_evidence(p));
+                    if let Some(why) = &p.readahead_error {
+                        evidence.push(format!("readahead not judged on this link: {why}"));
+                    }
+                }
+                (
+                    format!(
+                        "drive {} reads {shown} in {} HTTP requests",
+                        drive_name(i, d),
+                        short_bytes(ra)
+                    ),
+                    PROPOSED_READAHEAD,
+                )
+            }
+        };
+        let subject = drive_subject(vm, i, d);
+        let note = repeated_boots_note(&shown);
+        out.push(match readahead_edit(vm, i, d, &shown, proposed) {
+            Some(edit) => {
+                CURL_READAHEAD.finding_edit(Severity::Warn, title, subject, evidence, edit, &note)
+            }
+            None => CURL_READAHEAD.finding(
+                Severity::Warn,
+                title,
+                subject,
+                evidence,
+                format!(
+                    "{}\n{note}",
+                    curl_fix(vm, &drive_name(i, d), &shown, proposed)
+                ),
+            ),
+        });
     }
     out
 }
 
-fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
+fn curl_fix(vm: &VmDefinition, name: &str, url: &str, proposed: u64) -> String {
     let scheme = url
         .split("://")
         .next()
@@ -157,7 +269,7 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
     let esc = url.replace(',', ",,");
     let set = match Style::of(vm) {
         Style::Libvirt => {
-            let inner = format!("<readahead size='{PROPOSED_READAHEAD}'/>");
+            let inner = format!("<readahead size='{proposed}'/>");
             let source = libvirt_network_source(url, &inner)
                 .unwrap_or_else(|| format!("{inner} inside its <source>"));
             format!(
@@ -167,8 +279,9 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
         }
         // A Proxmox VM gets a network ISO only through `args:`, in QEMU's syntax.
         Style::Qemu | Style::Proxmox => format!(
-            "-drive file.driver={scheme},file.url={esc},file.readahead=1M,if=none,id={name},\
-             media=cdrom,format=raw,readonly=on"
+            "-drive file.driver={scheme},file.url={esc},file.readahead={},if=none,id={name},\
+             media=cdrom,format=raw,readonly=on",
+            qemu_size(proposed)
         ),
     };
     set
@@ -176,13 +289,39 @@ fn curl_fix(vm: &VmDefinition, name: &str, url: &str) -> String {
 
 /// The readahead fix as an edit: `<readahead size=.../>` in the libvirt
 /// `<source>`, or the drive's protocol options on a command line.
-fn readahead_edit(vm: &VmDefinition, i: usize, d: &Drive, url: &str) -> Option<FixEdit> {
+fn readahead_edit(
+    vm: &VmDefinition,
+    i: usize,
+    d: &Drive,
+    url: &str,
+    proposed: u64,
+) -> Option<FixEdit> {
+    let xml = format!("<readahead size='{proposed}'/>");
+    curl_option_edit(
+        vm,
+        (i, d),
+        url,
+        ("readahead", xml),
+        ("readahead", &qemu_size(proposed)),
+    )
+}
+
+/// A curl driver option as an edit of drive `(i, d)`: `libvirt.1` (element
+/// `libvirt.0`) in the libvirt `<source>`, or on a command line the URL as
+/// protocol options with `file.KEY=VALUE` for `qemu`.
+pub(crate) fn curl_option_edit(
+    vm: &VmDefinition,
+    (i, d): (usize, &Drive),
+    url: &str,
+    libvirt: (&str, String),
+    qemu: (&str, &str),
+) -> Option<FixEdit> {
     let scheme = url.split("://").next()?.to_ascii_lowercase();
     match Style::of(vm) {
         Style::Libvirt => domain_edit(vm, i, d, |target| DomainEdit::SetSourceChild {
             target,
-            name: "readahead".into(),
-            xml: format!("<readahead size='{PROPOSED_READAHEAD}'/>"),
+            name: libvirt.0.into(),
+            xml: libvirt.1,
         }),
         Style::Proxmox => None,
         Style::Qemu => Some(FixEdit::Argv {
@@ -191,11 +330,22 @@ fn readahead_edit(vm: &VmDefinition, i: usize, d: &Drive, url: &str) -> Option<F
                 set: vec![
                     Attr::new("file.driver", &scheme),
                     Attr::new("file.url", url),
-                    Attr::new("file.readahead", "1M"),
+                    Attr::new(&format!("file.{}", qemu.0), qemu.1),
                 ],
                 remove: vec!["file".into()],
             }],
         }),
+    }
+}
+
+/// A size in QEMU's syntax: `1M`, `256K`, or bytes.
+pub(crate) fn qemu_size(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{}M", n >> 20)
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
+        format!("{}K", n >> 10)
+    } else {
+        n.to_string()
     }
 }
 
@@ -220,6 +370,7 @@ fn repeated_boots_note(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::ProbeKind;
     use crate::fixtures::{example, healthy, qemu_vm};
 
     #[test]
@@ -278,5 +429,150 @@ mod tests {
             libvirt_network_source("http://h:81/a.iso?t=1&u=2", "").unwrap(),
             "<source protocol='http' name='/a.iso' query='t=1&amp;u=2'><host name='h' port='81'/></source>"
         );
+    }
+
+    /// The example with a probe whose estimates are `(readahead, seconds)`.
+    fn probed(ra: Option<u64>, estimates: &[(u64, f64)]) -> Facts {
+        let mut facts = example("net.curl-readahead").unwrap();
+        let Source::Http {
+            url,
+            readahead_bytes,
+            ..
+        } = &mut facts.vms[0].drives[0].source
+        else {
+            unreachable!()
+        };
+        *readahead_bytes = ra;
+        let url = url.clone();
+        facts.probes.push(NetProbe {
+            source: url,
+            kind: Some(ProbeKind::Http),
+            server: "mirror.example.org:443".into(),
+            rtt_ns: Some(2_000_000),
+            read_bytes: 1 << 20,
+            read_ns: Some(100_000_000),
+            readahead: estimates
+                .iter()
+                .map(|&(r, s)| ReadaheadEstimate {
+                    readahead_bytes: r,
+                    server_requests: 1,
+                    server_bytes: r,
+                    predicted_seconds: s,
+                })
+                .collect(),
+            ..NetProbe::default()
+        });
+        facts
+    }
+
+    #[test]
+    fn a_probe_judges_too_small_too_large_and_close_enough() {
+        let est = [(256 << 10, 9.1), (1 << 20, 4.0), (2 << 20, 59.7)];
+        // The default, predicted slower than 1 MiB: too small, fix 1 MiB.
+        let f = curl_readahead(&probed(None, &est));
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].title.contains("256.0 KiB is too small"),
+            "{}",
+            f[0].title
+        );
+        assert!(
+            f[0].fix.contains("<readahead size='1048576'/>"),
+            "{}",
+            f[0].fix
+        );
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("predicted 9.10 s (configured)")));
+        // 2 MiB, predicted far slower than 1 MiB: too large.
+        let f = curl_readahead(&probed(Some(2 << 20), &est));
+        assert!(
+            f[0].title.contains("2.0 MiB is too large"),
+            "{}",
+            f[0].title
+        );
+        // The best, or within 1.25x / 0.2 s of it: nothing.
+        assert!(curl_readahead(&probed(Some(1 << 20), &est)).is_empty());
+        let close = [(256 << 10, 4.15), (1 << 20, 4.0)];
+        assert!(curl_readahead(&probed(None, &close)).is_empty());
+        let fast = [(256 << 10, 0.3), (1 << 20, 0.2)];
+        assert!(curl_readahead(&probed(None, &fast)).is_empty());
+        // A probe without estimates: today's judgement, no number claimed.
+        let f = curl_readahead(&probed(None, &[]));
+        assert!(
+            f[0].title.contains("in 256.0 KiB HTTP requests"),
+            "{}",
+            f[0].title
+        );
+        assert!(!f[0].evidence.iter().any(|e| e.contains("predicted")));
+    }
+
+    #[test]
+    fn every_network_protocol_is_recognised() {
+        use isotune_vmconfig::{parse_argv, parse_domain_xml, Origin};
+        let argv: Vec<String> = [
+            "qemu-system-x86_64",
+            "-drive",
+            "file=http://h/a.iso,if=none,id=a",
+            "-drive",
+            "file=https://h/b.iso,if=none,id=b",
+            "-drive",
+            "file=ftp://h/c.iso,if=none,id=c",
+            "-drive",
+            "file=nbd://h:10809/d,if=none,id=d",
+            "-drive",
+            "file=iscsi://h/iqn.2001-04.com.example:s/1,if=none,id=e",
+            "-drive",
+            "file=rbd:pool/image,if=none,id=f",
+            "-drive",
+            "file=gluster+tcp://h/vol/g.iso,if=none,id=g",
+        ]
+        .map(String::from)
+        .to_vec();
+        let vm = parse_argv(&argv, Origin::QemuCmdline);
+        let kinds: Vec<String> = vm
+            .drives
+            .iter()
+            .map(|d| match &d.source {
+                Source::Http { url, .. } => format!("curl {}", url.split(':').next().unwrap()),
+                Source::Nbd { .. } => "nbd".into(),
+                Source::Network { protocol, .. } => protocol.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "curl http",
+                "curl https",
+                "curl ftp",
+                "nbd",
+                "iscsi",
+                "rbd",
+                "gluster"
+            ]
+        );
+        let xml = "<domain type='kvm'><name>n</name><devices>\
+            <disk type='network' device='cdrom'><source protocol='ftp' name='/c.iso'><host name='h'/></source><target dev='sda' bus='scsi'/></disk>\
+            <disk type='network' device='disk'><source protocol='iscsi' name='iqn.x/1'><host name='h'/></source><target dev='vda' bus='virtio'/></disk>\
+            <disk type='network' device='disk'><source protocol='rbd' name='pool/img'><host name='h'/></source><target dev='vdb' bus='virtio'/></disk>\
+            <disk type='network' device='cdrom'><source protocol='gluster' name='vol/g.iso'><host name='h'/></source><target dev='sdb' bus='scsi'/></disk>\
+            </devices></domain>";
+        let vm = parse_domain_xml(
+            xml,
+            Origin::LibvirtXml {
+                path: "n.xml".into(),
+            },
+        )
+        .unwrap();
+        assert!(matches!(&vm.drives[0].source, Source::Http { url, .. } if url == "ftp://h/c.iso"));
+        for (d, p) in vm.drives[1..].iter().zip(["iscsi", "rbd", "gluster"]) {
+            assert!(
+                matches!(&d.source, Source::Network { protocol, .. } if protocol == p),
+                "{:?}",
+                d.source
+            );
+        }
     }
 }
