@@ -6,7 +6,7 @@
 # interleaved (A B C A B C ...), so the ratios are measured side by side.
 #   - the built-in firmware workload (sequential 32 KiB reads on AHCI);
 #   - GRUB (grub-mkrescue, BIOS) loading a kernel and the payload as its
-#     initrd, as the hand measurement did.
+#     initrd.
 # TCG (see scripts/bench/boot.sh for why). Prints medians and, per delay,
 # each configuration's time as a ratio of the fastest network one, and the
 # Range requests QEMU sent to the HTTP server.
