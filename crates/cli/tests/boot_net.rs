@@ -1,7 +1,7 @@
 //! End-to-end tests of `isotune boot --source` (issue 12, the boot part)
 //! with real qemu-system-x86_64 under TCG, QEMU's curl driver
 //! (qemu-block-extra), nbdkit and qemu-nbd: the firmware workload booted
-//! from the file, isotune's HTTP server at 0 and 2 ms with two readahead
+//! from the file, isotune's HTTP server at 0 and 2 ms with three readahead
 //! values, and nbdkit; GRUB over HTTP; URLs the user serves; bad sources.
 //! Structure and counts are asserted, never times (the timings are in
 //! scripts/bench/boot-net.sh).
@@ -84,6 +84,8 @@ fn firmware_workload_from_file_http_and_nbd() {
             "256K",
             "--readahead",
             "2M",
+            "--readahead",
+            "2K",
             "--markdown",
             md.to_str().unwrap(),
         ],
@@ -108,6 +110,8 @@ fn firmware_workload_from_file_http_and_nbd() {
             "ahci/http/2ms/ra=256K",
             "ahci/http/0ms/ra=2M",
             "ahci/http/2ms/ra=2M",
+            "ahci/http/0ms/ra=2K",
+            "ahci/http/2ms/ra=2K",
             "ahci/nbd/0ms",
             "ahci/nbd/2ms",
         ]
@@ -186,6 +190,8 @@ fn firmware_workload_from_file_http_and_nbd() {
         ("ahci/http/2ms/ra=256K", 256 << 10),
         ("ahci/http/0ms/ra=2M", 2 << 20),
         ("ahci/http/2ms/ra=2M", 2 << 20),
+        ("ahci/http/0ms/ra=2K", 2 << 10),
+        ("ahci/http/2ms/ra=2K", 2 << 10),
     ] {
         let (model, _) = curl_replay(&trace, fw.image_bytes, ra);
         let got = server_gets(config(&v, name));
@@ -195,10 +201,15 @@ fn firmware_workload_from_file_http_and_nbd() {
             "{name}: {got} GETs, model {model} ± {start_ops}"
         );
     }
-    // A sequential reader: the large readahead needs fewer requests.
+    // A sequential reader: the large readahead needs fewer requests, and a
+    // `readahead=2048` (bytes, not 2 MiB) sends one per guest read.
     assert!(
         server_gets(config(&v, "ahci/http/2ms/ra=2M"))
             < server_gets(config(&v, "ahci/http/2ms/ra=256K"))
+    );
+    assert!(
+        server_gets(config(&v, "ahci/http/2ms/ra=2K"))
+            > 4 * server_gets(config(&v, "ahci/http/2ms/ra=256K"))
     );
     // Advice at each latency, naming a configuration of that latency.
     let advice = v["source_advice"].as_array().unwrap();
@@ -211,7 +222,7 @@ fn firmware_workload_from_file_http_and_nbd() {
             a["best"].as_str().unwrap().contains(&format!("/{delay}ms")),
             "{a:#}"
         );
-        assert_eq!(a["others"].as_array().unwrap().len(), 2, "{a:#}");
+        assert_eq!(a["others"].as_array().unwrap().len(), 3, "{a:#}");
     }
     assert_nothing_left(tmp.path());
     assert!(nbdkit_processes().is_empty());
