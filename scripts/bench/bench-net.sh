@@ -8,6 +8,11 @@
 # both). Prints the median wall time of a pass, the time per request and
 # the ratio isotune/curl.
 #
+# Then the same comparison over ONE keep-alive connection: the image served
+# by isotune's own Range server (crates/net/examples/serve_image.rs, the
+# server `isotune boot --source http` starts), curl reusing its connection
+# across `--next` (its `%{num_connects}` must sum to 1 per pass).
+#
 # Then the same 512 reads from nbdkit (`file` plugin, Unix socket),
 # `isotune bench nbd+unix://...` against `fio --ioengine=nbd` (libnbd) on
 # the same export, alternating: median IOPS and the ratio isotune/fio.
@@ -20,6 +25,8 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet -p isotune
   BIN="$PWD/target/release/isotune"
 fi
+cargo build --release --quiet -p isotune-net --example serve_image
+serve_bin="$PWD/target/release/examples/serve_image"
 for t in busybox curl nbdkit fio; do
   command -v "$t" >/dev/null || { echo "bench-net.sh: needs $t (scripts/setup)" >&2; exit 2; }
 done
@@ -48,6 +55,24 @@ for i in $(seq "$runs"); do
   echo $(( $(date +%s%N) - start )) >"$work/curl-$i.ns"
 done
 
+# One keep-alive connection: isotune's server; stdin closed = it stops.
+coproc SRV { "$serve_bin" "$work/image.iso"; }
+read -r ka_url <&"${SRV[0]}"
+ka_args=()
+for i in $(seq 0 511); do
+  [ "$i" -gt 0 ] && ka_args+=(--next)
+  ka_args+=(-s -f -w '%{num_connects} %{time_total}\n' -r "$((i * 65536))-$((i * 65536 + 65535))" -o /dev/null "$ka_url")
+done
+for i in $(seq "$runs"); do
+  "$BIN" bench --quiet --json -w seq --seq-block 64k --runs 1 --warmup 0 "$ka_url" >"$work/isotune-ka-$i.json"
+  start=$(date +%s%N)
+  curl "${ka_args[@]}" >"$work/curl-ka-$i.conns"
+  echo $(( $(date +%s%N) - start )) >"$work/curl-ka-$i.ns"
+done
+eval "exec ${SRV[1]}>&-"
+read -r served <&"${SRV[0]}" || served="(no stats)"
+echo "isotune's server served: $served" >&2
+
 nbd_url="nbd+unix:///?socket=$work/nbd.sock"
 for _ in $(seq 50); do [ -S "$work/nbd.sock" ] && break; sleep 0.1; done
 for i in $(seq "$runs"); do
@@ -72,6 +97,24 @@ print(f"requests per pass: 512 x 64 KiB, {runs} passes each")
 print(f"isotune bench: median {mi:.3f} s (min {min(iso):.3f}, max {max(iso):.3f}), {mi / 512 * 1e6:.0f} us/request")
 print(f"curl --next:   median {mc:.3f} s (min {min(cur):.3f}, max {max(cur):.3f}), {mc / 512 * 1e6:.0f} us/request")
 print(f"ratio isotune/curl (time): {mi / mc:.2f}")
+ki, kc, kt = [], [], []
+for i in range(1, runs + 1):
+    run = json.loads((work / f"isotune-ka-{i}.json").read_text())["workloads"][0]["runs"][0]
+    assert run["requests"] == 512, run["requests"]
+    rows = [l.split() for l in (work / f"curl-ka-{i}.conns").read_text().splitlines()]
+    conns = [int(r[0]) for r in rows]
+    assert len(conns) == 512 and sum(conns) == 1, (len(conns), sum(conns))
+    kt.append(sum(float(r[1]) for r in rows))
+    ki.append(run["elapsed_ns"] / 1e9)
+    kc.append(int((work / f"curl-ka-{i}.ns").read_text()) / 1e9)
+mi, mc = statistics.median(ki), statistics.median(kc)
+print("one keep-alive connection (isotune's server; curl connected once per pass):")
+print(f"isotune bench: median {mi:.3f} s (min {min(ki):.3f}, max {max(ki):.3f}), {mi / 512 * 1e6:.0f} us/request")
+print(f"curl --next:   median {mc:.3f} s (min {min(kc):.3f}, max {max(kc):.3f}), {mc / 512 * 1e6:.0f} us/request")
+mt = statistics.median(kt)
+print(f"curl's transfers alone (sum of %{{time_total}}, no process start or option parsing): median {mt:.3f} s, {mt / 512 * 1e6:.0f} us/request")
+print(f"ratio isotune/curl (time): {mi / mc:.2f} whole process, {mi / mt:.2f} transfers alone; "
+      f"IOPS ratio isotune/curl: {mc / mi:.2f}, {mt / mi:.2f}")
 ii, fi = [], []
 for i in range(1, runs + 1):
     w = json.loads((work / f"isotune-nbd-{i}.json").read_text())["workloads"][0]["runs"][0]
