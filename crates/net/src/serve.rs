@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 server that serves one image with single-range `Range`
 //! support, so `isotune boot --source http` can boot QEMU's curl driver from
-//! an ISO on this host, with an optional per-request delay (user-space
-//! latency: no `sch_netem` is needed).
+//! an ISO on this host, with an optional per-request delay and an optional
+//! bandwidth limit (user-space latency and pacing: no `sch_netem` or `tc`
+//! is needed).
 //!
 //! One thread accepts on 127.0.0.1 (an ephemeral port), one thread serves
 //! each connection: keep-alive, `TCP_NODELAY` (without it every answer
@@ -10,6 +11,11 @@
 //! closed after [`IDLE_TIMEOUT`]. Quiet: nothing is printed; the counters
 //! ([`ServeStats`]) say what was served. Dropping the [`ImageServer`] closes
 //! the port and every connection and joins every thread.
+//!
+//! The bandwidth limit ([`ServeOptions::rate_bits_per_s`]) is one emulated
+//! link shared by every connection of a server (QEMU's curl driver may have
+//! several transfers in flight): a [`Pacer`] hands out send slots of
+//! [`PACE_CHUNK_BYTES`] in turn, and each body write waits for its slot.
 //!
 //! The request parser and the response writer are public so a test server
 //! with fault modes can answer the ordinary requests the same way.
@@ -22,7 +28,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The largest request head read (request line + headers), in bytes.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 16 << 10;
@@ -30,6 +36,56 @@ pub const MAX_REQUEST_HEAD_BYTES: usize = 16 << 10;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes sent per `write` of a body (read from the image in these steps).
 const CHUNK_BYTES: usize = 256 << 10;
+
+/// Bytes per paced body write: small enough that a 10 Mbit/s link sends
+/// one in ~52 ms, large enough that a 1 Gbit/s link needs only ~2000
+/// sleeps a second.
+pub const PACE_CHUNK_BYTES: usize = 64 << 10;
+
+/// A bandwidth limit shared by the writers of one emulated link.
+///
+/// A token bucket whose capacity is one chunk, kept as the instant the
+/// link is next free: a chunk of `n` bytes takes the slot starting at
+/// `max(now, next_free)` and moves `next_free` on by `n * 8 / rate`. Idle
+/// time is not banked (a real link does not store unused bandwidth), and a
+/// writer that overslept does not lose its share: the next slot is already
+/// due, so oversleeping does not add up over a transfer.
+#[derive(Debug)]
+pub struct Pacer {
+    rate_bits_per_s: u64,
+    next_free: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    /// A link of `rate_bits_per_s` (> 0).
+    pub fn new(rate_bits_per_s: u64) -> Pacer {
+        Pacer {
+            rate_bits_per_s: rate_bits_per_s.max(1),
+            next_free: Mutex::new(None),
+        }
+    }
+
+    /// The link's rate.
+    pub fn rate_bits_per_s(&self) -> u64 {
+        self.rate_bits_per_s
+    }
+
+    /// Reserves the link for `bytes` and waits until their slot starts.
+    pub fn wait_for(&self, bytes: usize) {
+        let on_wire = Duration::from_secs_f64(bytes as f64 * 8.0 / self.rate_bits_per_s as f64);
+        let start = {
+            let mut next = lock(&self.next_free);
+            let now = Instant::now();
+            let start = next.map_or(now, |n| n.max(now));
+            *next = Some(start + on_wire);
+            start
+        };
+        let now = Instant::now();
+        if start > now {
+            std::thread::sleep(start - now);
+        }
+    }
+}
 
 /// The bytes a server answers with.
 pub trait Image: Send + Sync {
@@ -168,6 +224,19 @@ pub fn respond<W: Write>(
     image: &dyn Image,
     answer: Answer,
 ) -> io::Result<u64> {
+    respond_paced(w, req, path, image, answer, None)
+}
+
+/// [`respond`], the body written in [`PACE_CHUNK_BYTES`] steps each
+/// waiting for its slot on `pacer` (the head is not paced: it is small).
+pub fn respond_paced<W: Write>(
+    w: &mut W,
+    req: &Request,
+    path: &str,
+    image: &dyn Image,
+    answer: Answer,
+    pacer: Option<&Pacer>,
+) -> io::Result<u64> {
     let head_only = req.method == "HEAD";
     if req.method != "GET" && !head_only {
         w.write_all(
@@ -209,13 +278,24 @@ pub fn respond<W: Write>(
     if head_only || len == 0 {
         return w.flush().map(|()| 0);
     }
-    let mut buf = vec![0u8; CHUNK_BYTES.min(usize::try_from(len).unwrap_or(CHUNK_BYTES))];
+    let chunk = if pacer.is_some() {
+        PACE_CHUNK_BYTES
+    } else {
+        CHUNK_BYTES
+    };
+    let mut buf = vec![0u8; chunk.min(usize::try_from(len).unwrap_or(chunk))];
     let mut at = first;
     while at <= last {
         let n = buf
             .len()
             .min(usize::try_from(last - at + 1).unwrap_or(buf.len()));
         image.read_at(at, &mut buf[..n])?;
+        if let Some(p) = pacer {
+            // The bytes already in the writer's buffer go out with this
+            // chunk's slot; flushing keeps the pace at the socket.
+            w.flush()?;
+            p.wait_for(n);
+        }
         w.write_all(&buf[..n])?;
         at += n as u64;
     }
@@ -249,6 +329,9 @@ struct Counters {
 pub struct ServeOptions {
     /// Slept before answering each request: an emulated round trip.
     pub delay: Duration,
+    /// The bandwidth of the emulated link, bits per second, shared by all
+    /// connections; `None` (or 0): unlimited.
+    pub rate_bits_per_s: Option<u64>,
 }
 
 /// The path the image is served at.
@@ -257,6 +340,7 @@ pub const IMAGE_PATH: &str = "/image.iso";
 struct Shared {
     image: Box<dyn Image>,
     options: ServeOptions,
+    pacer: Option<Pacer>,
     counters: Counters,
     stop: AtomicBool,
     /// Clones of the open connections, shut down on drop.
@@ -291,9 +375,11 @@ impl ImageServer {
     pub fn serve(image: Box<dyn Image>, options: ServeOptions) -> io::Result<ImageServer> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
+        let pacer = options.rate_bits_per_s.filter(|&r| r > 0).map(Pacer::new);
         let shared = Arc::new(Shared {
             image,
             options,
+            pacer,
             counters: Counters::default(),
             stop: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
@@ -406,12 +492,13 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
         if get {
             c.gets.fetch_add(1, Ordering::Relaxed);
         }
-        let sent = respond(
+        let sent = respond_paced(
             &mut w,
             &req,
             IMAGE_PATH,
             shared.image.as_ref(),
             Answer { ranges: true },
+            shared.pacer.as_ref(),
         )?;
         c.body_bytes.fetch_add(sent, Ordering::Relaxed);
         if get && sent == 0 {
@@ -499,5 +586,73 @@ mod tests {
         let mut buf = [0u8; 1];
         assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+
+    /// Sends `bytes` through `pacer` in [`PACE_CHUNK_BYTES`] steps; the
+    /// elapsed time.
+    fn pace(pacer: &Pacer, bytes: usize) -> Duration {
+        let t = Instant::now();
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(PACE_CHUNK_BYTES);
+            pacer.wait_for(n);
+            left -= n;
+        }
+        t.elapsed()
+    }
+
+    /// N bytes at R take at least (N - one chunk) * 8 / R (the last slot
+    /// is not waited out), and not much more: oversleeping does not add up.
+    fn assert_paced(elapsed: Duration, bytes: usize, rate_bits_per_s: u64, chunks_of_slack: usize) {
+        let ideal = bytes as f64 * 8.0 / rate_bits_per_s as f64;
+        let floor =
+            (bytes - chunks_of_slack * PACE_CHUNK_BYTES) as f64 * 8.0 / rate_bits_per_s as f64;
+        let s = elapsed.as_secs_f64();
+        assert!(
+            s >= floor,
+            "{bytes} bytes at {rate_bits_per_s} bit/s: {s:.3} s < {floor:.3} s"
+        );
+        assert!(
+            s <= ideal * 1.25 + 0.05,
+            "{bytes} bytes at {rate_bits_per_s} bit/s: {s:.3} s, ideal {ideal:.3} s"
+        );
+    }
+
+    #[test]
+    fn pacing_holds_the_rate_from_10_mbit_to_1_gbit() {
+        for (rate, bytes) in [(10_000_000u64, 1usize << 20), (1_000_000_000, 48 << 20)] {
+            let pacer = Pacer::new(rate);
+            assert_paced(pace(&pacer, bytes), bytes, rate, 1);
+            // Idle time is not banked: after a pause the link is no faster.
+            std::thread::sleep(Duration::from_millis(100));
+            assert_paced(pace(&pacer, bytes), bytes, rate, 1);
+        }
+    }
+
+    #[test]
+    fn connections_share_one_paced_link() {
+        let rate = 20_000_000u64;
+        let image = vec![3u8; 1 << 20];
+        let options = ServeOptions {
+            rate_bits_per_s: Some(rate),
+            ..ServeOptions::default()
+        };
+        let srv = ImageServer::serve(Box::new(image), options).unwrap();
+        let port = srv.port();
+        let t = Instant::now();
+        let clients: Vec<_> = (0..2)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    get(port, "GET /image.iso HTTP/1.1\r\nConnection: close\r\n\r\n").len()
+                })
+            })
+            .collect();
+        for c in clients {
+            assert!(c.join().unwrap() > 1 << 20);
+        }
+        let st = srv.stats();
+        assert_eq!((st.gets, st.body_bytes), (2, 2 << 20));
+        // Each connection's last slot is not waited out.
+        assert_paced(t.elapsed(), 2 << 20, rate, 2);
     }
 }
