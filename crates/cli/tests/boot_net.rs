@@ -93,7 +93,7 @@ fn firmware_workload_from_file_http_and_nbd() {
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.contains("Network source:"), "{text}");
     assert!(
-        text.contains("- at 2 ms per request, choose ahci/"),
+        text.contains("- at 2 ms per request and unlimited bandwidth, choose ahci/"),
         "{text}"
     );
     let names: Vec<&str> = v["configs"]

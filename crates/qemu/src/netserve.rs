@@ -1,7 +1,7 @@
 //! The servers a boot matrix starts for its network sources, one per run:
 //! isotune's own HTTP Range server (`isotune_net::serve`) for `http`, and
 //! `nbdkit` (file plugin, read-only, a Unix socket in a private temporary
-//! directory, optional filters and `delay` filter) for `nbd`.
+//! directory, optional filters, `delay` and `rate` filters) for `nbd`.
 //!
 //! One server per run, not per matrix: every run then starts cold (no
 //! keep-alive connection, no nbdkit cache filled by the previous run), as
@@ -13,10 +13,14 @@
 //! nbdkit's process group ([`ChildGuard`], with the parent-death signal as
 //! a SIGKILL backstop), then removes the socket directory.
 //!
-//! In nbdkit the filter is nearest the client and `delay` nearest the
-//! plugin, so a filter sits in front of a slow source as it does when
-//! nbdkit proxies a remote image (`nbdkit --filter=readahead curl ...`);
-//! with no filter the order does not matter.
+//! In nbdkit the filter is nearest the client and `delay` and `rate`
+//! nearest the plugin, so a filter sits in front of a slow source as it
+//! does when nbdkit proxies a remote image (`nbdkit --filter=readahead curl
+//! ...`); with no filter the order does not matter. nbdkit's `rate` filter
+//! keeps its default burst (after an idle spell a client may send 2 s worth
+//! of the rate at once; its manual advises against less), whereas isotune's
+//! HTTP server banks no idle time: at one rate, a boot with pauses can read
+//! faster over NBD than over HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -65,13 +69,21 @@ impl Served {
         match &source.choice {
             SourceChoice::File => Ok(Served::File),
             SourceChoice::Url { url } => Ok(Served::User(url.secret().to_owned())),
-            SourceChoice::Http => ImageServer::serve_file(iso, ServeOptions { delay })
-                .map(Served::Http)
-                .map_err(|e| {
-                    Error::io("Cannot start the HTTP server for the ISO", e).with_path(iso)
-                }),
+            SourceChoice::Http => ImageServer::serve_file(
+                iso,
+                ServeOptions {
+                    delay,
+                    rate_bits_per_s: source.rate_bits_per_s,
+                },
+            )
+            .map(Served::Http)
+            .map_err(|e| Error::io("Cannot start the HTTP server for the ISO", e).with_path(iso)),
             SourceChoice::Nbd => {
-                Nbdkit::start(iso, source.filter, delay.as_millis() as u64).map(Served::Nbd)
+                let link = Link {
+                    delay_ms: delay.as_millis() as u64,
+                    rate_bits_per_s: source.rate_bits_per_s.unwrap_or(0),
+                };
+                Nbdkit::start(iso, source.filter, link).map(Served::Nbd)
             }
         }
     }
@@ -110,9 +122,23 @@ pub fn find_nbdkit() -> Result<PathBuf> {
         })
 }
 
+/// The emulated link nbdkit puts behind its file plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link {
+    /// `delay` filter: `delay-read=`, ms; 0: no filter.
+    pub delay_ms: u64,
+    /// `rate` filter: `rate=`, bits per second for the whole server; 0: no
+    /// filter.
+    pub rate_bits_per_s: u64,
+}
+
 impl Nbdkit {
     /// Serves `iso` read-only on a Unix socket.
-    pub fn start(iso: &Path, filter: Option<NbdkitFilter>, delay_ms: u64) -> Result<Nbdkit> {
+    pub fn start(iso: &Path, filter: Option<NbdkitFilter>, link: Link) -> Result<Nbdkit> {
+        let Link {
+            delay_ms,
+            rate_bits_per_s,
+        } = link;
         let bin = find_nbdkit()?;
         let dir = tempfile::Builder::new()
             .prefix(&tagged_prefix(NBD_DIR_PREFIX))
@@ -137,9 +163,16 @@ impl Nbdkit {
         if delay_ms > 0 {
             cmd.arg("--filter=delay");
         }
+        if rate_bits_per_s > 0 {
+            cmd.arg("--filter=rate");
+        }
         cmd.arg("file").arg(format!("file={}", iso.display()));
         if delay_ms > 0 {
             cmd.arg(format!("delay-read={delay_ms}ms"));
+        }
+        if rate_bits_per_s > 0 {
+            // A plain number: nbdkit reads its `M` suffix as 2^20.
+            cmd.arg(format!("rate={rate_bits_per_s}"));
         }
         if filter == Some(NbdkitFilter::Cache) {
             // The cache filter caches writes only unless told otherwise.
@@ -189,7 +222,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let iso = dir.path().join("a.iso");
         std::fs::write(&iso, vec![0u8; 1 << 20]).unwrap();
-        let n = Nbdkit::start(&iso, Some(NbdkitFilter::Cache), 2).unwrap();
+        let link = Link {
+            delay_ms: 2,
+            rate_bits_per_s: 100_000_000,
+        };
+        let n = Nbdkit::start(&iso, Some(NbdkitFilter::Cache), link).unwrap();
         let sock = n
             .url
             .strip_prefix("nbd+unix:///?socket=")
@@ -199,20 +236,20 @@ mod tests {
         let pid = n.pid();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        // The filter nearest the client, the delay behind it.
+        // The filter nearest the client, the delay and rate behind it.
         assert!(
-            cmdline.contains("--filter=cache --filter=delay file"),
+            cmdline.contains("--filter=cache --filter=delay --filter=rate file"),
             "{cmdline}"
         );
         assert!(
-            cmdline.contains("delay-read=2ms cache-on-read=true"),
+            cmdline.contains("delay-read=2ms rate=100000000 cache-on-read=true"),
             "{cmdline}"
         );
         drop(n);
         assert!(!Path::new(&sock).exists());
         assert!(!Path::new(&format!("/proc/{pid}")).exists());
         // A file nbdkit cannot open: its own first line, no hang.
-        let e = Nbdkit::start(&dir.path().join("missing.iso"), None, 0).unwrap_err();
+        let e = Nbdkit::start(&dir.path().join("missing.iso"), None, Link::default()).unwrap_err();
         assert!(
             e.to_string().contains("nbdkit did not open its socket"),
             "{e}"

@@ -74,6 +74,7 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
             sources: dedup(&args.source),
             readaheads_bytes: dedup(&args.readahead),
             delays_ms: dedup(&args.net_delay),
+            rates_bits_per_s: dedup(&args.net_rate),
             filters: dedup(&args.nbdkit_filter),
         },
     };
