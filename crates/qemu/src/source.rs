@@ -295,30 +295,27 @@ pub fn source_configs(spec: &SourceSpec) -> (Vec<SourceConfig>, Vec<(SourceConfi
                         readahead_bytes,
                         ..base.clone()
                     };
-                    for d in delays.iter().flatten().filter(|&&d| d > 0) {
-                        skipped.push((
-                            SourceConfig {
-                                delay_ms: Some(*d),
-                                ..c.clone()
-                            },
-                            format!(
-                                "--net-delay applies to the servers isotune starts, not to {url} \
-                                 (its own latency is what is measured)"
-                            ),
-                        ));
-                    }
-                    for r in rates.iter().flatten().filter(|&&r| r > 0) {
-                        skipped.push((
-                            SourceConfig {
-                                rate_bits_per_s: Some(*r),
-                                ..c.clone()
-                            },
-                            format!(
-                                "--net-rate applies to the servers isotune starts, not to {url} \
-                                 (its own bandwidth is what is measured)"
-                            ),
-                        ));
-                    }
+                    let refused = |flag: &str, what: &str| {
+                        format!(
+                            "{flag} applies to the servers isotune starts, not to {url} \
+                             (its own {what} is what is measured)"
+                        )
+                    };
+                    let delayed = delays.iter().flatten().filter(|&&d| d > 0).map(|&d| {
+                        let c = SourceConfig {
+                            delay_ms: Some(d),
+                            ..c.clone()
+                        };
+                        (c, refused("--net-delay", "latency"))
+                    });
+                    let rated = rates.iter().flatten().filter(|&&r| r > 0).map(|&r| {
+                        let c = SourceConfig {
+                            rate_bits_per_s: Some(r),
+                            ..c.clone()
+                        };
+                        (c, refused("--net-rate", "bandwidth"))
+                    });
+                    skipped.extend(delayed.chain(rated));
                     if !url.is_http() {
                         for f in filters
                             .iter()
