@@ -14,8 +14,9 @@
 //!
 //! The bandwidth limit ([`ServeOptions::rate_bits_per_s`]) is one emulated
 //! link shared by every connection of a server (QEMU's curl driver may have
-//! several transfers in flight): a [`Pacer`] hands out send slots of
-//! [`PACE_CHUNK_BYTES`] in turn, and each body write waits for its slot.
+//! several transfers in flight): a [`Pacer`] (see [`crate::pace`]) hands
+//! out send slots of [`PACE_CHUNK_BYTES`] in turn, and each body write
+//! waits for its slot.
 //!
 //! The request parser and the response writer are public so a test server
 //! with fault modes can answer the ordinary requests the same way.
@@ -28,7 +29,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use crate::pace::{Pacer, PACE_CHUNK_BYTES};
 
 /// The largest request head read (request line + headers), in bytes.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 16 << 10;
@@ -36,56 +39,6 @@ pub const MAX_REQUEST_HEAD_BYTES: usize = 16 << 10;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes sent per `write` of a body (read from the image in these steps).
 const CHUNK_BYTES: usize = 256 << 10;
-
-/// Bytes per paced body write: small enough that a 10 Mbit/s link sends
-/// one in ~52 ms, large enough that a 1 Gbit/s link needs only ~2000
-/// sleeps a second.
-pub const PACE_CHUNK_BYTES: usize = 64 << 10;
-
-/// A bandwidth limit shared by the writers of one emulated link.
-///
-/// A token bucket whose capacity is one chunk, kept as the instant the
-/// link is next free: a chunk of `n` bytes takes the slot starting at
-/// `max(now, next_free)` and moves `next_free` on by `n * 8 / rate`. Idle
-/// time is not banked (a real link does not store unused bandwidth), and a
-/// writer that overslept does not lose its share: the next slot is already
-/// due, so oversleeping does not add up over a transfer.
-#[derive(Debug)]
-pub struct Pacer {
-    rate_bits_per_s: u64,
-    next_free: Mutex<Option<Instant>>,
-}
-
-impl Pacer {
-    /// A link of `rate_bits_per_s` (> 0).
-    pub fn new(rate_bits_per_s: u64) -> Pacer {
-        Pacer {
-            rate_bits_per_s: rate_bits_per_s.max(1),
-            next_free: Mutex::new(None),
-        }
-    }
-
-    /// The link's rate.
-    pub fn rate_bits_per_s(&self) -> u64 {
-        self.rate_bits_per_s
-    }
-
-    /// Reserves the link for `bytes` and waits until their slot starts.
-    pub fn wait_for(&self, bytes: usize) {
-        let on_wire = Duration::from_secs_f64(bytes as f64 * 8.0 / self.rate_bits_per_s as f64);
-        let start = {
-            let mut next = lock(&self.next_free);
-            let now = Instant::now();
-            let start = next.map_or(now, |n| n.max(now));
-            *next = Some(start + on_wire);
-            start
-        };
-        let now = Instant::now();
-        if start > now {
-            std::thread::sleep(start - now);
-        }
-    }
-}
 
 /// The bytes a server answers with.
 pub trait Image: Send + Sync {
@@ -588,49 +541,11 @@ mod tests {
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     }
 
-    /// Sends `bytes` through `pacer` in [`PACE_CHUNK_BYTES`] steps; the
-    /// elapsed time.
-    fn pace(pacer: &Pacer, bytes: usize) -> Duration {
-        let t = Instant::now();
-        let mut left = bytes;
-        while left > 0 {
-            let n = left.min(PACE_CHUNK_BYTES);
-            pacer.wait_for(n);
-            left -= n;
-        }
-        t.elapsed()
-    }
-
-    /// N bytes at R take at least (N - one chunk) * 8 / R (the last slot
-    /// is not waited out), and not much more: oversleeping does not add up.
-    fn assert_paced(elapsed: Duration, bytes: usize, rate_bits_per_s: u64, chunks_of_slack: usize) {
-        let ideal = bytes as f64 * 8.0 / rate_bits_per_s as f64;
-        let floor =
-            (bytes - chunks_of_slack * PACE_CHUNK_BYTES) as f64 * 8.0 / rate_bits_per_s as f64;
-        let s = elapsed.as_secs_f64();
-        assert!(
-            s >= floor,
-            "{bytes} bytes at {rate_bits_per_s} bit/s: {s:.3} s < {floor:.3} s"
-        );
-        assert!(
-            s <= ideal * 1.25 + 0.05,
-            "{bytes} bytes at {rate_bits_per_s} bit/s: {s:.3} s, ideal {ideal:.3} s"
-        );
-    }
-
-    #[test]
-    fn pacing_holds_the_rate_from_10_mbit_to_1_gbit() {
-        for (rate, bytes) in [(10_000_000u64, 1usize << 20), (1_000_000_000, 48 << 20)] {
-            let pacer = Pacer::new(rate);
-            assert_paced(pace(&pacer, bytes), bytes, rate, 1);
-            // Idle time is not banked: after a pause the link is no faster.
-            std::thread::sleep(Duration::from_millis(100));
-            assert_paced(pace(&pacer, bytes), bytes, rate, 1);
-        }
-    }
-
     #[test]
     fn connections_share_one_paced_link() {
+        use crate::pace::tests::assert_paced;
+        use std::time::Instant;
+
         let rate = 20_000_000u64;
         let image = vec![3u8; 1 << 20];
         let options = ServeOptions {
