@@ -140,6 +140,13 @@ pub struct BootArgs {
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub net_delay: Vec<u32>,
 
+    /// Bandwidth of the emulated link, in bits per second with decimal
+    /// suffixes k, M, G (100M = 100 Mbit/s; 0 = unlimited), shared by all
+    /// connections of isotune's HTTP server or nbdkit (`rate` filter).
+    /// Repeatable.
+    #[arg(long, value_name = "RATE", value_parser = isotune_qemu::source::parse_rate)]
+    pub net_rate: Vec<u64>,
+
     /// nbdkit filter in front of the file for --source nbd: none, cache,
     /// readahead. Repeatable.
     #[arg(long, value_name = "FILTER", value_parser = nbdkit_filter)]

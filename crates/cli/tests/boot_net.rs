@@ -2,7 +2,8 @@
 //! with real qemu-system-x86_64 under TCG, QEMU's curl driver
 //! (qemu-block-extra), nbdkit and qemu-nbd: the firmware workload booted
 //! from the file, isotune's HTTP server at 0 and 2 ms with three readahead
-//! values, and nbdkit; GRUB over HTTP; URLs the user serves; bad sources.
+//! values, and nbdkit; HTTP at a bandwidth limit; GRUB over HTTP; URLs the
+//! user serves; bad sources.
 //! Structure and counts are asserted, never times (the timings are in
 //! scripts/bench/boot-net.sh).
 
@@ -93,7 +94,7 @@ fn firmware_workload_from_file_http_and_nbd() {
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.contains("Network source:"), "{text}");
     assert!(
-        text.contains("- at 2 ms per request, choose ahci/"),
+        text.contains("- at 2 ms per request and unlimited bandwidth, choose ahci/"),
         "{text}"
     );
     let names: Vec<&str> = v["configs"]
@@ -228,6 +229,47 @@ fn firmware_workload_from_file_http_and_nbd() {
     assert!(nbdkit_processes().is_empty());
 }
 
+/// `--net-rate`: isotune's HTTP server paces its answers, so a run that
+/// fetched B bytes at R bit/s took at least (B - one paced chunk) * 8 / R
+/// seconds (the last chunk's slot is not waited out). A lower bound only.
+#[test]
+fn http_at_a_rate_takes_at_least_its_bytes_over_the_rate() {
+    if qemu().is_none() {
+        return;
+    }
+    let tmp = tmpdir();
+    let work = tempfile::tempdir().unwrap();
+    let fw = firmware_iso(work.path(), 4 << 20);
+    let rate = 20_000_000u64;
+    let v = boot_json(
+        tmp.path(),
+        &[
+            fw.path.to_str().unwrap(),
+            "--until",
+            &fw.done_marker,
+            "--bus",
+            "ahci",
+            "--runs",
+            "1",
+            "--source",
+            "http",
+            "--net-rate",
+            "20M",
+        ],
+    );
+    let c = &v["configs"][0];
+    assert_eq!(c["config"]["source"]["rate_bits_per_s"], rate, "{c:#}");
+    let run = &c["runs"][0];
+    assert_eq!(run["end"], "marker", "{c:#}");
+    let sent = run["server"]["bytes"].as_u64().unwrap();
+    assert!(sent >= 4 << 20, "{run:#}");
+    let floor = (sent - isotune_net::serve::PACE_CHUNK_BYTES as u64) as f64 * 8.0 / rate as f64;
+    let seconds = run["seconds"].as_f64().unwrap();
+    eprintln!("{sent} bytes at 20 Mbit/s: {seconds:.2} s, floor {floor:.2} s");
+    assert!(seconds >= floor, "{seconds} s < {floor} s: {run:#}");
+    assert_nothing_left(tmp.path());
+}
+
 /// nbdkit processes serving from a Unix socket of isotune's.
 fn nbdkit_processes() -> Vec<String> {
     let mut out = Vec::new();
@@ -336,7 +378,7 @@ fn user_urls_over_http_and_nbd_unix() {
         .arg(&fw.path)
         .args(["--until", &fw.done_marker, "--bus", "ahci", "--runs", "1"])
         .args(["--source", &http_url, "--source", &nbd_url])
-        .args(["--net-delay", "0", "--net-delay", "5"])
+        .args(["--net-delay", "0", "--net-delay", "5", "--net-rate", "20M"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -357,12 +399,17 @@ fn user_urls_over_http_and_nbd_unix() {
         config(&v, "ahci/url")["config"]["source"]["url"],
         format!("http://***@127.0.0.1:{}/image.iso", http.port)
     );
-    // The delay is isotune's servers' only: set aside for both URLs.
+    // The delay and the rate are isotune's servers' only: set aside for
+    // both URLs.
     let skipped = v["skipped"].as_array().unwrap();
-    assert_eq!(skipped.len(), 2, "{skipped:#?}");
-    assert!(skipped
-        .iter()
-        .all(|s| s["reason"].as_str().unwrap().contains("--net-delay")));
+    assert_eq!(skipped.len(), 4, "{skipped:#?}");
+    for flag in ["--net-delay", "--net-rate"] {
+        let n = skipped
+            .iter()
+            .filter(|s| s["reason"].as_str().unwrap().contains(flag))
+            .count();
+        assert_eq!(n, 2, "{flag}: {skipped:#?}");
+    }
     // QEMU read it from the test's server (after the probe's requests).
     assert!(
         http.counters

@@ -28,6 +28,7 @@ mod http;
 pub mod http_wire;
 mod nbd;
 pub mod nbd_wire;
+pub mod pace;
 pub mod serve;
 mod tls;
 pub mod url;

@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 server that serves one image with single-range `Range`
 //! support, so `isotune boot --source http` can boot QEMU's curl driver from
-//! an ISO on this host, with an optional per-request delay (user-space
-//! latency: no `sch_netem` is needed).
+//! an ISO on this host, with an optional per-request delay and an optional
+//! bandwidth limit (user-space latency and pacing: no `sch_netem` or `tc`
+//! is needed).
 //!
 //! One thread accepts on 127.0.0.1 (an ephemeral port), one thread serves
 //! each connection: keep-alive, `TCP_NODELAY` (without it every answer
@@ -10,6 +11,12 @@
 //! closed after [`IDLE_TIMEOUT`]. Quiet: nothing is printed; the counters
 //! ([`ServeStats`]) say what was served. Dropping the [`ImageServer`] closes
 //! the port and every connection and joins every thread.
+//!
+//! The bandwidth limit ([`ServeOptions::rate_bits_per_s`]) is one emulated
+//! link shared by every connection of a server (QEMU's curl driver may have
+//! several transfers in flight): a [`Pacer`] (see [`crate::pace`]) hands
+//! out send slots of [`PACE_CHUNK_BYTES`] in turn, and each body write
+//! waits for its slot.
 //!
 //! The request parser and the response writer are public so a test server
 //! with fault modes can answer the ordinary requests the same way.
@@ -23,6 +30,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+pub use crate::pace::{Pacer, PACE_CHUNK_BYTES};
 
 /// The largest request head read (request line + headers), in bytes.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 16 << 10;
@@ -168,6 +177,19 @@ pub fn respond<W: Write>(
     image: &dyn Image,
     answer: Answer,
 ) -> io::Result<u64> {
+    respond_paced(w, req, path, image, answer, None)
+}
+
+/// [`respond`], the body written in [`PACE_CHUNK_BYTES`] steps each
+/// waiting for its slot on `pacer` (the head is not paced: it is small).
+pub fn respond_paced<W: Write>(
+    w: &mut W,
+    req: &Request,
+    path: &str,
+    image: &dyn Image,
+    answer: Answer,
+    pacer: Option<&Pacer>,
+) -> io::Result<u64> {
     let head_only = req.method == "HEAD";
     if req.method != "GET" && !head_only {
         w.write_all(
@@ -209,13 +231,24 @@ pub fn respond<W: Write>(
     if head_only || len == 0 {
         return w.flush().map(|()| 0);
     }
-    let mut buf = vec![0u8; CHUNK_BYTES.min(usize::try_from(len).unwrap_or(CHUNK_BYTES))];
+    let chunk = if pacer.is_some() {
+        PACE_CHUNK_BYTES
+    } else {
+        CHUNK_BYTES
+    };
+    let mut buf = vec![0u8; chunk.min(usize::try_from(len).unwrap_or(chunk))];
     let mut at = first;
     while at <= last {
         let n = buf
             .len()
             .min(usize::try_from(last - at + 1).unwrap_or(buf.len()));
         image.read_at(at, &mut buf[..n])?;
+        if let Some(p) = pacer {
+            // The bytes already in the writer's buffer go out with this
+            // chunk's slot; flushing keeps the pace at the socket.
+            w.flush()?;
+            p.wait_for(n);
+        }
         w.write_all(&buf[..n])?;
         at += n as u64;
     }
@@ -249,6 +282,9 @@ struct Counters {
 pub struct ServeOptions {
     /// Slept before answering each request: an emulated round trip.
     pub delay: Duration,
+    /// The bandwidth of the emulated link, bits per second, shared by all
+    /// connections; `None` (or 0): unlimited.
+    pub rate_bits_per_s: Option<u64>,
 }
 
 /// The path the image is served at.
@@ -257,6 +293,7 @@ pub const IMAGE_PATH: &str = "/image.iso";
 struct Shared {
     image: Box<dyn Image>,
     options: ServeOptions,
+    pacer: Option<Pacer>,
     counters: Counters,
     stop: AtomicBool,
     /// Clones of the open connections, shut down on drop.
@@ -291,9 +328,11 @@ impl ImageServer {
     pub fn serve(image: Box<dyn Image>, options: ServeOptions) -> io::Result<ImageServer> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
+        let pacer = options.rate_bits_per_s.filter(|&r| r > 0).map(Pacer::new);
         let shared = Arc::new(Shared {
             image,
             options,
+            pacer,
             counters: Counters::default(),
             stop: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
@@ -406,12 +445,13 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
         if get {
             c.gets.fetch_add(1, Ordering::Relaxed);
         }
-        let sent = respond(
+        let sent = respond_paced(
             &mut w,
             &req,
             IMAGE_PATH,
             shared.image.as_ref(),
             Answer { ranges: true },
+            shared.pacer.as_ref(),
         )?;
         c.body_bytes.fetch_add(sent, Ordering::Relaxed);
         if get && sent == 0 {
@@ -499,5 +539,35 @@ mod tests {
         let mut buf = [0u8; 1];
         assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+
+    #[test]
+    fn connections_share_one_paced_link() {
+        use crate::pace::tests::assert_paced;
+        use std::time::Instant;
+
+        let rate = 20_000_000u64;
+        let image = vec![3u8; 1 << 20];
+        let options = ServeOptions {
+            rate_bits_per_s: Some(rate),
+            ..ServeOptions::default()
+        };
+        let srv = ImageServer::serve(Box::new(image), options).unwrap();
+        let port = srv.port();
+        let t = Instant::now();
+        let clients: Vec<_> = (0..2)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    get(port, "GET /image.iso HTTP/1.1\r\nConnection: close\r\n\r\n").len()
+                })
+            })
+            .collect();
+        for c in clients {
+            assert!(c.join().unwrap() > 1 << 20);
+        }
+        let st = srv.stats();
+        assert_eq!((st.gets, st.body_bytes), (2, 2 << 20));
+        // Each connection's last slot is not waited out.
+        assert_paced(t.elapsed(), 2 << 20, rate, 2);
     }
 }

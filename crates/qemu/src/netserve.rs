@@ -1,7 +1,7 @@
 //! The servers a boot matrix starts for its network sources, one per run:
 //! isotune's own HTTP Range server (`isotune_net::serve`) for `http`, and
 //! `nbdkit` (file plugin, read-only, a Unix socket in a private temporary
-//! directory, optional filters and `delay` filter) for `nbd`.
+//! directory, optional filters, `delay` and `rate` filters) for `nbd`.
 //!
 //! One server per run, not per matrix: every run then starts cold (no
 //! keep-alive connection, no nbdkit cache filled by the previous run), as
@@ -13,10 +13,16 @@
 //! nbdkit's process group ([`ChildGuard`], with the parent-death signal as
 //! a SIGKILL backstop), then removes the socket directory.
 //!
-//! In nbdkit the filter is nearest the client and `delay` nearest the
-//! plugin, so a filter sits in front of a slow source as it does when
-//! nbdkit proxies a remote image (`nbdkit --filter=readahead curl ...`);
-//! with no filter the order does not matter.
+//! In nbdkit the filter is nearest the client and `delay` and `rate`
+//! nearest the plugin, so a filter sits in front of a slow source as it
+//! does when nbdkit proxies a remote image (`nbdkit --filter=readahead curl
+//! ...`); with no filter the order does not matter. nbdkit's `rate` filter
+//! starts with a full bucket of `burstiness` seconds of the rate and refills
+//! it while idle (by default 2 s worth: a short boot reads as if the link
+//! were unlimited). isotune passes `burstiness=0.5`: smaller values made
+//! nbdkit (1.32) run well below the rate. isotune's
+//! HTTP server banks no idle time, so at one rate NBD still gets up to half
+//! a second's head start over HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,6 +39,8 @@ use crate::tempfiles::tagged_prefix;
 pub const NBDKIT: &str = "nbdkit";
 /// Prefix of nbdkit's socket directories (swept like the run directories).
 pub const NBD_DIR_PREFIX: &str = "isotune-nbd";
+/// nbdkit `rate` filter's bucket, seconds of the rate (see the module doc).
+const NBDKIT_BURST_SECONDS: f64 = 0.5;
 /// How long nbdkit may take to create its socket.
 const NBDKIT_START: Duration = Duration::from_secs(10);
 
@@ -65,13 +73,21 @@ impl Served {
         match &source.choice {
             SourceChoice::File => Ok(Served::File),
             SourceChoice::Url { url } => Ok(Served::User(url.secret().to_owned())),
-            SourceChoice::Http => ImageServer::serve_file(iso, ServeOptions { delay })
-                .map(Served::Http)
-                .map_err(|e| {
-                    Error::io("Cannot start the HTTP server for the ISO", e).with_path(iso)
-                }),
+            SourceChoice::Http => ImageServer::serve_file(
+                iso,
+                ServeOptions {
+                    delay,
+                    rate_bits_per_s: source.rate_bits_per_s,
+                },
+            )
+            .map(Served::Http)
+            .map_err(|e| Error::io("Cannot start the HTTP server for the ISO", e).with_path(iso)),
             SourceChoice::Nbd => {
-                Nbdkit::start(iso, source.filter, delay.as_millis() as u64).map(Served::Nbd)
+                let link = Link {
+                    delay_ms: delay.as_millis() as u64,
+                    rate_bits_per_s: source.rate_bits_per_s.unwrap_or(0),
+                };
+                Nbdkit::start(iso, source.filter, link).map(Served::Nbd)
             }
         }
     }
@@ -110,9 +126,48 @@ pub fn find_nbdkit() -> Result<PathBuf> {
         })
 }
 
+/// The emulated link nbdkit puts behind its file plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link {
+    /// `delay` filter: `delay-read=`, ms; 0: no filter.
+    pub delay_ms: u64,
+    /// `rate` filter: `rate=`, bits per second for the whole server; 0: no
+    /// filter.
+    pub rate_bits_per_s: u64,
+}
+
+/// Whether the nbdkit on PATH has the filter `name` (its
+/// `nbdkit-NAME-filter.so` in the `filterdir` of `nbdkit --dump-config`);
+/// `true` when that cannot be told (no nbdkit: [`find_nbdkit`] says so).
+pub fn nbdkit_has_filter(name: &str) -> bool {
+    let Ok(bin) = find_nbdkit() else {
+        return true;
+    };
+    let Ok(out) = Command::new(bin)
+        .arg("--dump-config")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return true;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("filterdir="))
+        .is_none_or(|dir| {
+            Path::new(dir)
+                .join(format!("nbdkit-{name}-filter.so"))
+                .is_file()
+        })
+}
+
 impl Nbdkit {
     /// Serves `iso` read-only on a Unix socket.
-    pub fn start(iso: &Path, filter: Option<NbdkitFilter>, delay_ms: u64) -> Result<Nbdkit> {
+    pub fn start(iso: &Path, filter: Option<NbdkitFilter>, link: Link) -> Result<Nbdkit> {
+        let Link {
+            delay_ms,
+            rate_bits_per_s,
+        } = link;
         let bin = find_nbdkit()?;
         let dir = tempfile::Builder::new()
             .prefix(&tagged_prefix(NBD_DIR_PREFIX))
@@ -137,9 +192,17 @@ impl Nbdkit {
         if delay_ms > 0 {
             cmd.arg("--filter=delay");
         }
+        if rate_bits_per_s > 0 {
+            cmd.arg("--filter=rate");
+        }
         cmd.arg("file").arg(format!("file={}", iso.display()));
         if delay_ms > 0 {
             cmd.arg(format!("delay-read={delay_ms}ms"));
+        }
+        if rate_bits_per_s > 0 {
+            // A plain number: nbdkit reads its `M` suffix as 2^20.
+            cmd.arg(format!("rate={rate_bits_per_s}"))
+                .arg(format!("burstiness={NBDKIT_BURST_SECONDS}"));
         }
         if filter == Some(NbdkitFilter::Cache) {
             // The cache filter caches writes only unless told otherwise.
@@ -189,7 +252,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let iso = dir.path().join("a.iso");
         std::fs::write(&iso, vec![0u8; 1 << 20]).unwrap();
-        let n = Nbdkit::start(&iso, Some(NbdkitFilter::Cache), 2).unwrap();
+        let link = Link {
+            delay_ms: 2,
+            rate_bits_per_s: 100_000_000,
+        };
+        let n = Nbdkit::start(&iso, Some(NbdkitFilter::Cache), link).unwrap();
         let sock = n
             .url
             .strip_prefix("nbd+unix:///?socket=")
@@ -199,20 +266,22 @@ mod tests {
         let pid = n.pid();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        // The filter nearest the client, the delay behind it.
+        // The filter nearest the client, the delay and rate behind it.
         assert!(
-            cmdline.contains("--filter=cache --filter=delay file"),
+            cmdline.contains("--filter=cache --filter=delay --filter=rate file"),
             "{cmdline}"
         );
         assert!(
-            cmdline.contains("delay-read=2ms cache-on-read=true"),
+            cmdline.contains("delay-read=2ms rate=100000000 burstiness=0.5 cache-on-read=true"),
             "{cmdline}"
         );
         drop(n);
         assert!(!Path::new(&sock).exists());
         assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        assert!(nbdkit_has_filter("rate") && nbdkit_has_filter("delay"));
+        assert!(!nbdkit_has_filter("no-such"));
         // A file nbdkit cannot open: its own first line, no hang.
-        let e = Nbdkit::start(&dir.path().join("missing.iso"), None, 0).unwrap_err();
+        let e = Nbdkit::start(&dir.path().join("missing.iso"), None, Link::default()).unwrap_err();
         assert!(
             e.to_string().contains("nbdkit did not open its socket"),
             "{e}"

@@ -1,10 +1,11 @@
 //! Where the cdrom's image comes from in a boot matrix: the local file, a
 //! server isotune starts for the run (its own HTTP Range server, or
 //! `nbdkit`), or a URL the user already serves. The network axes
-//! (`readahead` of QEMU's curl driver, a per-request delay, nbdkit filters)
-//! only apply to some sources; [`source_configs`] expands only the axes that
-//! apply and sets aside, with a reason, what a user asked for that cannot
-//! be honoured (a delay on a URL isotune does not serve).
+//! (`readahead` of QEMU's curl driver, a per-request delay, a bandwidth
+//! limit, nbdkit filters) only apply to some sources; [`source_configs`]
+//! expands only the axes that apply and sets aside, with a reason, what a
+//! user asked for that cannot be honoured (a delay or a rate on a URL
+//! isotune does not serve).
 //!
 //! Pure data: the servers themselves are started by [`crate::netserve`].
 
@@ -127,6 +128,10 @@ pub struct SourceConfig {
     pub readahead_bytes: Option<u64>,
     /// Delay the server adds before each answer, milliseconds.
     pub delay_ms: Option<u32>,
+    /// Bandwidth of the emulated link, bits per second; `None` or 0:
+    /// unlimited.
+    #[serde(default)]
+    pub rate_bits_per_s: Option<u64>,
     /// The nbdkit filter.
     pub filter: Option<NbdkitFilter>,
 }
@@ -137,6 +142,7 @@ impl Default for SourceConfig {
             choice: SourceChoice::File,
             readahead_bytes: None,
             delay_ms: None,
+            rate_bits_per_s: None,
             filter: None,
         }
     }
@@ -151,6 +157,9 @@ pub struct SourceSpec {
     pub readaheads_bytes: Vec<u64>,
     /// `--net-delay` values in milliseconds; empty = none.
     pub delays_ms: Vec<u32>,
+    /// `--net-rate` values in bits per second (0 = unlimited); empty = none.
+    #[serde(default)]
+    pub rates_bits_per_s: Vec<u64>,
     /// `--nbdkit-filter` values; empty = none.
     pub filters: Vec<NbdkitFilter>,
 }
@@ -162,6 +171,54 @@ pub struct SourceSpec {
 pub fn readahead_invalid(bytes: u64) -> Option<String> {
     (!bytes.is_multiple_of(512))
         .then(|| format!("readahead {bytes} bytes: QEMU's curl driver needs a multiple of 512"))
+}
+
+/// Parses a `--net-rate`: bits per second as network people say it, a
+/// number with an optional decimal suffix `k`, `M` or `G` (`100M` =
+/// 100,000,000 bit/s, `1.5G`), optionally followed by `bit/s` or `bps`;
+/// `0` is unlimited.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = ["bit/s", "bps", "b/s", "bit"]
+        .iter()
+        .find_map(|u| t.strip_suffix(u))
+        .unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    let bad = || format!("`{s}` is not a rate in bits per second (examples: 0, 20M, 100M, 1G)");
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let bits = n * mult;
+    if !bits.is_finite() || bits < 0.0 || (bits > 0.0 && bits < 1e3) || bits > 1e12 {
+        return Err(format!(
+            "`{s}`: a rate is 0 (unlimited) or from 1k to 1000G bits per second"
+        ));
+    }
+    Ok(bits.round() as u64)
+}
+
+/// `100M`, `1G`, `1500k` (decimal bits per second), `unlimited` for 0.
+pub fn rate_word(bits_per_s: u64) -> String {
+    match bits_per_s {
+        0 => "unlimited".to_owned(),
+        b if b.is_multiple_of(1_000_000_000) => format!("{}G", b / 1_000_000_000),
+        b if b.is_multiple_of(1_000_000) => format!("{}M", b / 1_000_000),
+        b if b.is_multiple_of(1_000) => format!("{}k", b / 1_000),
+        b => b.to_string(),
+    }
+}
+
+/// `100 Mbit/s`, `1 Gbit/s`, `unlimited`: a rate in a sentence.
+pub fn rate_text(bits_per_s: u64) -> String {
+    let w = rate_word(bits_per_s);
+    match w.char_indices().last() {
+        Some((i, u @ ('k' | 'M' | 'G'))) => format!("{} {u}bit/s", &w[..i]),
+        _ if bits_per_s > 0 => format!("{w} bit/s"),
+        _ => w,
+    }
 }
 
 /// Every source configuration the spec asks for (the axes that apply to
@@ -185,6 +242,7 @@ pub fn source_configs(spec: &SourceSpec) -> (Vec<SourceConfig>, Vec<(SourceConfi
     } else {
         spec.delays_ms.iter().copied().map(Some).collect()
     };
+    let rates: Vec<Option<u64>> = opt(&spec.rates_bits_per_s);
     let filters: Vec<Option<NbdkitFilter>> = if spec.filters.is_empty() {
         vec![None]
     } else {
@@ -201,22 +259,28 @@ pub fn source_configs(spec: &SourceSpec) -> (Vec<SourceConfig>, Vec<(SourceConfi
             SourceChoice::Http => {
                 for &readahead_bytes in &readaheads {
                     for &delay_ms in &delays {
-                        run.push(SourceConfig {
-                            readahead_bytes,
-                            delay_ms,
-                            ..base.clone()
-                        });
+                        for &rate_bits_per_s in &rates {
+                            run.push(SourceConfig {
+                                readahead_bytes,
+                                delay_ms,
+                                rate_bits_per_s,
+                                ..base.clone()
+                            });
+                        }
                     }
                 }
             }
             SourceChoice::Nbd => {
                 for &delay_ms in &delays {
-                    for &filter in &filters {
-                        run.push(SourceConfig {
-                            delay_ms,
-                            filter,
-                            ..base.clone()
-                        });
+                    for &rate_bits_per_s in &rates {
+                        for &filter in &filters {
+                            run.push(SourceConfig {
+                                delay_ms,
+                                rate_bits_per_s,
+                                filter,
+                                ..base.clone()
+                            });
+                        }
                     }
                 }
             }
@@ -231,18 +295,27 @@ pub fn source_configs(spec: &SourceSpec) -> (Vec<SourceConfig>, Vec<(SourceConfi
                         readahead_bytes,
                         ..base.clone()
                     };
-                    for d in delays.iter().flatten().filter(|&&d| d > 0) {
-                        skipped.push((
-                            SourceConfig {
-                                delay_ms: Some(*d),
-                                ..c.clone()
-                            },
-                            format!(
-                                "--net-delay applies to the servers isotune starts, not to {url} \
-                                 (its own latency is what is measured)"
-                            ),
-                        ));
-                    }
+                    let refused = |flag: &str, what: &str| {
+                        format!(
+                            "{flag} applies to the servers isotune starts, not to {url} \
+                             (its own {what} is what is measured)"
+                        )
+                    };
+                    let delayed = delays.iter().flatten().filter(|&&d| d > 0).map(|&d| {
+                        let c = SourceConfig {
+                            delay_ms: Some(d),
+                            ..c.clone()
+                        };
+                        (c, refused("--net-delay", "latency"))
+                    });
+                    let rated = rates.iter().flatten().filter(|&&r| r > 0).map(|&r| {
+                        let c = SourceConfig {
+                            rate_bits_per_s: Some(r),
+                            ..c.clone()
+                        };
+                        (c, refused("--net-rate", "bandwidth"))
+                    });
+                    skipped.extend(delayed.chain(rated));
                     if !url.is_http() {
                         for f in filters
                             .iter()
@@ -285,6 +358,7 @@ pub(crate) struct SourceVaries {
     pub source: bool,
     pub readahead: bool,
     pub delay: bool,
+    pub rate: bool,
     pub filter: bool,
 }
 
@@ -302,11 +376,13 @@ impl SourceVaries {
             source: differ(&|c| format!("{:?}", c.choice)),
             readahead: differ(&|c| format!("{:?}", c.readahead_bytes)),
             delay: differ(&|c| format!("{:?}", c.delay_ms)),
+            rate: differ(&|c| format!("{:?}", c.rate_bits_per_s)),
             filter: differ(&|c| format!("{:?}", c.filter)),
         }
     }
 
-    /// The name parts of `c`: `http/2ms/ra=2M`, `nbd/cache`.
+    /// The name parts of `c`: `http/2ms/ra=2M`, `http/2ms/100M/ra=2M`,
+    /// `nbd/cache`.
     pub(crate) fn parts(&self, c: &SourceConfig, url_index: usize) -> Vec<String> {
         let mut parts = Vec::new();
         if self.source {
@@ -321,6 +397,11 @@ impl SourceVaries {
         if self.delay {
             if let Some(d) = c.delay_ms {
                 parts.push(format!("{d}ms"));
+            }
+        }
+        if self.rate {
+            if let Some(r) = c.rate_bits_per_s {
+                parts.push(rate_word(r));
             }
         }
         if self.readahead {
@@ -373,6 +454,7 @@ mod tests {
             readaheads_bytes: vec![256 << 10, 2 << 20],
             delays_ms: vec![0, 2],
             filters: vec![NbdkitFilter::None, NbdkitFilter::Cache],
+            ..SourceSpec::default()
         };
         let (run, skipped) = source_configs(&spec);
         // file + http 2x2 + nbd 2x2
@@ -387,21 +469,82 @@ mod tests {
     }
 
     #[test]
-    fn user_urls_refuse_delays_and_hide_credentials() {
+    fn user_urls_refuse_delays_and_rates_and_hide_credentials() {
         let url = UserUrl::new("http://u:pw@h/x.iso", "http://***@h/x.iso", true);
         let spec = SourceSpec {
             sources: vec![SourceChoice::Url { url }],
             delays_ms: vec![0, 5],
+            rates_bits_per_s: vec![0, 20_000_000],
             ..SourceSpec::default()
         };
         let (run, skipped) = source_configs(&spec);
         assert_eq!(run.len(), 1);
-        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped.len(), 2);
         assert!(skipped[0].1.contains("--net-delay"), "{}", skipped[0].1);
+        assert!(skipped[1].1.contains("--net-rate"), "{}", skipped[1].1);
+        assert_eq!(skipped[1].0.rate_bits_per_s, Some(20_000_000));
         let json = serde_json::to_string(&run[0]).unwrap();
         assert!(!json.contains("pw"), "{json}");
         assert!(json.contains(r#""kind":"url""#), "{json}");
         assert!(!format!("{:?} {}", run[0], skipped[0].1).contains("pw"));
+    }
+
+    #[test]
+    fn rates_are_an_axis_of_served_sources_and_named_in_bits() {
+        let spec = SourceSpec {
+            sources: vec![SourceChoice::File, SourceChoice::Http, SourceChoice::Nbd],
+            readaheads_bytes: vec![2 << 20],
+            delays_ms: vec![2],
+            rates_bits_per_s: vec![0, 100_000_000],
+            ..SourceSpec::default()
+        };
+        let (run, skipped) = source_configs(&spec);
+        // file + http 1x1x2 + nbd 1x2
+        assert_eq!(run.len(), 1 + 2 + 2);
+        assert!(skipped.is_empty());
+        let v = SourceVaries::of(&run);
+        let names: Vec<String> = run.iter().map(|c| v.parts(c, 0).join("/")).collect();
+        assert_eq!(
+            names,
+            [
+                "file",
+                "http/2ms/unlimited/ra=2M",
+                "http/2ms/100M/ra=2M",
+                "nbd/2ms/unlimited",
+                "nbd/2ms/100M"
+            ]
+        );
+        // One rate for every served source: no name part.
+        let one = SourceSpec {
+            sources: vec![SourceChoice::Http],
+            rates_bits_per_s: vec![20_000_000],
+            ..SourceSpec::default()
+        };
+        let (run, _) = source_configs(&one);
+        assert_eq!(run[0].rate_bits_per_s, Some(20_000_000));
+        assert!(SourceVaries::of(&run).parts(&run[0], 0).is_empty());
+        let json = serde_json::to_value(&run[0]).unwrap();
+        assert_eq!(json["rate_bits_per_s"], 20_000_000);
+    }
+
+    #[test]
+    fn rates_parse_in_decimal_bits_per_second() {
+        assert_eq!(parse_rate("100M"), Ok(100_000_000));
+        assert_eq!(parse_rate("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_rate("1.5G"), Ok(1_500_000_000));
+        assert_eq!(parse_rate("512k"), Ok(512_000));
+        assert_eq!(parse_rate("20Mbit/s"), Ok(20_000_000));
+        assert_eq!(parse_rate("20000000"), Ok(20_000_000));
+        assert_eq!(parse_rate("0"), Ok(0));
+        for bad in ["", "M", "fast", "-5M", "10", "2T", "1e13"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(rate_word(100_000_000), "100M");
+        assert_eq!(rate_word(1_000_000_000), "1G");
+        assert_eq!(rate_word(1_500_000_000), "1500M");
+        assert_eq!(rate_word(0), "unlimited");
+        assert_eq!(rate_text(20_000_000), "20 Mbit/s");
+        assert_eq!(rate_text(1_234), "1234 bit/s");
     }
 
     #[test]

@@ -18,10 +18,12 @@ use isotune_host::SysRoot;
 use isotune_qemu::keys::MenuMode;
 use isotune_qemu::launch::find_qemu;
 use isotune_qemu::matrix::{
-    expand, FirmwareChoice, Matrix, MatrixSpec, SkippedConfig, UefiFirmware, WorkloadCaps,
+    expand, BootConfig, FirmwareChoice, Matrix, MatrixSpec, SkippedConfig, UefiFirmware,
+    WorkloadCaps,
 };
+use isotune_qemu::netserve::nbdkit_has_filter;
 use isotune_qemu::session::{boot_load_bytes, BootLoad};
-use isotune_qemu::source::SourceSpec;
+use isotune_qemu::source::{SourceChoice, SourceSpec};
 use isotune_qemu::tempfiles::{sweep_stale, tagged_prefix, IMAGE_DIR_PREFIX};
 use isotune_qemu::{run_matrix, ErrorKind, MatrixPlan, Progress};
 use regex::Regex;
@@ -74,6 +76,7 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
             sources: dedup(&args.source),
             readaheads_bytes: dedup(&args.readahead),
             delays_ms: dedup(&args.net_delay),
+            rates_bits_per_s: dedup(&args.net_rate),
             filters: dedup(&args.nbdkit_filter),
         },
     };
@@ -96,6 +99,21 @@ pub fn run(ctx: &Context, args: &BootArgs) -> Result<Outcome> {
                 config,
                 reason: "no OVMF firmware found (Debian: apt install ovmf)".to_owned(),
             }));
+    }
+    let rated_nbd = |c: &BootConfig| {
+        c.source.choice == SourceChoice::Nbd && c.source.rate_bits_per_s.is_some_and(|r| r > 0)
+    };
+    if matrix.configs.iter().any(rated_nbd) && !nbdkit_has_filter("rate") {
+        let (rated, rest): (Vec<_>, Vec<_>) = matrix.configs.into_iter().partition(rated_nbd);
+        matrix.configs = rest;
+        matrix.skipped.extend(rated.into_iter().map(|config| {
+            SkippedConfig {
+                config,
+                reason: "--net-rate over NBD needs nbdkit's rate filter, not installed \
+                         (nbdkit-rate-filter.so)"
+                    .to_owned(),
+            }
+        }));
     }
     if matrix.configs.is_empty() {
         let why: Vec<String> = matrix
