@@ -248,6 +248,35 @@ fn a_redirect_is_fixed_by_the_final_url_which_qemu_opens() {
         findings(&after, "net.http-redirect").is_empty(),
         "{after:#}"
     );
+
+    // libvirt: the fix is a <source> to put in place of the disk's one
+    // (keeping its children). Done as printed: valid, and the redirect is gone.
+    let xml = dir.path().join("net1.xml");
+    let inner = "<readahead size='1048576'/>";
+    std::fs::write(&xml, domain(srv.port, inner)).unwrap();
+    validate(&xml);
+    let (_, report) = json(&["--xml", xml.to_str().unwrap(), "--probe"]);
+    let f = findings(&report, "net.http-redirect");
+    assert_eq!(f.len(), 1, "{report:#}");
+    let fix = f[0]["fix"].as_str().unwrap();
+    let start = fix.find("<source ").expect("a <source> in the fix");
+    let end = start + fix[start..].find("</source>").expect("a whole <source>") + "</source>".len();
+    let printed = &fix[start..end];
+    assert!(printed.contains("name='/real/image.iso'"), "{fix}");
+    let with_children = printed.replace("</source>", &format!("{inner}</source>"));
+    let original = std::fs::read_to_string(&xml).unwrap();
+    let from = original.find("<source ").unwrap();
+    let to = from + original[from..].find("</source>").unwrap() + "</source>".len();
+    let fixed_xml = format!("{}{with_children}{}", &original[..from], &original[to..]);
+    let fixed_path = dir.path().join("fixed.xml");
+    std::fs::write(&fixed_path, &fixed_xml).unwrap();
+    validate(&fixed_path);
+    let (_, after) = json(&["--xml", fixed_path.to_str().unwrap(), "--probe"]);
+    assert!(
+        findings(&after, "net.http-redirect").is_empty(),
+        "{after:#}"
+    );
+    assert_eq!(after["facts"]["probes"][0]["redirects"], 0, "{after:#}");
 }
 
 #[test]
