@@ -125,18 +125,9 @@ pub struct ReadaheadEstimate {
     pub predicted_seconds: f64,
 }
 
-/// `url` with any `user:password@` replaced by `***@` (the form
-/// `isotune-net` prints), for every scheme a drive may use.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
+/// `url` with any `user:password@` replaced by `***@`, as `isotune-net`
+/// prints URLs everywhere.
+pub use isotune_net::redact_url;
 
 /// What verify and inspect found about one image. The fields after
 /// `implanted_md5` are filled by `isotune check` (a full integrity pass and

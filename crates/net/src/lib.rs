@@ -40,7 +40,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::{Error, ErrorKind, Result};
-pub use url::{is_url, NetUrl, Scheme};
+pub use url::{is_url, redact_url, NetUrl, Scheme};
 
 /// How to reach a source.
 #[derive(Debug, Clone, PartialEq, Eq)]

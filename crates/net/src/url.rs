@@ -77,7 +77,7 @@ impl NetUrl {
     /// Parses `s`. Errors name the problem and show the URL without credentials.
     pub fn parse(s: &str) -> Result<NetUrl> {
         let bad =
-            |why: &str| Error::new(ErrorKind::InvalidUrl, format!("{}: {why}", redact_text(s)));
+            |why: &str| Error::new(ErrorKind::InvalidUrl, format!("{}: {why}", redact_url(s)));
         if s.chars().any(|c| c.is_control() || c == ' ') {
             return Err(bad("contains spaces or control characters"));
         }
@@ -247,12 +247,15 @@ fn split_host_port(s: &str, default: u16) -> std::result::Result<(String, u16), 
     Ok((host.to_owned(), port))
 }
 
-/// `s` with anything between `://` and `@` (in the authority) replaced.
-pub(crate) fn redact_text(s: &str) -> String {
+/// `s` with any `user:password@` in its authority (between `://` and the
+/// first `/`, `?` or `#`) replaced by `***@`, the form [`NetUrl::redacted`]
+/// prints; for any scheme and for URLs that do not parse. Text without
+/// `://` comes back as it is.
+pub fn redact_url(s: &str) -> String {
     let Some((scheme, rest)) = s.split_once("://") else {
         return s.to_owned();
     };
-    let end = rest.find('/').unwrap_or(rest.len());
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..end].rfind('@') {
         Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
         None => s.to_owned(),
